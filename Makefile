@@ -1,0 +1,31 @@
+# Two commands set everything up:  make demo  |  make test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install models index demo test clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned, so that no dependency can pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q "torch==2.13.0"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[embedded,dev]"
+	touch $(STAMP)
+
+models: install
+	$(BIN)/convrec models
+
+index: models
+	$(BIN)/convrec build-index
+
+demo: index
+	$(BIN)/python app.py
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) index

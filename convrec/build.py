@@ -1,0 +1,166 @@
+"""`convrec build-index`: catalogue -> embeddings -> FAISS index + CF model, under index/.
+
+The manifest is written last, so a build that dies half-way leaves no manifest and is
+redone. Re-running with the same inputs (catalogue hash, embedding model, CF settings,
+index kind) does no work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, load_catalog
+from .cf import ItemKNN
+from .config import Settings
+from .embed import Encoder, SentenceEncoder, item_text
+from .errors import IndexMissing
+from .index import ItemIndex, choose_kind
+from .llm import LLM
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "scipy")
+
+
+def make_encoder(settings: Settings) -> Encoder:
+    from .models import resolve_embedder
+
+    return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
+
+
+def _inputs(catalog: Catalog, settings: Settings, cf: ItemKNN) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "catalog_hash": catalog.content_hash(),
+        "embed_model": settings.embed_model,
+        "cf": cf.config(),
+        "index_kind": choose_kind(len(catalog)),
+    }
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        raise IndexMissing(f"{index_dir}/ has no index ({MANIFEST} is missing): run `convrec build-index`.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["inputs"]["embed_model"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise IndexMissing(f"{path} is corrupted ({e}): run `convrec build-index --force`.") from e
+    return manifest
+
+
+def build_index(
+    settings: Settings, *, force: bool = False, progress: bool = True, encoder: Encoder | None = None, log=print
+) -> tuple[dict[str, Any], bool]:
+    """Build index/ if its inputs changed; returns (manifest, whether anything was built)."""
+    started = time.perf_counter()
+    index_dir = Path(settings.index_dir)
+    catalog = load_catalog(settings.dataset, details=settings.details, cache_dir=settings.cache_dir)
+    cf = ItemKNN()
+    inputs = _inputs(catalog, settings, cf)
+    if not force:
+        try:
+            old = read_manifest(index_dir)
+            if old["inputs"] == inputs and all((index_dir / f).exists() for f in old["files"]):
+                log(f"index/ is up to date ({len(catalog):,} items); nothing to do")
+                return old, False
+            log("inputs changed since the last build: " + ", ".join(k for k in inputs if old["inputs"].get(k) != inputs[k]))
+        except IndexMissing:
+            pass
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    (index_dir / MANIFEST).unlink(missing_ok=True)
+    timings = {"load_catalog_s": time.perf_counter() - started}
+
+    t = time.perf_counter()
+    encoder = encoder or make_encoder(settings)
+    ids = catalog.ids()
+    texts = [item_text(catalog.get(int(i))) for i in ids]
+    log(f"embedding {len(texts):,} items with {settings.embed_model}")
+    vectors = encoder.encode(texts, batch_size=settings.embed_batch_size, progress=progress)
+    timings["embed_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    index = ItemIndex.build(vectors, ids, kind=inputs["index_kind"])
+    index.save(index_dir)
+    timings["faiss_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cf.fit(catalog.interactions, ids)
+    cf.save(index_dir)
+    timings["cf_s"] = time.perf_counter() - t
+
+    catalog.save(index_dir / "catalog")
+    timings["total_s"] = time.perf_counter() - started
+    manifest = {
+        "inputs": inputs,
+        "catalog": {
+            "name": catalog.name,
+            "source": str(settings.dataset),
+            "items": len(catalog),
+            "interactions": int(len(catalog.interactions)),
+            "users": int(catalog.interactions["user_id"].nunique()) if len(catalog.interactions) else 0,
+        },
+        "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1])},
+        "index": {"kind": index.kind, "items": len(index)},
+        "files": ["items.faiss", "item_ids.npy", "cf_sim.npz", "cf_item_ids.npy", "catalog"],
+        "packages": _versions(),
+        "python": platform.python_version(),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timings": {k: round(v, 2) for k, v in timings.items()},
+    }
+    _write_json(index_dir / MANIFEST, manifest)
+    log(f"built index/ in {timings['total_s']:.1f} s: {len(index):,} items, {index.kind}, dim {vectors.shape[1]}")
+    return manifest, True
+
+
+def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", encoder: Encoder | None = None):
+    """Open index/ and wire a Recommender; `llm="auto"` builds the one the settings name."""
+    from .llm import make_llm
+    from .pipeline import Recommender
+
+    index_dir = Path(settings.index_dir)
+    manifest = read_manifest(index_dir)
+    built_with = manifest["inputs"]["embed_model"]
+    if built_with != settings.embed_model:
+        raise IndexMissing(
+            f"{index_dir}/ was built with {built_with} but the config asks for {settings.embed_model}: "
+            "run `convrec build-index`."
+        )
+    try:
+        catalog = Catalog.load(index_dir / "catalog")
+        index = ItemIndex.load(index_dir, manifest["index"]["kind"])
+        cf = ItemKNN.load(index_dir, manifest["inputs"]["cf"])
+    except (OSError, ValueError, RuntimeError) as e:
+        raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
+    encoder = encoder or make_encoder(settings)
+    if encoder.dim != index.dim:
+        raise IndexMissing(f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`.")
+    llm_obj = make_llm(settings) if llm == "auto" else llm
+    return Recommender(catalog, index, cf, encoder, llm_obj, settings)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)

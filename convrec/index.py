@@ -1,0 +1,118 @@
+"""The FAISS item index: exact and approximate search behind one interface.
+
+Row i of the index is the i-th item of the catalogue; `ids[i]` maps it back to the item id.
+Hard filters are applied inside FAISS with a bitmap selector, so a strict filter ("comedies
+from 1990-1999, no horror") still returns the best *allowed* items instead of a top-k that
+the filter empties afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+# Below this many items exact search is both fast (< 1 ms for 10k x 384) and exact.
+FLAT_MAX_ITEMS = 200_000
+# A filter that leaves at most this many rows is answered by an exact scan of those rows:
+# an approximate index would explore mostly filtered-out neighbours and miss allowed ones.
+EXACT_SUBSET_MAX = 20_000
+
+
+def choose_kind(n_items: int) -> str:
+    """'flat' for small catalogues, 'hnsw' for large ones.
+
+    >>> choose_kind(9_000), choose_kind(1_000_000)
+    ('flat', 'hnsw')
+    """
+    return "flat" if n_items <= FLAT_MAX_ITEMS else "hnsw"
+
+
+class ItemIndex:
+    def __init__(self, index: faiss.Index, ids: np.ndarray, kind: str) -> None:
+        if kind == "ivf":
+            faiss.extract_index_ivf(index).make_direct_map()  # lets reconstruct() work
+        self.index = index
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.kind = kind
+        self.position = {int(i): p for p, i in enumerate(self.ids)}
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids: np.ndarray, kind: str = "auto") -> ItemIndex:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n, dim = vectors.shape
+        kind = choose_kind(n) if kind == "auto" else kind
+        if kind == "flat":
+            index = faiss.IndexFlatIP(dim)
+        elif kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = 80
+            index.hnsw.efSearch = 64
+        elif kind == "ivf":
+            nlist = max(1, int(4 * np.sqrt(n)))
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.train(vectors)
+            index.nprobe = min(nlist, 16)
+        else:
+            raise ValueError(f"unknown index kind {kind!r}: use flat, hnsw, ivf or auto")
+        index.add(vectors)
+        return cls(index, ids, kind)
+
+    @property
+    def dim(self) -> int:
+        return self.index.d
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (item ids, cosine scores) for one query vector; `allowed` is a bool mask over rows."""
+        query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        k = min(k, len(self))
+        if allowed is not None:
+            k = min(k, int(allowed.sum()))
+        if k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        if allowed is None or allowed.all():
+            scores, rows = self.index.search(query, k)
+        elif self.kind != "flat" and allowed.sum() <= EXACT_SUBSET_MAX:
+            subset = np.flatnonzero(allowed)
+            sims = self.index.reconstruct_batch(subset) @ query[0]
+            top = np.argsort(-sims, kind="stable")[:k]
+            return self.ids[subset[top]], sims[top]
+        else:
+            bitmap = np.packbits(allowed.astype(bool), bitorder="little")  # must outlive the search
+            scores, rows = self.index.search(query, k, params=self._params(bitmap, len(allowed)))
+        keep = rows[0] >= 0
+        return self.ids[rows[0][keep]], scores[0][keep]
+
+    def scores_for(self, query: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Cosine of the query with given items (for candidates that came from another source)."""
+        rows = np.array([self.position[int(i)] for i in item_ids], dtype=np.int64)
+        if len(rows) == 0:
+            return np.empty(0, np.float32)
+        return self.index.reconstruct_batch(rows) @ query.reshape(-1).astype(np.float32)
+
+    def _params(self, bitmap: np.ndarray, n: int) -> faiss.SearchParameters:
+        selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+        if self.kind == "hnsw":
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(64, self.index.hnsw.efSearch))
+        if self.kind == "ivf":
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
+        return faiss.SearchParameters(sel=selector)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(directory / "items.faiss"))
+        np.save(directory / "item_ids.npy", self.ids)
+
+    @classmethod
+    def load(cls, directory: Path, kind: str) -> ItemIndex:
+        index = faiss.read_index(str(directory / "items.faiss"))
+        ids = np.load(directory / "item_ids.npy")
+        if len(ids) != index.ntotal:
+            raise ValueError(f"{directory}: item_ids.npy has {len(ids)} rows but the index has {index.ntotal}")
+        return cls(index, ids, kind)

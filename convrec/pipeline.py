@@ -1,0 +1,202 @@
+"""The Recommender: one chat turn through named stages.
+
+    text -> parse -> (merge into session) -> filter -> retrieve (FAISS) + cf (fold-in)
+         -> blend -> rerank/explain (LLM) -> Turn
+
+Each stage is timed into `Turn.timings_ms`. The LLM is optional at every step: when it is
+disabled, down or returns nothing usable, rules parse the text and the blended order stands
+with template reasons, and the turn says so (`Turn.info["degraded"]`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .blend import blend
+from .catalog import Catalog
+from .cf import ItemKNN
+from .config import Settings
+from .embed import Encoder
+from .errors import InputError
+from .index import ItemIndex
+from .llm import LLM
+from .parse import parse_llm, parse_rules
+from .rerank import rerank
+from .session import Session
+from .templates import load_prompt
+from .titles import TitleMatcher
+from .types import Candidates, Item, Needs, Rec
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
+
+
+def clean_message(text: str, max_chars: int) -> str:
+    """Strip control characters and bound the length, with a message a person can act on.
+
+    >>> clean_message("  hi\\x00 there ", 100)
+    'hi there'
+    """
+    text = CONTROL_CHARS.sub("", text or "").strip()
+    if not text:
+        raise InputError("The message is empty: tell me what you would like, e.g. 'a funny 90s movie'.")
+    if len(text) > max_chars:
+        raise InputError(f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it.")
+    return text
+
+
+@dataclass
+class Turn:
+    needs: Needs
+    recs: list[Rec]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "needs": self.needs.to_dict(),
+            "items": [r.to_dict() for r in self.recs],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            **({"degraded": self.info["degraded"]} if self.info.get("degraded") else {}),
+        }
+
+
+class Recommender:
+    def __init__(
+        self,
+        catalog: Catalog,
+        index: ItemIndex,
+        cf: ItemKNN,
+        encoder: Encoder,
+        llm: LLM | None,
+        settings: Settings,
+    ) -> None:
+        self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = catalog, index, cf, encoder, llm, settings
+        self.items: list[Item] = [catalog.get(int(i)) for i in index.ids]
+        self.genres = catalog.genres()
+        self.titles = TitleMatcher(self.items)
+        self.years = np.array([it.year if it.year else -1 for it in self.items], dtype=np.int32)
+        self.genre_matrix = np.array([[g in it.genres for g in self.genres] for it in self.items], dtype=bool).reshape(len(self.items), len(self.genres))
+        self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
+        noun = settings.domain_noun
+        self.parse_prompt = load_prompt("parse", domain=noun, genres=", ".join(self.genres))
+        self.rerank_prompts = {
+            lang: load_prompt("rerank", domain=noun, language=name) for lang, name in (("en", "English"), ("zh", "Chinese"))
+        }
+
+    # -- the turn ---------------------------------------------------------------------------
+    def recommend(self, session: Session, text: str, k: int | None = None) -> Turn:
+        k = k or self.settings.k
+        timings: dict[str, float] = {}
+        info: dict[str, Any] = {}
+        text = clean_message(text, self.settings.max_message_chars)
+
+        with _timed(timings, "parse"):
+            update = parse_rules(text, self.genres, self.titles)
+            if self.llm is not None and self.settings.parse_with_llm:
+                update = parse_llm(text, self.llm, self.genres, self.titles, update, prompt=self.parse_prompt)
+            info["parse_source"] = update.source
+            needs = session.apply(update, {i: self.catalog.get(i).year for i in session.last_shown if i in self.catalog})
+
+        with _timed(timings, "filter"):
+            allowed = self.allowed(needs, exclude=set(session.shown) | set(needs.liked) | set(needs.disliked))
+        with _timed(timings, "retrieve"):
+            cands = self.retrieve(needs, allowed)
+        with _timed(timings, "blend"):
+            weights = {"text": self.settings.w_text, "cf": self.settings.w_cf, "pop": self.settings.w_pop}
+            cands = blend(cands, weights).sorted_by("blend")
+        with _timed(timings, "rerank"):
+            top = cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
+            use_llm = self.llm if self.settings.rerank_with_llm else None
+            recs, rinfo = rerank(
+                [self.catalog.get(int(i)) for i in top.ids],
+                top.scores["blend"],
+                needs,
+                k,
+                llm=use_llm,
+                prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
+                genres=self.genres,
+                request=text,
+            )
+            info.update(rinfo)
+        session.record(text, [r.item.item_id for r in recs])
+        return Turn(needs, recs, timings, info)
+
+    # -- stages -----------------------------------------------------------------------------
+    def allowed(self, needs: Needs, exclude: set[int] = frozenset()) -> np.ndarray:
+        """Bool mask over catalogue rows that satisfy every hard constraint.
+
+        Several genres to include: items with all of them when there are enough, else any.
+        """
+        mask = np.ones(len(self.items), dtype=bool)
+        if needs.year_min is not None:
+            mask &= self.years >= needs.year_min
+        if needs.year_max is not None:
+            mask &= (self.years <= needs.year_max) & (self.years >= 0)
+        cols = {g: j for j, g in enumerate(self.genres)}
+        ex = [cols[g] for g in needs.exclude_genres if g in cols]
+        if ex:
+            mask &= ~self.genre_matrix[:, ex].any(axis=1)
+        inc = [cols[g] for g in needs.include_genres if g in cols]
+        if inc:
+            every = mask & self.genre_matrix[:, inc].all(axis=1)
+            mask = every if every.sum() >= self.settings.k else mask & self.genre_matrix[:, inc].any(axis=1)
+        if exclude:
+            rows = [self.index.position[i] for i in exclude if i in self.index.position]
+            mask[rows] = False
+        return mask
+
+    def query_text(self, needs: Needs) -> str:
+        """What the text encoder sees: genres and keywords, never the negated words."""
+        words = [*needs.include_genres, *needs.keywords]
+        if not words and needs.language == "en":
+            words = [needs.text]
+        return " ".join(f"{w}" for w in words if w).strip()
+
+    def retrieve(self, needs: Needs, allowed: np.ndarray) -> Candidates:
+        n = self.settings.retrieve_k
+        vectors = []
+        query = self.query_text(needs)
+        if query:
+            vectors.append(self.encoder.encode([f"{query} {self.settings.domain_noun}"])[0])
+        liked_rows = [self.index.position[i] for i in needs.liked if i in self.index.position]
+        vectors += [self.index.index.reconstruct(r) for r in liked_rows]
+        qvec = np.mean(vectors, axis=0) if vectors else None
+        if qvec is not None:
+            qvec = qvec / (np.linalg.norm(qvec) + 1e-9)
+
+        cf_all = self.cf.score(needs.liked, needs.disliked)
+        pieces = []
+        if qvec is not None:
+            pieces.append(self.index.search(qvec, n, allowed)[0])
+        if cf_all.any():
+            pieces.append(_top_allowed(self.index.ids, cf_all, allowed, n))
+        pieces.append(_top_allowed(self.index.ids, self.popularity, allowed, 50))
+        ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
+        rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
+        text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
+        return Candidates(ids, {"text": text, "cf": cf_all[rows] if len(rows) else np.zeros(0, np.float32), "pop": self.popularity[rows]})
+
+
+def _top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    masked = np.where(allowed, scores, -np.inf)
+    n = min(n, int(allowed.sum()))
+    if n <= 0:
+        return np.empty(0, np.int64)
+    top = np.argpartition(-masked, n - 1)[:n]
+    return ids[top[np.isfinite(masked[top])]]
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = (time.perf_counter() - start) * 1000

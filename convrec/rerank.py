@@ -1,0 +1,203 @@
+"""Needs + blended candidates -> ordered `Rec`s with grounded one-sentence reasons.
+
+The LLM sees the top few candidates as compact numbered lines and returns picks as JSON:
+`{"picks": [{"n": 3, "why": "..."}, ...]}`. Everything it says is checked: a pick must be a
+listed number, and a reason that mentions a year, genre or title the item's record does not
+support is replaced by a template reason built from the record. When the model is disabled,
+down or returns nothing usable, the blended order stands with template reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import LLMError
+from .llm import LLM
+from .types import Item, Needs, Rec
+
+GENRE_ZH = {
+    "Action": "动作", "Adventure": "冒险", "Animation": "动画", "Children": "儿童", "Comedy": "喜剧",
+    "Crime": "犯罪", "Documentary": "纪录", "Drama": "剧情", "Fantasy": "奇幻", "Film-Noir": "黑色电影",
+    "Horror": "恐怖", "IMAX": "IMAX", "Musical": "歌舞", "Mystery": "悬疑", "Romance": "爱情",
+    "Sci-Fi": "科幻", "Thriller": "惊悚", "War": "战争", "Western": "西部",
+}
+
+
+def compact_line(n: int, item: Item) -> str:
+    """One candidate as the LLM sees it: short, facts only.
+
+    >>> compact_line(2, Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist", "l.a.")))
+    '2. Heat (1995) | Action, Crime | heist, l.a.'
+    """
+    fields = [f"{n}. {item.label()}", ", ".join(item.genres)]
+    if item.tags:
+        fields.append(", ".join(item.tags[:4]))
+    return " | ".join(f for f in fields if f)
+
+
+def describe_needs(needs: Needs) -> str:
+    """The needs in a few words for the prompt.
+
+    >>> describe_needs(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999))
+    'genres: Comedy; not: Horror; years 1990-1999'
+    """
+    parts = []
+    if needs.include_genres:
+        parts.append("genres: " + ", ".join(needs.include_genres))
+    if needs.exclude_genres:
+        parts.append("not: " + ", ".join(needs.exclude_genres))
+    if needs.year_min or needs.year_max:
+        parts.append(f"years {needs.year_min or ''}-{needs.year_max or ''}")
+    if needs.keywords:
+        parts.append("about: " + ", ".join(needs.keywords))
+    return "; ".join(parts)
+
+
+def template_reason(item: Item, needs: Needs) -> str:
+    """A reason built only from the item's record and the stated needs.
+
+    >>> template_reason(Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist",)), Needs(include_genres=("Crime",)))
+    'Crime from 1995, as you asked; also Action; tagged heist.'
+    """
+    wanted = [g for g in item.genres if g in needs.include_genres]
+    other = [g for g in item.genres if g not in wanted]
+    if needs.language == "zh":
+        genres = "、".join(GENRE_ZH.get(g, g) for g in (wanted or other)) or "影片"
+        year = f"{item.year}年的" if item.year else ""
+        tail = "，符合你的要求" if wanted or needs.year_min or needs.year_max else ""
+        tags = f"；标签：{', '.join(item.tags[:2])}" if item.tags else ""
+        return f"{year}{genres}片{tail}{tags}。"
+    lead = "/".join(wanted or other[:2]) or "A pick"
+    year = f" from {item.year}" if item.year else ""
+    asked = ", as you asked" if wanted or (needs.year_min or needs.year_max) else ""
+    extra = f"; also {'/'.join(other[:2])}" if wanted and other else ""
+    tags = f"; tagged {', '.join(item.tags[:2])}" if item.tags else ""
+    return f"{lead}{year}{asked}{extra}{tags}."
+
+
+def unsupported_claims(why: str, item: Item, genres: Sequence[str], other_titles: Sequence[str] = ()) -> list[str]:
+    """Facts in a reason that the item's record does not support (empty list = grounded).
+
+    >>> unsupported_claims("A 1984 horror classic", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
+    ['year 1984', 'genre Horror']
+    """
+    problems = []
+    for y in re.findall(r"\b(1[89]\d\d|20\d\d)\b", why):
+        if item.year is None or int(y) != item.year:
+            problems.append(f"year {y}")
+    for decade in re.findall(r"\b(?:19|20)?(\d)0'?s\b", why):
+        if item.year is None or (item.year // 10) % 10 != int(decade):
+            problems.append(f"decade {decade}0s")
+    lowered = why.casefold()
+    for g in genres:
+        if g not in item.genres and re.search(rf"\b{re.escape(g.casefold())}", lowered):
+            problems.append(f"genre {g}")
+    for t in other_titles:
+        if len(t) > 3 and t != item.title and t.casefold() in lowered:
+            problems.append(f"title {t}")
+    return problems
+
+
+PICKS_SCHEMA_MAX_WHY = 160
+
+
+def picks_schema(n_candidates: int, k: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "picks": {
+                "type": "array",
+                "minItems": k,
+                "maxItems": k,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "n": {"type": "integer", "minimum": 1, "maximum": n_candidates},
+                        "why": {"type": "string", "maxLength": PICKS_SCHEMA_MAX_WHY},
+                    },
+                    "required": ["n", "why"],
+                },
+            }
+        },
+        "required": ["picks"],
+    }
+
+
+def rerank(
+    items: list[Item],
+    scores: Sequence[float],
+    needs: Needs,
+    k: int,
+    *,
+    llm: LLM | None,
+    prompt: str,
+    genres: Sequence[str],
+    request: str = "",
+) -> tuple[list[Rec], dict[str, Any]]:
+    """Order `items` (already in blended order) and explain the top k.
+
+    Returns the recs and facts about the call (tokens, whether it degraded and why).
+    """
+    info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
+    picks: list[tuple[int, str]] = []
+    if llm is not None and items:
+        k_llm = min(k, len(items))
+        user = "\n".join(
+            [f"Request: {request[:300]}" if request else "", f"Needs: {describe_needs(needs)}", "Candidates:"]
+            + [compact_line(i + 1, it) for i, it in enumerate(items)]
+            + [f"Pick the best {k_llm}, best first."]
+        ).strip()
+        try:
+            out = llm.complete(
+                [{"role": "system", "content": prompt}, {"role": "user", "content": user}],
+                schema=picks_schema(len(items), k_llm),
+                max_tokens=60 * k_llm,
+            )
+            info.update(llm=True, prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens)
+            picks = _read_picks(out.text, len(items))
+        except LLMError as e:
+            info["degraded"] = str(e)
+        if info["llm"] and not picks:
+            info["degraded"] = "the model's answer could not be used"
+
+    order: list[int] = []
+    reasons: dict[int, tuple[str, str]] = {}
+    titles = [it.title for it in items]
+    for n, why in picks:
+        idx = n - 1
+        if idx in reasons:
+            continue
+        item = items[idx]
+        grounded = why.strip() and not unsupported_claims(why, item, genres, titles)
+        reasons[idx] = (why.strip(), "llm") if grounded else (template_reason(item, needs), "template")
+        order.append(idx)
+    order += [i for i in range(len(items)) if i not in reasons]
+    recs = []
+    for idx in order[:k]:
+        why, source = reasons.get(idx) or (template_reason(items[idx], needs), "template")
+        recs.append(Rec(items[idx], float(scores[idx]), why, source))
+    info["rejected_reasons"] = sum(1 for why, s in reasons.values() if s == "template")
+    return recs, info
+
+
+def _read_picks(text: str, n_items: int) -> list[tuple[int, str]]:
+    """Valid (number, reason) pairs from the model's JSON; anything malformed is skipped."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        match = re.search(r"\{.*\}", text, re.S)
+        if not match:
+            return []
+        try:
+            data = json.loads(match.group(0))
+        except json.JSONDecodeError:
+            return []
+    picks = data.get("picks") if isinstance(data, dict) else None
+    out = []
+    for p in picks if isinstance(picks, list) else []:
+        if isinstance(p, dict) and isinstance(p.get("n"), int) and 1 <= p["n"] <= n_items:
+            out.append((p["n"], str(p.get("why", ""))[:PICKS_SCHEMA_MAX_WHY]))
+    return out

@@ -1,0 +1,136 @@
+"""Conversation state: turns, the merged `Needs`, and what was shown, liked and disliked.
+
+Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
+- "reset" starts from empty needs, then applies the rest of the turn;
+- genres named to include replace the previous ones (the latest wish wins); exclusions
+  accumulate ("no more horror" stays until the person asks for horror again);
+- explicit years replace the range; "older"/"newer" without explicit years shift the range
+  by a decade, or bound it by the years of the items just shown;
+- liked/disliked accumulate; "more like #2"/"less like #2" resolve to the shown item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConvrecError
+from .types import Needs, NeedsUpdate
+
+
+@dataclass
+class Session:
+    needs: Needs = field(default_factory=Needs)
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    shown: list[int] = field(default_factory=list)  # every item shown so far, oldest first
+    last_shown: list[int] = field(default_factory=list)  # the latest list, in display order
+
+    def apply(self, update: NeedsUpdate, years: dict[int, int | None]) -> Needs:
+        """Merge one turn into the needs; `years` maps item id -> year for items shown."""
+        self.needs = merge(self.needs, update, self.last_shown, years)
+        if update.reset:
+            self.shown, self.last_shown = [], []
+        return self.needs
+
+    def record(self, text: str, item_ids: list[int]) -> None:
+        self.turns.append({"user": text, "items": item_ids})
+        self.last_shown = list(item_ids)
+        self.shown.extend(i for i in item_ids if i not in self.shown)
+
+    def feedback(self, item_id: int, liked: bool) -> None:
+        """A 👍/👎 on one item; the opposite list loses it."""
+        keep, drop = (self.needs.liked, self.needs.disliked) if liked else (self.needs.disliked, self.needs.liked)
+        keep = tuple(dict.fromkeys((*keep, item_id)))
+        drop = tuple(i for i in drop if i != item_id)
+        self.needs = self.needs.with_(**({"liked": keep, "disliked": drop} if liked else {"liked": drop, "disliked": keep}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"needs": self.needs.to_dict(), "turns": self.turns, "shown": self.shown, "last_shown": self.last_shown}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Session:
+        return cls(Needs.from_dict(d.get("needs", {})), list(d.get("turns", [])), list(d.get("shown", [])), list(d.get("last_shown", [])))
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash mid-write leaves the previous session file intact."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".session-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, ensure_ascii=False)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Session:
+        path = Path(path)
+        if not path.exists() or path.stat().st_size == 0:
+            return cls()
+        try:
+            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, TypeError, ValueError, AttributeError) as e:
+            raise ConvrecError(f"{path} is not a convrec session file ({e}); delete it to start over.") from e
+
+
+def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, int | None]) -> Needs:
+    """Apply one turn to the running needs (rules in the module docstring).
+
+    >>> n = merge(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999),
+    ...           NeedsUpdate(older=True), [], {})
+    >>> (n.include_genres, n.exclude_genres, n.year_min, n.year_max)
+    (('Comedy',), ('Horror',), 1980, 1989)
+    """
+    if u.reset:
+        needs = Needs()
+    exclude = [g for g in needs.exclude_genres if g not in u.include_genres]
+    exclude += [g for g in u.exclude_genres if g not in exclude]
+    include = list(u.include_genres) if u.include_genres else list(needs.include_genres)
+    include = [g for g in include if g not in exclude]
+
+    year_min, year_max = needs.year_min, needs.year_max
+    if u.year_min is not None or u.year_max is not None:
+        year_min, year_max = u.year_min, u.year_max
+    elif u.older or u.newer:
+        year_min, year_max = _shift(year_min, year_max, [years.get(i) for i in last_shown], older=u.older)
+
+    def at(positions: tuple[int, ...]) -> list[int]:
+        return [last_shown[p - 1] for p in positions if 1 <= p <= len(last_shown)]
+
+    new_liked = [*u.liked, *at(u.more_like)]
+    new_disliked = [*u.disliked, *at(u.less_like)]
+    liked = [i for i in dict.fromkeys((*needs.liked, *new_liked)) if i not in new_disliked]
+    disliked = [i for i in dict.fromkeys((*needs.disliked, *new_disliked)) if i not in new_liked]
+    keywords = list(dict.fromkeys((*needs.keywords, *u.keywords)))[-8:]
+    return Needs(
+        liked=tuple(liked),
+        disliked=tuple(disliked),
+        include_genres=tuple(include),
+        exclude_genres=tuple(exclude),
+        year_min=year_min,
+        year_max=year_max,
+        keywords=tuple(keywords),
+        text=u.text or needs.text,
+        language=u.language,
+    )
+
+
+def _shift(lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool) -> tuple[int | None, int | None]:
+    """A decade earlier/later for a bounded range; otherwise bound by the shown items' years.
+
+    >>> _shift(1990, 1999, [], older=True), _shift(None, None, [1995, 2001], older=True)
+    ((1980, 1989), (None, 1994))
+    >>> _shift(None, None, [1995, 2001], older=False)
+    (2002, None)
+    """
+    if lo is not None and hi is not None and hi - lo <= 15:
+        step = -10 if older else 10
+        return lo + step, hi + step
+    known = [y for y in shown_years if y]
+    if older:
+        anchor = min(known) if known else (lo or hi)
+        return (None, anchor - 1) if anchor else (lo, hi)
+    anchor = max(known) if known else (hi or lo)
+    return (anchor + 1, None) if anchor else (lo, hi)

@@ -1,0 +1,115 @@
+"""Helpers for tests, shipped in the package so downstream projects can reuse them."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from .errors import LLMError
+from .llm import Completion, Message
+
+
+class FakeLLM:
+    """A queue-driven LLM: `enqueue` replies, then read `history` to see what was sent.
+
+    A queued exception is raised instead of returned, to test failure paths. An empty queue
+    raises LLMError, like a model that is down.
+
+    >>> llm = FakeLLM(); llm.enqueue({"include_genres": ["Comedy"]})
+    >>> llm.complete([{"role": "user", "content": "hi"}]).text
+    '{"include_genres": ["Comedy"]}'
+    """
+
+    name = "fake"
+
+    def __init__(self, *replies: Any) -> None:
+        self.queue: deque[Any] = deque()
+        self.history: list[dict[str, Any]] = []
+        for r in replies:
+            self.enqueue(r)
+
+    def enqueue(self, reply: Any) -> None:
+        self.queue.append(reply)
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> Completion:
+        self.history.append({"messages": messages, "schema": schema, "max_tokens": max_tokens})
+        if not self.queue:
+            raise LLMError("fake LLM has no queued reply")
+        reply = self.queue.popleft()
+        if isinstance(reply, BaseException):
+            raise reply
+        text = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
+
+
+class HashEncoder:
+    """A deterministic bag-of-words encoder: texts sharing words get similar vectors.
+
+    Stands in for a sentence-transformers model in fast tests; same interface as embed.Encoder.
+    """
+
+    name = "hash"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def encode(self, texts, *, batch_size: int = 64, progress: bool = False):
+        import hashlib
+        import re
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.casefold()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        out += 1e-3  # no zero vectors
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def tiny_catalog():
+    """24 films over four decades and six genres, with users whose tastes are known:
+    users 1-10 like comedies, 11-20 like horror, 21-30 like westerns."""
+    import pandas as pd
+
+    from .catalog import Catalog
+    from .types import Item
+
+    rows = [
+        (1, "Laugh Riot", 1994, ("Comedy",)), (2, "Silly Summer", 1996, ("Comedy", "Romance")),
+        (3, "Office Hijinks", 1999, ("Comedy",)), (4, "Big Day Out", 1991, ("Comedy", "Adventure")),
+        (5, "Haunted Comedy Club", 1995, ("Comedy", "Horror")), (6, "The Prankster", 1987, ("Comedy",)),
+        (7, "Roller Disco", 1982, ("Comedy", "Musical")), (8, "Mall Rats Return", 1985, ("Comedy",)),
+        (9, "Night Terror", 1993, ("Horror",)), (10, "The Cellar", 1981, ("Horror", "Thriller")),
+        (11, "Blood Moon", 2005, ("Horror",)), (12, "Dusty Trail", 1965, ("Western",)),
+        (13, "Six Guns", 1958, ("Western", "Action")), (14, "High Noon Again", 1972, ("Western",)),
+        (15, "Space Station", 1997, ("Sci-Fi", "Action")), (16, "Robot Dawn", 2012, ("Sci-Fi",)),
+        (17, "Love in Paris", 1998, ("Romance", "Drama")), (18, "Quiet Drama", 2003, ("Drama",)),
+        (19, "Funny Business", 2008, ("Comedy",)), (20, "Family Laughs", 2015, ("Comedy", "Children")),
+        (21, "Giggles", 1992, ("Comedy", "Children")), (22, "Ranch Feud", 1961, ("Western", "Drama")),
+        (23, "Alien Comedy", 1997, ("Comedy", "Sci-Fi")), (24, "Comedy of Errors", 1989, ("Comedy",)),
+    ]
+    taste = {range(1, 11): "Comedy", range(11, 21): "Horror", range(21, 31): "Western"}
+    inter = []
+    for users, genre in taste.items():
+        for u in users:
+            for item_id, _, _, genres in rows:
+                if genre in genres and (item_id + u) % 3 != 0:
+                    inter.append((u, item_id, 5.0, 0))
+    df = pd.DataFrame(inter, columns=["user_id", "item_id", "rating", "timestamp"]).astype(
+        {"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"}
+    )
+    counts = df["item_id"].value_counts()
+    items = {
+        i: Item(i, t, y, g, popularity=float(counts.get(i, 0))) for i, t, y, g in rows
+    }
+    return Catalog("tiny", items, df)

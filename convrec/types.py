@@ -1,0 +1,126 @@
+"""The values that flow between convrec's stages.
+
+A chat turn is: text -> `Needs` (what the person wants) -> `Candidates` (item ids with
+per-source scores) -> `Rec` list (items with a score and a reason). Everything here is
+plain data with no behaviour beyond small, pure helpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalogue record. Only `item_id` and `title` are required."""
+
+    item_id: int
+    title: str
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+    text: str = ""  # free text: plot, description
+    tags: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()  # director, cast, authors
+    image: str | None = None  # local path or URL
+    popularity: float = 0.0
+
+    def label(self) -> str:
+        """'Heat (1995)' or just the title when the year is unknown."""
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the person asked for, merged over the conversation.
+
+    `liked`/`disliked` are catalogue item ids, never free titles: a title the parser
+    could not resolve to the catalogue is dropped rather than trusted.
+    """
+
+    liked: tuple[int, ...] = ()
+    disliked: tuple[int, ...] = ()
+    include_genres: tuple[str, ...] = ()
+    exclude_genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    keywords: tuple[str, ...] = ()
+    text: str = ""
+    language: str = "en"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Needs:
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        return cls(**kw)
+
+    def with_(self, **changes: Any) -> Needs:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class NeedsUpdate:
+    """What one turn says, to be merged into the running `Needs` (see session.merge).
+
+    None means "this turn said nothing about it". Relative critiques ("older", "more like #2")
+    are kept as such here and resolved against the items already shown when merging.
+    """
+
+    liked: tuple[int, ...] = ()
+    disliked: tuple[int, ...] = ()
+    include_genres: tuple[str, ...] = ()
+    exclude_genres: tuple[str, ...] = ()
+    year_min: int | None = None
+    year_max: int | None = None
+    keywords: tuple[str, ...] = ()
+    text: str = ""
+    language: str = "en"
+    older: bool = False
+    newer: bool = False
+    more_like: tuple[int, ...] = ()  # 1-based positions in the last shown list
+    less_like: tuple[int, ...] = ()
+    reset: bool = False
+    source: str = "rules"  # "rules", "llm" or "llm+rules"
+
+
+@dataclass
+class Candidates:
+    """Item ids with aligned score columns from each source ("text", "cf", "pop", "blend")."""
+
+    ids: np.ndarray
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, mask_or_index: np.ndarray) -> Candidates:
+        return Candidates(self.ids[mask_or_index], {k: v[mask_or_index] for k, v in self.scores.items()})
+
+    def sorted_by(self, column: str) -> Candidates:
+        return self.take(np.argsort(-self.scores[column], kind="stable"))
+
+
+@dataclass(frozen=True)
+class Rec:
+    """One recommendation as shown to the person."""
+
+    item: Item
+    score: float
+    why: str
+    why_source: str = "template"  # "llm" when the model wrote it and the checker accepted it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item.item_id,
+            "title": self.item.title,
+            "year": self.item.year,
+            "genres": list(self.item.genres),
+            "score": round(float(self.score), 4),
+            "why": self.why,
+        }

@@ -1,0 +1,64 @@
+from convrec.errors import LLMError
+from convrec.rerank import rerank, template_reason, unsupported_claims
+from convrec.testing import FakeLLM
+from convrec.types import Item, Needs
+
+GENRES = ["Action", "Comedy", "Crime", "Horror", "Romance"]
+ITEMS = [
+    Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",)),
+    Item(2, "Clueless", 1995, ("Comedy", "Romance")),
+    Item(3, "Friday", 1995, ("Comedy",)),
+]
+NEEDS = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
+
+
+def run(llm, k=2):
+    return rerank(ITEMS, [0.9, 0.8, 0.7], NEEDS, k, llm=llm, prompt="sys", genres=GENRES, request="a 90s comedy")
+
+
+def test_llm_order_and_grounded_reasons_are_used():
+    llm = FakeLLM({"picks": [{"n": 3, "why": "A laid-back comedy."}, {"n": 2, "why": "A romantic comedy."}]})
+    recs, info = run(llm)
+    assert [r.item.item_id for r in recs] == [3, 2]
+    assert [r.why_source for r in recs] == ["llm", "llm"]
+    assert info["llm"] and not info.get("degraded")
+    sent = llm.history[0]["messages"][1]["content"]
+    assert "3. Friday (1995) | Comedy" in sent and llm.history[0]["schema"]["properties"]["picks"]["maxItems"] == 2
+
+
+def test_ungrounded_reason_is_replaced_by_the_template():
+    llm = FakeLLM({"picks": [{"n": 1, "why": "A 1984 horror classic."}, {"n": 2, "why": "Funny."}]})
+    recs, info = run(llm)
+    assert recs[0].why_source == "template" and "1984" not in recs[0].why
+    assert info["rejected_reasons"] == 1
+
+
+def test_out_of_range_and_duplicate_picks_are_ignored_and_list_is_filled():
+    recs, _ = run(FakeLLM({"picks": [{"n": 7, "why": "x"}, {"n": 2, "why": "ok"}, {"n": 2, "why": "again"}]}), k=3)
+    assert [r.item.item_id for r in recs] == [2, 1, 3]
+
+
+def test_malformed_output_and_dead_model_degrade_to_blended_order():
+    for llm in (FakeLLM("not json at all"), FakeLLM(LLMError("server down")), FakeLLM()):
+        recs, info = run(llm)
+        assert [r.item.item_id for r in recs] == [1, 2]
+        assert info["degraded"] and all(r.why_source == "template" for r in recs)
+
+
+def test_no_llm_is_not_degraded():
+    recs, info = run(None)
+    assert len(recs) == 2 and "degraded" not in info
+
+
+def test_template_reasons_only_state_record_facts():
+    for item in ITEMS:
+        for lang in ("en", "zh"):
+            why = template_reason(item, NEEDS.with_(language=lang))
+            assert not unsupported_claims(why, item, GENRES), why
+    assert "1995年" in template_reason(ITEMS[2], NEEDS.with_(language="zh"))
+
+
+def test_checker_flags_other_titles_and_wrong_decades():
+    assert unsupported_claims("Better than Clueless", ITEMS[0], GENRES, ["Heat", "Clueless"]) == ["title Clueless"]
+    assert unsupported_claims("an 80s gem", ITEMS[0], GENRES) == ["decade 80s"]
+    assert unsupported_claims("a 90s crime film", ITEMS[0], GENRES) == []

@@ -1,0 +1,64 @@
+import pytest
+
+from convrec.errors import ConvrecError
+from convrec.session import Session, merge
+from convrec.types import Needs, NeedsUpdate
+
+NINETIES_COMEDY = Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999)
+
+
+def test_explicit_years_replace_and_exclusions_stay():
+    n = merge(NINETIES_COMEDY, NeedsUpdate(older=True, year_min=1980, year_max=1989), [], {})
+    assert (n.year_min, n.year_max) == (1980, 1989)
+    assert n.exclude_genres == ("Horror",) and n.include_genres == ("Comedy",)
+
+
+def test_newer_without_range_bounds_by_shown_years():
+    n = merge(Needs(), NeedsUpdate(newer=True), [1, 2], {1: 1994, 2: 1999})
+    assert (n.year_min, n.year_max) == (2000, None)
+
+
+def test_asking_for_an_excluded_genre_lifts_the_exclusion():
+    n = merge(NINETIES_COMEDY, NeedsUpdate(include_genres=("Horror",)), [], {})
+    assert n.include_genres == ("Horror",) and n.exclude_genres == ()
+
+
+def test_new_exclusion_removes_it_from_includes():
+    n = merge(Needs(include_genres=("Comedy", "Horror")), NeedsUpdate(exclude_genres=("Horror",)), [], {})
+    assert n.include_genres == ("Comedy",) and n.exclude_genres == ("Horror",)
+
+
+def test_more_and_less_like_resolve_positions_of_the_last_list():
+    n = merge(Needs(), NeedsUpdate(more_like=(2,), less_like=(1, 9)), [10, 20, 30], {})
+    assert n.liked == (20,) and n.disliked == (10,)  # position 9 does not exist: ignored
+
+
+def test_reset_forgets_everything_and_clears_shown():
+    s = Session(needs=NINETIES_COMEDY)
+    s.record("x", [1, 2])
+    s.apply(NeedsUpdate(reset=True, include_genres=("Western",)), {})
+    assert s.needs == Needs(include_genres=("Western",))
+    assert s.shown == [] and s.last_shown == []
+
+
+def test_feedback_moves_an_item_between_liked_and_disliked():
+    s = Session()
+    s.feedback(5, liked=True)
+    s.feedback(5, liked=False)
+    assert s.needs.liked == () and s.needs.disliked == (5,)
+
+
+def test_save_load_round_trip(tmp_path):
+    s = Session(needs=NINETIES_COMEDY)
+    s.record("一部喜剧", [3, 4])
+    path = tmp_path / "s.json"
+    s.save(path)
+    assert Session.load(path) == s
+    assert Session.load(tmp_path / "missing.json") == Session()
+
+
+def test_corrupted_session_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text("{not json")
+    with pytest.raises(ConvrecError, match="not a convrec session file"):
+        Session.load(path)
