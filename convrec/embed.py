@@ -25,7 +25,7 @@ class SentenceEncoder:
 
         self.name = name
         self.model = SentenceTransformer(str(path), device=device or _default_device())
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(

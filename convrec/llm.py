@@ -3,12 +3,27 @@
 A backend implements one method, `complete(messages, schema=..., max_tokens=...)`, returning a
 `Completion`. When `schema` is given the backend constrains decoding to that JSON schema where
 it can (llama.cpp grammars, OpenAI `response_format`), and the caller still validates the text.
+
+Backends: `EmbeddedLLM` (a GGUF in this process via xllamacpp, the offline default),
+`OpenAILLM` (any OpenAI-compatible server over HTTP) and `TransformersLLM` (a Hugging Face
+model, for a GPU). `make_llm(settings)` picks one. Streaming is left out on purpose: every
+caller needs the whole reply (JSON) before it can use it.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any, Protocol, TypedDict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+from .errors import LLMError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 
 class Message(TypedDict):
@@ -34,3 +49,339 @@ class LLM(Protocol):
         max_tokens: int = 256,
         temperature: float = 0.0,
     ) -> Completion: ...
+
+
+# --- backends -------------------------------------------------------------------------------------
+# Each backend loads lazily (nothing heavy happens at construction or import) and serialises calls
+# with one lock, so one instance can be shared by the UI's worker threads.
+
+# The model the transformers backend loads when CONVREC_LLM_PATH is not set (the same model as
+# the embedded GGUF, unquantised).
+TRANSFORMERS_DEFAULT = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+
+
+def schema_instruction(schema: dict[str, Any]) -> str:
+    """The sentence that asks a model without constrained decoding for JSON matching `schema`."""
+    return "Reply with one JSON object and nothing else. It must match this JSON schema:\n" + json.dumps(
+        schema, ensure_ascii=False
+    )
+
+
+def with_schema_instruction(messages: list[Message], schema: dict[str, Any]) -> list[Message]:
+    """`messages` with `schema_instruction` appended to the system message (added if absent)."""
+    note = schema_instruction(schema)
+    if messages and messages[0]["role"] == "system":
+        first: Message = {"role": "system", "content": messages[0]["content"] + "\n\n" + note}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def extract_first_json(text: str) -> str | None:
+    """The first complete JSON object in `text`, as text; None if there is none.
+
+    >>> extract_first_json('Sure! {"a": [1, {"b": 2}]} and {"c": 3}')
+    '{"a": [1, {"b": 2}]}'
+    """
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            obj, end = decoder.raw_decode(text, start)
+        except ValueError:
+            pass
+        else:
+            if isinstance(obj, dict):
+                return text[start:end]
+        start = text.find("{", start + 1)
+    return None
+
+
+class EmbeddedLLM:
+    """A GGUF model run in this process by llama.cpp (through the `xllamacpp` package).
+
+    With a schema, decoding is constrained to it (llama.cpp turns `response_format` into a
+    grammar), so the text is valid JSON unless `max_tokens` cuts it short. llama.cpp keeps the
+    KV cache of the previous prompt (`cache_prompt`), so calls that share a long prefix, such as
+    the same system prompt, only evaluate the new tail.
+
+    xllamacpp also starts llama.cpp's HTTP server on a random 127.0.0.1 port; it is given a
+    random API key so that nothing else on the machine can use it.
+    """
+
+    name = "embedded"
+
+    def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int = 2) -> None:
+        self.path = Path(path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.load_s: float | None = None  # seconds the model took to load, once loaded
+        self.last_timings: dict[str, Any] = {}  # llama.cpp's timings of the last call
+        self._server: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        """Start the llama.cpp server for `self.path` (LLMError if it cannot)."""
+        import xllamacpp as xlc
+
+        if not self.path.is_file():
+            raise LLMError(f"GGUF model {self.path} does not exist: run `convrec models`")
+        params = xlc.CommonParams()
+        params.model.path = str(self.path)
+        params.n_ctx = self.n_ctx
+        params.n_parallel = 1  # one slot: calls are serialised anyway, and its cache is reused
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        params.cache_prompt = True
+        params.warmup = False
+        params.verbosity = 0  # keep llama.cpp's own log quiet; failures surface as LLMError
+        params.api_keys = [secrets.token_urlsafe(24)]
+        try:
+            return xlc.Server(params)
+        except RuntimeError as e:
+            raise LLMError(
+                f"llama.cpp could not load {self.path} ({e}): is it a GGUF file? "
+                "Delete it and run `convrec models` to assemble it again"
+            ) from e
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> Completion:
+        request: dict[str, Any] = {
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "cache_prompt": True,
+        }
+        if schema is not None:
+            request["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+        with self._lock:
+            if self._server is None:
+                t0 = time.perf_counter()
+                self._server = self._load()
+                self.load_s = time.perf_counter() - t0
+            try:
+                reply = self._server.handle_chat_completions(request)
+            except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
+                raise LLMError(f"embedded LLM rejected the request: {e}") from e
+        if not isinstance(reply, dict) or "error" in reply:
+            err = reply.get("error", reply) if isinstance(reply, dict) else reply
+            msg = err.get("message", err) if isinstance(err, dict) else err
+            hint = f": raise CONVREC_LLM_CTX (now {self.n_ctx})" if "context" in str(msg) else ""
+            raise LLMError(f"embedded LLM rejected the request: {msg}{hint}")
+        self.last_timings = dict(reply.get("timings") or {})
+        return completion_from_openai(reply, "embedded LLM")
+
+    def close(self) -> None:
+        """Free the model (the next call loads it again)."""
+        with self._lock:
+            self._server = None
+
+
+def completion_from_openai(reply: Any, who: str) -> Completion:
+    """A Completion from an OpenAI-style chat completion dict (LLMError if it is not one)."""
+    try:
+        text = reply["choices"][0]["message"]["content"]
+        usage = reply.get("usage") or {}
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}, not text")
+        return Completion(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        raise LLMError(
+            f"{who} returned something that is not a chat completion ({type(e).__name__}: {e}): "
+            f"{str(reply)[:200]}"
+        ) from e
+
+
+class OpenAILLM:
+    """Any OpenAI-compatible `/chat/completions` server (llama.cpp, vLLM, Ollama, OpenAI ...).
+
+    Connection errors and 5xx/429 answers are retried `retries` times with exponential backoff
+    (0.5 s, 1 s, ...); a timeout is not retried, since the same request would likely time out
+    again. Every failure ends as an LLMError that names the server.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        timeout_s: float = 60.0,
+        retries: int = 1,
+        *,
+        backoff_s: float = 0.5,
+    ) -> None:
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self.model = model
+        self.timeout_s = timeout_s
+        self.retries = max(0, retries)
+        self.backoff_s = backoff_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(headers=headers, timeout=timeout_s)
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> Completion:
+        import httpx
+
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": schema, "strict": False},
+            }
+        where = f"LLM server at {self.base_url}"
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                r = self._client.post(self.url, json=body)
+            except httpx.TimeoutException as e:
+                if isinstance(e, httpx.ConnectTimeout) and not last:
+                    time.sleep(self.backoff_s * 2**attempt)
+                    continue
+                raise LLMError(
+                    f"{where} did not answer within {self.timeout_s:g} s ({type(e).__name__}): "
+                    "raise CONVREC_LLM_TIMEOUT_S or use a smaller model"
+                ) from e
+            except httpx.TransportError as e:
+                if not last:
+                    time.sleep(self.backoff_s * 2**attempt)
+                    continue
+                raise LLMError(
+                    f"{where} is not reachable: {type(e).__name__}: {e}. Start the server, "
+                    "fix CONVREC_LLM_URL, or set CONVREC_LLM=embedded"
+                ) from e
+            if (r.status_code >= 500 or r.status_code == 429) and not last:
+                time.sleep(self.backoff_s * 2**attempt)
+                continue
+            if r.status_code >= 400:
+                raise LLMError(
+                    f"{where} answered HTTP {r.status_code} after {attempt + 1} attempt(s): {r.text[:300]}"
+                )
+            try:
+                reply = r.json()
+            except ValueError as e:
+                raise LLMError(f"{where} returned a body that is not JSON: {r.text[:200]!r}") from e
+            return completion_from_openai(reply, where)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class TransformersLLM:
+    """A Hugging Face causal LM run with `transformers`, on CUDA when available.
+
+    There is no constrained decoding here: with a schema, the schema is added to the system
+    message and the first JSON object in the output is returned (the raw text if there is
+    none; the caller validates either way).
+    """
+
+    name = "transformers"
+
+    def __init__(self, model_name_or_path: str | Path, device: str | None = None) -> None:
+        self.model_name_or_path = str(model_name_or_path)
+        self.device = device
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        # `torch_dtype` was renamed `dtype` in transformers 4.56.
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+        dtype_kw = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_name_or_path)
+            model: Any = AutoModelForCausalLM.from_pretrained(self.model_name_or_path, **{dtype_kw: "auto"})
+        except OSError as e:
+            raise LLMError(
+                f"transformers could not load {self.model_name_or_path!r} ({e}): set "
+                "CONVREC_LLM_PATH to a local model directory, or go online once"
+            ) from e
+        self._model = model.to(device).eval()
+        self.device = device
+
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+    ) -> Completion:
+        import torch
+
+        if schema is not None:
+            messages = with_schema_instruction(messages, schema)
+        with self._lock:
+            if self._model is None:
+                self._load()
+            tok = self._tokenizer
+            inputs = tok.apply_chat_template(
+                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ).to(self._model.device)
+            sampling: dict[str, Any] = (
+                {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+            )
+            pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+            with torch.inference_mode():
+                out = self._model.generate(**inputs, max_new_tokens=max_tokens, pad_token_id=pad, **sampling)
+        n_prompt = int(inputs["input_ids"].shape[1])
+        new = out[0, n_prompt:]
+        text = tok.decode(new, skip_special_tokens=True)
+        if schema is not None:
+            text = extract_first_json(text) or text.strip()
+        return Completion(text=text, prompt_tokens=n_prompt, completion_tokens=int(new.shape[0]))
+
+
+def make_llm(settings: Settings) -> LLM | None:
+    """The backend `settings.llm` names, unloaded ("none" gives None: rules only).
+
+    "embedded" finds (or assembles) the GGUF now, so a missing model fails here with
+    ModelNotFound rather than at the first chat turn.
+    """
+    if settings.llm == "none":
+        return None
+    if settings.llm == "embedded":
+        from .models import resolve_llm_path
+
+        return EmbeddedLLM(resolve_llm_path(settings), n_ctx=settings.llm_ctx, n_threads=settings.llm_threads)
+    if settings.llm == "openai":
+        return OpenAILLM(
+            settings.llm_url,
+            settings.llm_model,
+            api_key=settings.llm_api_key,
+            timeout_s=settings.llm_timeout_s,
+            retries=settings.llm_retries,
+        )
+    if settings.llm == "transformers":
+        return TransformersLLM(settings.llm_path or TRANSFORMERS_DEFAULT)
+    raise LLMError(f"unknown LLM backend {settings.llm!r}: use embedded, openai, transformers or none")
