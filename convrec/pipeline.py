@@ -27,7 +27,7 @@ from .embed import Encoder
 from .errors import InputError
 from .index import ItemIndex
 from .llm import LLM
-from .parse import parse_llm, parse_rules
+from .parse import parse_llm, parse_rules, worth_asking_llm
 from .rerank import rerank
 from .session import Session
 from .templates import load_prompt
@@ -99,7 +99,7 @@ class Recommender:
 
         with _timed(timings, "parse"):
             update = parse_rules(text, self.genres, self.titles)
-            if self.llm is not None and self.settings.parse_with_llm:
+            if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(update):
                 update = parse_llm(text, self.llm, self.genres, self.titles, update, prompt=self.parse_prompt)
             info["parse_source"] = update.source
             needs = session.apply(update, {i: self.catalog.get(i).year for i in session.last_shown if i in self.catalog})

@@ -1,0 +1,101 @@
+import pytest
+
+from convrec.build import build_index, load_recommender, read_manifest
+from convrec.config import Settings
+from convrec.errors import IndexMissing
+from convrec.session import Session
+from convrec.testing import HashEncoder, tiny_catalog
+
+
+def write_movielens(directory, catalog):
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ["movieId,title,genres"]
+    for it in catalog.items.values():
+        lines.append(f'{it.item_id},"{it.title} ({it.year})",{"|".join(it.genres)}')
+    (directory / "movies.csv").write_text("\n".join(lines) + "\n")
+    catalog.interactions.rename(columns={"user_id": "userId", "item_id": "movieId"}).to_csv(
+        directory / "ratings.csv", index=False
+    )
+
+
+@pytest.fixture
+def settings(tmp_path):
+    write_movielens(tmp_path / "data", tiny_catalog())
+    return Settings(dataset=str(tmp_path / "data"), index_dir=tmp_path / "index", embed_model="hash", llm="none")
+
+
+def build(settings):
+    return build_index(settings, encoder=HashEncoder(), progress=False, log=lambda *_: None)
+
+
+def test_build_writes_manifest_and_rerun_does_no_work(settings):
+    manifest, built = build(settings)
+    assert built
+    assert manifest["catalog"]["items"] == 24 and manifest["index"]["kind"] == "flat"
+    assert manifest["embedding"] == {"model": "hash", "dim": 64}
+    assert {"catalog_hash", "cf", "embed_model"} <= set(manifest["inputs"])
+    assert {"faiss-cpu", "numpy"} <= set(manifest["packages"]) and manifest["built_at"]
+    assert read_manifest(settings.index_dir) == manifest
+    _, built_again = build(settings)
+    assert not built_again
+
+
+def test_changed_catalogue_is_detected(settings):
+    build(settings)
+    movies = settings.dataset + "/movies.csv"
+    with open(movies, "a") as f:
+        f.write('99,"New Film (2020)",Drama\n')
+    manifest, built = build(settings)
+    assert built and manifest["catalog"]["items"] == 25
+
+
+def test_changed_embedding_model_is_detected(settings):
+    build(settings)
+    manifest, built = build(settings.model_copy(update={"embed_model": "hash-2"}))
+    assert built and manifest["inputs"]["embed_model"] == "hash-2"
+
+
+def test_loaded_recommender_answers(settings):
+    build(settings)
+    rec = load_recommender(settings, llm=None, encoder=HashEncoder())
+    turn = rec.recommend(Session(), "a funny 90s movie, nothing with horror")
+    assert len(turn.recs) == 5
+    assert all("Comedy" in r.item.genres and 1990 <= r.item.year <= 1999 for r in turn.recs)
+
+
+def test_missing_index_is_a_clear_error(settings):
+    with pytest.raises(IndexMissing, match="convrec build-index"):
+        load_recommender(settings, llm=None, encoder=HashEncoder())
+
+
+def test_corrupted_manifest_is_a_clear_error(settings):
+    build(settings)
+    (settings.index_dir / "manifest.json").write_text("{broken")
+    with pytest.raises(IndexMissing, match="corrupted"):
+        load_recommender(settings, llm=None, encoder=HashEncoder())
+    _, built = build(settings)  # and a rebuild repairs it
+    assert built
+
+
+def test_index_built_with_another_model_is_refused(settings):
+    build(settings)
+    with pytest.raises(IndexMissing, match="built with hash but the config asks for all-MiniLM-L6-v2"):
+        load_recommender(settings.model_copy(update={"embed_model": "all-MiniLM-L6-v2"}), llm=None, encoder=HashEncoder())
+
+
+def test_damaged_index_file_is_a_clear_error(settings):
+    build(settings)
+    (settings.index_dir / "items.faiss").write_bytes(b"garbage")
+    with pytest.raises(IndexMissing, match="damaged"):
+        load_recommender(settings, llm=None, encoder=HashEncoder())
+
+
+def test_half_written_build_leaves_no_manifest(settings, monkeypatch):
+    build(settings)
+    import convrec.build as b
+
+    monkeypatch.setattr(b.ItemKNN, "fit", lambda *a, **k: (_ for _ in ()).throw(MemoryError("boom")))
+    with pytest.raises(MemoryError):
+        build_index(settings, encoder=HashEncoder(), progress=False, force=True, log=lambda *_: None)
+    with pytest.raises(IndexMissing):
+        read_manifest(settings.index_dir)

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from convrec.cf import ItemKNN
+from convrec.config import Settings
+from convrec.embed import item_text
+from convrec.errors import InputError, LLMError
+from convrec.index import ItemIndex
+from convrec.pipeline import Recommender
+from convrec.session import Session
+from convrec.testing import FakeLLM, HashEncoder, tiny_catalog
+
+
+def make_recommender(llm=None, **settings):
+    catalog = tiny_catalog()
+    encoder = HashEncoder()
+    ids = catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    cf = ItemKNN().fit(catalog.interactions, ids)
+    return Recommender(catalog, index, cf, encoder, llm, Settings(llm="none", **settings))
+
+
+def check(turn, genre=None, years=None, not_genre=None):
+    assert turn.recs
+    for r in turn.recs:
+        if genre:
+            assert genre in r.item.genres, r.item
+        if not_genre:
+            assert not_genre not in r.item.genres, r.item
+        if years:
+            assert years[0] <= r.item.year <= years[1], r.item
+        assert r.why
+
+
+@pytest.mark.parametrize("text", ["a funny 90s movie, nothing with horror", "推荐几部九十年代的喜剧，不要恐怖片"])
+def test_first_turn_obeys_every_constraint(text):
+    rec = make_recommender()
+    turn = rec.recommend(Session(), text)
+    assert len(turn.recs) == 5
+    check(turn, "Comedy", (1990, 1999), "Horror")
+    assert set(turn.timings_ms) >= {"parse", "filter", "retrieve", "blend", "rerank"}
+
+
+def test_second_turn_changes_years_and_keeps_exclusions_and_never_repeats():
+    rec = make_recommender()
+    session = Session()
+    first = rec.recommend(session, "a funny 90s movie, nothing with horror")
+    second = rec.recommend(session, "older, from the 80s")
+    check(second, "Comedy", (1980, 1989), "Horror")
+    assert session.needs.exclude_genres == ("Horror",)
+    assert not {r.item.item_id for r in first.recs} & {r.item.item_id for r in second.recs}
+
+
+def test_liked_title_pulls_in_collaborative_neighbours():
+    rec = make_recommender()
+    turn = rec.recommend(Session(), "something like Dusty Trail")
+    assert turn.needs.liked == (12,)
+    top = [r.item for r in turn.recs[:3]]
+    assert all("Western" in it.genres for it in top), top
+    assert 12 not in [r.item.item_id for r in turn.recs]  # the seed itself is not recommended
+
+
+def test_more_like_number_two_uses_the_shown_list():
+    rec = make_recommender()
+    session = Session()
+    first = rec.recommend(session, "a comedy")
+    second = rec.recommend(session, "more like #2")
+    assert session.needs.liked == (first.recs[1].item.item_id,)
+    assert second.recs
+
+
+def test_llm_parse_and_rerank_are_used_and_validated():
+    llm = FakeLLM(
+        {"include_genres": ["Comedy"], "exclude_genres": [], "year_min": None, "year_max": None,
+         "liked_titles": ["Titanic"], "disliked_titles": [], "keywords": ["office"]},
+    )
+    rec = make_recommender(llm=llm)
+    session = Session()
+    # rerank reply: pick candidate 2 first with a grounded reason
+    llm.enqueue({"picks": [{"n": 2, "why": "An office comedy."}, {"n": 1, "why": "Funny."}, {"n": 3, "why": "ok"},
+                           {"n": 4, "why": "ok"}, {"n": 5, "why": "ok"}]})
+    turn = rec.recommend(session, "a comedy about the office")
+    assert turn.needs.liked == ()  # "Titanic" is not in the catalogue and not in the text
+    assert turn.info["parse_source"] == "llm+rules"
+    assert turn.recs[0].why == "An office comedy." and turn.recs[0].why_source == "llm"
+    assert len(llm.history) == 2
+
+
+def test_dead_llm_degrades_with_template_reasons_and_constraints_kept():
+    rec = make_recommender(llm=FakeLLM(LLMError("down"), LLMError("down")))
+    turn = rec.recommend(Session(), "a funny 90s movie, nothing with horror")
+    check(turn, "Comedy", (1990, 1999), "Horror")
+    assert turn.info["degraded"] and turn.to_dict()["degraded"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x01", "x" * 100_000])
+def test_bad_input_is_a_clear_error_and_changes_nothing(text):
+    rec = make_recommender()
+    session = Session()
+    with pytest.raises(InputError, match="empty|limit"):
+        rec.recommend(session, text)
+    assert session == Session()
+
+
+def test_impossible_constraints_return_what_exists():
+    rec = make_recommender()
+    turn = rec.recommend(Session(), "a western from 2015")
+    assert turn.recs == []
+
+
+def test_to_dict_shape():
+    d = make_recommender().recommend(Session(), "a comedy").to_dict()
+    assert set(d) >= {"needs", "items", "timings_ms"}
+    assert set(d["items"][0]) == {"item_id", "title", "year", "genres", "score", "why"}
+    assert np.isfinite([i["score"] for i in d["items"]]).all()
