@@ -65,6 +65,15 @@ class ItemKNN:
                 out += weight * np.asarray(self.sim[rows].sum(axis=0)).ravel()
         return out
 
+    def because(self, item_id: int, liked: Sequence[int]) -> int | None:
+        """The liked item most similar to `item_id`, or None when none is a neighbour."""
+        rows, row = self._rows(liked), self._rows([item_id])
+        if not len(rows) or not len(row):
+            return None
+        sims = np.asarray(self.sim[rows][:, row].todense()).ravel()
+        best = int(np.argmax(sims))
+        return int(self.item_ids[rows[best]]) if sims[best] > 0 else None
+
     def _rows(self, ids: Sequence[int]) -> np.ndarray:
         rows = self._position.get_indexer(np.asarray(list(ids), dtype=np.int64))
         return rows[rows >= 0]

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     llm_ctx: int = 4096
     parse_with_llm: bool = True
     rerank_with_llm: bool = True
+    llm_reasons: bool = False  # let the model write the reasons (checked); off for the 1.5B default
 
     # recommending
     k: int = 5

@@ -86,9 +86,12 @@ class Recommender:
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         noun = settings.domain_noun
         self.parse_prompt = load_prompt("parse", domain=noun, genres=", ".join(self.genres))
-        self.rerank_prompts = {
-            lang: load_prompt("rerank", domain=noun, language=name) for lang, name in (("en", "English"), ("zh", "Chinese"))
-        }
+        if settings.llm_reasons:
+            self.rerank_prompts = {
+                lang: load_prompt("rerank", domain=noun, language=name) for lang, name in (("en", "English"), ("zh", "Chinese"))
+            }
+        else:
+            self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
 
     # -- the turn ---------------------------------------------------------------------------
     def recommend(self, session: Session, text: str, k: int | None = None) -> Turn:
@@ -110,10 +113,19 @@ class Recommender:
             cands = self.retrieve(needs, allowed)
         with _timed(timings, "blend"):
             weights = {"text": self.settings.w_text, "cf": self.settings.w_cf, "pop": self.settings.w_pop}
+            if not needs.keywords and not needs.liked:
+                # Genres and years alone: the filter already did the work, and the similarity of
+                # every comedy to "Comedy movie" is noise; let popularity order the well-known ones.
+                weights["text"] *= 0.25
             cands = blend(cands, weights).sorted_by("blend")
         with _timed(timings, "rerank"):
             top = cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
             use_llm = self.llm if self.settings.rerank_with_llm else None
+            because = {}
+            for i in top.ids:
+                j = self.cf.because(int(i), needs.liked) if needs.liked else None
+                if j is not None:
+                    because[int(i)] = self.catalog.get(j).title
             recs, rinfo = rerank(
                 [self.catalog.get(int(i)) for i in top.ids],
                 top.scores["blend"],
@@ -123,6 +135,8 @@ class Recommender:
                 prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
                 genres=self.genres,
                 request=text,
+                llm_reasons=self.settings.llm_reasons,
+                because=because,
             )
             info.update(rinfo)
         session.record(text, [r.item.item_id for r in recs])

@@ -51,3 +51,10 @@ def test_save_load_round_trip(tmp_path):
     again = ItemKNN.load(tmp_path, model.config())
     assert np.allclose(model.score([2, 3]), again.score([2, 3]))
     assert again.neighbors == 10
+
+
+def test_because_names_the_most_similar_liked_item():
+    model = ItemKNN(neighbors=40).fit(checkerboard(), np.arange(40))
+    assert model.because(6, liked=[3, 4]) == 4  # 4 shares 6's parity, 3 does not
+    assert model.because(6, liked=[3]) is None
+    assert model.because(6, liked=[]) is None

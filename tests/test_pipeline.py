@@ -76,14 +76,26 @@ def test_llm_parse_and_rerank_are_used_and_validated():
     )
     rec = make_recommender(llm=llm)
     session = Session()
-    # rerank reply: pick candidate 2 first with a grounded reason
-    llm.enqueue({"picks": [{"n": 2, "why": "An office comedy."}, {"n": 1, "why": "Funny."}, {"n": 3, "why": "ok"},
-                           {"n": 4, "why": "ok"}, {"n": 5, "why": "ok"}]})
+    llm.enqueue({"order": [2, 1, 3, 4, 5]})
+    blended = make_recommender().recommend(Session(), "a comedy about the office")
     turn = rec.recommend(session, "a comedy about the office")
     assert turn.needs.liked == ()  # "Titanic" is not in the catalogue and not in the text
     assert turn.info["parse_source"] == "llm+rules"
-    assert turn.recs[0].why == "An office comedy." and turn.recs[0].why_source == "llm"
+    assert [r.item.item_id for r in turn.recs[:2]] == [blended.recs[1].item.item_id, blended.recs[0].item.item_id]
     assert len(llm.history) == 2
+
+
+def test_llm_written_reasons_when_enabled():
+    llm = FakeLLM({"picks": [{"n": 1, "why": "An office comedy."}, {"n": 2, "why": "A 1984 horror film."}]})
+    rec = make_recommender(llm=llm, parse_with_llm=False, llm_reasons=True, k=2)
+    turn = rec.recommend(Session(), "a comedy")
+    assert turn.recs[0].why == "An office comedy." and turn.recs[0].why_source == "llm"
+    assert turn.recs[1].why_source == "template" and turn.info["rejected_reasons"] == 1
+
+
+def test_reasons_name_the_liked_title_behind_collaborative_picks():
+    turn = make_recommender().recommend(Session(), "something like Dusty Trail")
+    assert any("people who liked Dusty Trail also liked it" in r.why for r in turn.recs)
 
 
 def test_dead_llm_degrades_with_template_reasons_and_constraints_kept():

@@ -12,8 +12,21 @@ ITEMS = [
 NEEDS = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
 
 
-def run(llm, k=2):
-    return rerank(ITEMS, [0.9, 0.8, 0.7], NEEDS, k, llm=llm, prompt="sys", genres=GENRES, request="a 90s comedy")
+def run(llm, k=2, llm_reasons=True, because=None):
+    return rerank(
+        ITEMS, [0.9, 0.8, 0.7], NEEDS, k, llm=llm, prompt="sys", genres=GENRES, request="a 90s comedy",
+        llm_reasons=llm_reasons, because=because,
+    )
+
+
+def test_order_only_mode_asks_for_few_tokens_and_uses_template_reasons():
+    llm = FakeLLM({"order": [3, 1]})
+    recs, info = run(llm, llm_reasons=False, because={1: "Ronin"})
+    assert [r.item.item_id for r in recs] == [3, 1]
+    assert all(r.why_source == "template" for r in recs)
+    assert recs[1].why.endswith("people who liked Ronin also liked it.")
+    assert set(llm.history[0]["schema"]["properties"]) == {"order"}
+    assert llm.history[0]["max_tokens"] <= 40
 
 
 def test_llm_order_and_grounded_reasons_are_used():
@@ -39,7 +52,7 @@ def test_out_of_range_and_duplicate_picks_are_ignored_and_list_is_filled():
 
 
 def test_malformed_output_and_dead_model_degrade_to_blended_order():
-    for llm in (FakeLLM("not json at all"), FakeLLM(LLMError("server down")), FakeLLM()):
+    for llm in (FakeLLM("not json at all"), FakeLLM(LLMError("server down")), FakeLLM(), FakeLLM({"order": [7]})):
         recs, info = run(llm)
         assert [r.item.item_id for r in recs] == [1, 2]
         assert info["degraded"] and all(r.why_source == "template" for r in recs)
