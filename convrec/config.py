@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     k: int = 5
     retrieve_k: int = 300
     rerank_n: int = 8
+    rerank_weight: float = 0.3  # how far the LLM's order moves the blended order (0..1)
     w_text: float = 0.6
     w_cf: float = 0.3
     w_pop: float = 0.1

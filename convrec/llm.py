@@ -96,6 +96,21 @@ def extract_first_json(text: str) -> str | None:
     return None
 
 
+def compact_json_constraint(schema: dict[str, Any]) -> dict[str, Any]:
+    """Request fields that constrain llama.cpp to `schema` with no optional whitespace.
+
+    llama.cpp's own `response_format` grammar lets the model pretty-print, and a 1.5B model
+    does: `{"order":[3,2,1,4,5]}` costs 14 decoded tokens compact and 26 indented (measured),
+    at ~15 tokens/s on 2 cores. llguidance's JSON grammar can forbid the whitespace.
+    """
+    import xllamacpp as xlc
+
+    grammar = xlc.json_schema_to_grammar(json.dumps({**schema, "x-guidance": {"whitespace_flexible": False}}))
+    if grammar.lstrip().startswith("%llguidance"):
+        return {"grammar": grammar}
+    return {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+
+
 class EmbeddedLLM:
     """A GGUF model run in this process by llama.cpp (through the `xllamacpp` package).
 
@@ -158,7 +173,7 @@ class EmbeddedLLM:
             "cache_prompt": True,
         }
         if schema is not None:
-            request["response_format"] = {"type": "json_schema", "json_schema": {"schema": schema}}
+            request.update(compact_json_constraint(schema))
         with self._lock:
             if self._server is None:
                 t0 = time.perf_counter()

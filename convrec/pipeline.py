@@ -105,7 +105,8 @@ class Recommender:
             if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(update):
                 update = parse_llm(text, self.llm, self.genres, self.titles, update, prompt=self.parse_prompt)
             info["parse_source"] = update.source
-            needs = session.apply(update, {i: self.catalog.get(i).year for i in session.last_shown if i in self.catalog})
+            mentioned = [*session.last_shown, *update.liked]
+            needs = session.apply(update, {i: self.catalog.get(i).year for i in mentioned if i in self.catalog})
 
         with _timed(timings, "filter"):
             allowed = self.allowed(needs, exclude=set(session.shown) | set(needs.liked) | set(needs.disliked))
@@ -137,6 +138,7 @@ class Recommender:
                 request=text,
                 llm_reasons=self.settings.llm_reasons,
                 because=because,
+                weight=self.settings.rerank_weight,
             )
             info.update(rinfo)
         session.record(text, [r.item.item_id for r in recs])

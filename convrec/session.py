@@ -5,7 +5,8 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
 - genres named to include replace the previous ones (the latest wish wins); exclusions
   accumulate ("no more horror" stays until the person asks for horror again);
 - explicit years replace the range; "older"/"newer" without explicit years shift the range
-  by a decade, or bound it by the years of the items just shown;
+  by a decade, or bound it by the years of the items just shown (or, on a first turn, of the
+  items named as liked);
 - liked/disliked accumulate; "more like #2"/"less like #2" resolve to the shown item.
 """
 
@@ -30,7 +31,7 @@ class Session:
     last_shown: list[int] = field(default_factory=list)  # the latest list, in display order
 
     def apply(self, update: NeedsUpdate, years: dict[int, int | None]) -> Needs:
-        """Merge one turn into the needs; `years` maps item id -> year for items shown."""
+        """Merge one turn into the needs; `years` maps item id -> year for the items shown and liked."""
         self.needs = merge(self.needs, update, self.last_shown, years)
         if update.reset:
             self.shown, self.last_shown = [], []
@@ -94,7 +95,8 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
     if u.year_min is not None or u.year_max is not None:
         year_min, year_max = u.year_min, u.year_max
     elif u.older or u.newer:
-        year_min, year_max = _shift(year_min, year_max, [years.get(i) for i in last_shown], older=u.older)
+        anchors = last_shown or list(u.liked)  # "like Toy Story but newer": newer than Toy Story
+        year_min, year_max = _shift(year_min, year_max, [years.get(i) for i in anchors], older=u.older)
 
     def at(positions: tuple[int, ...]) -> list[int]:
         return [last_shown[p - 1] for p in positions if 1 <= p <= len(last_shown)]

@@ -62,3 +62,8 @@ def test_corrupted_session_file_is_a_clear_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ConvrecError, match="not a convrec session file"):
         Session.load(path)
+
+
+def test_newer_on_a_first_turn_is_newer_than_the_liked_title():
+    n = merge(Needs(), NeedsUpdate(liked=(7,), newer=True), [], {7: 1995})
+    assert (n.year_min, n.year_max) == (1996, None) and n.liked == (7,)
