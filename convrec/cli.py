@@ -99,6 +99,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_chat(args: argparse.Namespace) -> int:
+    from .bench import bench_chat, print_table, write_json
+
+    result = bench_chat(_recommender(args))
+    write_json(result, args.out)
+    if args.json:
+        print(json.dumps(result["summary"], indent=2))
+    else:
+        print_table(result)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .ui import launch
 
@@ -133,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_recommend)
 
     sub.add_parser("chat", help="chat in the terminal").set_defaults(func=cmd_chat)
+
+    bench = sub.add_parser("bench", help="benchmarks that print a table and write JSON").add_subparsers(
+        dest="bench", required=True
+    )
+    bc = bench.add_parser("chat", help="per-stage latency and LLM tokens over scripted multi-turn chats")
+    bc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
+    bc.set_defaults(func=cmd_bench_chat)
 
     s = sub.add_parser("serve", help="the browser chat")
     s.add_argument("--host", default="127.0.0.1")

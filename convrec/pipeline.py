@@ -103,7 +103,9 @@ class Recommender:
         with _timed(timings, "parse"):
             update = parse_rules(text, self.genres, self.titles)
             if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(update):
-                update = parse_llm(text, self.llm, self.genres, self.titles, update, prompt=self.parse_prompt)
+                metered = _Metered(self.llm)
+                update = parse_llm(text, metered, self.genres, self.titles, update, prompt=self.parse_prompt)
+                info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
             info["parse_source"] = update.source
             mentioned = [*session.last_shown, *update.liked]
             needs = session.apply(update, {i: self.catalog.get(i).year for i in mentioned if i in self.catalog})
@@ -198,6 +200,20 @@ class Recommender:
         rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
         text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
         return Candidates(ids, {"text": text, "cf": cf_all[rows] if len(rows) else np.zeros(0, np.float32), "pop": self.popularity[rows]})
+
+
+class _Metered:
+    """Counts the tokens of the calls made through it (for a stage that does not report them)."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm, self.name = llm, llm.name
+        self.prompt_tokens = self.completion_tokens = 0
+
+    def complete(self, messages, **kwargs):
+        out = self.llm.complete(messages, **kwargs)
+        self.prompt_tokens += out.prompt_tokens
+        self.completion_tokens += out.completion_tokens
+        return out
 
 
 def _top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:

@@ -55,20 +55,26 @@ def summary(recs: list[Rec], info: dict[str, Any]) -> str:
     return "\n".join(lines) or "I found nothing that fits every constraint; try relaxing one."
 
 
+def respond(recommender, message: str, history: list[dict] | None, session: Session | None):
+    """One chat turn for the UI: (cleared textbox, chat history, session, cards HTML or None)."""
+    session = session or Session()
+    history = list(history or [])
+    history.append({"role": "user", "content": message})
+    try:
+        turn = recommender.recommend(session, message)
+    except InputError as e:
+        history.append({"role": "assistant", "content": str(e)})
+        return "", history, session, None
+    history.append({"role": "assistant", "content": summary(turn.recs, turn.info)})
+    return "", history, session, render_cards(turn.recs)
+
+
 def build_app(recommender) -> Any:
     import gradio as gr
 
-    def respond(message: str, history: list[dict], session: Session | None):
-        session = session or Session()
-        history = list(history or [])
-        history.append({"role": "user", "content": message})
-        try:
-            turn = recommender.recommend(session, message)
-        except InputError as e:
-            history.append({"role": "assistant", "content": str(e)})
-            return "", history, session, gr.update()
-        history.append({"role": "assistant", "content": summary(turn.recs, turn.info)})
-        return "", history, session, render_cards(turn.recs)
+    def on_message(message, history, session):
+        box, history, session, cards = respond(recommender, message, history, session)
+        return box, history, session, gr.update() if cards is None else cards
 
     def reset():
         return [], Session(), render_cards([])
@@ -87,10 +93,13 @@ def build_app(recommender) -> Any:
             with gr.Column(scale=3):
                 cards = gr.HTML(render_cards([]), label="Recommendations")
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chat, session], [box, chat, session, cards])
+            trigger(on_message, [box, chat, session], [box, chat, session, cards])
         clear.click(reset, None, [chat, session, cards])
     return app
 
 
-def launch(recommender, host: str = "127.0.0.1", port: int = 7860) -> None:
-    build_app(recommender).queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, css=CSS)
+def launch(recommender, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:
+    """Serve the chat; the model is shared, so turns are queued one at a time."""
+    app = build_app(recommender).queue(default_concurrency_limit=1)
+    app.launch(server_name=host, server_port=port, css=CSS, **kwargs)
+    return app

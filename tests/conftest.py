@@ -16,3 +16,35 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/data not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_encoder():
+    """The default sentence-transformers model, from its PyPI package (never downloaded in tests)."""
+    from convrec.config import Settings
+    from convrec.embed import SentenceEncoder
+    from convrec.errors import ModelNotFound
+    from convrec.models import resolve_embedder
+
+    settings = Settings()
+    try:
+        return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
+    except (ModelNotFound, OSError) as e:
+        pytest.skip(f"embedding model not available: {e}")
+
+
+@pytest.fixture(scope="session")
+def real_llm():
+    """The embedded GGUF model through llama.cpp, shared by every test that needs it."""
+    from convrec.config import Settings
+    from convrec.errors import ModelNotFound
+    from convrec.llm import EmbeddedLLM
+    from convrec.models import resolve_llm_path
+
+    try:
+        path = resolve_llm_path(Settings(), url="")  # never download in a test
+    except ModelNotFound as e:
+        pytest.skip(f"embedded model not available: {e}")
+    llm = EmbeddedLLM(path, n_ctx=4096, n_threads=2)
+    yield llm
+    llm.close()

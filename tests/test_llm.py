@@ -385,3 +385,12 @@ def test_openai_against_llama_cpp_http_server(gguf: Path) -> None:
     with pytest.raises(LLMError, match="HTTP 401"):
         OpenAILLM(base, "local", api_key="wrong").complete(HELLO, max_tokens=1)
     del server
+
+
+def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
+    from convrec.llm import compact_json_constraint
+
+    fields = compact_json_constraint(SCHEMA)
+    assert set(fields) <= {"grammar", "response_format"}
+    if "grammar" in fields:
+        assert '"whitespace_flexible":false' in fields["grammar"] and '"item_separator":", "' in fields["grammar"]
