@@ -28,7 +28,7 @@ from .errors import InputError
 from .index import ItemIndex
 from .llm import LLM
 from .parse import parse_llm, parse_rules, worth_asking_llm
-from .rerank import rerank
+from .rerank import rerank, template_reason
 from .session import Session
 from .templates import load_prompt
 from .titles import TitleMatcher
@@ -95,21 +95,60 @@ class Recommender:
 
     # -- the turn ---------------------------------------------------------------------------
     def recommend(self, session: Session, text: str, k: int | None = None) -> Turn:
+        """One chat turn, fully ranked and explained (the last value of `stream`)."""
+        for turn in self.stream(session, text, k):
+            pass
+        return turn
+
+    def stream(self, session: Session, text: str, k: int | None = None) -> Iterator[Turn]:
+        """Yield a quick blended list first (rules only, no LLM: tens of milliseconds), then
+        the final turn after the LLM parse and rerank (`Turn.info["final"]`).
+
+        The session changes only when the final turn is produced, so a caller that stops after
+        the preview loses nothing and repeats nothing.
+        """
         k = k or self.settings.k
         timings: dict[str, float] = {}
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"final": False}
         text = clean_message(text, self.settings.max_message_chars)
 
         with _timed(timings, "parse"):
-            update = parse_rules(text, self.genres, self.titles)
-            if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(update):
-                metered = _Metered(self.llm)
-                update = parse_llm(text, metered, self.genres, self.titles, update, prompt=self.parse_prompt)
-                info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
-            info["parse_source"] = update.source
-            mentioned = [*session.last_shown, *update.liked]
-            needs = session.apply(update, {i: self.catalog.get(i).year for i in mentioned if i in self.catalog})
+            rules = parse_rules(text, self.genres, self.titles)
+        preview = Session.from_dict(session.to_dict())
+        needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
+        top = self.candidates(needs, preview, k, timings)
+        yield Turn(needs, self._template_recs(top, needs, k), dict(timings), dict(info))
 
+        update = rules
+        if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(rules):
+            with _timed(timings, "parse_llm"):
+                metered = _Metered(self.llm)
+                update = parse_llm(text, metered, self.genres, self.titles, rules, prompt=self.parse_prompt)
+                info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
+        info["parse_source"] = update.source
+        needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
+        if update != rules:
+            top = self.candidates(needs, session, k, timings)
+        with _timed(timings, "rerank"):
+            recs, rinfo = rerank(
+                [self.catalog.get(int(i)) for i in top.ids],
+                top.scores["blend"],
+                needs,
+                k,
+                llm=self.llm if self.settings.rerank_with_llm else None,
+                prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
+                genres=self.genres,
+                request=text,
+                llm_reasons=self.settings.llm_reasons,
+                because=self._because(top.ids, needs),
+                weight=self.settings.rerank_weight,
+            )
+            info.update(rinfo, final=True)
+        session.record(text, [r.item.item_id for r in recs])
+        yield Turn(needs, recs, timings, info)
+
+    def candidates(self, needs: Needs, session: Session, k: int, timings: dict[str, float]) -> Candidates:
+        """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first."""
         with _timed(timings, "filter"):
             allowed = self.allowed(needs, exclude=set(session.shown) | set(needs.liked) | set(needs.disliked))
         with _timed(timings, "retrieve"):
@@ -121,30 +160,26 @@ class Recommender:
                 # every comedy to "Comedy movie" is noise; let popularity order the well-known ones.
                 weights["text"] *= 0.25
             cands = blend(cands, weights).sorted_by("blend")
-        with _timed(timings, "rerank"):
-            top = cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
-            use_llm = self.llm if self.settings.rerank_with_llm else None
-            because = {}
-            for i in top.ids:
-                j = self.cf.because(int(i), needs.liked) if needs.liked else None
-                if j is not None:
-                    because[int(i)] = self.catalog.get(j).title
-            recs, rinfo = rerank(
-                [self.catalog.get(int(i)) for i in top.ids],
-                top.scores["blend"],
-                needs,
-                k,
-                llm=use_llm,
-                prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
-                genres=self.genres,
-                request=text,
-                llm_reasons=self.settings.llm_reasons,
-                because=because,
-                weight=self.settings.rerank_weight,
-            )
-            info.update(rinfo)
-        session.record(text, [r.item.item_id for r in recs])
-        return Turn(needs, recs, timings, info)
+        return cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
+
+    def _template_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
+        because = self._because(top.ids[:k], needs)
+        return [
+            Rec(it, float(score), template_reason(it, needs, because.get(it.item_id)))
+            for it, score in zip((self.catalog.get(int(i)) for i in top.ids[:k]), top.scores["blend"][:k])
+        ]
+
+    def _because(self, ids: np.ndarray, needs: Needs) -> dict[int, str]:
+        """item id -> the liked title whose fans also liked it (for the reasons)."""
+        out = {}
+        for i in ids if needs.liked else ():
+            j = self.cf.because(int(i), needs.liked)
+            if j is not None:
+                out[int(i)] = self.catalog.get(j).title
+        return out
+
+    def _years_of(self, ids: list[int]) -> dict[int, int | None]:
+        return {i: self.catalog.get(i).year for i in ids if i in self.catalog}
 
     # -- stages -----------------------------------------------------------------------------
     def allowed(self, needs: Needs, exclude: set[int] = frozenset()) -> np.ndarray:

@@ -125,3 +125,18 @@ def test_to_dict_shape():
     assert set(d) >= {"needs", "items", "timings_ms"}
     assert set(d["items"][0]) == {"item_id", "title", "year", "genres", "score", "why"}
     assert np.isfinite([i["score"] for i in d["items"]]).all()
+
+
+def test_stream_yields_a_quick_blended_preview_then_the_final_turn():
+    llm = FakeLLM({"order": [2, 1, 3, 4, 5]})
+    rec = make_recommender(llm=llm)
+    session = Session()
+    stream = rec.stream(session, "a funny 90s movie, nothing with horror")
+    preview = next(stream)
+    assert not preview.info["final"] and len(preview.recs) == 5 and not llm.history
+    assert session == Session()  # nothing changes until the final turn
+    final = next(stream)
+    assert final.info["final"] and len(llm.history) == 1
+    assert {r.item.item_id for r in final.recs} <= {r.item.item_id for r in preview.recs} | set(session.shown)
+    assert session.last_shown == [r.item.item_id for r in final.recs]
+    check(preview, "Comedy", (1990, 1999), "Horror")
