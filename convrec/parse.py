@@ -38,6 +38,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from .llm import LLM, Message
@@ -439,7 +440,7 @@ def decade_years(m: re.Match[str], now_year: int) -> tuple[int, int]:
 
 
 def parse_rules(
-    text: str, genres: Sequence[str], titles: TitleMatcher | None = None, *, now_year: int = 2026
+    text: str, genres: Sequence[str], titles: TitleMatcher | None = None, *, now_year: int | None = None
 ) -> NeedsUpdate:
     """What one message says, read with the phrase tables of this module.
 
@@ -447,6 +448,7 @@ def parse_rules(
     >>> u.include_genres, u.exclude_genres, u.year_min, u.year_max, u.keywords
     (('Comedy',), ('Horror',), 1990, 1999, ())
     """
+    now_year = now_year or date.today().year
     original = text.strip()
     scan = _Scan(original)
     liked, disliked = _titles(scan, original, titles)
@@ -905,7 +907,7 @@ def year_supported(year: int, text: str) -> bool:
 def _supported_year(value: Any, text: str) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not MIN_YEAR <= value <= 2100:
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_YEAR <= value <= date.today().year + 1:
         return None
     return value if year_supported(value, text) else None
 
