@@ -112,6 +112,23 @@ def cmd_bench_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_constraints(args: argparse.Namespace) -> int:
+    from .suite import in_process, print_report, run_suite, through_cli
+
+    rec = _recommender(args)
+    runner = through_cli() if args.cli else in_process(rec)
+    report = run_suite(args.suite, runner, rec.catalog)
+    report["mode"] = "cli" if args.cli else "in-process"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("satisfied", "items", "per_type", "reasons_checked")}, indent=2))
+    else:
+        print_report(report)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .ui import launch
 
@@ -154,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
+
+    evaluate = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
+        dest="eval", required=True
+    )
+    ec = evaluate.add_parser("constraints", help="share of top-k items that satisfy every stated constraint")
+    ec.add_argument("--suite", type=Path, default=Path("bench/constraints.jsonl"))
+    ec.add_argument("--cli", action="store_true", help="run each turn as `convrec recommend --json --session FILE`")
+    ec.add_argument("--json", action="store_true")
+    ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
+    ec.set_defaults(func=cmd_eval_constraints)
 
     s = sub.add_parser("serve", help="the browser chat")
     s.add_argument("--host", default="127.0.0.1")
