@@ -93,3 +93,15 @@ def test_cli_recommend_json_with_session(built, tmp_path):
     )
     assert bad.returncode == 2 and "empty" in json.loads(bad.stdout)["error"]
     assert json.loads(session.read_text())["turns"][-1]["user"] == "older, from the 80s"  # nothing lost
+
+
+def test_cli_chat_in_the_terminal(built):
+    env = {**os.environ, "CONVREC_DATASET": built.dataset, "CONVREC_INDEX_DIR": str(built.index_dir), "CONVREC_LLM": "none"}
+    script = "a funny 90s movie, nothing with horror\n/dislike 1\nolder, from the 80s\n\n/quit\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "convrec.cli", "chat"], input=script, capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Noted." in out.stdout and "empty" in out.stdout
+    lines = [l for l in out.stdout.splitlines() if l[:2] in {f"{n}." for n in range(1, 6)}]
+    assert len(lines) >= 8 and all("(19" in l for l in lines)
