@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index demo test clean mpnet
+.PHONY: install models index demo test clean mpnet browser
 
 install: $(STAMP)
 
@@ -24,7 +24,15 @@ index: models
 demo: index
 	$(BIN)/python app.py
 
-test: install
+BROWSER_PKGS := chromium fonts-noto-cjk fonts-noto-color-emoji
+# The browser test drives Debian's chromium (never a downloaded one); install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PKGS); \
+	  else echo "chromium is missing (tests/test_browser.py will skip): sudo apt-get install -y $(BROWSER_PKGS)"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -1,14 +1,15 @@
-"""Start the browser chat at http://127.0.0.1:7860 (what `make demo` ends with).
+"""Start the browser chat and the REST API at http://127.0.0.1:7860 (what `make demo` ends with).
 
-Settings come from the environment (CONVREC_*); see convrec/config.py.
+Settings come from the environment (CONVREC_*; see convrec/config.py); the feedback database
+from CONVREC_FEEDBACK_DB (default feedback/feedback.sqlite3).
 """
 
 import sys
 
+from convrec.api import serve
 from convrec.build import load_recommender
 from convrec.config import Settings
 from convrec.errors import ConvrecError
-from convrec.ui import launch
 
 
 def main() -> int:
@@ -18,7 +19,7 @@ def main() -> int:
     except ConvrecError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    launch(recommender, host=settings.host, port=settings.port)
+    serve(recommender, settings)
     return 0
 
 

