@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, load_catalog
-from .cf import ItemKNN
+from .cf import Scorer, load_cf, make_cf
 from .config import Settings
 from .embed import Encoder, SentenceEncoder, item_text
 from .errors import IndexMissing
@@ -36,7 +36,7 @@ def make_encoder(settings: Settings) -> Encoder:
     return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
 
 
-def _inputs(catalog: Catalog, settings: Settings, cf: ItemKNN) -> dict[str, Any]:
+def _inputs(catalog: Catalog, settings: Settings, cf: Scorer) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "catalog_hash": catalog.content_hash(),
@@ -65,7 +65,7 @@ def build_index(
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     catalog = load_catalog(settings.dataset, details=settings.details, cache_dir=settings.cache_dir)
-    cf = ItemKNN()
+    cf = make_cf(settings)
     inputs = _inputs(catalog, settings, cf)
     if not force:
         try:
@@ -112,7 +112,7 @@ def build_index(
         },
         "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1])},
         "index": {"kind": index.kind, "items": len(index)},
-        "files": ["items.faiss", "item_ids.npy", "cf_sim.npz", "cf_item_ids.npy", "catalog"],
+        "files": ["items.faiss", "item_ids.npy", *cf.files, "catalog"],
         "packages": _versions(),
         "python": platform.python_version(),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -139,7 +139,7 @@ def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", enco
     try:
         catalog = Catalog.load(index_dir / "catalog")
         index = ItemIndex.load(index_dir, manifest["index"]["kind"])
-        cf = ItemKNN.load(index_dir, manifest["inputs"]["cf"])
+        cf = load_cf(index_dir, manifest["inputs"]["cf"])
     except (OSError, ValueError, RuntimeError) as e:
         raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
     encoder = encoder or make_encoder(settings)

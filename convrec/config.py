@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     w_text: float = 0.6
     w_cf: float = 0.3
     w_pop: float = 0.1
+    # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
+    # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense
+    # items x items matrix, so use item-knn or als above ~20k items with interactions.
+    cf_model: str = "ease"
     max_message_chars: int = 2000
 
     # serving

@@ -94,7 +94,7 @@ def test_half_written_build_leaves_no_manifest(settings, monkeypatch):
     build(settings)
     import convrec.build as b
 
-    monkeypatch.setattr(b.ItemKNN, "fit", lambda *a, **k: (_ for _ in ()).throw(MemoryError("boom")))
+    monkeypatch.setattr(type(b.make_cf(settings)), "fit", lambda *a, **k: (_ for _ in ()).throw(MemoryError("boom")))
     with pytest.raises(MemoryError):
         build_index(settings, encoder=HashEncoder(), progress=False, force=True, log=lambda *_: None)
     with pytest.raises(IndexMissing):

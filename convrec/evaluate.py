@@ -1,0 +1,726 @@
+"""Offline evaluation of the collaborative scorers: metrics, splits, protocols, `convrec eval cf`.
+
+Protocols (all rank every candidate item for a user, never a sampled subset):
+  - "stratified": microsoft/recommenders' ML-100k benchmark. `python_stratified_split` with
+    ratio 0.75 and seed 42 (`stratified_split` below reproduces it draw for draw), every rating
+    an interaction, candidates = the items of the training set, items a user saw in training
+    removed, k = 10, their ranking-metric definitions (`precision_at_k` ... `map_at_k`).
+  - "leave-last-out": each user's latest interaction is the test item; Hit@10 and nDCG@10.
+  - "chat": the cold-start case a chat session is. Users are split 60/20/20 into train,
+    validation and test users; a test user names 1-3 random liked items (the session) and
+    another liked item is the target. Picks the scorer the pipeline uses by default.
+
+Hyper-parameters are chosen on a validation split carved from the training data only
+(`--tune`); the presets below are the result, so a plain run is fast and deterministic.
+
+Left out on purpose: rating-prediction metrics (RMSE), sampled-negative metrics (they
+inflate numbers and rank models differently), and significance tests beyond a bootstrap-free
+standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .cf import ALS, BPR, EASE, ItemKNN, Popularity, Scorer, interaction_matrix
+from .errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+K = 10
+SEED = 42
+CHAT_CASES_PER_USER = 20
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics for one user: `ranked` is the recommended list, best first; `relevant` the truth.
+
+
+def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
+    """Hits in the top k over k (a list shorter than k is not excused).
+
+    >>> precision_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
+    0.5
+    """
+    return sum(1 for i in list(ranked)[:k] if i in relevant) / k
+
+
+def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
+    """Hits in the top k over the number of relevant items.
+
+    >>> recall_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
+    0.6666666666666666
+    """
+    return sum(1 for i in list(ranked)[:k] if i in relevant) / len(relevant) if relevant else 0.0
+
+
+def f1(precision: float, recall: float) -> float:
+    """Harmonic mean (0 when both are 0).
+
+    >>> f1(0.5, 0.25)
+    0.3333333333333333
+    """
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
+    """Binary-relevance nDCG: sum of 1/log(1+rank) over hits, over the same for an ideal list.
+
+    The ideal list puts min(k, |relevant|) hits first (recommenders' `ndcg_at_k`, score_type
+    "binary"; the log base cancels). Hits at ranks 2 and 4 of 3 relevant items:
+
+    >>> round(ndcg_at_k([1, 2, 3, 4], {2, 4, 9}, k=4), 4)
+    0.4982
+    """
+    dcg = sum(1.0 / math.log(1 + r) for r, i in enumerate(list(ranked)[:k], start=1) if i in relevant)
+    idcg = sum(1.0 / math.log(1 + r) for r in range(1, min(k, len(relevant)) + 1))
+    return dcg / idcg if idcg > 0 else 0.0
+
+
+def average_precision_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
+    """Mean of precision at each hit's rank, over min(k, |relevant|) (recommenders' `map_at_k`).
+
+    Hits at ranks 2 and 4, three relevant items: (1/2 + 2/4) / 3.
+
+    >>> average_precision_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
+    0.3333333333333333
+    """
+    hits, total = 0, 0.0
+    for r, i in enumerate(list(ranked)[:k], start=1):
+        if i in relevant:
+            hits += 1
+            total += hits / r
+    return total / min(k, len(relevant)) if relevant else 0.0
+
+
+def hit_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
+    """1 when any relevant item is in the top k.
+
+    >>> hit_at_k([1, 2, 3], {3}, k=2), hit_at_k([1, 2, 3], {3}, k=3)
+    (0.0, 1.0)
+    """
+    return 1.0 if any(i in relevant for i in list(ranked)[:k]) else 0.0
+
+
+def novelty(recommended: Sequence[Sequence[int]], train_counts: dict[int, int], n_train: int) -> float:
+    """Mean self-information -log2(item's training interactions / all training interactions).
+
+    recommenders' `novelty` (Castells et al.'s choice model), averaged over every recommended
+    (user, item) pair: an item with a quarter of all interactions is worth 2 bits.
+
+    >>> novelty([[1, 2]], {1: 4, 2: 1}, n_train=4)
+    1.0
+    """
+    bits = [-math.log2(train_counts[i] / n_train) for recs in recommended for i in recs if train_counts.get(i)]
+    return float(np.mean(bits)) if bits else 0.0
+
+
+def catalog_coverage(recommended: Sequence[Sequence[int]], n_items: int) -> float:
+    """Share of the candidate items recommended to anyone.
+
+    >>> catalog_coverage([[1, 2], [2, 3]], n_items=6)
+    0.5
+    """
+    return len({i for recs in recommended for i in recs}) / n_items if n_items else 0.0
+
+
+def ranking_metrics(
+    recommended: dict[int, Sequence[int]], truth: dict[int, set[int]], k: int = K
+) -> dict[str, float]:
+    """Means over the users present in both `recommended` and `truth` (recommenders' convention)."""
+    users = [u for u in truth if u in recommended and truth[u]]
+    per = {
+        "ndcg": [ndcg_at_k(recommended[u], truth[u], k) for u in users],
+        "precision": [precision_at_k(recommended[u], truth[u], k) for u in users],
+        "recall": [recall_at_k(recommended[u], truth[u], k) for u in users],
+        "map": [average_precision_at_k(recommended[u], truth[u], k) for u in users],
+        "hit": [hit_at_k(recommended[u], truth[u], k) for u in users],
+    }
+    out = {f"{name}@{k}": float(np.mean(v)) if v else 0.0 for name, v in per.items()}
+    out[f"f1@{k}"] = f1(out[f"precision@{k}"], out[f"recall@{k}"])
+    out[f"ndcg@{k}_se"] = float(np.std(per["ndcg"], ddof=1) / math.sqrt(len(users))) if len(users) > 1 else 0.0
+    out["users"] = len(users)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+
+
+def stratified_split(
+    df: pd.DataFrame, ratio: float = 0.75, by: str = "user", seed: int = SEED
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """microsoft/recommenders' `python_stratified_split`, reproduced draw for draw.
+
+    One uniform number per row from numpy's legacy generator seeded with `seed`, drawn in the
+    row order of `df`; rows sorted by (user or item, number); a row is training when its rank
+    within its group over the group's size is at most `ratio`. So a user with 4 ratings keeps 3.
+
+    >>> df = pd.DataFrame({"user_id": [1] * 4 + [2] * 2, "item_id": [1, 2, 3, 4, 1, 2]})
+    >>> train, test = stratified_split(df)
+    >>> len(train[train.user_id == 1]), len(train[train.user_id == 2])
+    (3, 1)
+    """
+    if by not in ("user", "item"):
+        raise ValueError("by must be 'user' or 'item'")
+    column = f"{by}_id"
+    data = df.copy()
+    data["_random"] = np.random.RandomState(seed).rand(len(data))
+    data = data.sort_values([column, "_random"])
+    groups = data.groupby(column)
+    rank = (groups.cumcount() + 1) / groups[column].transform("count")
+    train = data[rank <= ratio].drop(columns="_random")
+    test = data[rank > ratio].drop(columns="_random")
+    return train, test
+
+
+def leave_last_out(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's latest interaction (the later row on a timestamp tie) is their test item.
+
+    >>> df = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 6, 7, 5], "timestamp": [3, 9, 1, 4]})
+    >>> train, test = leave_last_out(df)
+    >>> test.item_id.tolist(), len(train)
+    ([6, 5], 2)
+    """
+    order = df.sort_values(["user_id", "timestamp"], kind="stable")
+    last = order.groupby("user_id").tail(1)
+    test = last.sort_values("user_id")
+    train = df.drop(index=last.index)
+    return train, test
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring users
+
+
+def recommend(
+    scorer: Scorer, train: pd.DataFrame, users: np.ndarray, k: int = K, batch: int = 256, trained_users: bool = True
+) -> dict[int, list[int]]:
+    """Top-k item ids for each known user, seen items removed.
+
+    A user is their training likes folded in, except for factor models with `trained_users`,
+    which use the user factors learnt in training (BPR's are not least-squares optimal, so a
+    fold-in would understate it). Candidates are the scorer's items (fit it on the training
+    items). Everything the user interacted with in training is excluded, whatever its rating.
+    """
+    history, history_users = interaction_matrix(train, scorer.item_ids, scorer.min_rating)
+    seen, seen_users = interaction_matrix(train, scorer.item_ids, -np.inf)
+    hrow = pd.Index(history_users).get_indexer(users)
+    srow = pd.Index(seen_users).get_indexer(users)
+    empty = sp.csr_matrix((1, len(scorer.item_ids)), dtype=np.float32)
+    out: dict[int, list[int]] = {}
+    for start in range(0, len(users), batch):
+        chunk = slice(start, start + batch)
+        h = sp.vstack([history[r] if r >= 0 else empty for r in hrow[chunk]]).tocsr()
+        s = sp.vstack([seen[r] if r >= 0 else empty for r in srow[chunk]]).tocsr()
+        known = getattr(scorer, "score_users", lambda _: None)(users[chunk]) if trained_users else None
+        scores = (known if known is not None else scorer.score_many(h)).astype(np.float64)
+        scores[s.nonzero()] = -np.inf
+        n = min(k, scores.shape[1])
+        top = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+        for row, user in enumerate(users[chunk]):
+            cand = top[row]
+            cand = cand[np.argsort(-scores[row, cand], kind="stable")]
+            cand = cand[np.isfinite(scores[row, cand])]
+            out[int(user)] = scorer.item_ids[cand].tolist()
+    return out
+
+
+def evaluate(scorer: Scorer, train: pd.DataFrame, test: pd.DataFrame, k: int = K) -> dict[str, Any]:
+    """Fit on `train` (candidates = its items), rank for every test user, return the metrics."""
+    items = np.sort(train["item_id"].unique())
+    started = time.perf_counter()
+    scorer.fit(train, items)
+    fit_s = time.perf_counter() - started
+    users = np.sort(np.intersect1d(test["user_id"].unique(), train["user_id"].unique()))
+    started = time.perf_counter()
+    recs = recommend(scorer, train, users, k)
+    rec_s = time.perf_counter() - started
+    truth = {int(u): set(g.tolist()) for u, g in test.groupby("user_id")["item_id"]}
+    out = ranking_metrics(recs, truth, k)
+    out["coverage"] = catalog_coverage(list(recs.values()), len(items))
+    out["novelty"] = novelty(list(recs.values()), train.groupby("item_id").size().to_dict(), len(train))
+    out["fit_s"] = round(fit_s, 2)
+    out["recommend_s"] = round(rec_s, 2)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Models and their tuned presets
+
+Factory = Callable[..., Scorer]
+MODELS: dict[str, Factory] = {"popularity": Popularity, "item-knn": ItemKNN, "ease": EASE, "als": ALS, "bpr": BPR}
+
+# Validation grids (`--tune`): every combination is fit on the inner training split.
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "popularity": {},
+    "item-knn": {"neighbors": [20, 50, 100, 200], "shrinkage": [0.0, 10.0, 50.0]},
+    "ease": {"l2": [200.0, 400.0, 800.0], "dropout": [0.0, 0.25, 0.5]},
+    "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 20.0]},
+    "bpr": {"factors": [64, 200], "learning_rate": [0.01, 0.05], "iterations": [100, 300]},
+}
+
+# The result of `--tune` per protocol (see reports/cf_eval.md); min_rating is part of the protocol.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "stratified": {  # tuned on ml-100k, per-user stratified split of the training data
+        "popularity": {},
+        "item-knn": {"neighbors": 200, "shrinkage": 50.0},
+        "ease": {"l2": 400.0, "dropout": 0.5, "neighbors": None},
+        "als": {"factors": 32, "regularization": 1.0, "alpha": 5.0},
+        "bpr": {"factors": 200, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
+    },
+    # not re-tuned on ml-latest-small (one held-out item per user makes validation noisy and
+    # the EASE grid costs minutes per fit on 9.7k items); the ml-100k choices carry over
+    "leave-last-out": {},
+    "chat": {  # the scorers as `convrec build-index` saves them (EASE cut to 200 weights per item)
+        "popularity": {},
+        "item-knn": {"neighbors": 50, "shrinkage": 10.0},
+        "ease": {"l2": 400.0, "dropout": 0.5, "neighbors": 200},
+        "als": {"factors": 32, "regularization": 1.0, "alpha": 5.0},
+        "bpr": {"factors": 200, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
+    },
+}
+PRESETS["leave-last-out"] = dict(PRESETS["stratified"])
+# Which interactions are positive under each protocol: the stratified and leave-last-out
+# benchmarks count every rating; a chat session names films the person *liked*.
+MIN_RATING = {"stratified": 0.0, "leave-last-out": 0.0, "chat": 3.5}
+
+
+def make_model(name: str, protocol: str, **overrides: Any) -> Scorer:
+    params = {**PRESETS[protocol].get(name, {}), **overrides, "min_rating": MIN_RATING[protocol]}
+    return MODELS[name](**params)
+
+
+def _grid(name: str) -> list[dict[str, Any]]:
+    grid = GRIDS[name]
+    combos: list[dict[str, Any]] = [{}]
+    for key, values in grid.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    return combos
+
+
+# --------------------------------------------------------------------------------------------
+# Data sets
+
+
+def locate_dataset(name: str, data_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
+    """Find a data set directory by name ("ml-100k", "ml-latest-small") or take a path as given.
+
+    Looks in `data_dir`, then ../shared/data next to the repository, then the convrec cache.
+    ml-100k missing everywhere is fetched once from the `recbole` wheel on PyPI
+    (`pip download --no-deps recbole==1.2.1`; its dataset_example/ml-100k) into the cache.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if cache_dir is None:
+        from .config import default_cache_dir
+
+        cache_dir = default_cache_dir()
+    places = [p for p in (data_dir, REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data") if p]
+    places.append(Path(cache_dir) / "datasets")
+    for base in places:
+        candidate = Path(base) / name
+        if _has_ratings(candidate):
+            return candidate
+    if name == "ml-100k":
+        return _fetch_ml100k(Path(cache_dir) / "datasets")
+    raise CatalogError(
+        f"data set {name!r} not found in {', '.join(str(p) for p in places)}; download it from GroupLens "
+        "(e.g. ml-latest-small.zip), unzip it there, or pass a directory path"
+    )
+
+
+def _has_ratings(path: Path) -> bool:
+    return path.is_dir() and any((path / f).is_file() for f in ("ratings.csv", "u.data", f"{path.name}.inter"))
+
+
+def _fetch_ml100k(cache: Path) -> Path:
+    target = cache / "ml-100k"
+    with tempfile.TemporaryDirectory() as tmp:
+        log.warning("ml-100k: fetching the recbole 1.2.1 wheel from PyPI (2 MB) for its dataset_example")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, "recbole==1.2.1"]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("recbole-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise CatalogError(
+                f"ml-100k: could not download the recbole wheel ({done.stderr.strip()[-300:]}); "
+                "unzip ml-100k from GroupLens into ../shared/data/ml-100k or pass its path"
+            )
+        target.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheels[0]) as z:
+            for member in z.namelist():
+                if member.startswith("recbole/dataset_example/ml-100k/ml-100k.") and member.endswith((".inter", ".item")):
+                    (target / Path(member).name).write_bytes(z.read(member))
+    return target
+
+
+def load_interactions(name: str, data_dir: Path | None = None) -> tuple[pd.DataFrame, Any]:
+    """(interactions in file order, catalogue) of a data set."""
+    from .catalog import load_catalog
+
+    catalog = load_catalog(locate_dataset(name, data_dir))
+    return catalog.interactions.reset_index(drop=True), catalog
+
+
+# --------------------------------------------------------------------------------------------
+# Protocols
+
+
+def chat_cases(
+    df: pd.DataFrame, users: np.ndarray, seed: int = SEED, per_user: int = 5, liked: float = 4.0
+) -> list[tuple[int, list[int], int]]:
+    """(user, session of 1-3 liked items, held-out liked target) for each of `users`.
+
+    >>> df = pd.DataFrame({"user_id": [1] * 6, "item_id": range(6), "rating": [5.0] * 6})
+    >>> cases = chat_cases(df, np.array([1]), per_user=2)
+    >>> all(1 <= len(s) <= 3 and t not in s for _, s, t in cases), len(cases)
+    (True, 2)
+    """
+    rng = np.random.default_rng(seed)
+    likes = df[df["rating"] >= liked].groupby("user_id")["item_id"].apply(lambda s: s.unique())
+    cases = []
+    for user in users:
+        items = likes.get(user)
+        if items is None or len(items) < 4:
+            continue
+        targets = rng.choice(items, size=min(per_user, len(items)), replace=False)
+        for target in targets:
+            rest = items[items != target]
+            size = int(rng.integers(1, 4))
+            cases.append((int(user), rng.choice(rest, size=size, replace=False).tolist(), int(target)))
+    return cases
+
+
+def evaluate_chat(
+    scorer: Scorer, train: pd.DataFrame, cases: list[tuple[int, list[int], int]], items: np.ndarray, k: int = K
+) -> dict[str, Any]:
+    """Fit on the training users, then fold in each session and rank the catalogue without its items.
+
+    Also reports the scorer as the pipeline uses it: min-max CF blended 3:1 with min-max
+    log-popularity (the default w_cf 0.3 : w_pop 0.1), under the keys ending in "+pop".
+    """
+    started = time.perf_counter()
+    scorer.fit(train, items)
+    fit_s = time.perf_counter() - started
+    counts = np.bincount(pd.Index(items).get_indexer(train["item_id"]), minlength=len(items))
+    pop = minmax_np(np.log1p(counts.astype(np.float64)))
+    recs, blended, truth = {}, {}, {}
+    for n, (_, session, target) in enumerate(cases):
+        scores = scorer.score(session).astype(np.float64)
+        mix = 0.75 * minmax_np(scores) + 0.25 * pop
+        rows = scorer._rows(session)
+        scores[rows] = -np.inf
+        mix[rows] = -np.inf
+        recs[n] = scorer.item_ids[np.argsort(-scores, kind="stable")[:k]].tolist()
+        blended[n] = scorer.item_ids[np.argsort(-mix, kind="stable")[:k]].tolist()
+        truth[n] = {target}
+    out = ranking_metrics(recs, truth, k)
+    out["coverage"] = catalog_coverage(list(recs.values()), len(items))
+    out["novelty"] = novelty(list(recs.values()), train.groupby("item_id").size().to_dict(), len(train))
+    mixed = ranking_metrics(blended, truth, k)
+    for key in (f"ndcg@{k}", f"hit@{k}", f"ndcg@{k}_se"):
+        out[f"{key}+pop"] = mixed[key]
+    out["coverage+pop"] = catalog_coverage(list(blended.values()), len(items))
+    out["fit_s"] = round(fit_s, 2)
+    return out
+
+
+def minmax_np(x: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1] (all zeros when constant).
+
+    >>> minmax_np(np.array([1.0, 3.0])).tolist()
+    [0.0, 1.0]
+    """
+    lo, hi = float(np.min(x)), float(np.max(x))
+    return (x - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(x)
+
+
+def split_for(protocol: str, df: pd.DataFrame, stratify: str = "user", seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if protocol == "stratified":
+        return stratified_split(df, 0.75, by=stratify, seed=seed)
+    if protocol == "leave-last-out":
+        return leave_last_out(df)
+    raise ValueError(f"unknown protocol {protocol!r}")
+
+
+def run_protocol(
+    dataset: str,
+    protocol: str,
+    models: Sequence[str],
+    *,
+    stratify: str = "user",
+    seed: int = SEED,
+    tune: bool = False,
+    data_dir: Path | None = None,
+    k: int = K,
+) -> dict[str, Any]:
+    """Evaluate `models` under `protocol`; with `tune`, pick each model's parameters on validation first."""
+    df, _ = load_interactions(dataset, data_dir)
+    results: dict[str, Any] = {}
+    tuned: dict[str, Any] = {}
+    if protocol == "chat":
+        # 20% of users are test users; with --tune another 20% validate; the rest train
+        users = np.random.default_rng(seed).permutation(np.sort(df["user_id"].unique()))
+        n = len(users)
+        test_users, val_users = users[: n // 5], users[n // 5 : 2 * n // 5] if tune else users[:0]
+        train = df[~df["user_id"].isin(np.concatenate([test_users, val_users]))]
+        items = np.sort(df["item_id"].unique())
+        test_cases = chat_cases(df, test_users, seed, per_user=CHAT_CASES_PER_USER)
+        val_cases = chat_cases(df, val_users, seed + 1, per_user=CHAT_CASES_PER_USER)
+        for name in models:
+            params = _tune_chat(name, train, val_cases, items, k, tuned) if tune else {}
+            results[name] = {**evaluate_chat(make_model(name, protocol, **params), train, test_cases, items, k), "params": make_model(name, protocol, **params).config()}
+        split_info = {"train_users": int(train["user_id"].nunique()), "test_cases": len(test_cases), "val_cases": len(val_cases)}
+    else:
+        train, test = split_for(protocol, df, stratify, seed)
+        inner_train, inner_val = split_for(protocol, train, stratify, seed) if tune else (None, None)
+        for name in models:
+            params = {}
+            if tune:
+                params = _tune(name, protocol, inner_train, inner_val, k, tuned)
+            model = make_model(name, protocol, **params)
+            results[name] = {**evaluate(model, train, test, k), "params": model.config()}
+        split_info = {"train_rows": len(train), "test_rows": len(test), "test_users": int(test["user_id"].nunique())}
+    if protocol == "chat":  # the pipeline's CF slot: the best personalised scorer next to popularity
+        best = max((m for m in results if m != "popularity"), key=lambda m: results[m][f"ndcg@{k}+pop"], default="popularity")
+    else:
+        best = max(results, key=lambda m: results[m][f"ndcg@{k}"])
+    return {
+        "dataset": dataset,
+        "protocol": protocol,
+        **({"stratify": stratify} if protocol == "stratified" else {}),
+        "seed": seed,
+        "k": k,
+        "interactions": len(df),
+        "split": split_info,
+        "best": best,
+        "models": results,
+        "tuning": tuned,
+        "machine": {"python": platform.python_version(), "cpus": _cpus()},
+    }
+
+
+def _tune(name: str, protocol: str, train: pd.DataFrame, val: pd.DataFrame, k: int, log_to: dict) -> dict[str, Any]:
+    scores = []
+    for params in _grid(name):
+        m = evaluate(make_model(name, protocol, **params), train, val, k)
+        scores.append((m[f"ndcg@{k}"], params))
+        log.info("tune %s %s: ndcg@%d %.4f", name, params, k, m[f"ndcg@{k}"])
+    best = max(scores, key=lambda s: s[0])
+    log_to[name] = [{"params": p, f"val_ndcg@{k}": round(s, 4)} for s, p in scores]
+    return best[1]
+
+
+def _tune_chat(name: str, train: pd.DataFrame, cases, items: np.ndarray, k: int, log_to: dict) -> dict[str, Any]:
+    scores = []
+    for params in _grid(name):
+        m = evaluate_chat(make_model(name, "chat", **params), train, cases, items, k)
+        scores.append((m[f"ndcg@{k}"], params))
+        log.info("tune %s %s: ndcg@%d %.4f", name, params, k, m[f"ndcg@{k}"])
+    best = max(scores, key=lambda s: s[0])
+    log_to[name] = [{"params": p, f"val_ndcg@{k}": round(s, 4)} for s, p in scores]
+    return best[1]
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The one-line JSON of `convrec eval cf --json`: the best model's headline metrics."""
+    k = result["k"]
+    m = result["models"][result["best"]]
+    keys = ["ndcg", "precision", "recall", "f1", "map", "hit"]
+    return {
+        "model": result["best"],
+        **{f"{key}@{k}": round(m[f"{key}@{k}"], 4) for key in keys},
+        "coverage": round(m["coverage"], 4),
+        "novelty": round(m["novelty"], 4),
+        "dataset": result["dataset"],
+        "protocol": result["protocol"] + (f" ({result['stratify']})" if "stratify" in result else ""),
+        "seed": result["seed"],
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    k = result["k"]
+    cols = ["ndcg", "precision", "recall", "f1", "map", "hit"]
+    head = f"{'model':<12}" + "".join(f"{c + '@' + str(k):>13}" for c in cols) + f"{'coverage':>10}{'novelty':>9}{'fit s':>8}"
+    chat = result["protocol"] == "chat"
+    lines = [head + (f"{'ndcg+pop':>10}{'hit+pop':>9}" if chat else "")]
+    for name, m in result["models"].items():
+        lines.append(
+            f"{name:<12}" + "".join(f"{m[f'{c}@{k}']:>13.4f}" for c in cols) + f"{m['coverage']:>10.3f}{m['novelty']:>9.2f}{m['fit_s']:>8.1f}"
+            + (f"{m[f'ndcg@{k}+pop']:>10.4f}{m[f'hit@{k}+pop']:>9.4f}" if chat else "")
+        )
+    return "\n".join(lines)
+
+
+# microsoft/recommenders' README table for ML-100k (k = 10): the published anchors.
+ANCHORS = {"BiVAE": (0.475, 0.412, 0.219), "BPR (cornac)": (0.442, 0.388, 0.213), "SAR": (0.382, 0.331, 0.176)}
+
+
+def plot_cf(result: dict[str, Any], path: Path) -> None:
+    """Bars of nDCG / precision / recall @k per model; the published anchors for ML-100k."""
+    try:
+        import matplotlib
+    except ImportError:  # plotting is optional
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = result["k"]
+    names = list(result["models"])
+    metrics = [f"ndcg@{k}", f"precision@{k}", f"recall@{k}"]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(metrics)
+    for j, metric in enumerate(metrics):
+        vals = [result["models"][n][metric] for n in names]
+        bars = ax.bar(np.arange(len(names)) + j * width, vals, width, label=metric)
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    if result["protocol"] == "stratified" and Path(result["dataset"]).name == "ml-100k":
+        for (label, (ndcg, _, _)), style in zip(ANCHORS.items(), ("--", ":", "-.")):
+            ax.axhline(ndcg, color="k", lw=0.8, ls=style, label=f"{label} nDCG@10 (published) {ndcg}")
+    ax.set_xticks(np.arange(len(names)) + width, names)
+    title = f"{Path(result['dataset']).name}, {result['protocol']}" + (f" ({result['stratify']})" if "stratify" in result else "")
+    ax.set_title(title + f", seed {result['seed']}")
+    top = max(result["models"][n][m] for n in names for m in metrics)
+    ax.set_ylim(0, top * 1.45)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# CLI (wired into `convrec` by cli.py: add_eval_cli(sub); add_bench_index_cli(bench))
+
+DEFAULT_PROTOCOL = {"ml-100k": "stratified", "ml-latest-small": "leave-last-out"}
+
+
+def cmd_eval_cf(args: argparse.Namespace) -> int:
+    protocol = args.protocol or DEFAULT_PROTOCOL.get(Path(args.dataset).name, "leave-last-out")
+    models = list(MODELS) if args.models == "all" else [m.strip() for m in args.models.split(",")]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise CatalogError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    result = run_protocol(
+        args.dataset, protocol, models, stratify=args.stratify, seed=args.seed, tune=args.tune, data_dir=args.data_dir
+    )
+    out = args.out or Path("reports") / f"eval_cf_{Path(args.dataset).name}_{protocol}{'_' + args.stratify if protocol == 'stratified' else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    plot_cf(result, out.with_suffix(".png"))
+    print(table(result), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(summary(result)))
+    else:
+        print(f"best: {result['best']}; wrote {out}")
+    return 0
+
+
+def cmd_eval_hybrid(args: argparse.Namespace) -> int:
+    from .evaluate_hybrid import run_hybrid
+
+    result = run_hybrid(args.dataset, data_dir=args.data_dir, seed=args.seed, out_dir=args.out_dir)
+    print(json.dumps(result["summary"], indent=None if args.json else 2))
+    return 0
+
+
+def cmd_eval_longtail(args: argparse.Namespace) -> int:
+    from .diversify import run_longtail
+
+    result = run_longtail(args.dataset, data_dir=args.data_dir, seed=args.seed, out_dir=args.out_dir)
+    print(json.dumps(result["summary"], indent=None if args.json else 2))
+    return 0
+
+
+def add_eval_cli(sub: Any) -> None:
+    """Register `cf`, `hybrid` and `longtail` on the `convrec eval` subparsers."""
+    cf = sub.add_parser("cf", help="collaborative scorers under a published protocol")
+    cf.add_argument("--dataset", default="ml-100k", help="ml-100k, ml-latest-small or a MovieLens directory")
+    cf.add_argument("--protocol", choices=["stratified", "leave-last-out", "chat"], help="default: stratified for ml-100k, else leave-last-out")
+    cf.add_argument("--stratify", choices=["user", "item"], default="user", help="stratified split per user (default) or per item")
+    cf.add_argument("--models", default="all", help=f"comma-separated, from {', '.join(MODELS)} (default all)")
+    cf.add_argument("--tune", action="store_true", help="choose parameters on a validation split of the training data first")
+    cf.add_argument("--seed", type=int, default=SEED)
+    cf.add_argument("--data-dir", type=Path, help="where data sets live (default ../shared/data, then the cache)")
+    cf.add_argument("--out", type=Path, help="JSON with every model (default reports/eval_cf_<dataset>_<protocol>.json)")
+    cf.add_argument("--json", action="store_true", help="print the best model's metrics as one JSON line (table to stderr)")
+    cf.set_defaults(func=cmd_eval_cf)
+    for name, func, text in (
+        ("hybrid", cmd_eval_hybrid, "text need + liked items on ml-latest-small: text, CF and blend Recall@10"),
+        ("longtail", cmd_eval_longtail, "diversity/novelty re-ranking: accuracy vs coverage trade-off"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--dataset", default="ml-latest-small")
+        p.add_argument("--seed", type=int, default=SEED)
+        p.add_argument("--data-dir", type=Path)
+        p.add_argument("--out-dir", type=Path, default=Path("reports"))
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=func)
+
+
+def add_bench_index_cli(bench_subparsers: Any) -> None:
+    """Register `bench index` on cli.py's existing `bench` subparsers."""
+
+    def cmd_bench_index(args: argparse.Namespace) -> int:
+        from .ann import cmd_bench_index as run
+
+        return run(args)
+
+    b = bench_subparsers.add_parser("index", help="flat vs IVF vs HNSW on synthetic clustered vectors")
+    b.add_argument("--items", type=int, default=1_000_000)
+    b.add_argument("--dim", type=int, default=384)
+    b.add_argument("--queries", type=int, default=1000)
+    b.add_argument("--seed", type=int, default=SEED)
+    b.add_argument("--kinds", default="flat,ivf,hnsw", help="comma-separated index kinds")
+    b.add_argument("--spread", type=float, default=0.15, help="topic overlap of the synthetic vectors: 0.12 easy, 0.15 hard")
+    b.add_argument("--topics", type=int, help="topic count of the synthetic vectors (default items / 50)")
+    b.add_argument("--vectors", type=Path, help="benchmark on these real vectors (.npy) instead of synthetic ones")
+    b.add_argument("--out", type=Path, help="default reports/bench_index_<items>_spread<spread>_topics<topics>.json")
+    b.add_argument("--json", action="store_true", help="print the results as JSON")
+    b.set_defaults(func=cmd_bench_index)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m convrec.evaluate eval cf ...` works before cli.py wires these subcommands in."""
+    from .errors import ConvrecError
+
+    parser = argparse.ArgumentParser(prog="python -m convrec.evaluate")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_eval_cli(sub.add_parser("eval", help="offline evaluation").add_subparsers(dest="eval", required=True))
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    add_bench_index_cli(bench)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except ConvrecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
