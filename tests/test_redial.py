@@ -1,0 +1,254 @@
+"""ReDial / dialogue evaluation on tiny hand-made dialogues whose answers are known by construction.
+
+The tiny catalogue (convrec.testing) has users 21-30 who like westerns only, so a seeker who
+likes "Dusty Trail" gets westerns from the collaborative scores: the held-out western must come
+back in the top few, and the westerns already mentioned must never come back at all.
+"""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from convrec.dialogs import (
+    Example,
+    Resolver,
+    Tally,
+    cluster_bootstrap_ci,
+    coverage,
+    hits,
+    mean_ci,
+    read_redial,
+    read_table,
+)
+from convrec.redial import (
+    CachedEncoder,
+    Reading,
+    add_eval_cli,
+    evaluate,
+    make_systems,
+    merge_redial_movies,
+    replay,
+    summarise,
+)
+from convrec.testing import tiny_catalog
+from convrec.titles import TitleMatcher
+
+from .test_pipeline import make_recommender
+
+SEEKER, RECOMMENDER = 1, 2
+NAMES = {
+    "1001": "Dusty Trail (1965)",
+    "1002": "Six Guns  (1958)",  # ReDial's double spaces
+    "1003": "High Noon Again (1972)",
+    "1009": "A Film Nobody Made (2001)",
+    "1010": "Ranch Feud",  # no year
+    "1011": "Dusty Trail (1990)",  # wrong year: not Dusty Trail (1965)
+}
+
+
+def msg(sender, text, n):
+    return {"senderWorkerId": sender, "text": text, "messageId": n, "timeOffset": n}
+
+
+def conversation(cid, messages):
+    return {"conversationId": cid, "initiatorWorkerId": SEEKER, "respondentWorkerId": RECOMMENDER,
+            "movieMentions": NAMES, "messages": messages}
+
+
+@pytest.fixture
+def redial_file(tmp_path):
+    convs = [
+        conversation("c1", [
+            msg(SEEKER, "Hi! I love westerns like @1001", 1),
+            msg(RECOMMENDER, "You should watch @1002", 2),
+            msg(RECOMMENDER, "it is great", 3),  # merged with the message before
+            msg(SEEKER, "Seen it. Anything else?", 4),
+            msg(RECOMMENDER, "Then @1003 or @1009, and @1001 is a classic", 5),  # @1001 repeats
+            msg(SEEKER, "thanks", 6),
+            msg(RECOMMENDER, "bye", 7),  # no mention: not graded
+        ]),
+        conversation("c2", [
+            msg(RECOMMENDER, "Hello! Try @1010", 10),  # recommender first, empty context
+            msg(SEEKER, "I did not like @1011", 11),
+        ]),
+    ]
+    path = tmp_path / "dialogs.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in convs))
+    return path
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return make_recommender()
+
+
+def test_title_matching_uses_title_and_year_fuzzily(rec):
+    resolve = Resolver(rec.titles)
+    assert resolve("Six Guns  (1958)") == 13  # spaces normalised
+    assert resolve("Hi Noon Again (1972)") == 14  # a typo
+    assert resolve("Six Guns (1959)") == 13  # a year off by one (festival vs release)
+    assert resolve("Dusty Trail (1990)") is None  # the wrong year is another film
+    assert resolve("Ranch Feud") == 22  # no year: the title alone
+    assert resolve("A Film Nobody Made (2001)") is None
+    assert resolve("") is None and resolve(None) is None
+
+
+def test_redial_turns_contexts_targets_and_coverage(redial_file, rec):
+    examples = list(read_redial(redial_file, Resolver(rec.titles)))
+    assert [e.key for e in examples] == [
+        {"conversation_id": "c1", "message_id": 2},
+        {"conversation_id": "c1", "message_id": 5},
+        {"conversation_id": "c2", "message_id": 10},
+    ]
+    first, second, third = examples
+    assert first.text() == "User: Hi! I love westerns like Dusty Trail (1965)"
+    assert first.targets == ("Six Guns (1958)",) and first.target_ids == (13,) and first.seen == {12}
+    # the repeated Dusty Trail is dropped, the uncatalogued film kept for coverage only
+    assert second.targets == ("High Noon Again (1972)", "A Film Nobody Made (2001)")
+    assert second.target_ids == (14, None) and second.repeated == 1
+    assert second.gradable == (14,) and second.seen == {12, 13}
+    assert second.context[1].text == "You should watch Six Guns (1958) it is great"
+    assert second.context[0].parse_text == "Hi! I love westerns like Dusty Trail"  # no year to misread
+    assert third.context == () and third.gradable == (22,)
+    cov = coverage(examples)
+    assert cov == {"coverage": 0.75, "targets": 4, "targets_in_catalogue": 3, "repeated_targets_dropped": 1,
+                   "turns_with_mentions": 3, "n": 3}
+
+
+def test_replay_likes_the_seekers_mentions_and_shows_the_recommenders(redial_file, rec):
+    second = list(read_redial(redial_file, Resolver(rec.titles)))[1]
+    session, needs = replay(second, rec, Reading(now_year=2018), frozenset({"western", "westerns"}))
+    assert needs.liked == (12,) and session.shown == [13]
+    assert needs.include_genres == ("Western",) and needs.year_min is None  # "(1965)" is no year wish
+
+
+@pytest.mark.parametrize("name", ["popularity", "text", "cf", "blend"])
+def test_no_system_recommends_an_item_the_context_mentions(redial_file, rec, name):
+    examples = list(read_redial(redial_file, Resolver(rec.titles)))
+    system = make_systems(rec, [name], reading=Reading(now_year=2018))[0]
+    for ex in examples:
+        ids, _ = system.rank(ex)
+        assert ids and len(ids) == len(set(ids))
+        assert not set(ids) & ex.seen, (name, ex.key)
+
+
+def test_cf_finds_the_held_out_western_by_construction(redial_file, rec):
+    examples = list(read_redial(redial_file, Resolver(rec.titles)))
+    systems = make_systems(rec, ["popularity", "cf", "blend"], reading=Reading(now_year=2018))
+    run = evaluate(examples[:2], systems, rec.catalog)
+    result = summarise(run, examples[:2], bootstrap=0)
+    assert result["cf"]["recall@5"] == 1.0 and result["blend"]["recall@5"] == 1.0
+    assert result["cf"]["pairs"] == 2 and result["cf"]["n"] == 2
+    assert set(result) == {"popularity", "cf", "blend"}
+
+
+def test_metrics_and_intervals():
+    assert hits([4, 5, 6], 6, (1, 2, 3)) == {1: 0, 2: 0, 3: 1}
+    assert hits([], 6, (1,)) == {1: 0}
+    mean, half = mean_ci([1, 0, 0, 0])
+    assert mean == 0.25 and half == pytest.approx(1.96 * 0.5 / 2)  # std (ddof=1) 0.5 over sqrt(4)
+    lo, hi = cluster_bootstrap_ci([1, 1, 1, 0, 0, 0], list("aaabbb"), n_boot=500, seed=1)
+    assert lo == 0.0 and hi == 1.0  # two conversations: either all hits or none
+    tally = Tally((1, 10))
+    tally.add([1, 2, 3], Example({}, (), ("x", "y"), (1, 3), group="a"), 0)
+    tally.add([9], Example({}, (), ("z",), (4,), group="b"), 1)
+    s = tally.summary(bootstrap=0)
+    assert (s["recall@1"], s["recall@10"], s["pairs"], s["n"]) == (round(1 / 3, 4), round(2 / 3, 4), 3, 2)
+    assert tally.summary(only={1}, bootstrap=0)["recall@10"] == 0.0
+
+
+def test_generic_table_with_roles_repeats_and_several_targets(tmp_path, rec):
+    path = tmp_path / "rows.csv"
+    path.write_text(
+        "ctx,target\n"
+        '"User: I loved Dusty Trail\nSystem: what else?\nUser: more westerns",Six Guns (1958)|Dusty Trail\n'
+        '"User: a comedy please",Laugh Riot (1994)\n'
+    )
+    examples = list(read_table(path, "ctx", "target", rec.titles, target_sep="|"))
+    assert [e.key for e in examples] == [{"row": 2}, {"row": 3}]
+    assert [u.role for u in examples[0].context] == ["seeker", "recommender", "seeker"]
+    assert examples[0].seen == {12} and examples[0].target_ids == (13,) and examples[0].repeated == 1
+    with pytest.raises(Exception, match="no column 'nope'"):
+        list(read_table(path, "nope", "target", rec.titles))
+
+
+def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, monkeypatch, capsys):
+    import convrec.build
+    import convrec.redial as redial
+
+    monkeypatch.setattr(redial, "prepare_index", lambda settings, *a, **k: (settings, {"catalog": "tiny"}))
+    monkeypatch.setattr(convrec.build, "load_recommender", lambda *a, **k: rec)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--llm", default="none")
+    add_eval_cli(parser.add_subparsers(dest="eval"))
+    out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
+    args = parser.parse_args(["eval" if False else "redial", "--data", str(redial_file), "--movies", str(redial_file),
+                              "--systems", "popularity,cf,blend,blend+llm", "--predictions", str(preds),
+                              "--out", str(out), "--json", "--bootstrap", "50"])
+    assert args.func(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"recall@1", "recall@5", "recall@10", "recall@20", "n", "coverage"}
+    assert printed["n"] == 3 and printed["coverage"] == 0.75
+    full = json.loads(out.read_text())
+    assert full["system"] == "blend" and set(full["systems"]) == {"popularity", "cf", "blend"}
+    assert "blend+llm skipped" in full["config"]["note"]
+    lines = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert [line["message_id"] for line in lines] == [2, 5, 10]
+    assert all(len(line["titles"]) == len(line["item_ids"]) <= 20 for line in lines)
+    assert lines[1]["titles"][0].endswith(")")  # titles carry their year
+    assert set(lines[1]["others"]) == {"popularity", "cf"}
+
+
+def test_blend_llm_reorders_the_top_with_a_fake_model(redial_file, rec):
+    from convrec.testing import FakeLLM
+
+    examples = list(read_redial(redial_file, Resolver(rec.titles)))
+    llm = FakeLLM({"order": [3, 2, 1]})
+    blend, ranked = make_systems(rec, ["blend", "blend+llm"], llm=llm, llm_window=3, reading=Reading(now_year=2018))
+    plain, _ = blend.rank(examples[0])
+    reordered, info = ranked.rank(examples[0])
+    assert info["llm"] and len(llm.history) == 1
+    assert set(reordered[:3]) == set(plain[:3]) and reordered[3:] == plain[3:]
+    assert "Hi! I love westerns" in llm.history[0]["messages"][1]["content"]
+
+
+def test_merging_redial_movies_adds_only_the_missing_ones(tmp_path):
+    movies = tmp_path / "movies.csv"
+    movies.write_text("movieId,movieName,nbMentions\n1,Dusty Trail (1965),3\n2,Brand New Film (2017),5\n"
+                      "3,Brand New Film,1\n4,Six Guns  (1958),2\n")
+    merged, stats = merge_redial_movies(tiny_catalog(), movies)
+    assert stats == {"redial_movies": 4, "matched": 2, "added": 1, "items": 25}
+    added = merged.get(10_000_002)
+    assert (added.title, added.year, added.genres) == ("Brand New Film", 2017, ())
+    assert TitleMatcher(merged.items.values()).match("Brand New Film", 2017) == 10_000_002
+
+
+def test_cached_encoder_encodes_each_text_once():
+    from convrec.testing import HashEncoder
+
+    calls = []
+
+    class Counting(HashEncoder):
+        def encode(self, texts, **kw):
+            calls.append(list(texts))
+            return super().encode(texts, **kw)
+
+    enc = CachedEncoder(Counting())
+    enc.prime(["a b", "c", "a b"])
+    v = enc.encode(["c", "a b"])
+    assert calls == [["a b", "c"]] and v.shape == (2, 64)
+    assert np.allclose(v[0], HashEncoder().encode(["c"])[0])
+
+
+@pytest.mark.shared
+def test_the_development_half_of_redial(shared_data):
+    from convrec.catalog import load_catalog
+
+    catalog = load_catalog(shared_data / "ml-latest-small")
+    examples = list(read_redial(shared_data / "redial" / "test_dev.jsonl", Resolver(TitleMatcher(catalog.items.values()))))
+    cov = coverage(examples)
+    assert cov["n"] == 1537 and cov["targets"] == 2302 and cov["repeated_targets_dropped"] == 239
+    assert 0.85 < cov["coverage"] < 0.89
+    assert all(not set(e.gradable) & e.seen for e in examples)
