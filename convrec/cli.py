@@ -164,16 +164,21 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
+    from . import evaluate, redial
 
-    evaluate = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
+    evaluate.add_bench_index_cli(bench)
+
+    eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True
     )
-    ec = evaluate.add_parser("constraints", help="share of top-k items that satisfy every stated constraint")
+    ec = eval_sub.add_parser("constraints", help="share of top-k items that satisfy every stated constraint")
     ec.add_argument("--suite", type=Path, default=Path("bench/constraints.jsonl"))
     ec.add_argument("--cli", action="store_true", help="run each turn as `convrec recommend --json --session FILE`")
     ec.add_argument("--json", action="store_true")
     ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
     ec.set_defaults(func=cmd_eval_constraints)
+    evaluate.add_eval_cli(eval_sub)
+    redial.add_eval_cli(eval_sub)
 
     from . import api, feedback, loadtest
 
