@@ -155,9 +155,12 @@ class Scorer:
         x.data[:] = 1.0
         return x
 
-    def _rows(self, ids: Sequence[int]) -> np.ndarray:
+    def positions(self, ids: Sequence[int]) -> np.ndarray:
+        """Catalogue rows of the known ids among `ids` (unknown ids are dropped)."""
         rows = self._position.get_indexer(np.asarray(list(ids), dtype=np.int64))
         return rows[rows >= 0]
+
+    _rows = positions
 
     def _set_items(self, item_ids: np.ndarray) -> None:
         self.item_ids = np.asarray(item_ids, dtype=np.int64)
@@ -552,29 +555,3 @@ def _inverse_spd(a: np.ndarray) -> np.ndarray:
     if info != 0:  # not positive definite (cannot happen with l2 > 0); fall back to LU
         return np.linalg.inv(a)
     return np.triu(inv) + np.triu(inv, 1).T
-
-
-def _top_per_row(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the k largest entries of each row.
-
-    >>> _top_per_row(sp.csr_matrix(np.array([[0, 3, 1, 2]], np.float32)), 2).toarray().tolist()
-    [[0.0, 3.0, 0.0, 2.0]]
-    """
-    m = m.tocsr()
-    rows, cols, vals = [], [], []
-    for r in range(m.shape[0]):
-        start, end = m.indptr[r], m.indptr[r + 1]
-        if end == start:
-            continue
-        data, idx = m.data[start:end], m.indices[start:end]
-        if end - start > k:
-            top = np.argpartition(-data, k)[:k]
-            data, idx = data[top], idx[top]
-        rows.append(np.full(len(idx), r))
-        cols.append(idx)
-        vals.append(data)
-    if not rows:
-        return sp.csr_matrix(m.shape, dtype=np.float32)
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=m.shape, dtype=np.float32
-    )

@@ -100,8 +100,9 @@ def plot_latency(run: dict[str, Any], simulate: dict[str, Any] | None, path: Pat
     plt.close(fig)
 
 
-def write_report(inputs: list[Path], simulate_path: Path | None, out: Path) -> None:
-    """Write `out` (markdown) and its PNGs next to it."""
+def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, notes: Path | None = None) -> None:
+    """Write `out` (markdown) and its PNGs next to it; `notes` (markdown written by a person) is
+    appended as it is, for what the numbers mean."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     runs = [_load(p) for p in inputs]
@@ -173,4 +174,6 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path) -> N
             for said, shown in zip(ex["seeker_said"], ex["lists"]):
                 lines.append(f"- seeker: “{said}” → {', '.join(shown[:5])} …")
         lines.append("")
+    if notes and Path(notes).is_file():
+        lines += [Path(notes).read_text(encoding="utf-8").strip(), ""]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")

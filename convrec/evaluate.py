@@ -426,7 +426,7 @@ def evaluate_chat(
     for n, (_, session, target) in enumerate(cases):
         scores = scorer.score(session).astype(np.float64)
         mix = 0.75 * minmax_np(scores) + 0.25 * pop
-        rows = scorer._rows(session)
+        rows = scorer.positions(session)
         scores[rows] = -np.inf
         mix[rows] = -np.inf
         recs[n] = scorer.item_ids[np.argsort(-scores, kind="stable")[:k]].tolist()
@@ -487,7 +487,8 @@ def run_protocol(
         val_cases = chat_cases(df, val_users, seed + 1, per_user=CHAT_CASES_PER_USER)
         for name in models:
             params = _tune_chat(name, train, val_cases, items, k, tuned) if tune else {}
-            results[name] = {**evaluate_chat(make_model(name, protocol, **params), train, test_cases, items, k), "params": make_model(name, protocol, **params).config()}
+            model = make_model(name, protocol, **params)
+            results[name] = {**evaluate_chat(model, train, test_cases, items, k), "params": model.config()}
         split_info = {"train_users": int(train["user_id"].nunique()), "test_cases": len(test_cases), "val_cases": len(val_cases)}
     else:
         train, test = split_for(protocol, df, stratify, seed)

@@ -524,7 +524,8 @@ def add_eval_cli(eval_subparsers) -> None:
                    "ml-latest-small, redial-merged or a catalogue directory")
     d.add_argument("--now-year", type=int, default=None)
     _common(d)
-    d.set_defaults(func=cmd_eval_dialogs, redial_prior=False, movies=None)
+    d.add_argument("--movies", type=Path, help="ReDial's movie list, for --catalog redial-merged (default: ../shared/data/redial/)")
+    d.set_defaults(func=cmd_eval_dialogs, redial_prior=False)
 
     s = eval_subparsers.add_parser("simulate", help="a rule-based seeker who knows the target but not its title")
     s.add_argument("--data", type=Path, help="ReDial .jsonl whose turns give contexts and targets")
@@ -547,6 +548,7 @@ def add_eval_cli(eval_subparsers) -> None:
     rp.add_argument("--inputs", type=Path, nargs="+", default=[Path("reports/redial.json")])
     rp.add_argument("--simulate", type=Path, default=Path("reports/simulate.json"))
     rp.add_argument("--out", type=Path, default=Path("reports/redial.md"))
+    rp.add_argument("--notes", type=Path, default=Path("reports/redial_notes.md"), help="hand-written findings to append")
     rp.set_defaults(func=cmd_eval_report)
 
 
@@ -633,7 +635,7 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
 def cmd_eval_dialogs(args: argparse.Namespace) -> int:
     from .dialogs import read_table
 
-    rec, cat_info, systems, note = _setup(args, None)
+    rec, cat_info, systems, note = _setup(args, args.movies or SHARED / "redial" / "movies_with_mentions.csv")
     examples = list(read_table(args.data, args.context_col, args.target_col, rec.titles, id_col=args.id_col,
                                target_sep=args.target_sep))
     return _run_and_report(args, "dialogs", examples, rec, systems, cat_info, note, args.data)
@@ -804,6 +806,7 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
 def cmd_eval_report(args: argparse.Namespace) -> int:
     from .evalreport import write_report
 
-    write_report([p for p in args.inputs if p.is_file()], args.simulate if args.simulate.is_file() else None, args.out)
+    write_report([p for p in args.inputs if p.is_file()], args.simulate if args.simulate.is_file() else None, args.out,
+                 args.notes)
     print(f"wrote {args.out}")
     return 0

@@ -184,7 +184,7 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     parser.add_argument("--llm", default="none")
     add_eval_cli(parser.add_subparsers(dest="eval"))
     out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
-    args = parser.parse_args(["eval" if False else "redial", "--data", str(redial_file), "--movies", str(redial_file),
+    args = parser.parse_args(["redial", "--data", str(redial_file), "--movies", str(redial_file),
                               "--systems", "popularity,cf,blend,blend+llm", "--predictions", str(preds),
                               "--out", str(out), "--json", "--bootstrap", "50"])
     assert args.func(args) == 0
@@ -199,6 +199,16 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     assert all(len(line["titles"]) == len(line["item_ids"]) <= 20 for line in lines)
     assert lines[1]["titles"][0].endswith(")")  # titles carry their year
     assert set(lines[1]["others"]) == {"popularity", "cf"}
+
+
+def test_the_commands_are_wired_into_convrec_eval():
+    from convrec.cli import build_parser
+    from convrec.redial import cmd_eval_dialogs, cmd_eval_redial, cmd_eval_simulate
+
+    parser = build_parser()
+    assert parser.parse_args(["eval", "redial", "--limit", "3"]).func is cmd_eval_redial
+    assert parser.parse_args(["eval", "dialogs", "--data", "x.csv", "--context-col", "c", "--target-col", "t"]).func is cmd_eval_dialogs
+    assert parser.parse_args(["eval", "simulate"]).func is cmd_eval_simulate
 
 
 def test_blend_llm_reorders_the_top_with_a_fake_model(redial_file, rec):
