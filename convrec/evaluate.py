@@ -702,26 +702,3 @@ def add_bench_index_cli(bench_subparsers: Any) -> None:
     b.add_argument("--out", type=Path, help="default reports/bench_index_<items>_spread<spread>_topics<topics>.json")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
     b.set_defaults(func=cmd_bench_index)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m convrec.evaluate eval cf ...` works before cli.py wires these subcommands in."""
-    from .errors import ConvrecError
-
-    parser = argparse.ArgumentParser(prog="python -m convrec.evaluate")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_eval_cli(sub.add_parser("eval", help="offline evaluation").add_subparsers(dest="eval", required=True))
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
-    add_bench_index_cli(bench)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        return args.func(args)
-    except ConvrecError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
