@@ -388,17 +388,26 @@ class Tally:
         for k in self.ks:
             values = [r[k] for r in rows]
             mean, half = mean_ci(values)
-            out[f"recall@{k}"] = round(mean, 4)
-            ci[f"recall@{k}"] = [round(mean - half, 4), round(mean + half, 4)]
+            out[f"recall@{k}"] = _num(mean)
+            ci[f"recall@{k}"] = [_num(max(mean - half, 0.0)), _num(min(mean + half, 1.0))]  # clipped to [0, 1]
             if bootstrap:
                 lo, hi = cluster_bootstrap_ci(values, groups, n_boot=bootstrap, seed=seed)
-                boot[f"recall@{k}"] = [round(lo, 4), round(hi, 4)]
+                boot[f"recall@{k}"] = [_num(lo), _num(hi)]
         out["ci95"] = ci
         if bootstrap:
             out["ci95_conversations"] = boot
         out["pairs"] = len(rows)
         out["n"] = len({self.turns[n] for n in keep})
         return out
+
+
+def _num(x: float) -> float | None:
+    """Rounded for JSON; None where undefined (JSON has no NaN).
+
+    >>> _num(0.123456), _num(float("nan"))
+    (0.1235, None)
+    """
+    return None if math.isnan(x) else round(x, 4)
 
 
 def coverage(examples: Sequence[Example]) -> dict[str, Any]:

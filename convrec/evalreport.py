@@ -22,7 +22,8 @@ def _load(path: Path) -> dict[str, Any]:
 def _label(run: dict[str, Any]) -> str:
     cfg = run.get("config", {})
     prior = " + ReDial prior" if cfg.get("redial_prior") else ""
-    return f"{cfg.get('catalog', '?')}{prior}"
+    kind = "" if run.get("anchors") else ", eval dialogs on a plain table"
+    return f"{cfg.get('catalog', '?')}{prior}{kind}"
 
 
 def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
@@ -30,7 +31,9 @@ def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
     if v is None:
         return "–"
     ci = (m.get(ci_key) or {}).get(f"recall@{k}")
-    return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{v:.3f}"
+    if not ci or None in ci:
+        return f"{v:.3f}"
+    return f"{v:.3f} [{max(ci[0], 0.0):.3f}, {min(ci[1], 1.0):.3f}]"  # a normal interval clipped to [0, 1]
 
 
 def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]] | None = None) -> list[str]:
@@ -130,7 +133,7 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, note
         lines += [
             f"Data `{cfg.get('data')}`; catalogue {cfg.get('catalog')} ({cfg.get('items', '?')} items"
             + (f", {cfg.get('added')} ReDial-only movies added" if cfg.get("added") else "") + "); "
-            f"coverage **{t['coverage']:.1%}** ({t['targets_in_catalogue']} of {t['targets']} non-repeated targets); "
+            f"coverage **{t['coverage']:.2%}** ({t['targets_in_catalogue']} of {t['targets']} non-repeated targets); "
             f"{t['repeated_targets_dropped']} repeated targets dropped; n = {t['n']} turns.",
             f"Blend weights {cfg.get('weights')}; popularity half-life {cfg.get('pop_half_life_days')} days; "
             f"ReDial prior: {'yes' if cfg.get('redial_prior') else 'no'}; LLM: {cfg.get('llm')} "

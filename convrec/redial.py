@@ -1,4 +1,4 @@
-"""`convrec eval redial` and `convrec eval dialogs`: Recall@K on recorded dialogues, with baselines.
+"""`convrec eval redial|dialogs|simulate|report`: Recall@K on recorded dialogues, with baselines.
 
 Every system ranks one graded turn (`dialogs.Example`) from the dialogue before it, through the
 same code a chat turn takes (`Recommender.candidates`: filter -> retrieve -> blend), after the
@@ -11,11 +11,17 @@ and in whether the LLM reorders the top of the list:
     popularity   pop only
     text         text retrieval only (genres/keywords said + the liked items' vectors)
     cf           collaborative scores from the liked items only
-    blend        the configured weights (Settings.w_text / w_cf / w_pop)
+    blend        weights text/cf/pop from --weights (0.2/0.4/0.4; "settings" for Settings')
     blend+llm    blend, then the LLM orders the top `llm_window` (rerank.rerank, fused as in a chat)
 
 A source with nothing to say (CF with no liked item, text with no query) leaves ties that
-popularity breaks (weight 1e-3), so every system returns a full list.
+popularity breaks (weight 1e-3), so every system returns a full list. Popularity counts ratings
+with a one-year half-life by default (`recent_popularity`); `--redial-prior` replaces it by
+ReDial's own mention counts less the graded file's (in-domain training statistics, labelled so).
+
+Catalogues (`prepare_index`): ml-latest-small, or ml-latest-small with the ReDial movies it lacks
+merged in as title + year items (`merge_redial_movies`); each gets its own index under index/.
+`simulate` runs `convrec.simulate` episodes; `report` writes reports/redial.md from the JSON.
 
 The anchors printed beside ours are He et al.'s zero-shot numbers on the whole ReDial test split
 (their "recommendation" condition, OOV and seen items filtered), and UniCRS's R@10 under the older
@@ -31,6 +37,7 @@ import json
 import logging
 import random
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -453,7 +460,7 @@ def prepare_index(settings: Settings, catalog: str, movies_csv: Path | None, *, 
         index_dir = REPO_ROOT / "index" / ("custom-" + Path(catalog).name)
     settings = settings.model_copy(update={"dataset": source, "index_dir": index_dir})
     build_index(settings, progress=sys.stderr.isatty(), log=log_fn)
-    info.update(source=source, index_dir=str(index_dir.relative_to(REPO_ROOT)) if index_dir.is_relative_to(REPO_ROOT) else str(index_dir))
+    info.update(source=_shown(Path(source)), index_dir=str(index_dir.relative_to(REPO_ROOT)) if index_dir.is_relative_to(REPO_ROOT) else str(index_dir))
     return settings, info
 
 
@@ -511,6 +518,8 @@ def add_eval_cli(eval_subparsers) -> None:
     r.add_argument("--redial-prior", action="store_true",
                    help="popularity from ReDial's own mention counts (less --data's): in-domain training statistics")
     r.add_argument("--now-year", type=int, default=REDIAL_YEAR, help="what 'recent' is relative to (default 2018)")
+    r.add_argument("--export-table", type=Path,
+                   help="also write the graded turns as a CSV (id, context, target) that `eval dialogs` reads")
     _common(r)
     r.set_defaults(func=cmd_eval_redial)
 
@@ -625,11 +634,27 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
     rec, cat_info, systems, note = _setup(args, movies)
     resolve = Resolver(rec.titles)
     examples = list(read_redial(data, resolve))
+    if args.export_table:
+        export_table(examples, args.export_table)
     prior = None
     if args.redial_prior:
         prior = redial_counts(rec, movies, resolve, minus=[data])
         with_redial_prior(systems, prior)
     return _run_and_report(args, "redial", examples, rec, systems, cat_info, note, data)
+
+
+def export_table(examples: Sequence[Example], path: Path) -> None:
+    """The turns with targets as CSV rows: id ("conversation/message"), context ("User: ..." lines),
+    target (titles joined by "|"); `eval dialogs --target-sep '|'` reads it back."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "context", "target"])
+        for e in examples:
+            if e.targets:
+                w.writerow([f"{e.key['conversation_id']}/{e.key['message_id']}", e.text(), "|".join(e.targets)])
 
 
 def cmd_eval_dialogs(args: argparse.Namespace) -> int:
@@ -695,12 +720,12 @@ def _run_and_report(args, command: str, examples: list[Example], rec, systems: l
     if command == "redial":
         result["anchors"] = ANCHORS
     result["config"] = {
-        "data": _shown(data), **cat_info, "weights": _weights(args.weights, rec.settings), "pop_half_life_days": args.pop_half_life,
+        "data": _shown(data), "items": len(rec.catalog), **cat_info, "weights": _weights(args.weights, rec.settings), "pop_half_life_days": args.pop_half_life,
         "redial_prior": bool(args.redial_prior), "liked_from": args.liked_from, "now_year": args.now_year,
         "llm": rec.settings.llm if any(s.llm for s in systems) else "none", "llm_window": args.llm_window,
         "embed_model": rec.settings.embed_model, **({"note": note} if note else {}),
     }
-    result["command"] = "convrec " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("convrec") else None
+    result["command"] = "convrec " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("convrec") else None
     result["wall_s"] = round(time.perf_counter() - started, 1)
     out = args.out or Path(f"reports/{command}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -717,17 +742,18 @@ def _shown(path: Path) -> str:
     """A path as the report shows it: relative to the repository root when it can be."""
     import os
 
-    try:
-        return os.path.relpath(Path(path).resolve(), REPO_ROOT)
-    except ValueError:
-        return str(path)
+    path = Path(path).expanduser().resolve()
+    if path.is_relative_to(REPO_ROOT.parent):
+        return os.path.relpath(path, REPO_ROOT)
+    home = Path.home()
+    return "~/" + str(path.relative_to(home)) if path.is_relative_to(home) else str(path)
 
 
 def print_table(result: dict[str, Any]) -> None:
     def row(name: str, m: dict[str, Any], n: Any = "") -> str:
         cells = "".join(f"{m[f'recall@{k}']:>8.3f}" if m.get(f"recall@{k}") is not None else f"{'-':>8}" for k in KS)
         ci = m.get("ci95", {}).get("recall@10")
-        return f"{name:<40}{n!s:>6}{cells}" + (f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+        return f"{name:<40}{n!s:>6}{cells}" + (f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
 
     print(f"{'system':<40}{'n':>6}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + "   R@10 95% CI")
     for name, m in result["systems"].items():

@@ -29,6 +29,7 @@ filtered after the fact, and a 1.5B model would play a poor seeker).
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import Counter
@@ -181,15 +182,28 @@ def simulate(rec, session, target: Item, *, max_turns: int = MAX_TURNS, k: int =
     return Episode(target.item_id, turn, hit_at, seeker.said, sum(leaks(s, target) for s in seeker.said), lists)
 
 
-def summarise(episodes: Sequence[Episode], max_turns: int = MAX_TURNS) -> dict[str, Any]:
-    """Hit@5, Hit@10, average turns (a miss counts as max_turns) and leaks over episodes."""
-    from .dialogs import mean_ci
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson 95 % interval of a proportion (stays inside [0, 1] for few episodes).
 
+    >>> [round(x, 3) for x in wilson(4, 4)]
+    [0.51, 1.0]
+    """
+    if n == 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def summarise(episodes: Sequence[Episode], max_turns: int = MAX_TURNS) -> dict[str, Any]:
+    """Hit@5, Hit@10 (with Wilson intervals), average turns (a miss counts as max_turns), leaks."""
     out: dict[str, Any] = {"episodes": len(episodes)}
     for cut in (5, K):
-        mean, half = mean_ci([e.hit_at.get(cut) is not None for e in episodes])
-        out[f"hit@{cut}"] = round(mean, 4)
-        out[f"hit@{cut}_ci95"] = [round(mean - half, 4), round(mean + half, 4)]
+        found = sum(e.hit_at.get(cut) is not None for e in episodes)
+        lo, hi = wilson(found, len(episodes))
+        out[f"hit@{cut}"] = round(found / max(len(episodes), 1), 4)
+        out[f"hit@{cut}_ci95"] = [round(lo, 4), round(hi, 4)]
     turns = [e.turns if e.hit_at.get(K) is not None else max_turns for e in episodes]
     out["avg_turns"] = round(sum(turns) / max(len(turns), 1), 3)
     out["leaks"] = sum(e.leaks for e in episodes)

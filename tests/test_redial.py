@@ -200,6 +200,13 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     assert lines[1]["titles"][0].endswith(")")  # titles carry their year
     assert set(lines[1]["others"]) == {"popularity", "cf"}
 
+    from convrec.evalreport import write_report
+
+    write_report([out], None, tmp_path / "report.md")
+    text = (tmp_path / "report.md").read_text()
+    assert "| blend | 3 |" in text and "GPT-4" in text
+    assert (tmp_path / "report_recall.png").stat().st_size > 0 and (tmp_path / "report_latency.png").is_file()
+
 
 def test_the_commands_are_wired_into_convrec_eval():
     from convrec.cli import build_parser
@@ -262,3 +269,14 @@ def test_the_development_half_of_redial(shared_data):
     assert cov["n"] == 1537 and cov["targets"] == 2302 and cov["repeated_targets_dropped"] == 239
     assert 0.85 < cov["coverage"] < 0.89
     assert all(not set(e.gradable) & e.seen for e in examples)
+
+
+def test_exported_turns_read_back_as_a_table(tmp_path, redial_file, rec):
+    from convrec.redial import export_table
+
+    examples = list(read_redial(redial_file, Resolver(rec.titles)))
+    export_table(examples, tmp_path / "turns.csv")
+    back = list(read_table(tmp_path / "turns.csv", "context", "target", rec.titles, id_col="id", target_sep="|"))
+    assert [b.key["id"] for b in back] == ["c1/2", "c1/5", "c2/10"]
+    assert [b.targets for b in back] == [e.targets for e in examples]
+    assert back[1].context[1].role == "recommender" and back[0].target_ids == (13,)
