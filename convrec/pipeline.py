@@ -112,7 +112,7 @@ class Recommender:
         info: dict[str, Any] = {"final": False}
         text = clean_message(text, self.settings.max_message_chars)
 
-        with _timed(timings, "parse"):
+        with timed(timings, "parse"):
             rules = parse_rules(text, self.genres, self.titles)
         preview = Session.from_dict(session.to_dict())
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
@@ -121,7 +121,7 @@ class Recommender:
 
         update = rules
         if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(rules):
-            with _timed(timings, "parse_llm"):
+            with timed(timings, "parse_llm"):
                 metered = _Metered(self.llm)
                 update = parse_llm(text, metered, self.genres, self.titles, rules, prompt=self.parse_prompt)
                 info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
@@ -129,7 +129,7 @@ class Recommender:
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         if update != rules:
             top = self.candidates(needs, session, k, timings)
-        with _timed(timings, "rerank"):
+        with timed(timings, "rerank"):
             recs, rinfo = rerank(
                 [self.catalog.get(int(i)) for i in top.ids],
                 top.scores["blend"],
@@ -142,6 +142,7 @@ class Recommender:
                 llm_reasons=self.settings.llm_reasons,
                 because=self._because(top.ids, needs),
                 weight=self.settings.rerank_weight,
+                follow_up=bool(session.turns),
             )
             info.update(rinfo, final=True)
         session.record(text, [r.item.item_id for r in recs])
@@ -149,11 +150,11 @@ class Recommender:
 
     def candidates(self, needs: Needs, session: Session, k: int, timings: dict[str, float]) -> Candidates:
         """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first."""
-        with _timed(timings, "filter"):
+        with timed(timings, "filter"):
             allowed = self.allowed(needs, exclude=set(session.shown) | set(needs.liked) | set(needs.disliked))
-        with _timed(timings, "retrieve"):
+        with timed(timings, "retrieve"):
             cands = self.retrieve(needs, allowed)
-        with _timed(timings, "blend"):
+        with timed(timings, "blend"):
             weights = {"text": self.settings.w_text, "cf": self.settings.w_cf, "pop": self.settings.w_pop}
             if not needs.keywords and not needs.liked:
                 # Genres and years alone: the filter already did the work, and the similarity of
@@ -261,7 +262,15 @@ def _top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: in
 
 
 @contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Record in `timings[stage]` the milliseconds the block took (also when it raises).
+
+    >>> t = {}
+    >>> with timed(t, "parse"):
+    ...     pass
+    >>> list(t)
+    ['parse']
+    """
     start = time.perf_counter()
     try:
         yield

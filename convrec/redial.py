@@ -51,7 +51,7 @@ import pandas as pd
 from .config import Settings
 from .dialogs import KS, RECOMMENDER, SEEKER, DataError, Example, Tally, coverage
 from .parse import parse_rules
-from .pipeline import _timed
+from .pipeline import timed
 from .session import Session
 from .titles import normalize_title
 
@@ -205,7 +205,7 @@ class System:
         info: dict[str, Any] = {}
         if self.llm is not None and ids:
             window = min(self.llm_window, len(ids))
-            with _timed(timings, "rerank"):
+            with timed(timings, "rerank"):
                 recs, rinfo = rerank(
                     [self.rec.catalog.get(i) for i in ids[:window]],
                     top.scores["blend"][:window],
@@ -214,25 +214,13 @@ class System:
                     llm=self.llm,
                     prompt=self.rec.rerank_prompts["en"],
                     genres=self.rec.genres,
-                    request=_tail(example.seeker_text(), 300),
+                    request=example.seeker_text(),
                     weight=self.rec.settings.rerank_weight,
                 )
             ids = [r.item.item_id for r in recs] + ids[window:]
             info.update({key: v for key, v in rinfo.items() if key in ("llm", "degraded", "prompt_tokens", "completion_tokens")})
         info["stages_ms"] = {stage: round(v, 1) for stage, v in timings.items()}
         return ids, info
-
-
-def _tail(text: str, n: int) -> str:
-    """The last n characters, cut at a word.
-
-    >>> _tail("one two three", 9)
-    'three'
-    """
-    if len(text) <= n:
-        return text
-    cut = text[-n:]
-    return cut.split(" ", 1)[1] if " " in cut else cut
 
 
 def weights_for(name: str, settings: Settings) -> dict[str, float]:

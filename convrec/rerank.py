@@ -36,13 +36,16 @@ GENRE_ZH = {
 }
 
 
-def compact_line(n: int, item: Item) -> str:
-    """One candidate as the LLM sees it: short, facts only.
+def compact_line(n: int, item: Item, skip_genres: frozenset[str] = frozenset()) -> str:
+    """One candidate as the LLM sees it: short, facts only. `skip_genres` are left out (the
+    genres every candidate shares tell the model nothing and cost tokens).
 
     >>> compact_line(2, Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist", "l.a.")))
     '2. Heat (1995) | Action, Crime | heist, l.a.'
+    >>> compact_line(2, Item(7, "Heat", 1995, ("Action", "Crime")), frozenset({"Crime"}))
+    '2. Heat (1995) | Action'
     """
-    fields = [f"{n}. {item.label()}", ", ".join(item.genres)]
+    fields = [f"{n}. {item.label()}", ", ".join(g for g in item.genres if g not in skip_genres)]
     if item.tags:
         fields.append(", ".join(item.tags[:4]))
     return " | ".join(f for f in fields if f)
@@ -116,6 +119,43 @@ def unsupported_claims(why: str, item: Item, genres: Sequence[str], other_titles
     return problems
 
 
+REQUEST_CHARS = 300
+
+
+def rank_request(items: Sequence[Item], needs: Needs, request: str, k: int, *, follow_up: bool = True) -> str:
+    """The user message of the rerank call, every line earning its tokens: the request's last
+    `REQUEST_CHARS` characters (the latest words matter most), the merged needs only when earlier
+    turns shaped them (on a first turn they restate the request), and the candidates without
+    the genres they all share.
+
+    >>> items = [Item(1, "Heat", 1995, ("Action", "Crime")), Item(2, "Ronin", 1998, ("Action",))]
+    >>> print(rank_request(items, Needs(include_genres=("Action",)), "action please", 1, follow_up=False))
+    Request: action please
+    Candidates:
+    1. Heat (1995) | Crime
+    2. Ronin (1998)
+    Pick the best 1, best first.
+    """
+    shared = frozenset.intersection(*(frozenset(it.genres) for it in items)) if items else frozenset()
+    described = describe_needs(needs) if follow_up else ""
+    lines = [f"Request: {tail(request, REQUEST_CHARS)}" if request else "", f"Needs: {described}" if described else "", "Candidates:"]
+    lines += [compact_line(i + 1, it, shared) for i, it in enumerate(items)]
+    lines.append(f"Pick the best {k}, best first.")
+    return "\n".join(line for line in lines if line)
+
+
+def tail(text: str, n: int) -> str:
+    """The last n characters, cut at a word.
+
+    >>> tail("one two three", 9)
+    'three'
+    """
+    if len(text) <= n:
+        return text
+    cut = text[-n:]
+    return cut.split(" ", 1)[1] if " " in cut else cut
+
+
 PICKS_SCHEMA_MAX_WHY = 160
 
 
@@ -169,12 +209,14 @@ def rerank(
     llm_reasons: bool = False,
     because: dict[int, str] | None = None,
     weight: float = 1.0,
+    follow_up: bool = True,
 ) -> tuple[list[Rec], dict[str, Any]]:
     """Order `items` (already in blended order) and explain the top k.
 
     `llm_reasons` asks the model for reasons too (checked; see the module docstring);
     `because` maps item id -> the liked title that the collaborative scores tie it to;
-    `weight` is how far the model's order moves the blended one (see `fuse`).
+    `weight` is how far the model's order moves the blended one (see `fuse`);
+    `follow_up` says earlier turns shaped `needs` (see `rank_request`).
     Returns the recs and facts about the call (tokens, whether it degraded and why).
     """
     info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
@@ -182,11 +224,7 @@ def rerank(
     picks: list[tuple[int, str]] = []
     if llm is not None and items:
         k_llm = min(k, len(items))
-        user = "\n".join(
-            [f"Request: {request[:300]}" if request else "", f"Needs: {describe_needs(needs)}", "Candidates:"]
-            + [compact_line(i + 1, it) for i, it in enumerate(items)]
-            + [f"Pick the best {k_llm}, best first."]
-        ).strip()
+        user = rank_request(items, needs, request, k_llm, follow_up=follow_up)
         schema = picks_schema(len(items), k_llm) if llm_reasons else order_schema(len(items), k_llm)
         try:
             out = llm.complete(

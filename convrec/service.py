@@ -3,6 +3,7 @@
     ChatService(recommender, sessions, gate, feedback)
       .create()                          -> session id
       .message(sid, text, k)             -> Turn         (queued fairly for the model)
+      .message_stream(sid, text, k)      -> Turns        (a rules-only preview at once, then that Turn)
       .feedback(sid, item_id, action, k) -> (Event, Turn | None)
       .forget(sid)                       -> what was deleted
       .recommend(text, k)                -> Turn         (stateless)
@@ -21,6 +22,7 @@ the index.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import InputError
@@ -62,6 +64,13 @@ class ChatService:
         }
 
     def message(self, sid: str, text: str, k: int | None = None) -> Turn:
+        for turn in self.message_stream(sid, text, k):
+            pass
+        return turn
+
+    def message_stream(self, sid: str, text: str, k: int | None = None) -> Iterator[Turn]:
+        """The preview (rules and blend only: it needs no place in the model's queue), then the
+        final turn. The conversation is held from the first value to the last."""
         live = self.sessions.get(check_session_id(sid))
         if not live.lock.acquire(blocking=False):
             raise SessionBusy("this conversation is still answering its previous message; wait for that answer first.")
@@ -69,19 +78,24 @@ class ChatService:
             if len(live.session.turns) >= MAX_TURNS:
                 raise InputError(f"this conversation has reached {MAX_TURNS} turns; start a new one.")
             live.apply_pending()
-            return self._turn(live.session, text, k)
+            yield from self._turns(live.session, text, k)
         finally:
             live.lock.release()
 
     def recommend(self, text: str, k: int | None = None) -> Turn:
         """One stateless turn (POST /v1/recommend): the same object as `convrec recommend --json`."""
-        return self._turn(Session(), text, k)
-
-    def _turn(self, session: Session, text: str, k: int | None) -> Turn:
-        with self.gate.turn() as waited_s:
-            turn = self.recommender.recommend(session, text, k)
-        turn.timings_ms["queue"] = waited_s * 1000
+        for turn in self._turns(Session(), text, k):
+            pass
         return turn
+
+    def _turns(self, session: Session, text: str, k: int | None) -> Iterator[Turn]:
+        turns = self.recommender.stream(session, text, k)
+        yield next(turns)
+        with self.gate.turn() as waited_s:
+            for turn in turns:
+                pass
+        turn.timings_ms["queue"] = waited_s * 1000
+        yield turn
 
     # -- feedback ------------------------------------------------------------------------------
     def feedback(self, sid: str, item_id: int, action: str, k: int | None = None) -> tuple[Event | None, Turn | None]:

@@ -3,10 +3,11 @@
 Each browser tab holds one session id; the conversation itself lives in the service's
 `SessionStore` (idle expiry, size bound), so the browser and the REST API behave the same.
 A turn streams: the message and a "looking for ..." line appear at once (with the place in the
-model's line when others are ahead), then the cards. Each card has 👍 / 👎 (quiet ratings for the
+model's line when others are ahead), then the preview cards of the rules and the blend (tens of
+milliseconds), then the final cards once the model has parsed and ranked. Each card has 👍 / 👎 (quiet ratings for the
 next answer; 👎 also removes the card) and "More like this" / "Not interested" (a new answer now).
 
-The pure functions (`card_html`, `cards_of`, `chat_turn`, `feedback_click`) do the work and are
+The pure functions (`card_html`, `cards_of`, `chat_stream`, `feedback_click`) do the work and are
 tested without a browser; `build_app` only wires them to components.
 """
 
@@ -165,20 +166,34 @@ def _ensure_session(service: Any, sid: str | None) -> tuple[str, str]:
 
 
 def chat_turn(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None):
-    """One message: (session id, history, cards, status, answered). Bad input is answered in the
-    chat and changes nothing; `answered` is False then, so the UI can give the text back to edit."""
+    """One message: (session id, history, cards, status, answered), the last value of `chat_stream`."""
+    for out in chat_stream(service, sid, text, history, cards):
+        pass
+    return out
+
+
+def chat_stream(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None):
+    """Yield (session id, history, cards, status, answered): first the preview cards (rules and
+    blend, tens of milliseconds; `answered` None) while the model works, then the final answer.
+    Bad input is answered in the chat and changes nothing; `answered` is False then, so the UI
+    can give the text back to edit."""
     history = list(history or [])
     try:
         sid, note = _ensure_session(service, sid)
-        turn = service.message(sid, text)
+        turns = service.message_stream(sid, text)
+        preview = next(turns)
+        waiting = {"role": "assistant", "content": "⏳ Ranking and explaining these… " + looking_for(text, service.recommender)}
+        yield sid, [*history, {"role": "user", "content": text}, waiting], cards_of(preview.recs), status_html("Working…"), None
+        turn = next(turns)
     except (InputError, SessionBusy, ServiceBusy) as e:
         said = [{"role": "user", "content": text}] if text.strip() else []
-        return sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
+        yield sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
+        return
     history += [{"role": "user", "content": text}, {"role": "assistant", "content": note + summary(turn.recs, turn.info)}]
     new_cards = cards_of(turn.recs)
     waited = turn.timings_ms.get("queue", 0)
     waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
-    return sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
+    yield sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
 
 
 def feedback_click(service: Any, sid: str | None, item_id: int, action: str, history: list[dict] | None, cards: list[dict] | None):
@@ -227,9 +242,9 @@ def build_app(service: Any) -> Any:
         if text and text.strip():  # stream: show the message and what we read from it at once
             pending = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()}]
             yield "", pending, sid, cards, status_html("Working…"), mine
-        sid, history, cards, status, answered = chat_turn(service, sid, text, history, cards)
-        mine = mine if not sid or sid in mine else [*mine, sid]
-        yield "" if answered else text, history, sid, cards, status, mine  # a refused message stays in the box to edit
+        for sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards):
+            mine = mine if not sid or sid in mine else [*mine, sid]
+            yield "" if answered is not False else text, shown, sid, new_cards, status, mine  # a refused message stays in the box to edit
 
     def on_feedback(item_id, action):
         def handler(sid, history, cards):
@@ -259,23 +274,27 @@ def build_app(service: Any) -> Any:
                 f"{n} feedback {'event' if n == 1 else 'events'}." if mine else "Nothing to delete: no conversation yet.")
         return None, [], [], status_html(note), []
 
-    with gr.Blocks(title="convrec — movie chat", analytics_enabled=False) as app:
-        gr.Markdown("## convrec — tell me what you feel like watching\nEnglish or 中文. Every title comes from the catalogue. "
-                    "[REST API](/docs)")
+    noun = recommender.settings.domain_noun
+    films = noun == "movie"  # the examples and the placeholder are about films
+    with gr.Blocks(title=f"convrec — {noun} chat", analytics_enabled=False) as app:
+        gr.Markdown(f"## convrec — tell me what kind of {noun} you are looking for\nEnglish or 中文. "
+                    "Every title comes from the catalogue. [REST API](/docs)")
         sid = gr.State(None)  # the current conversation
         mine = gr.State([])  # every conversation of this tab, for 'Delete my data'
         cards = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 chat = gr.Chatbot(label="Conversation", height=440, elem_id="chat")
-                box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary", autofocus=True,
+                box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary" if films else
+                                 f"describe the {noun} you want", autofocus=True,
                                  elem_id="message", max_lines=4)
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     reset = gr.Button("Start over", elem_id="reset")
                     wipe = gr.Button("Delete my data", variant="stop", elem_id="forget")
                 status = gr.HTML(status_html(""), elem_id="status", label="Status")
-                gr.Examples(EXAMPLES, inputs=box, label="Examples (English and 中文)")
+                if films:
+                    gr.Examples(EXAMPLES, inputs=box, label="Examples (English and 中文)")
             with gr.Column(scale=3, min_width=360):
                 gr.Markdown("### Recommendations")
 

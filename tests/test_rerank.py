@@ -1,5 +1,5 @@
 from convrec.errors import LLMError
-from convrec.rerank import rerank, template_reason, unsupported_claims
+from convrec.rerank import rank_request, rerank, template_reason, unsupported_claims
 from convrec.testing import FakeLLM
 from convrec.types import Item, Needs
 
@@ -75,3 +75,16 @@ def test_checker_flags_other_titles_and_wrong_decades():
     assert unsupported_claims("Better than Clueless", ITEMS[0], GENRES, ["Heat", "Clueless"]) == ["title Clueless"]
     assert unsupported_claims("an 80s gem", ITEMS[0], GENRES) == ["decade 80s"]
     assert unsupported_claims("a 90s crime film", ITEMS[0], GENRES) == []
+
+
+def test_rank_request_states_needs_only_on_follow_ups_and_keeps_the_latest_words():
+    comedies = [Item(2, "Clueless", 1995, ("Comedy", "Romance")), Item(3, "Friday", 1995, ("Comedy",))]
+    first = rank_request(comedies, NEEDS, "a 90s comedy", 2, follow_up=False)
+    assert "Needs:" not in first
+    assert "Comedy" not in first.split("Candidates:")[1]  # shared by every candidate
+    assert "Romance" in first
+    later = rank_request(comedies, NEEDS, "older", 2, follow_up=True)
+    assert "Needs: genres: Comedy; years 1990-1999" in later
+    long = "x " * 400 + "but nothing with Tom Hanks"
+    assert rank_request(comedies, NEEDS, long, 2).splitlines()[0].endswith("but nothing with Tom Hanks")
+    assert len(rank_request(comedies, NEEDS, long, 2).splitlines()[0]) <= len("Request: ") + 300

@@ -3,7 +3,7 @@ import httpx
 from convrec.api import Running, create_server, make_service
 from convrec.testing import FakeLLM
 from convrec.types import Item, Rec
-from convrec.ui import card_html, cards_of, chat_turn, feedback_click, looking_for, poster_src
+from convrec.ui import card_html, cards_of, chat_stream, chat_turn, feedback_click, looking_for, poster_src
 
 from .test_pipeline import make_recommender
 
@@ -69,3 +69,15 @@ def test_app_serves_chat_and_api_on_one_port():
         body = httpx.post(f"{server.url}/v1/recommend", json={"text": "a comedy"}, timeout=30).json()
         assert len(body["items"]) == 5 and "degraded" in body
         assert httpx.get(f"{server.url}/healthz", timeout=30).json()["llm"] == "fake"
+
+
+def test_chat_stream_shows_preview_cards_while_the_model_is_busy():
+    service = make_service(make_recommender())
+    steps = chat_stream(service, None, "a funny 90s movie, nothing with horror", [], [])
+    with service.gate.turn():  # another conversation holds the model
+        sid, history, cards, status, answered = next(steps)
+    assert answered is None and len(cards) == 5 and "Working" in status
+    assert history[-1]["content"].startswith("⏳") and service.sessions.get(sid).session.turns == []
+    sid, history, final_cards, status, answered = next(steps)
+    assert answered is True and len(final_cards) == 5 and "5 recommendations" in status
+    assert len(service.sessions.get(sid).session.turns) == 1
