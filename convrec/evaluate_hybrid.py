@@ -13,8 +13,8 @@ the tagged movie is the single right answer. We report Recall@10 (= Hit@10, one 
 Leaks closed on purpose: each example's own (user, movie) tags are removed from the item texts,
 and its (user, movie) rating from the CF training data. Cold-start check: the targets of half of
 the test examples, and a random tenth of the catalogue as decoys, lose *all* their interactions;
-CF cannot reach them, text still must. `blend_cold_aware` is the variant that treats "no
-interactions" as missing evidence rather than a zero score.
+CF cannot reach them, text still must. The "cold-aware" blend treats "no interactions" as
+missing evidence rather than a zero score (`blend(..., missing=)`, what the pipeline does).
 """
 
 from __future__ import annotations
@@ -102,31 +102,6 @@ def _rank_of(scores: np.ndarray, target: int, banned: np.ndarray) -> int:
     return int((s > s[target]).sum() + (s[s == s[target]].size - 1) + 1) if np.isfinite(s[target]) else 10**9
 
 
-def blend_cold_aware(scores: dict[str, np.ndarray], weights: dict[str, float], cold: np.ndarray) -> np.ndarray:
-    """Like `convrec.blend.blend`, but an item with no interactions has no CF or popularity
-    *evidence* (not evidence of zero): its score is the weighted mean over the sources it has.
-
-    >>> s = {"text": np.array([0.2, 0.9, 0.1]), "cf": np.array([1.0, 0.0, 0.5]), "pop": np.array([2.0, 0.0, 1.0])}
-    >>> blend_cold_aware(s, {"text": 0.5, "cf": 0.25, "pop": 0.25}, np.array([False, True, False])).round(3).tolist()
-    [0.562, 1.0, 0.0]
-    """
-    total = np.zeros(len(cold))
-    weight = np.zeros(len(cold))
-    for name, w in weights.items():
-        if w <= 0 or name not in scores:
-            continue
-        has = np.ones(len(cold), bool) if name == "text" else ~cold
-        x = np.asarray(scores[name], dtype=np.float64)
-        if not has.any():
-            continue
-        lo, hi = x[has].min(), x[has].max()
-        if hi - lo < 1e-9:
-            continue
-        total[has] += w * (x[has] - lo) / (hi - lo)
-        weight[has] += w
-    return np.where(weight > 0, total / np.maximum(weight, 1e-12), 0.0)
-
-
 class _Case:
     __slots__ = ("target", "banned", "text", "cf", "pop", "cand", "cand_scores", "cold")
 
@@ -140,11 +115,8 @@ class _Case:
         self.cold = pop[self.cand] == 0  # log1p(0): no interactions at all
 
     def blend_hit(self, weights: dict[str, float], k: int = 10, cold_aware: bool = False) -> float:
-        if cold_aware:
-            score = blend_cold_aware(self.cand_scores, weights, self.cold)
-            top = self.cand[np.argsort(-score, kind="stable")[:k]]
-            return float(self.target in top)
-        c = blend(Candidates(self.cand, dict(self.cand_scores)), weights).sorted_by("blend")
+        missing = {"cf": self.cold, "pop": self.cold} if cold_aware else None
+        c = blend(Candidates(self.cand, dict(self.cand_scores)), weights, missing).sorted_by("blend")
         return float(self.target in c.ids[:k])
 
     def single_hit(self, source: str, k: int = 10) -> float:

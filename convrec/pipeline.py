@@ -84,6 +84,7 @@ class Recommender:
         self.years = np.array([it.year if it.year else -1 for it in self.items], dtype=np.int32)
         self.genre_matrix = np.array([[g in it.genres for g in self.genres] for it in self.items], dtype=bool).reshape(len(self.items), len(self.genres))
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
+        self.unrated = self.popularity == 0  # no interactions: collaborative scores know nothing of them
         noun = settings.domain_noun
         self.parse_prompt = load_prompt("parse", domain=noun, genres=", ".join(self.genres))
         if settings.llm_reasons:
@@ -160,8 +161,13 @@ class Recommender:
                 # Genres and years alone: the filter already did the work, and the similarity of
                 # every comedy to "Comedy movie" is noise; let popularity order the well-known ones.
                 weights["text"] *= 0.25
-            cands = blend(cands, weights).sorted_by("blend")
+            cands = blend(cands, weights, self.missing_evidence(cands.ids)).sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
+
+    def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Per score source, the candidates it knows nothing about (see `blend.blend`)."""
+        unrated = self.unrated[[self.index.position[int(i)] for i in ids]]
+        return {"cf": unrated, "pop": unrated}
 
     def _template_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
         because = self._because(top.ids[:k], needs)

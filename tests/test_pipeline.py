@@ -55,9 +55,20 @@ def test_liked_title_pulls_in_collaborative_neighbours():
     rec = make_recommender()
     turn = rec.recommend(Session(), "something like Dusty Trail")
     assert turn.needs.liked == (12,)
-    top = [r.item for r in turn.recs[:3]]
-    assert all("Western" in it.genres for it in top), top
+    rated = [r.item for r in turn.recs if r.item.popularity > 0][:3]
+    assert len(rated) == 3 and all("Western" in it.genres for it in rated), turn.recs
     assert 12 not in [r.item.item_id for r in turn.recs]  # the seed itself is not recommended
+
+
+def test_an_unrated_item_is_ranked_by_the_evidence_it_has():
+    rec = make_recommender()
+    turn = rec.recommend(Session(), "something like Dusty Trail")
+    # no interactions is missing evidence, not a zero: the unrated item that matches the liked
+    # one's text best comes first (with the unrated counted as zeros it ranked 4th)
+    cands = rec.candidates(turn.needs, Session(), 5, {})
+    best_text = rec.catalog.get(int(cands.ids[cands.scores["text"].argmax()]))
+    assert best_text.popularity == 0 and turn.recs[0].item == best_text
+    assert rec.missing_evidence(rec.index.ids)["cf"].sum() == sum(it.popularity == 0 for it in rec.items)
 
 
 def test_more_like_number_two_uses_the_shown_list():
