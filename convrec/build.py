@@ -21,7 +21,8 @@ from .catalog import Catalog, load_catalog
 from .cf import Scorer, load_cf, make_cf
 from .config import Settings
 from .embed import Encoder, SentenceEncoder, item_text
-from .errors import IndexMissing
+from .errors import CatalogError, IndexMissing
+from .images import build_image_index, load_image_index
 from .index import ItemIndex, choose_kind
 from .llm import LLM
 
@@ -43,6 +44,39 @@ def _inputs(catalog: Catalog, settings: Settings, cf: Scorer) -> dict[str, Any]:
         "embed_model": settings.embed_model,
         "cf": cf.config(),
         "index_kind": choose_kind(len(catalog)),
+        **({"image_model": settings.image_model} if settings.image_model else {}),
+    }
+
+
+def _load_catalog(settings: Settings) -> Catalog:
+    """The catalogue the settings name: a mapped file (`catalog`) when set, else `dataset`."""
+    if settings.catalog:
+        from .byo import load_file_catalog
+
+        return load_file_catalog(
+            settings.catalog, settings.catalog_map, interactions=settings.interactions,
+            interactions_map=settings.interactions_map,
+        )  # fmt: skip
+    if settings.interactions:
+        raise CatalogError("an interactions file goes with a catalogue file (--catalog); a dataset brings its own")
+    return load_catalog(settings.dataset, details=settings.details, cache_dir=settings.cache_dir)
+
+
+def _describe(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+    """The manifest's record of the catalogue: where it came from, how it was mapped, what an item is called."""
+    if settings.catalog:
+        source = {"source": settings.catalog, "map": settings.catalog_map}
+        if settings.interactions:
+            source.update(interactions_file=settings.interactions, interactions_map=settings.interactions_map)
+    else:
+        source = {"source": str(settings.dataset)}
+    return {
+        "name": catalog.name,
+        **source,
+        "domain_noun": settings.domain_noun,
+        "items": len(catalog),
+        "interactions": int(len(catalog.interactions)),
+        "users": int(catalog.interactions["user_id"].nunique()) if len(catalog.interactions) else 0,
     }
 
 
@@ -64,13 +98,17 @@ def build_index(
     """Build index/ if its inputs changed; returns (manifest, whether anything was built)."""
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
-    catalog = load_catalog(settings.dataset, details=settings.details, cache_dir=settings.cache_dir)
+    catalog = _load_catalog(settings)
     cf = make_cf(settings)
     inputs = _inputs(catalog, settings, cf)
+    described = _describe(catalog, settings)
     if not force:
         try:
             old = read_manifest(index_dir)
             if old["inputs"] == inputs and all((index_dir / f).exists() for f in old["files"]):
+                if old.get("catalog") != described:  # a new domain noun or source path needs no rebuild
+                    old["catalog"] = described
+                    _write_json(index_dir / MANIFEST, old)
                 log(f"index/ is up to date ({len(catalog):,} items); nothing to do")
                 return old, False
             log("inputs changed since the last build: " + ", ".join(k for k in inputs if old["inputs"].get(k) != inputs[k]))
@@ -94,6 +132,12 @@ def build_index(
     index.save(index_dir)
     timings["faiss_s"] = time.perf_counter() - t
 
+    images = None
+    if settings.image_model:
+        t = time.perf_counter()
+        images = build_image_index([catalog.get(int(i)) for i in ids], settings, index_dir, log)
+        timings["images_s"] = time.perf_counter() - t
+
     t = time.perf_counter()
     cf.fit(catalog.interactions, ids)
     cf.save(index_dir)
@@ -103,16 +147,11 @@ def build_index(
     timings["total_s"] = time.perf_counter() - started
     manifest = {
         "inputs": inputs,
-        "catalog": {
-            "name": catalog.name,
-            "source": str(settings.dataset),
-            "items": len(catalog),
-            "interactions": int(len(catalog.interactions)),
-            "users": int(catalog.interactions["user_id"].nunique()) if len(catalog.interactions) else 0,
-        },
+        "catalog": described,
         "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1])},
         "index": {"kind": index.kind, "items": len(index)},
-        "files": ["items.faiss", "item_ids.npy", *cf.files, "catalog"],
+        **({"images": images} if images else {}),
+        "files": ["items.faiss", "item_ids.npy", *cf.files, "catalog", *(images["files"] if images else [])],
         "packages": _versions(),
         "python": platform.python_version(),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -130,6 +169,9 @@ def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", enco
 
     index_dir = Path(settings.index_dir)
     manifest = read_manifest(index_dir)
+    noun = manifest.get("catalog", {}).get("domain_noun")
+    if noun and "domain_noun" not in settings.model_fields_set:  # the noun the index was built for
+        settings = settings.model_copy(update={"domain_noun": noun})
     built_with = manifest["inputs"]["embed_model"]
     if built_with != settings.embed_model:
         raise IndexMissing(
@@ -140,13 +182,14 @@ def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", enco
         catalog = Catalog.load(index_dir / "catalog")
         index = ItemIndex.load(index_dir, manifest["index"]["kind"])
         cf = load_cf(index_dir, manifest["inputs"]["cf"])
+        images = load_image_index(index_dir, manifest.get("images"), settings, index.ids)
     except (OSError, ValueError, RuntimeError) as e:
         raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
     encoder = encoder or make_encoder(settings)
     if encoder.dim != index.dim:
         raise IndexMissing(f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`.")
     llm_obj = make_llm(settings) if llm == "auto" else llm
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings)
+    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images)
 
 
 def _versions() -> dict[str, str]:

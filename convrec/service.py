@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import InputError
 from .feedback import ACTIONS, POSITIVE, Event, FeedbackStore
+from .images import Picture
 from .pipeline import Turn
 from .session import Session
 from .sessions import BadFeedback, FairGate, SessionBusy, SessionStore, check_session_id
@@ -63,14 +64,15 @@ class ChatService:
             "feedback_events": self.store.count(sid) if self.store else 0,
         }
 
-    def message(self, sid: str, text: str, k: int | None = None) -> Turn:
-        for turn in self.message_stream(sid, text, k):
+    def message(self, sid: str, text: str, k: int | None = None, image: Picture | None = None) -> Turn:
+        for turn in self.message_stream(sid, text, k, image):
             pass
         return turn
 
-    def message_stream(self, sid: str, text: str, k: int | None = None) -> Iterator[Turn]:
+    def message_stream(self, sid: str, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """The preview (rules and blend only: it needs no place in the model's queue), then the
-        final turn. The conversation is held from the first value to the last."""
+        final turn. The conversation is held from the first value to the last. `image`: an
+        uploaded picture, "more like this picture" (see `Recommender.stream`)."""
         live = self.sessions.get(check_session_id(sid))
         if not live.lock.acquire(blocking=False):
             raise SessionBusy("this conversation is still answering its previous message; wait for that answer first.")
@@ -78,7 +80,7 @@ class ChatService:
             if len(live.session.turns) >= MAX_TURNS:
                 raise InputError(f"this conversation has reached {MAX_TURNS} turns; start a new one.")
             live.apply_pending()
-            yield from self._turns(live.session, text, k)
+            yield from self._turns(live.session, text, k, image)
         finally:
             live.lock.release()
 
@@ -88,8 +90,8 @@ class ChatService:
             pass
         return turn
 
-    def _turns(self, session: Session, text: str, k: int | None) -> Iterator[Turn]:
-        turns = self.recommender.stream(session, text, k)
+    def _turns(self, session: Session, text: str, k: int | None, image: Picture | None = None) -> Iterator[Turn]:
+        turns = self.recommender.stream(session, text, k, image=image)
         yield next(turns)
         with self.gate.turn() as waited_s:
             for turn in turns:

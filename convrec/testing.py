@@ -113,3 +113,91 @@ def tiny_catalog():
         i: Item(i, t, y, g, popularity=float(counts.get(i, 0))) for i, t, y, g in rows
     }
     return Catalog("tiny", items, df)
+
+
+# -- pictures: colours whose right answer is known, and a tiny CLIP that can learn them --------
+
+COLOURS = {
+    "red": (220, 30, 30), "green": (30, 160, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
+    "black": (20, 20, 20), "white": (240, 240, 240), "orange": (245, 140, 20), "purple": (130, 40, 170),
+}
+CAPTION_NOUNS = ("comedy", "western", "horror", "drama", "space", "love")
+
+
+def colour_picture(colour: str, seed: int = 0, size: int = 32) -> bytes:
+    """A PNG mostly of one of `COLOURS` (with pixel noise), and a smaller patch of another colour."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = np.array(COLOURS[colour], np.float32) + rng.normal(0, 20, (size, size, 3))
+    other = list(COLOURS)[rng.integers(len(COLOURS))]
+    y, x, h, w = *rng.integers(0, size // 2, 2), *rng.integers(size // 8, size // 2, 2)
+    pixels[y : y + h, x : x + w] = COLOURS[other]
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def colour_caption(colour: str, rng) -> str:
+    """'a red poster', 'a red poster of a western film', ...: the colour is the only constant."""
+    noun = CAPTION_NOUNS[rng.integers(len(CAPTION_NOUNS))]
+    templates = ("a {c} poster", "{c} poster", "a {c} poster of a {n} film", "{n} film with a {c} poster")
+    return templates[rng.integers(len(templates))].format(c=colour, n=noun)
+
+
+def tiny_clip(directory, *, train_steps: int = 0, seed: int = 0):
+    """Save a tiny CLIP (about 60k parameters, 32x32 pictures, one token per character) that
+    `images.ImageEncoder` loads like a real one: transformers `CLIPModel` + `CLIPProcessor`.
+
+    Untrained, its vectors are random but deterministic. With `train_steps`, it first learns the
+    colour words: each step is one contrastive batch of a `colour_picture` per colour with a
+    `colour_caption` naming it, so a colour's words and pictures end up close (150 steps take a
+    few seconds on one core).
+    """
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())  # every byte, so no word is unknown
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    vocab |= {c: len(vocab) + n for n, c in enumerate(alphabet)}
+    vocab |= {c + "</w>": len(vocab) + n for n, c in enumerate(alphabet)}
+    processor = CLIPProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        tokenizer=CLIPTokenizer(vocab=vocab, merges=[]),
+    )
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    config = CLIPConfig(
+        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 64, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small trains fastest on one core
+    try:
+        torch.manual_seed(seed)
+        model = CLIPModel(config)
+        rng = np.random.default_rng(seed)
+        optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        for step in range(train_steps):
+            colours = list(COLOURS)
+            pictures = [Image.open(io.BytesIO(colour_picture(c, seed=seed * 100_000 + step * 10 + n))) for n, c in enumerate(colours)]
+            batch = processor(text=[colour_caption(c, rng) for c in colours], images=pictures, padding=True, return_tensors="pt")
+            loss = model(**batch, return_loss=True).loss
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    directory = Path(directory)
+    model.save_pretrained(directory)
+    processor.save_pretrained(directory)
+    return directory

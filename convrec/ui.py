@@ -165,31 +165,32 @@ def _ensure_session(service: Any, sid: str | None) -> tuple[str, str]:
     return service.create(), ""
 
 
-def chat_turn(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None):
+def chat_turn(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None, image: str | None = None):
     """One message: (session id, history, cards, status, answered), the last value of `chat_stream`."""
-    for out in chat_stream(service, sid, text, history, cards):
+    for out in chat_stream(service, sid, text, history, cards, image):
         pass
     return out
 
 
-def chat_stream(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None):
+def chat_stream(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None, image: str | None = None):
     """Yield (session id, history, cards, status, answered): first the preview cards (rules and
     blend, tens of milliseconds; `answered` None) while the model works, then the final answer.
     Bad input is answered in the chat and changes nothing; `answered` is False then, so the UI
-    can give the text back to edit."""
+    can give the text back to edit. `image`: the path of an uploaded picture ("more like this")."""
     history = list(history or [])
+    asked = text if image is None else f"🖼️ {text or 'More like this picture'}"
     try:
         sid, note = _ensure_session(service, sid)
-        turns = service.message_stream(sid, text)
+        turns = service.message_stream(sid, text, image=image)
         preview = next(turns)
         waiting = {"role": "assistant", "content": "⏳ Ranking and explaining these… " + looking_for(text, service.recommender)}
-        yield sid, [*history, {"role": "user", "content": text}, waiting], cards_of(preview.recs), status_html("Working…"), None
+        yield sid, [*history, {"role": "user", "content": asked}, waiting], cards_of(preview.recs), status_html("Working…"), None
         turn = next(turns)
     except (InputError, SessionBusy, ServiceBusy) as e:
-        said = [{"role": "user", "content": text}] if text.strip() else []
+        said = [{"role": "user", "content": asked}] if asked.strip() else []
         yield sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
         return
-    history += [{"role": "user", "content": text}, {"role": "assistant", "content": note + summary(turn.recs, turn.info)}]
+    history += [{"role": "user", "content": asked}, {"role": "assistant", "content": note + summary(turn.recs, turn.info)}]
     new_cards = cards_of(turn.recs)
     waited = turn.timings_ms.get("queue", 0)
     waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
@@ -237,14 +238,15 @@ def build_app(service: Any) -> Any:
         n = service.gate.waiting() + (1 if service.gate.stats()["busy"] else 0)
         return f" ({n} {'request' if n == 1 else 'requests'} ahead of you)" if n else ""
 
-    def on_message(text, history, sid, cards, mine):
+    def on_message(text, image, history, sid, cards, mine):
         history = list(history or [])
         if text and text.strip():  # stream: show the message and what we read from it at once
             pending = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()}]
-            yield "", pending, sid, cards, status_html("Working…"), mine
-        for sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards):
+            yield "", image, pending, sid, cards, status_html("Working…"), mine
+        for sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards, image):
             mine = mine if not sid or sid in mine else [*mine, sid]
-            yield "" if answered is not False else text, shown, sid, new_cards, status, mine  # a refused message stays in the box to edit
+            # a refused message stays in the box to edit; a picture steers one answer, then goes
+            yield "" if answered is not False else text, None if answered else image, shown, sid, new_cards, status, mine
 
     def on_feedback(item_id, action):
         def handler(sid, history, cards):
@@ -288,6 +290,8 @@ def build_app(service: Any) -> Any:
                 box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary" if films else
                                  f"describe the {noun} you want", autofocus=True,
                                  elem_id="message", max_lines=4)
+                picture = gr.Image(label="A picture: more like this (optional)", type="filepath", sources=["upload"],
+                                   height=140, elem_id="picture", visible=recommender.images is not None)
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     reset = gr.Button("Start over", elem_id="reset")
@@ -314,7 +318,7 @@ def build_app(service: Any) -> Any:
                                         button.click(on_feedback(card["item_id"], action), [sid, chat, cards], [chat, cards, status])
 
         for trigger in (box.submit, send.click):
-            trigger(on_message, [box, chat, sid, cards, mine], [box, chat, sid, cards, status, mine])
+            trigger(on_message, [box, picture, chat, sid, cards, mine], [box, picture, chat, sid, cards, status, mine])
         reset.click(start_over, [sid], [sid, chat, cards, status])
         wipe.click(forget, [mine], [sid, chat, cards, status, mine])
     # Model turns are ordered by the service's fair line, so Gradio itself need not serialise:
