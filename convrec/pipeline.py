@@ -33,8 +33,9 @@ from .rerank import rerank, template_reason
 from .session import Session
 from .templates import load_prompt
 from .titles import TitleMatcher
-from .types import Candidates, Item, Needs, Rec
+from .types import Candidates, Item, Needs, NeedsUpdate, Rec
 
+PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
@@ -90,7 +91,12 @@ class Recommender:
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.unrated = self.popularity == 0  # no interactions: collaborative scores know nothing of them
         noun = settings.domain_noun
-        self.parse_prompt = load_prompt("parse", domain=noun, genres=", ".join(self.genres))
+        # Up to PROMPT_GENRES_MAX genres are listed in full (a fixed prefix the model caches);
+        # a catalogue with more categories (173 subjects of the courses) lists the ones nearest
+        # each message: all of them cost ~700 prompt tokens, ~13 s here.
+        listed = ", ".join(self.genres) if len(self.genres) <= PROMPT_GENRES_MAX else "{genres}"
+        self.parse_prompt = load_prompt("parse", domain=noun, genres=listed)
+        self._genre_vectors: np.ndarray | None = None
         if settings.llm_reasons:
             self.rerank_prompts = {
                 lang: load_prompt("rerank", domain=noun, language=name) for lang, name in (("en", "English"), ("zh", "Chinese"))
@@ -136,7 +142,8 @@ class Recommender:
         if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(rules):
             with timed(timings, "parse_llm"):
                 metered = _Metered(self.llm)
-                update = parse_llm(text, metered, self.genres, self.titles, rules, prompt=self.parse_prompt)
+                genres = self.prompt_genres(text, rules)
+                update = parse_llm(text, metered, genres, self.titles, rules, prompt=self.parse_prompt, domain=self.settings.domain_noun)
                 info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
         info["parse_source"] = update.source
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
@@ -179,6 +186,17 @@ class Recommender:
                 weights["text"] *= 0.25
             cands = blend(cands, weights, self.missing_evidence(cands.ids)).sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
+
+    def prompt_genres(self, text: str, rules: NeedsUpdate, n: int = 12) -> list[str]:
+        """The genres the parse prompt offers the model: all of a small vocabulary, else the
+        `n` whose names the encoder finds nearest the message, plus those the rules read."""
+        if len(self.genres) <= PROMPT_GENRES_MAX:
+            return self.genres
+        if self._genre_vectors is None:
+            self._genre_vectors = self.encoder.encode(self.genres)
+        near = np.argsort(-(self._genre_vectors @ self.encoder.encode([text])[0]))[:n]
+        keep = {self.genres[i] for i in near} | set(rules.include_genres) | set(rules.exclude_genres)
+        return [g for g in self.genres if g in keep]
 
     def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Per score source, the candidates it knows nothing about (see `blend.blend`)."""

@@ -151,3 +151,30 @@ def test_stream_yields_a_quick_blended_preview_then_the_final_turn():
     assert {r.item.item_id for r in final.recs} <= {r.item.item_id for r in preview.recs} | set(session.shown)
     assert session.last_shown == [r.item.item_id for r in final.recs]
     check(preview, "Comedy", (1990, 1999), "Horror")
+
+
+def test_a_large_category_vocabulary_is_shortlisted_in_the_parse_prompt():
+    import pandas as pd
+
+    from convrec.catalog import Catalog
+    from convrec.types import Item
+
+    subjects = [f"Subject {name}" for name in ("Astronomy", "Botany", "Chemistry", "Dance", "Economics")] + [
+        f"Field {i}" for i in range(45)
+    ]
+    items = {i + 1: Item(i + 1, f"Intro to {s}", genres=(s,)) for i, s in enumerate(subjects)}
+    catalog = Catalog("courses", items, pd.DataFrame({"user_id": [], "item_id": [], "rating": [], "timestamp": []}))
+    encoder = HashEncoder()
+    ids = catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    llm = FakeLLM({"include_genres": ["Subject Astronomy"], "exclude_genres": [], "year_min": None, "year_max": None,
+                   "liked_titles": [], "disliked_titles": [], "keywords": ["stars"]})
+    rec = Recommender(catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder, llm,
+                      Settings(llm="none", rerank_with_llm=False, domain_noun="course"))
+    turn = rec.recommend(Session(), "something about the stars and Astronomy")
+    system = llm.history[0]["messages"][0]["content"]
+    offered = llm.history[0]["schema"]["properties"]["include_genres"]["items"]["enum"]
+    listed = next(line for line in system.splitlines() if line.startswith("Genres: "))
+    assert listed == f"Genres: {', '.join(offered)}." and len(offered) == 12  # of 50
+    assert "Subject Astronomy" in offered and "a course" in system
+    assert turn.needs.include_genres == ("Subject Astronomy",)
