@@ -12,6 +12,7 @@ caller needs the whole reply (JSON) before it can use it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import secrets
 import threading
@@ -124,14 +125,19 @@ class EmbeddedLLM:
 
     xllamacpp also starts llama.cpp's HTTP server on a random 127.0.0.1 port; it is given a
     random API key so that nothing else on the machine can use it.
+
+    `timeout_s` bounds the wall-clock time of a call, waiting for the model included: past it
+    the caller gets an LLMError (and answers without the model) while llama.cpp finishes that
+    request in its worker thread, so the next call waits for it rather than interrupting it.
     """
 
     name = "embedded"
 
-    def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int = 2) -> None:
+    def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int = 2, timeout_s: float | None = None) -> None:
         self.path = Path(path)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.timeout_s = timeout_s
         self.load_s: float | None = None  # seconds the model took to load, once loaded
         self.last_timings: dict[str, Any] = {}  # llama.cpp's timings of the last call
         self._server: Any = None
@@ -177,15 +183,14 @@ class EmbeddedLLM:
         }
         if schema is not None:
             request.update(compact_json_constraint(schema))
-        with self._lock:
-            if self._server is None:
-                t0 = time.perf_counter()
-                self._server = self._load()
-                self.load_s = time.perf_counter() - t0
+        if self.timeout_s is None:
+            reply = self._handle(request)
+        else:
+            call = _worker().submit(self._handle, request)
             try:
-                reply = self._server.handle_chat_completions(request)
-            except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
-                raise LLMError(f"embedded LLM rejected the request: {e}") from e
+                reply = call.result(timeout=self.timeout_s)
+            except concurrent.futures.TimeoutError:
+                raise LLMError(f"embedded LLM gave no answer within {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)") from None
         if not isinstance(reply, dict) or "error" in reply:
             err = reply.get("error", reply) if isinstance(reply, dict) else reply
             msg = err.get("message", err) if isinstance(err, dict) else err
@@ -194,10 +199,32 @@ class EmbeddedLLM:
         self.last_timings = dict(reply.get("timings") or {})
         return completion_from_openai(reply, "embedded LLM")
 
+    def _handle(self, request: dict[str, Any]) -> Any:
+        with self._lock:
+            if self._server is None:
+                t0 = time.perf_counter()
+                self._server = self._load()
+                self.load_s = time.perf_counter() - t0
+            try:
+                return self._server.handle_chat_completions(request)
+            except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
+                raise LLMError(f"embedded LLM rejected the request: {e}") from e
+
     def close(self) -> None:
         """Free the model (the next call loads it again)."""
         with self._lock:
             self._server = None
+
+
+_WORKER: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _worker() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that run embedded calls under a timeout (calls queue on the model's lock)."""
+    global _WORKER
+    if _WORKER is None:
+        _WORKER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="convrec-llm")
+    return _WORKER
 
 
 def completion_from_openai(reply: Any, who: str) -> Completion:
@@ -391,7 +418,9 @@ def make_llm(settings: Settings) -> LLM | None:
     if settings.llm == "embedded":
         from .models import resolve_llm_path
 
-        return EmbeddedLLM(resolve_llm_path(settings), n_ctx=settings.llm_ctx, n_threads=settings.llm_threads)
+        return EmbeddedLLM(
+            resolve_llm_path(settings), n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, timeout_s=settings.llm_timeout_s
+        )
     if settings.llm == "openai":
         return OpenAILLM(
             settings.llm_url,

@@ -394,3 +394,24 @@ def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
     assert set(fields) <= {"grammar", "response_format"}
     if "grammar" in fields:
         assert '"whitespace_flexible":false' in fields["grammar"] and '"item_separator":", "' in fields["grammar"]
+
+
+def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    served: list[str] = []
+
+    class Stuck:
+        def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:
+            release.wait(10)
+            served.append(request["messages"][0]["content"])
+            return json.loads(chat_reply("late"))
+
+    monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Stuck())
+    llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=0.2)
+    with pytest.raises(LLMError, match="no answer within 0.2 s"):
+        llm.complete(HELLO)
+    release.set()  # the model finishes the abandoned request, then serves the next one
+    llm.timeout_s = 10
+    assert llm.complete(HELLO).text == "late" and len(served) == 2
