@@ -78,6 +78,11 @@ def bench_chat(recommender, conversations: list[list[str]] = CONVERSATIONS) -> d
     return {
         "turns": len(turns),
         "summary": summary,
+        "config": {
+            "llm": recommender.llm.name if recommender.llm is not None else None,
+            "llm_reranks": recommender.llm_reranks,
+            "cf": recommender.settings.cf_model,
+        },
         "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": _cpus()},
         "details": turns,
     }

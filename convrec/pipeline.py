@@ -155,7 +155,7 @@ class Recommender:
                 top.scores["blend"],
                 needs,
                 k,
-                llm=self.llm if self.settings.rerank_with_llm else None,
+                llm=self.llm if self.llm_reranks else None,
                 prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
                 genres=self.genres,
                 request=text,
@@ -186,6 +186,15 @@ class Recommender:
                 weights["text"] *= 0.25
             cands = blend(cands, weights, self.missing_evidence(cands.ids)).sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(self.settings.rerank_n, k))))
+
+    @property
+    def llm_reranks(self) -> bool:
+        """Whether the model orders the candidates (`Settings.rerank_with_llm`; by default every
+        model but the embedded one, see config.py)."""
+        if self.llm is None:
+            return False
+        chosen = self.settings.rerank_with_llm
+        return chosen if chosen is not None else self.llm.name != "embedded"
 
     def prompt_genres(self, text: str, rules: NeedsUpdate, n: int = 12) -> list[str]:
         """The genres the parse prompt offers the model: all of a small vocabulary, else the

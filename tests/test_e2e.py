@@ -28,7 +28,16 @@ def built(tmp_path_factory, real_encoder):
 
 @pytest.fixture(scope="module")
 def recommender(built, real_encoder, real_llm):
-    return load_recommender(built, llm=real_llm, encoder=real_encoder)
+    """With the model reranking too (opt-in for the embedded model), so every LLM path runs."""
+    return load_recommender(built.model_copy(update={"rerank_with_llm": True}), llm=real_llm, encoder=real_encoder)
+
+
+def test_by_default_the_embedded_model_does_not_rerank(built, real_encoder, real_llm):
+    rec = load_recommender(built, llm=real_llm, encoder=real_encoder)
+    preview, final = rec.stream(Session(), "a funny 90s movie, nothing with horror")
+    assert not rec.llm_reranks and not final.info["llm"] and not final.info.get("degraded")
+    assert [r.item for r in final.recs] == [r.item for r in preview.recs]
+    assert_constraints(final, "Comedy", (1990, 1999), "Horror")
 
 
 def assert_constraints(turn, genre, years, not_genre):
