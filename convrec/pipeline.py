@@ -163,6 +163,7 @@ class Recommender:
                 because=self._because(top.ids, needs),
                 weight=self.settings.rerank_weight,
                 follow_up=bool(session.turns),
+                noun=self.settings.domain_noun,
             )
             info.update(rinfo, final=True)
         session.record(text, [r.item.item_id for r in recs])
@@ -215,7 +216,7 @@ class Recommender:
     def _template_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
         because = self._because(top.ids[:k], needs)
         return [
-            Rec(it, float(score), template_reason(it, needs, because.get(it.item_id)))
+            Rec(it, float(score), template_reason(it, needs, because.get(it.item_id), self.settings.domain_noun))
             for it, score in zip((self.catalog.get(int(i)) for i in top.ids[:k]), top.scores["blend"][:k])
         ]
 

@@ -69,24 +69,28 @@ def describe_needs(needs: Needs) -> str:
     return "; ".join(parts)
 
 
-def template_reason(item: Item, needs: Needs, because: str | None = None) -> str:
+def template_reason(item: Item, needs: Needs, because: str | None = None, noun: str = "movie") -> str:
     """A reason built only from the item's record, the stated needs and, when given, the liked
-    item whose fans also liked this one (`because`, from the collaborative scores).
+    item whose fans also liked this one (`because`, from the collaborative scores). `noun` is
+    what an item is called: Chinese reasons call genres "片" (films) only for movies.
 
     >>> template_reason(Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist",)), Needs(include_genres=("Crime",)))
     'Crime from 1995, as you asked; also Action; tagged heist.'
     >>> template_reason(Item(7, "Heat", 1995, ("Action",)), Needs(), because="Ronin")
     'Action from 1995; people who liked Ronin also liked it.'
+    >>> template_reason(Item(8, "Intro to Ethics", None, ("Philosophy",)), Needs(language="zh"), noun="course")
+    'Philosophy类。'
     """
     wanted = [g for g in item.genres if g in needs.include_genres]
     other = [g for g in item.genres if g not in wanted]
     if needs.language == "zh":
-        genres = "、".join(GENRE_ZH.get(g, g) for g in (wanted or other)) or "影片"
+        film = noun == "movie"
+        genres = "、".join(GENRE_ZH.get(g, g) for g in (wanted or other)) or ("影片" if film else "推荐")
         year = f"{item.year}年的" if item.year else ""
         tail = "，符合你的要求" if wanted or needs.year_min or needs.year_max else ""
         tags = f"；标签：{', '.join(item.tags[:2])}" if item.tags else ""
         fans = f"；喜欢《{because}》的人也喜欢它" if because else ""
-        return f"{year}{genres}片{tail}{tags}{fans}。"
+        return f"{year}{genres}{'片' if film else '类'}{tail}{tags}{fans}。"
     lead = "/".join(wanted or other[:2]) or "A pick"
     year = f" from {item.year}" if item.year else ""
     asked = ", as you asked" if wanted or (needs.year_min or needs.year_max) else ""
@@ -210,13 +214,15 @@ def rerank(
     because: dict[int, str] | None = None,
     weight: float = 1.0,
     follow_up: bool = True,
+    noun: str = "movie",
 ) -> tuple[list[Rec], dict[str, Any]]:
     """Order `items` (already in blended order) and explain the top k.
 
     `llm_reasons` asks the model for reasons too (checked; see the module docstring);
     `because` maps item id -> the liked title that the collaborative scores tie it to;
     `weight` is how far the model's order moves the blended one (see `fuse`);
-    `follow_up` says earlier turns shaped `needs` (see `rank_request`).
+    `follow_up` says earlier turns shaped `needs` (see `rank_request`); `noun` is what an item
+    is called (see `template_reason`).
     Returns the recs and facts about the call (tokens, whether it degraded and why).
     """
     info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
@@ -257,7 +263,7 @@ def rerank(
     for idx in np.argsort(-final, kind="stable")[:k]:
         why, source = reasons.get(idx) or ("", "template")
         item = items[idx]
-        recs.append(Rec(item, float(final[idx]), why or template_reason(item, needs, because.get(item.item_id)), source))
+        recs.append(Rec(item, float(final[idx]), why or template_reason(item, needs, because.get(item.item_id), noun), source))
     return recs, info
 
 
