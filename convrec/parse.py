@@ -812,9 +812,13 @@ def merge_llm(
 
     The session filters on included genres, so the model's genres are taken sparingly: none when
     its list runs through the vocabulary in order (it copied the prompt), none when no word of the
-    message is left unexplained by the rules, at most two when the rules found no genre and one
-    more when they did. It may add one exclusion when the text negates something and the rules
-    found no exclusion.
+    message is left unexplained by the rules, at most two when the rules found no genre. When the
+    rules found one, the model's first extra genre becomes a keyword, a preference rather than a
+    filter: "a funny movie for date night" leans to romantic comedies, while the Economics the
+    1.5B model added to "a philosophy course on ethics and artificial intelligence" no longer
+    fills the list with economics courses (too few items have both, and the filter then takes
+    either). It may add one exclusion when the text negates something and the rules found no
+    exclusion.
     """
     vocab = {g.casefold(): g for g in genres}
     text = text.strip()
@@ -822,7 +826,8 @@ def merge_llm(
     include = [g for g in include if g not in rules.exclude_genres and g not in rules.include_genres]
     if not rules.keywords:
         include = []
-    include = include[: MAX_LLM_GENRES if not rules.include_genres else 1]
+    softened = include[:1] if rules.include_genres else []
+    include = include[:MAX_LLM_GENRES] if not rules.include_genres else []
     exclude: list[str] = []
     if not rules.exclude_genres and negation_cues(fold(text)):
         exclude = [g for g in _llm_genres(data.get("exclude_genres"), genres) if g not in rules.include_genres][:1]
@@ -845,7 +850,7 @@ def merge_llm(
     words = _supported_keywords(data.get("keywords"), text, rules.language, [*vocab, *named])
     seen: set[str] = set()
     keywords = []
-    for w in [*words, *rules.keywords]:
+    for w in [*words, *rules.keywords, *softened]:
         if w.casefold() not in seen:
             seen.add(w.casefold())
             keywords.append(w)

@@ -435,11 +435,11 @@ def test_llm_genres_copied_from_the_prompt_are_rejected() -> None:
     assert u.include_genres == ()
 
 
-def test_llm_adds_at_most_two_genres_and_one_more_to_the_rules() -> None:
+def test_llm_adds_at_most_two_genres_and_only_a_preference_beside_the_rules() -> None:
     u, _ = llm_parse("something about time travel", reply(include_genres=["Sci-Fi", "Thriller", "Fantasy"]))
     assert u.include_genres == ("Sci-Fi", "Thriller")
     u, _ = llm_parse("a funny movie for date night", reply(include_genres=["Comedy", "Romance", "Drama"]))
-    assert u.include_genres == ("Comedy", "Romance")
+    assert u.include_genres == ("Comedy",) and u.keywords[-1] == "Romance" and "Drama" not in u.keywords
 
 
 def test_llm_adds_no_exclusion_when_the_rules_found_one() -> None:
