@@ -100,6 +100,7 @@ _QUOTED = re.compile(
     r'"([^"\n]{1,80})"|“([^”\n]{1,80})”|《([^》\n]{1,80})》|「([^」\n]{1,80})」|『([^』\n]{1,80})』'
     r"|‘([^’\n]{1,80})’|(?<![\w'])'([^'\n]{1,80})'(?![\w'])"
 )
+_YEAR_AFTER_QUOTE = re.compile(r"\s*\((1[89]\d\d|20\d\d)\)")
 # Where a span after a cue stops for sure: a line break, a quote, a CJK character.
 _SPAN_END = re.compile(r"[\n\"“”《》「」『』\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 _POSITION_REF = re.compile(
@@ -320,10 +321,15 @@ class TitleMatcher:
             if _POSITION_REF.fullmatch(inner.strip()):
                 continue
             title, year = split_year(inner)
+            after = _YEAR_AFTER_QUOTE.match(text, m.end())  # '"American Pie" (1999)': the year is the title's
+            if after and year is None:
+                taken[-1] = (m.start(), after.end())
+                year = int(after.group(1))
             key = normalize_title(title)
             item_id = self._lookup(key, year, MATCH_CUTOFF) if key else None
             if item_id is not None:
-                found.append(Mention(item_id, m.start(m.lastindex or 0), m.end(m.lastindex or 0), "quote", m.start()))
+                end = after.end() if after else m.end(m.lastindex or 0)
+                found.append(Mention(item_id, m.start(m.lastindex or 0), end, "quote", m.start()))
         for cue in _CUE.finditer(text):
             if not any(a <= cue.start() < b for a, b in taken):
                 for mention in self._after_cue(text, cue):

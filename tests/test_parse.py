@@ -531,3 +531,11 @@ def test_render_prompt_names_an_unknown_placeholder() -> None:
 
 def test_keywords_of_caps_the_count() -> None:
     assert len(keywords_of(" ".join(f"word{c}" for c in "abcdefghijklmnop"))) == 8
+
+
+def test_a_year_in_brackets_after_a_quoted_title_belongs_to_the_title() -> None:
+    titles = TitleMatcher([Item(1, "American Pie", 1999, ("Comedy",)), Item(2, "American Pie", 1970, ("Drama",))])
+    u = parse_rules('I liked "American Pie" (1999)', MOVIELENS_GENRES, titles)
+    assert u.liked == (1,) and u.year_min is None and u.year_max is None
+    u = parse_rules('I liked "American Pie" (1970), but from the 90s', MOVIELENS_GENRES, titles)
+    assert u.liked == (2,) and (u.year_min, u.year_max) == (1990, 1999)
