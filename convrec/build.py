@@ -2,11 +2,13 @@
 
 The manifest is written last, so a build that dies half-way leaves no manifest and is
 redone. Re-running with the same inputs (catalogue hash, embedding model, CF settings,
-index kind) does no work.
+index kind) does no work; a rebuild embeds only the items whose text or encoder changed and
+takes the other vectors from the previous index (`text_keys.npy`; `--force` embeds all).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -16,6 +18,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .catalog import Catalog, load_catalog
 from .cf import Scorer, load_cf, make_cf
@@ -28,6 +32,7 @@ from .llm import LLM
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+TEXT_KEYS = "text_keys.npy"  # per index row: a digest of the encoder's name and the item's text
 PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "scipy")
 
 
@@ -115,6 +120,7 @@ def build_index(
         except IndexMissing:
             pass
 
+    previous = None if force else _previous_vectors(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / MANIFEST).unlink(missing_ok=True)
     timings = {"load_catalog_s": time.perf_counter() - started}
@@ -123,13 +129,20 @@ def build_index(
     encoder = encoder or make_encoder(settings)
     ids = catalog.ids()
     texts = [item_text(catalog.get(int(i))) for i in ids]
-    log(f"embedding {len(texts):,} items with {settings.embed_model}")
-    vectors = encoder.encode(texts, batch_size=settings.embed_batch_size, progress=progress)
+    keys = np.array([text_key(encoder.name, text) for text in texts], dtype="S16")
+    vectors, fresh = _reuse(keys, previous)
+    log(f"embedding {len(fresh):,} of {len(texts):,} items with {settings.embed_model}"
+        + (f" (the other {len(texts) - len(fresh):,} are unchanged)" if len(fresh) < len(texts) else ""))
+    if len(fresh):
+        new = encoder.encode([texts[i] for i in fresh], batch_size=settings.embed_batch_size, progress=progress)
+        vectors = new if vectors is None else vectors
+        vectors[fresh] = new
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     index = ItemIndex.build(vectors, ids, kind=inputs["index_kind"])
     index.save(index_dir)
+    np.save(index_dir / TEXT_KEYS, keys)
     timings["faiss_s"] = time.perf_counter() - t
 
     images = None
@@ -148,10 +161,10 @@ def build_index(
     manifest = {
         "inputs": inputs,
         "catalog": described,
-        "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1])},
+        "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1]), "embedded": len(fresh)},
         "index": {"kind": index.kind, "items": len(index)},
         **({"images": images} if images else {}),
-        "files": ["items.faiss", "item_ids.npy", *cf.files, "catalog", *(images["files"] if images else [])],
+        "files": ["items.faiss", "item_ids.npy", TEXT_KEYS, *cf.files, "catalog", *(images["files"] if images else [])],
         "packages": _versions(),
         "python": platform.python_version(),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -160,6 +173,41 @@ def build_index(
     _write_json(index_dir / MANIFEST, manifest)
     log(f"built index/ in {timings['total_s']:.1f} s: {len(index):,} items, {index.kind}, dim {vectors.shape[1]}")
     return manifest, True
+
+
+def text_key(encoder_name: str, text: str) -> bytes:
+    """What identifies an item's vector: the encoder and the text it embedded.
+
+    >>> text_key("m", "Heat (1995).") == text_key("m", "Heat (1995).") != text_key("other", "Heat (1995).")
+    True
+    """
+    return hashlib.blake2b(f"{encoder_name}\0{text}".encode(), digest_size=16).digest()
+
+
+def _previous_vectors(index_dir: Path) -> tuple[np.ndarray, ItemIndex] | None:
+    """The text keys and the index of the last complete build, if there is one to reuse."""
+    try:
+        manifest = read_manifest(index_dir)
+        keys = np.load(index_dir / TEXT_KEYS)
+        index = ItemIndex.load(index_dir, manifest["index"]["kind"])
+    except (IndexMissing, OSError, ValueError, RuntimeError, KeyError):
+        return None
+    return (keys, index) if len(keys) == len(index) else None
+
+
+def _reuse(keys: np.ndarray, previous: tuple[np.ndarray, ItemIndex] | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """(vectors with the reusable rows filled, or None; the rows still to embed)."""
+    if previous is None:
+        return None, np.arange(len(keys))
+    old_keys, old_index = previous
+    old_row = {k: r for r, k in enumerate(old_keys.tolist())}
+    rows = np.array([old_row.get(k, -1) for k in keys.tolist()], dtype=np.int64)
+    known = rows >= 0
+    if not known.any():
+        return None, np.arange(len(keys))
+    vectors = np.zeros((len(keys), old_index.dim), np.float32)
+    vectors[known] = old_index.index.reconstruct_batch(rows[known])
+    return vectors, np.flatnonzero(~known)
 
 
 def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", encoder: Encoder | None = None):

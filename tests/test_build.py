@@ -32,7 +32,7 @@ def test_build_writes_manifest_and_rerun_does_no_work(settings):
     manifest, built = build(settings)
     assert built
     assert manifest["catalog"]["items"] == 24 and manifest["index"]["kind"] == "flat"
-    assert manifest["embedding"] == {"model": "hash", "dim": 64}
+    assert manifest["embedding"] == {"model": "hash", "dim": 64, "embedded": 24}
     assert {"catalog_hash", "cf", "embed_model"} <= set(manifest["inputs"])
     assert {"faiss-cpu", "numpy"} <= set(manifest["packages"]) and manifest["built_at"]
     assert read_manifest(settings.index_dir) == manifest
@@ -47,6 +47,27 @@ def test_changed_catalogue_is_detected(settings):
         f.write('99,"New Film (2020)",Drama\n')
     manifest, built = build(settings)
     assert built and manifest["catalog"]["items"] == 25
+
+
+def test_a_rebuild_embeds_only_new_or_changed_items(settings):
+    class Counting(HashEncoder):
+        def encode(self, texts, **kw):
+            self.seen = list(texts)
+            return super().encode(texts, **kw)
+
+    build(settings)
+    movies = settings.dataset + "/movies.csv"
+    with open(movies, "a") as f:
+        f.write('99,"New Film (2020)",Drama\n')
+    encoder = Counting()
+    manifest, built = build_index(settings, encoder=encoder, progress=False, log=lambda *_: None)
+    assert built and manifest["embedding"]["embedded"] == 1 and encoder.seen == ["New Film (2020). Genres: Drama."]
+    reused = load_recommender(settings, llm=None, encoder=HashEncoder()).index
+    build_index(settings, encoder=encoder, progress=False, force=True, log=lambda *_: None)
+    assert len(encoder.seen) == 25  # --force embeds everything
+    fresh = load_recommender(settings, llm=None, encoder=HashEncoder()).index
+    assert (reused.ids == fresh.ids).all()
+    assert abs(reused.index.reconstruct_n(0, 25) - fresh.index.reconstruct_n(0, 25)).max() < 1e-6
 
 
 def test_changed_embedding_model_is_detected(settings):
