@@ -257,8 +257,10 @@ class Recommender:
         return mask
 
     def query_text(self, needs: Needs) -> str:
-        """What the text encoder sees: genres and keywords, never the negated words."""
-        words = [*needs.include_genres, *needs.keywords]
+        """What the text encoder sees: genres and keywords, never the negated words, nor the
+        domain noun ("course" in "a course on ethics": `retrieve` adds the noun once itself)."""
+        noun = self.settings.domain_noun.casefold()
+        words = [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))]
         if not words and needs.language == "en":
             words = [needs.text]
         return " ".join(f"{w}" for w in words if w).strip()

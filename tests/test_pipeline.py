@@ -9,6 +9,7 @@ from convrec.index import ItemIndex
 from convrec.pipeline import Recommender
 from convrec.session import Session
 from convrec.testing import FakeLLM, HashEncoder, tiny_catalog
+from convrec.types import Needs
 
 
 def make_recommender(llm=None, **settings):
@@ -178,3 +179,9 @@ def test_a_large_category_vocabulary_is_shortlisted_in_the_parse_prompt():
     assert listed == f"Genres: {', '.join(offered)}." and len(offered) == 12  # of 50
     assert "Subject Astronomy" in offered and "a course" in system
     assert turn.needs.include_genres == ("Subject Astronomy",)
+
+
+def test_the_domain_noun_is_not_a_keyword_of_the_query():
+    rec = make_recommender(domain_noun="course")
+    needs = Needs(keywords=("course", "ethics", "Courses"), include_genres=("Drama",))
+    assert rec.query_text(needs) == "Drama ethics"
