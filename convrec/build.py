@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 import time
 from datetime import datetime, timezone
 from importlib import metadata
@@ -26,6 +24,7 @@ from .cf import Scorer, load_cf, make_cf
 from .config import Settings
 from .embed import Encoder, SentenceEncoder, item_text
 from .errors import CatalogError, IndexMissing
+from .files import write_atomic
 from .images import build_image_index, load_image_index
 from .index import ItemIndex, choose_kind
 from .llm import LLM
@@ -251,7 +250,4 @@ def _versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".manifest-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, default=str))

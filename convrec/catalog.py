@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CatalogError
+from .files import write_atomic
 from .types import Item
 
 log = logging.getLogger(__name__)
@@ -125,16 +126,16 @@ class Catalog:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         lines = "".join(_item_json(item) + "\n" for item in self.items.values())
-        _write_atomic(directory / "items.jsonl", lines.encode("utf-8"))
+        write_atomic(directory / "items.jsonl", lines.encode("utf-8"))
         csv = self.interactions[list(INTERACTION_DTYPES)].to_csv(index=False).encode("utf-8")
-        _write_atomic(directory / "interactions.csv.gz", gzip.compress(csv, mtime=0))
+        write_atomic(directory / "interactions.csv.gz", gzip.compress(csv, mtime=0))
         manifest = {
             "name": self.name,
             "items": len(self.items),
             "interactions": len(self.interactions),
             "content_hash": self.content_hash(),
         }
-        _write_atomic(directory / "catalog.json", (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+        write_atomic(directory / "catalog.json", (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
 
     @classmethod
     def load(cls, directory: Path) -> Catalog:
@@ -178,17 +179,6 @@ def _item_json(item: Item) -> str:
 
 
 _ITEM_FIELDS = tuple(Item.__dataclass_fields__)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------

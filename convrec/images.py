@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import numpy as np
 from .config import Settings
 from .embed import default_device
 from .errors import ImageError, IndexMissing, ModelNotFound
+from .files import write_atomic
 from .index import ItemIndex, choose_kind
 from .types import Item
 
@@ -83,10 +82,7 @@ def _fetch(url: str, timeout_s: float, cache_dir: Path | None, client: httpx.Cli
         raise ImageError(f"{url}: {e}") from e
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".download-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(response.content)
-        os.replace(tmp, cached)
+        write_atomic(cached, response.content)
     return response.content
 
 

@@ -13,13 +13,12 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConvrecError
+from .files import write_atomic
 from .types import Needs, NeedsUpdate
 
 
@@ -60,10 +59,7 @@ class Session:
         """Write atomically: a crash mid-write leaves the previous session file intact."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".session-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: Path) -> Session:
