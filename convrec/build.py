@@ -134,8 +134,10 @@ def build_index(
         + (f" (the other {len(texts) - len(fresh):,} are unchanged)" if len(fresh) < len(texts) else ""))
     if len(fresh):
         new = encoder.encode([texts[i] for i in fresh], batch_size=settings.embed_batch_size, progress=progress)
-        vectors = new if vectors is None else vectors
-        vectors[fresh] = new
+        if vectors is None:  # nothing reused: `fresh` is every row, in order
+            vectors = new
+        else:
+            vectors[fresh] = new
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
