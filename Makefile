@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index demo test clean mpnet browser
+.PHONY: install models index demo test lint clean mpnet browser
 
 install: $(STAMP)
 
@@ -32,7 +32,14 @@ browser:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(BROWSER_PKGS); \
 	  else echo "chromium is missing (tests/test_browser.py will skip): sudo apt-get install -y $(BROWSER_PKGS)"; fi; }
 
-test: install browser
+# Style, types and the layers of the package (see README "Contributing"); any finding fails the build.
+lint: install
+	$(BIN)/ruff check convrec tests app.py
+	$(BIN)/ruff format --check convrec tests app.py
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install browser lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -6,10 +6,10 @@ from CONVREC_FEEDBACK_DB (default feedback/feedback.sqlite3).
 
 import sys
 
-from convrec.api import serve
-from convrec.build import load_recommender
-from convrec.config import Settings
-from convrec.errors import ConvrecError
+from convrec.chat.load import load_recommender
+from convrec.core.config import Settings
+from convrec.core.errors import ConvrecError
+from convrec.serve.api import serve
 
 
 def main() -> int:

@@ -8,47 +8,35 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import Settings
-from .errors import ConvrecError, InputError
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {
-        key: getattr(args, key)
-        for key in (
-            "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
-            "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun",
-        )  # fmt: skip
-        if getattr(args, key, None) is not None
-    }
-    return Settings(**overrides)
+from convrec.core.config import settings_from_args
+from convrec.core.errors import ConvrecError, InputError
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import fetch_all
+    from convrec.data.models import fetch_all
 
-    for name, info in fetch_all(_settings(args)).items():
+    for name, info in fetch_all(settings_from_args(args)).items():
         print(f"{name}: {info}")
     return 0
 
 
 def cmd_build_index(args: argparse.Namespace) -> int:
-    from .build import build_index
+    from convrec.retrieve.build import build_index
 
-    manifest, built = build_index(_settings(args), force=args.force, progress=sys.stderr.isatty())
+    manifest, _ = build_index(settings_from_args(args), force=args.force, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps(manifest, indent=2))
     return 0
 
 
 def _recommender(args: argparse.Namespace):
-    from .build import load_recommender
+    from convrec.chat.load import load_recommender
 
-    return load_recommender(_settings(args))
+    return load_recommender(settings_from_args(args))
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from .session import Session
+    from convrec.chat.session import Session
 
     session = Session.load(args.session) if args.session else Session()
     try:
@@ -75,7 +63,7 @@ def _print_turn(turn) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from .session import Session
+    from convrec.chat.session import Session
 
     rec = _recommender(args)
     session = Session()
@@ -104,7 +92,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_chat(args: argparse.Namespace) -> int:
-    from .bench import bench_chat, print_table, write_json
+    from convrec.eval.bench_chat import bench_chat, print_table, write_json
 
     result = bench_chat(_recommender(args))
     write_json(result, args.out)
@@ -117,7 +105,12 @@ def cmd_bench_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_constraints(args: argparse.Namespace) -> int:
-    from .suite import in_process, print_report, run_suite, through_cli
+    from convrec.eval.constraints import (
+        in_process,
+        print_report,
+        run_suite,
+        through_cli,
+    )
 
     rec = _recommender(args)
     runner = through_cli() if args.cli else in_process(rec)
@@ -175,10 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
-    from . import evaluate, imagebench, redial
+    from convrec.eval import commands, images, redial_cli
 
-    evaluate.add_bench_index_cli(bench)
-    imagebench.add_bench_cli(bench)
+    commands.add_bench_index_cli(bench)
+    images.add_bench_cli(bench)
 
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True
@@ -189,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--json", action="store_true")
     ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
     ec.set_defaults(func=cmd_eval_constraints)
-    evaluate.add_eval_cli(eval_sub)
-    redial.add_eval_cli(eval_sub)
+    commands.add_eval_cli(eval_sub)
+    redial_cli.add_eval_cli(eval_sub)
 
-    from . import api, feedback, loadtest
+    from convrec.eval import loadtest
+    from convrec.serve import api, feedback
 
     api.add_cli(sub)
     feedback.add_cli(sub)

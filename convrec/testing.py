@@ -6,8 +6,8 @@ import json
 from collections import deque
 from typing import Any
 
-from .errors import LLMError
-from .llm import Completion, Message
+from convrec.core.errors import LLMError
+from convrec.llm.backends import Completion, Message
 
 
 class FakeLLM:
@@ -81,22 +81,34 @@ def tiny_catalog():
     users 1-10 like comedies, 11-20 like horror, 21-30 like westerns."""
     import pandas as pd
 
-    from .catalog import Catalog
-    from .types import Item
+    from convrec.core.types import Item
+    from convrec.data.catalog import Catalog
 
     rows = [
-        (1, "Laugh Riot", 1994, ("Comedy",)), (2, "Silly Summer", 1996, ("Comedy", "Romance")),
-        (3, "Office Hijinks", 1999, ("Comedy",)), (4, "Big Day Out", 1991, ("Comedy", "Adventure")),
-        (5, "Haunted Comedy Club", 1995, ("Comedy", "Horror")), (6, "The Prankster", 1987, ("Comedy",)),
-        (7, "Roller Disco", 1982, ("Comedy", "Musical")), (8, "Mall Rats Return", 1985, ("Comedy",)),
-        (9, "Night Terror", 1993, ("Horror",)), (10, "The Cellar", 1981, ("Horror", "Thriller")),
-        (11, "Blood Moon", 2005, ("Horror",)), (12, "Dusty Trail", 1965, ("Western",)),
-        (13, "Six Guns", 1958, ("Western", "Action")), (14, "High Noon Again", 1972, ("Western",)),
-        (15, "Space Station", 1997, ("Sci-Fi", "Action")), (16, "Robot Dawn", 2012, ("Sci-Fi",)),
-        (17, "Love in Paris", 1998, ("Romance", "Drama")), (18, "Quiet Drama", 2003, ("Drama",)),
-        (19, "Funny Business", 2008, ("Comedy",)), (20, "Family Laughs", 2015, ("Comedy", "Children")),
-        (21, "Giggles", 1992, ("Comedy", "Children")), (22, "Ranch Feud", 1961, ("Western", "Drama")),
-        (23, "Alien Comedy", 1997, ("Comedy", "Sci-Fi")), (24, "Comedy of Errors", 1989, ("Comedy",)),
+        (1, "Laugh Riot", 1994, ("Comedy",)),
+        (2, "Silly Summer", 1996, ("Comedy", "Romance")),
+        (3, "Office Hijinks", 1999, ("Comedy",)),
+        (4, "Big Day Out", 1991, ("Comedy", "Adventure")),
+        (5, "Haunted Comedy Club", 1995, ("Comedy", "Horror")),
+        (6, "The Prankster", 1987, ("Comedy",)),
+        (7, "Roller Disco", 1982, ("Comedy", "Musical")),
+        (8, "Mall Rats Return", 1985, ("Comedy",)),
+        (9, "Night Terror", 1993, ("Horror",)),
+        (10, "The Cellar", 1981, ("Horror", "Thriller")),
+        (11, "Blood Moon", 2005, ("Horror",)),
+        (12, "Dusty Trail", 1965, ("Western",)),
+        (13, "Six Guns", 1958, ("Western", "Action")),
+        (14, "High Noon Again", 1972, ("Western",)),
+        (15, "Space Station", 1997, ("Sci-Fi", "Action")),
+        (16, "Robot Dawn", 2012, ("Sci-Fi",)),
+        (17, "Love in Paris", 1998, ("Romance", "Drama")),
+        (18, "Quiet Drama", 2003, ("Drama",)),
+        (19, "Funny Business", 2008, ("Comedy",)),
+        (20, "Family Laughs", 2015, ("Comedy", "Children")),
+        (21, "Giggles", 1992, ("Comedy", "Children")),
+        (22, "Ranch Feud", 1961, ("Western", "Drama")),
+        (23, "Alien Comedy", 1997, ("Comedy", "Sci-Fi")),
+        (24, "Comedy of Errors", 1989, ("Comedy",)),
     ]
     taste = {range(1, 11): "Comedy", range(11, 21): "Horror", range(21, 31): "Western"}
     inter = []
@@ -109,17 +121,21 @@ def tiny_catalog():
         {"user_id": "int64", "item_id": "int64", "rating": "float32", "timestamp": "int64"}
     )
     counts = df["item_id"].value_counts()
-    items = {
-        i: Item(i, t, y, g, popularity=float(counts.get(i, 0))) for i, t, y, g in rows
-    }
+    items = {i: Item(i, t, y, g, popularity=float(counts.get(i, 0))) for i, t, y, g in rows}
     return Catalog("tiny", items, df)
 
 
 # -- pictures: colours whose right answer is known, and a tiny CLIP that can learn them --------
 
 COLOURS = {
-    "red": (220, 30, 30), "green": (30, 160, 60), "blue": (40, 70, 220), "yellow": (240, 220, 40),
-    "black": (20, 20, 20), "white": (240, 240, 240), "orange": (245, 140, 20), "purple": (130, 40, 170),
+    "red": (220, 30, 30),
+    "green": (30, 160, 60),
+    "blue": (40, 70, 220),
+    "yellow": (240, 220, 40),
+    "black": (20, 20, 20),
+    "white": (240, 240, 240),
+    "orange": (245, 140, 20),
+    "purple": (130, 40, 170),
 }
 CAPTION_NOUNS = ("comedy", "western", "horror", "drama", "space", "love")
 
@@ -164,7 +180,13 @@ def tiny_clip(directory, *, train_steps: int = 0, seed: int = 0):
     import torch
     from PIL import Image
     from tokenizers import pre_tokenizers
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())  # every byte, so no word is unknown
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -176,7 +198,14 @@ def tiny_clip(directory, *, train_steps: int = 0, seed: int = 0):
     )
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     config = CLIPConfig(
-        text_config={**small, "vocab_size": len(vocab), "max_position_embeddings": 64, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
+        text_config={
+            **small,
+            "vocab_size": len(vocab),
+            "max_position_embeddings": 64,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 1,
+        },
         vision_config={**small, "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
@@ -189,8 +218,13 @@ def tiny_clip(directory, *, train_steps: int = 0, seed: int = 0):
         optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
         for step in range(train_steps):
             colours = list(COLOURS)
-            pictures = [Image.open(io.BytesIO(colour_picture(c, seed=seed * 100_000 + step * 10 + n))) for n, c in enumerate(colours)]
-            batch = processor(text=[colour_caption(c, rng) for c in colours], images=pictures, padding=True, return_tensors="pt")
+            pictures = [
+                Image.open(io.BytesIO(colour_picture(c, seed=seed * 100_000 + step * 10 + n)))
+                for n, c in enumerate(colours)
+            ]
+            batch = processor(
+                text=[colour_caption(c, rng) for c in colours], images=pictures, padding=True, return_tensors="pt"
+            )
             loss = model(**batch, return_loss=True).loss
             optimiser.zero_grad()
             loss.backward()

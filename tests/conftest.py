@@ -21,10 +21,10 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def real_encoder():
     """The default sentence-transformers model, from its PyPI package (never downloaded in tests)."""
-    from convrec.config import Settings
-    from convrec.embed import SentenceEncoder
-    from convrec.errors import ModelNotFound
-    from convrec.models import resolve_embedder
+    from convrec.core.config import Settings
+    from convrec.core.errors import ModelNotFound
+    from convrec.data.models import resolve_embedder
+    from convrec.retrieve.embed import SentenceEncoder
 
     settings = Settings()
     try:
@@ -36,10 +36,10 @@ def real_encoder():
 @pytest.fixture(scope="session")
 def real_llm():
     """The embedded GGUF model through llama.cpp, shared by every test that needs it."""
-    from convrec.config import Settings
-    from convrec.errors import ModelNotFound
-    from convrec.llm import EmbeddedLLM
-    from convrec.models import resolve_llm_path
+    from convrec.core.config import Settings
+    from convrec.core.errors import ModelNotFound
+    from convrec.data.models import resolve_llm_path
+    from convrec.llm.backends import EmbeddedLLM
 
     try:
         path = resolve_llm_path(Settings(), url="")  # never download in a test

@@ -1,4 +1,4 @@
-from convrec.ann import bench_index, clustered_vectors, recall_at
+from convrec.eval.ann import bench_index, clustered_vectors, recall_at
 
 
 def test_tiny_benchmark_reports_every_kind_and_exact_recall_is_one():

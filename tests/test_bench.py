@@ -1,4 +1,4 @@
-from convrec.bench import bench_chat
+from convrec.eval.bench_chat import bench_chat
 
 from .test_pipeline import make_recommender
 

@@ -12,13 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from convrec.api import Running, create_server, make_service
+from convrec.serve.api import Running, create_server
+from convrec.serve.service import make_service
 
 from .test_pipeline import make_recommender
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 CHROMIUM = os.environ.get("CONVREC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,9 @@ def test_chat_cards_and_dislike_in_a_real_browser(browser, tmp_path):
         assert dislike.is_visible()
         title = card.locator("h3").inner_text()
         dislike.click()
-        page.wait_for_function("t => ![...document.querySelectorAll('.card h3')].some(h => h.innerText === t)", arg=title)
+        page.wait_for_function(
+            "t => ![...document.querySelectorAll('.card h3')].some(h => h.innerText === t)", arg=title
+        )
         assert "not for you" in page.locator("#status-text").inner_text()
 
         second = ask(page, "more please")
@@ -90,7 +99,9 @@ def test_chat_cards_and_dislike_in_a_real_browser(browser, tmp_path):
         assert box.input_value() == too_long and cards_text(page) == second
 
         page.get_by_role("button", name="Delete my data").click()
-        page.wait_for_function("() => /Deleted 1 conversation and 1 feedback event/.test(document.querySelector('#status-text').innerText)")
+        page.wait_for_function(
+            "() => /Deleted 1 conversation and 1 feedback event/.test(document.querySelector('#status-text').innerText)"
+        )
         page.wait_for_function("() => document.querySelectorAll('.card').length === 0")
         assert service.store.count() == 0 and sid not in service.sessions
         page.close()
@@ -99,9 +110,9 @@ def test_chat_cards_and_dislike_in_a_real_browser(browser, tmp_path):
 @pytest.mark.slow
 def test_screenshot_with_the_real_index_and_model(browser):
     """≥ 5 real cards with reasons, an English then a Chinese turn: reports/chat_real.png and chat_real_zh.png."""
-    from convrec.build import load_recommender
-    from convrec.config import Settings
-    from convrec.errors import ConvrecError
+    from convrec.chat.load import load_recommender
+    from convrec.core.config import Settings
+    from convrec.core.errors import ConvrecError
 
     try:
         recommender = load_recommender(Settings())
@@ -112,7 +123,10 @@ def test_screenshot_with_the_real_index_and_model(browser):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server.url)
         REPORTS.mkdir(exist_ok=True)
-        for text, shot in (("a funny 90s movie, nothing with horror", "chat_real.png"), ("更老一点的，八十年代的", "chat_real_zh.png")):
+        for text, shot in (
+            ("a funny 90s movie, nothing with horror", "chat_real.png"),
+            ("更老一点的，八十年代的", "chat_real_zh.png"),
+        ):
             ask(page, text)
             cards = page.locator(".card")
             assert cards.count() >= 5

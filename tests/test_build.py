@@ -1,9 +1,10 @@
 import pytest
 
-from convrec.build import build_index, load_recommender, read_manifest
-from convrec.config import Settings
-from convrec.errors import IndexMissing
-from convrec.session import Session
+from convrec.chat.load import load_recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.core.errors import IndexMissing
+from convrec.retrieve.build import build_index, read_manifest
 from convrec.testing import HashEncoder, tiny_catalog
 
 
@@ -101,7 +102,9 @@ def test_corrupted_manifest_is_a_clear_error(settings):
 def test_index_built_with_another_model_is_refused(settings):
     build(settings)
     with pytest.raises(IndexMissing, match="built with hash but the config asks for all-MiniLM-L6-v2"):
-        load_recommender(settings.model_copy(update={"embed_model": "all-MiniLM-L6-v2"}), llm=None, encoder=HashEncoder())
+        load_recommender(
+            settings.model_copy(update={"embed_model": "all-MiniLM-L6-v2"}), llm=None, encoder=HashEncoder()
+        )
 
 
 def test_damaged_index_file_is_a_clear_error(settings):
@@ -113,7 +116,7 @@ def test_damaged_index_file_is_a_clear_error(settings):
 
 def test_half_written_build_leaves_no_manifest(settings, monkeypatch):
     build(settings)
-    import convrec.build as b
+    import convrec.retrieve.build as b
 
     monkeypatch.setattr(type(b.make_cf(settings)), "fit", lambda *a, **k: (_ for _ in ()).throw(MemoryError("boom")))
     with pytest.raises(MemoryError):

@@ -1,4 +1,4 @@
-"""convrec.byo: your own catalogue from CSV, JSONL or Parquet with a mapping, validation messages
+"""convrec.data.byo: your own catalogue from CSV, JSONL or Parquet with a mapping, validation messages
 that name the file, line and column, cold-start items, the CLI path and the domain noun.
 
 Fixtures are tiny files written into tmp_path; nothing here loads a real model.
@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from convrec import cli
-from convrec.build import build_index, load_recommender, read_manifest
-from convrec.byo import load_file_catalog, parse_mapping, stable_id
-from convrec.config import Settings
-from convrec.errors import CatalogError
-from convrec.session import Session
+from convrec.chat.load import load_recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.core.errors import CatalogError
+from convrec.data.byo import load_file_catalog, parse_mapping, stable_id
+from convrec.retrieve.build import build_index, read_manifest
 from convrec.testing import FakeLLM, HashEncoder
 
 BOOKS = [
@@ -311,7 +312,7 @@ def test_a_catalogue_without_years_or_genres_ignores_such_constraints(tmp_path):
 
 
 def test_cli_build_index_with_catalog_and_map_then_recommend(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("convrec.build.make_encoder", lambda settings: HashEncoder())
+    monkeypatch.setattr("convrec.retrieve.build.make_encoder", lambda settings: HashEncoder())
     books = write(tmp_path / "books.jsonl", BOOKS, "jsonl")
     reads = write(tmp_path / "reads.jsonl", READS, "jsonl")
     index = str(tmp_path / "index")
@@ -335,7 +336,15 @@ def test_cli_build_index_with_catalog_and_map_then_recommend(tmp_path, monkeypat
 
 def test_cli_reports_a_bad_catalogue_in_one_line(tmp_path, capsys):
     books = write_text(tmp_path / "books.csv", "name,published\nDune,soon\n")
-    argv = ["--index-dir", str(tmp_path / "index"), "build-index", "--catalog", str(books), "--map", "title=name,year=published"]
+    argv = [
+        "--index-dir",
+        str(tmp_path / "index"),
+        "build-index",
+        "--catalog",
+        str(books),
+        "--map",
+        "title=name,year=published",
+    ]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err == "error: books.csv line 2: field 'published' must be an integer, got 'soon'"

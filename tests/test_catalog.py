@@ -1,4 +1,4 @@
-"""convrec.catalog: every input format, title parsing, validation messages, snapshots, downloads.
+"""convrec.data.catalog: every input format, title parsing, validation messages, snapshots, downloads.
 
 Fixtures are tiny files written into tmp_path; the tests marked `shared` read ../shared/data.
 """
@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convrec.catalog import Catalog, enrich_with_details, front_article, load_catalog, normalise_title, title_key
-from convrec.errors import CatalogError
+from convrec.core.errors import CatalogError
+from convrec.data.catalog import Catalog, front_article, normalise_title, title_key
+from convrec.data.details import enrich_with_details
+from convrec.data.loaders import load_catalog
 
 MOVIES = """movieId,title,genres
 1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy
@@ -210,7 +212,7 @@ def test_content_hash_is_stable_and_sensitive(ml_latest: Path) -> None:
 
 
 def test_content_hash_is_the_same_in_another_process(ml_latest: Path) -> None:
-    code = "import sys; from convrec.catalog import load_catalog; print(load_catalog(sys.argv[1]).content_hash())"
+    code = "import sys; from convrec.data.loaders import load_catalog; print(load_catalog(sys.argv[1]).content_hash())"
     other = subprocess.run(
         [sys.executable, "-c", code, str(ml_latest)], capture_output=True, text=True, check=True,
         env={"PYTHONHASHSEED": "123", "PATH": "", "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
@@ -294,7 +296,7 @@ def test_ml100k_validation_counts_lines_without_header(tmp_path: Path) -> None:
 
 def test_unknown_items_in_ratings_are_dropped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     ratings = RATINGS + "4,99,3.0,1\n4,98,3.0,1\n"
-    with caplog.at_level(logging.WARNING, logger="convrec.catalog"):
+    with caplog.at_level(logging.WARNING, logger="convrec.data"):
         cat = load_catalog(write_ml_latest(tmp_path / "d", ratings=ratings))
     assert len(cat.interactions) == 5 and set(cat.interactions["item_id"]) <= set(cat.items)
     assert "ratings.csv: dropped 2 of 7 interactions whose movieId is not in movies.csv (first: line 7" in caplog.text
@@ -446,7 +448,7 @@ def test_shared_ml_latest_small(shared_data: Path) -> None:
 
 @pytest.mark.shared
 def test_shared_details_enrich_ml_latest_small(shared_data: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="convrec.catalog"):
+    with caplog.at_level(logging.INFO, logger="convrec.data"):
         cat = load_catalog(
             shared_data / "ml-latest-small", details=shared_data / "ml-100k" / "movielens100k_details.csv"
         )

@@ -3,17 +3,23 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from convrec.cf import ALS, BPR, EASE, SCORERS, ItemKNN, Popularity, UnknownScorer, interaction_matrix, load_cf, make_cf
+from convrec.retrieve.cf import (
+    ALS,
+    BPR,
+    EASE,
+    SCORERS,
+    ItemKNN,
+    Popularity,
+    UnknownScorer,
+    interaction_matrix,
+    load_cf,
+    make_cf,
+)
 
 
 def checkerboard(n_users=40, n_items=40):
     """Even users liked even items, odd users odd items; the diagonal pair (u, u) is withheld."""
-    rows = [
-        (u, i, 5.0, 0)
-        for u in range(n_users)
-        for i in range(n_items)
-        if u % 2 == i % 2 and i != u
-    ]
+    rows = [(u, i, 5.0, 0) for u in range(n_users) for i in range(n_items) if u % 2 == i % 2 and i != u]
     return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
 
 
@@ -131,7 +137,9 @@ def test_ease_equals_the_closed_form_reference():
     rng = np.random.default_rng(0)
     x = (rng.random((30, 8)) < 0.4).astype(np.float64)
     x[:, 0] = 1.0  # every item has interactions
-    inter = pd.DataFrame([(u, i, 5.0, 0) for u, i in zip(*np.nonzero(x))], columns=["user_id", "item_id", "rating", "timestamp"])
+    inter = pd.DataFrame(
+        [(u, i, 5.0, 0) for u, i in zip(*np.nonzero(x))], columns=["user_id", "item_id", "rating", "timestamp"]
+    )
     model = EASE(l2=5.0, dropout=0.0, neighbors=None).fit(inter, np.arange(8))
     g = x.T @ x + 5.0 * np.eye(8)
     p = np.linalg.inv(g)
@@ -142,7 +150,9 @@ def test_ease_equals_the_closed_form_reference():
 def test_item_knn_equals_the_dense_reference():
     rng = np.random.default_rng(1)
     x = (rng.random((50, 12)) < 0.3).astype(np.float64)
-    inter = pd.DataFrame([(u, i, 5.0, 0) for u, i in zip(*np.nonzero(x))], columns=["user_id", "item_id", "rating", "timestamp"])
+    inter = pd.DataFrame(
+        [(u, i, 5.0, 0) for u, i in zip(*np.nonzero(x))], columns=["user_id", "item_id", "rating", "timestamp"]
+    )
     model = ItemKNN(neighbors=12, shrinkage=2.0).fit(inter, np.arange(12))
     n = np.sqrt(x.sum(axis=0))
     ref = (x.T @ x) / (np.outer(n, n) + 2.0)

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from convrec.build import build_index, load_recommender
-from convrec.config import Settings
-from convrec.session import Session
+from convrec.chat.load import load_recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.retrieve.build import build_index
 from convrec.testing import tiny_catalog
 
 from .test_build import write_movielens
@@ -83,7 +84,10 @@ def test_cli_recommend_json_with_session(built, tmp_path):
     def run(text):
         out = subprocess.run(
             [sys.executable, "-m", "convrec.cli", "recommend", "--json", "--session", str(session), text],
-            capture_output=True, text=True, env=env, timeout=300,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
         )
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
@@ -98,19 +102,32 @@ def test_cli_recommend_json_with_session(built, tmp_path):
 
     bad = subprocess.run(
         [sys.executable, "-m", "convrec.cli", "recommend", "--json", "--session", str(session), " "],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert bad.returncode == 2 and "empty" in json.loads(bad.stdout)["error"]
     assert json.loads(session.read_text())["turns"][-1]["user"] == "older, from the 80s"  # nothing lost
 
 
 def test_cli_chat_in_the_terminal(built):
-    env = {**os.environ, "CONVREC_DATASET": built.dataset, "CONVREC_INDEX_DIR": str(built.index_dir), "CONVREC_LLM": "none"}
+    env = {
+        **os.environ,
+        "CONVREC_DATASET": built.dataset,
+        "CONVREC_INDEX_DIR": str(built.index_dir),
+        "CONVREC_LLM": "none",
+    }
     script = "a funny 90s movie, nothing with horror\n/dislike 1\nolder, from the 80s\n\n/quit\n"
     out = subprocess.run(
-        [sys.executable, "-m", "convrec.cli", "chat"], input=script, capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "convrec.cli", "chat"],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     assert "Noted." in out.stdout and "empty" in out.stdout
-    lines = [l for l in out.stdout.splitlines() if l[:2] in {f"{n}." for n in range(1, 6)}]
-    assert len(lines) >= 8 and all("(19" in l for l in lines)
+    lines = [line for line in out.stdout.splitlines() if line[:2] in {f"{n}." for n in range(1, 6)}]
+    assert len(lines) >= 8 and all("(19" in line for line in lines)

@@ -4,39 +4,52 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from convrec import evaluate as ev
-from convrec.blend import blend
-from convrec.cf import EASE, ItemKNN
-from convrec.diversify import mmr, popularity_penalty
-from convrec.types import Candidates
+from convrec.core.types import Candidates
+from convrec.eval.cf import chat_cases, evaluate, evaluate_chat, recommend
+from convrec.eval.commands import cmd_eval_cf
+from convrec.eval.datasets import locate_dataset
+from convrec.eval.longtail import mmr, popularity_penalty
+from convrec.eval.metrics import (
+    average_precision_at_k,
+    catalog_coverage,
+    f1,
+    hit_at_k,
+    ndcg_at_k,
+    novelty,
+    precision_at_k,
+    ranking_metrics,
+    recall_at_k,
+)
+from convrec.eval.splits import leave_last_out, stratified_split
+from convrec.retrieve.blend import blend
+from convrec.retrieve.cf import EASE, ItemKNN
 from tests.test_cf import checkerboard
-
 
 # -- metrics on hand-computed examples ------------------------------------------------------
 
 
 def test_metrics_on_a_hand_computed_list():
     ranked, relevant = [10, 20, 30, 40, 50], {20, 50, 99}
-    assert ev.precision_at_k(ranked, relevant, 5) == pytest.approx(2 / 5)
-    assert ev.recall_at_k(ranked, relevant, 5) == pytest.approx(2 / 3)
+    assert precision_at_k(ranked, relevant, 5) == pytest.approx(2 / 5)
+    assert recall_at_k(ranked, relevant, 5) == pytest.approx(2 / 3)
     dcg = 1 / math.log(3) + 1 / math.log(6)
     idcg = 1 / math.log(2) + 1 / math.log(3) + 1 / math.log(4)
-    assert ev.ndcg_at_k(ranked, relevant, 5) == pytest.approx(dcg / idcg)
-    assert ev.average_precision_at_k(ranked, relevant, 5) == pytest.approx((1 / 2 + 2 / 5) / 3)
-    assert ev.hit_at_k(ranked, relevant, 1) == 0.0 and ev.hit_at_k(ranked, relevant, 2) == 1.0
-    assert ev.f1(0.4, 2 / 3) == pytest.approx(0.5)
+    assert ndcg_at_k(ranked, relevant, 5) == pytest.approx(dcg / idcg)
+    assert average_precision_at_k(ranked, relevant, 5) == pytest.approx((1 / 2 + 2 / 5) / 3)
+    assert hit_at_k(ranked, relevant, 1) == 0.0 and hit_at_k(ranked, relevant, 2) == 1.0
+    assert f1(0.4, 2 / 3) == pytest.approx(0.5)
 
 
 def test_ndcg_is_one_for_a_perfect_list_and_ideal_is_capped_at_k():
-    assert ev.ndcg_at_k([1, 2], {1, 2}, 2) == pytest.approx(1.0)
-    assert ev.ndcg_at_k([1, 2], {1, 2, 3, 4}, 2) == pytest.approx(1.0)  # only k hits are possible
-    assert ev.ndcg_at_k([9, 8], {1}, 2) == 0.0
+    assert ndcg_at_k([1, 2], {1, 2}, 2) == pytest.approx(1.0)
+    assert ndcg_at_k([1, 2], {1, 2, 3, 4}, 2) == pytest.approx(1.0)  # only k hits are possible
+    assert ndcg_at_k([9, 8], {1}, 2) == 0.0
 
 
 def test_ranking_metrics_average_over_users_and_skip_users_without_recs():
     recs = {1: [5, 6], 2: [7, 8]}
     truth = {1: {5}, 2: {9}, 3: {1}}
-    m = ev.ranking_metrics(recs, truth, k=2)
+    m = ranking_metrics(recs, truth, k=2)
     assert m["users"] == 2
     assert m["precision@2"] == pytest.approx(0.25)
     assert m["recall@2"] == pytest.approx(0.5)
@@ -44,8 +57,8 @@ def test_ranking_metrics_average_over_users_and_skip_users_without_recs():
 
 
 def test_novelty_and_coverage():
-    assert ev.novelty([[1], [2]], {1: 1, 2: 2}, n_train=4) == pytest.approx((2 + 1) / 2)
-    assert ev.catalog_coverage([[1, 2], [1]], n_items=4) == 0.5
+    assert novelty([[1], [2]], {1: 1, 2: 2}, n_train=4) == pytest.approx((2 + 1) / 2)
+    assert catalog_coverage([[1, 2], [1]], n_items=4) == 0.5
 
 
 # -- splits ----------------------------------------------------------------------------------
@@ -67,7 +80,7 @@ def _recommenders_reference(data, ratio=0.75, seed=42, col="user_id"):
 def test_stratified_split_matches_recommenders_row_for_row(by):
     rng = np.random.default_rng(3)
     df = pd.DataFrame({"user_id": rng.integers(0, 30, 800), "item_id": rng.integers(0, 50, 800), "rating": 4.0})
-    train, test = ev.stratified_split(df, 0.75, by=by, seed=42)
+    train, test = stratified_split(df, 0.75, by=by, seed=42)
     ref_train, ref_test = _recommenders_reference(df, col=f"{by}_id")
     assert sorted(train.index) == sorted(ref_train.index)
     assert sorted(test.index) == sorted(ref_test.index)
@@ -78,14 +91,14 @@ def test_stratified_split_matches_recommenders_row_for_row(by):
 
 def test_leave_last_out_takes_the_latest_per_user():
     df = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [1, 2, 3, 4], "timestamp": [5, 1, 2, 2]})
-    train, test = ev.leave_last_out(df)
+    train, test = leave_last_out(df)
     assert test.set_index("user_id")["item_id"].to_dict() == {1: 1, 2: 4}
     assert len(train) == 2
 
 
 def test_chat_cases_hold_out_a_liked_item_not_in_the_session():
     df = checkerboard()
-    cases = ev.chat_cases(df, np.arange(10), per_user=3)
+    cases = chat_cases(df, np.arange(10), per_user=3)
     assert len(cases) == 30
     for user, session, target in cases:
         assert 1 <= len(session) <= 3 and target not in session
@@ -103,14 +116,14 @@ def test_evaluate_finds_the_withheld_diagonal():
     test = full[full.user_id == full.item_id]
     train = full.drop(index=test.index)
     for model in (EASE(l2=10.0, neighbors=None, min_rating=0.0), ItemKNN(neighbors=40, min_rating=0.0)):
-        m = ev.evaluate(model, train, test, k=1)
+        m = evaluate(model, train, test, k=1)
         assert m["ndcg@1"] == pytest.approx(1.0) and m["precision@1"] == pytest.approx(1.0)
 
 
 def test_recommend_never_returns_seen_items():
     train = checkerboard()
     model = EASE(l2=10.0, neighbors=None).fit(train, np.arange(40))
-    recs = ev.recommend(model, train, np.array([0, 1]), k=5)
+    recs = recommend(model, train, np.array([0, 1]), k=5)
     for user, items in recs.items():
         seen = set(train.loc[train.user_id == user, "item_id"])
         assert not seen & set(items) and len(items) == 5
@@ -119,7 +132,7 @@ def test_recommend_never_returns_seen_items():
 def test_evaluate_chat_ranks_the_parity_mate_first():
     df = checkerboard()
     cases = [(0, [2, 4], 0), (1, [3], 1)]
-    m = ev.evaluate_chat(ItemKNN(neighbors=40), df, cases, np.arange(40), k=20)
+    m = evaluate_chat(ItemKNN(neighbors=40), df, cases, np.arange(40), k=20)
     assert m["hit@20"] == 1.0  # 20 items share a parity; the target is among them
 
 
@@ -131,7 +144,7 @@ def test_cli_registration_does_not_clash_with_bench_chat():
 
     parser = build_parser()
     args = parser.parse_args(["eval", "cf", "--dataset", "ml-100k", "--json"])
-    assert args.func is ev.cmd_eval_cf and args.json and args.stratify == "user"
+    assert args.func is cmd_eval_cf and args.json and args.stratify == "user"
     args = parser.parse_args(["bench", "index", "--items", "1000", "--dim", "8", "--json"])
     assert args.items == 1000 and callable(args.func)
     assert parser.parse_args(["bench", "chat"]).bench == "chat"
@@ -139,9 +152,9 @@ def test_cli_registration_does_not_clash_with_bench_chat():
 
 
 def test_locate_dataset_takes_a_path_and_names_the_missing_one(tmp_path):
-    assert ev.locate_dataset(str(tmp_path)) == tmp_path
+    assert locate_dataset(str(tmp_path)) == tmp_path
     with pytest.raises(Exception, match="not found"):
-        ev.locate_dataset("no-such-set", data_dir=tmp_path, cache_dir=tmp_path)
+        locate_dataset("no-such-set", data_dir=tmp_path, cache_dir=tmp_path)
 
 
 # -- long tail and cold start ---------------------------------------------------------------------
@@ -158,6 +171,9 @@ def test_popularity_penalty_and_mmr_trade_accuracy_for_the_tail():
 
 def test_a_cold_start_item_is_reachable_through_text():
     # item 3 has no interactions (cf 0) but matches the text need best
-    c = Candidates(np.array([1, 2, 3]), {"text": np.array([0.2, 0.1, 0.9]), "cf": np.array([1.0, 0.8, 0.0]), "pop": np.array([3.0, 2.0, 0.0])})
+    c = Candidates(
+        np.array([1, 2, 3]),
+        {"text": np.array([0.2, 0.1, 0.9]), "cf": np.array([1.0, 0.8, 0.0]), "pop": np.array([3.0, 2.0, 0.0])},
+    )
     ranked = blend(c, {"text": 0.6, "cf": 0.3, "pop": 0.1}).sorted_by("blend").ids.tolist()
     assert ranked.index(3) < 2

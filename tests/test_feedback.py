@@ -12,9 +12,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from convrec.catalog import load_catalog
-from convrec.cf import ItemKNN
-from convrec.feedback import FeedbackStore, export_feedback, read_events
+from convrec.data.loaders import load_catalog
+from convrec.retrieve.cf import ItemKNN
+from convrec.serve.feedback import FeedbackStore, export_feedback, read_events
 from convrec.testing import tiny_catalog
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,8 +65,14 @@ def test_export_is_a_catalogue_that_build_index_can_load_and_learn_from(tmp_path
     store.record("c", 16, "not_interested")  # the latest event per item wins
     store.record("c", 424242, "like")  # no longer in the catalogue: dropped and counted
     summary = export_feedback(tmp_path / "fb.sqlite3", index_dir, tmp_path / "out")
-    assert summary == {"events": 7, "unknown_items_dropped": 1, "sessions": 3, "interactions": 5, "positive": 4,
-                       "out": str(tmp_path / "out")}
+    assert summary == {
+        "events": 7,
+        "unknown_items_dropped": 1,
+        "sessions": 3,
+        "interactions": 5,
+        "positive": 4,
+        "out": str(tmp_path / "out"),
+    }
 
     merged = load_catalog(tmp_path / "out")  # what `convrec --dataset out build-index` reads
     before = tiny_catalog()
@@ -97,10 +103,23 @@ def test_export_cli(tmp_path):
     index_dir = write_snapshot(tmp_path)
     FeedbackStore(tmp_path / "fb.sqlite3").record("a", 12, "like")
     out = subprocess.run(
-        [sys.executable, "-c", "import argparse, sys; from convrec.feedback import add_cli; p = argparse.ArgumentParser();"
-         "p.add_argument('--index-dir'); s = p.add_subparsers(); add_cli(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))",
-         "--index-dir", str(index_dir), "export-feedback", "--db", str(tmp_path / "fb.sqlite3"), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            "import argparse, sys; from convrec.serve.feedback import add_cli; p = argparse.ArgumentParser();"
+            "p.add_argument('--index-dir'); s = p.add_subparsers(); add_cli(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))",
+            "--index-dir",
+            str(index_dir),
+            "export-feedback",
+            "--db",
+            str(tmp_path / "fb.sqlite3"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "exported 1 interactions (1 positive) from 1 sessions" in out.stdout and "build-index" in out.stdout
@@ -116,8 +135,12 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path):
     """Clients hammer the feedback endpoint; the server is SIGKILLed mid-stream. Every event the
     server acknowledged must be in the database afterwards, exactly as sent."""
     db, port = tmp_path / "fb.sqlite3", free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tests.tiny_server", str(port), str(db)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.tiny_server", str(port), str(db)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -137,7 +160,10 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path):
         def client(n: int) -> None:
             with httpx.Client(base_url=url, timeout=10) as c:
                 sid = c.post("/v1/sessions").json()["session_id"]
-                items = [i["item_id"] for i in c.post(f"/v1/sessions/{sid}/messages", json={"text": "a comedy"}).json()["items"]]
+                items = [
+                    i["item_id"]
+                    for i in c.post(f"/v1/sessions/{sid}/messages", json={"text": "a comedy"}).json()["items"]
+                ]
                 k = 0
                 while not stop.is_set():
                     item, action = items[k % len(items)], ("like", "dislike")[k % 2]

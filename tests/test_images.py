@@ -7,16 +7,24 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
 
-from convrec.build import build_index, load_recommender, read_manifest
-from convrec.config import Settings
-from convrec.errors import ImageError, InputError, ModelNotFound
-from convrec.images import ImageEncoder
-from convrec.session import Session
-from convrec.testing import COLOURS, HashEncoder, colour_picture, tiny_catalog, tiny_clip
+from convrec.chat.load import load_recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.core.errors import ImageError, InputError, ModelNotFound
+from convrec.retrieve.build import build_index, read_manifest
+from convrec.retrieve.images import ImageEncoder
+from convrec.testing import (
+    COLOURS,
+    HashEncoder,
+    colour_picture,
+    tiny_catalog,
+    tiny_clip,
+)
 
 from .test_build import write_movielens
 from .test_pipeline import make_recommender
@@ -39,8 +47,8 @@ def encoder(clip):
 class Pictures(BaseHTTPRequestHandler):
     """Serves `files` by path; /slow answers after 3 s; anything else is a 404. Counts requests."""
 
-    files: dict[str, bytes] = {}
-    hits: dict[str, int] = {}
+    files: ClassVar[dict[str, bytes]] = {}
+    hits: ClassVar[dict[str, int]] = {}
 
     def do_GET(self):
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
@@ -92,7 +100,14 @@ def test_words_find_the_picture_of_their_colour(encoder):
 def test_unreadable_pictures_are_skipped_and_counted(encoder, server, tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 this is not a jpeg")
-    sources = [f"{server}/red.png", str(broken), str(tmp_path / "missing.png"), f"{server}/gone.png", f"{server}/slow", b"junk"]
+    sources = [
+        f"{server}/red.png",
+        str(broken),
+        str(tmp_path / "missing.png"),
+        f"{server}/gone.png",
+        f"{server}/slow",
+        b"junk",
+    ]
     encoded = encoder.encode_images(sources, batch_size=2)
     assert encoded.ok.tolist() == [0] and len(encoded.vectors) == 1
     assert set(encoded.failed) == {1, 2, 3, 4, 5}
@@ -165,8 +180,13 @@ def test_build_embeds_the_pictures_beside_the_text_and_counts_the_failures(setti
     manifest, built = build(settings, log=said.append)
     assert built and manifest["inputs"]["image_model"] == settings.image_model
     assert manifest["images"] == {
-        "model": settings.image_model, "dim": 16, "kind": "flat",
-        "with_picture": 10, "embedded": 8, "failed": 2, "files": ["images.faiss", "image_ids.npy"],
+        "model": settings.image_model,
+        "dim": 16,
+        "kind": "flat",
+        "with_picture": 10,
+        "embedded": 8,
+        "failed": 2,
+        "files": ["images.faiss", "image_ids.npy"],
     }
     assert all((settings.index_dir / f).exists() for f in manifest["files"])
     assert {"images.faiss", "image_ids.npy"} <= set(manifest["files"])
@@ -227,21 +247,21 @@ def test_missing_weights_build_a_text_only_index_with_a_warning(settings, tmp_pa
 
 
 def test_the_chat_passes_an_uploaded_picture_through(settings, tmp_path):
-    from convrec.api import make_service
-    from convrec.ui import chat_turn
+    from convrec.serve.service import make_service
+    from convrec.serve.ui import chat_turn
 
     build(settings)
     service = make_service(load_recommender(settings, llm=None, encoder=HashEncoder()))
     upload = tmp_path / "upload.png"
     upload.write_bytes(colour_picture("yellow", seed=7))  # the very poster of item 12
-    sid, history, cards, status, answered = chat_turn(service, None, "", [], [], image=str(upload))
+    sid, history, cards, _, answered = chat_turn(service, None, "", [], [], image=str(upload))
     assert answered and cards[0]["item_id"] == 12 and history[0]["content"] == "🖼️ More like this picture"
-    sid, history, cards, status, answered = chat_turn(service, sid, "", history, cards, image=str(tmp_path / "gone.png"))
+    sid, history, cards, _, answered = chat_turn(service, sid, "", history, cards, image=str(tmp_path / "gone.png"))
     assert answered is False and "cannot read" in history[-1]["content"]
 
 
 def test_bench_compares_fused_and_joint_designs(clip):
-    from convrec.imagebench import run
+    from convrec.eval.images import run
 
     result = run(clip, items=60, seeds=(1,), weights=(0.5,))
     assert set(result["results"]) == {"text", "picture", "average", "fused w=0.5", "concat w=0.5"}

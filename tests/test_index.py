@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from convrec.index import ItemIndex
+from convrec.retrieve.index import ItemIndex
 
 
 def random_unit(n, dim, seed=0):

@@ -3,9 +3,10 @@ import json
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from convrec.lc import ChatModelLLM, ConvrecRetriever, recommend_tool
-from convrec.parse import parse_llm, parse_rules
-from convrec.titles import TitleMatcher
+from convrec.data.titles import TitleMatcher
+from convrec.parse.model import parse_llm
+from convrec.parse.rules import parse_rules
+from convrec.serve.langchain import ChatModelLLM, ConvrecRetriever, recommend_tool
 from convrec.testing import tiny_catalog
 
 from .test_pipeline import make_recommender
@@ -30,7 +31,12 @@ def test_convrec_drops_into_a_langchain_agent():
     from langchain.agents import create_agent
 
     calls = [
-        AIMessage("", tool_calls=[{"name": "recommend_items", "args": {"request": "a funny 90s movie, nothing with horror"}, "id": "1"}]),
+        AIMessage(
+            "",
+            tool_calls=[
+                {"name": "recommend_items", "args": {"request": "a funny 90s movie, nothing with horror"}, "id": "1"}
+            ],
+        ),
         AIMessage("", tool_calls=[{"name": "recommend_items", "args": {"request": "older, from the 80s"}, "id": "2"}]),
         AIMessage("Here you go."),
     ]
@@ -52,7 +58,9 @@ def test_tool_reports_bad_input_instead_of_raising():
 
 def test_langchain_chat_model_as_convrec_llm():
     catalog = tiny_catalog()
-    model = GenericFakeChatModel(messages=iter([AIMessage('Sure: {"include_genres": ["Western"], "keywords": ["ranch"]} hope it helps')]))
+    model = GenericFakeChatModel(
+        messages=iter([AIMessage('Sure: {"include_genres": ["Western"], "keywords": ["ranch"]} hope it helps')])
+    )
     llm = ChatModelLLM(model)
     genres = catalog.genres()
     text = "something about a ranch"
@@ -62,7 +70,7 @@ def test_langchain_chat_model_as_convrec_llm():
 
 
 def test_failing_chat_model_becomes_llm_error():
-    from convrec.errors import LLMError
+    from convrec.core.errors import LLMError
 
     llm = ChatModelLLM(GenericFakeChatModel(messages=iter([])))
     try:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from convrec.config import Settings
-from convrec.errors import LLMError, ModelNotFound
-from convrec.llm import (
+from convrec.core.config import Settings
+from convrec.core.errors import LLMError, ModelNotFound
+from convrec.llm.backends import (
     EmbeddedLLM,
     Message,
     OpenAILLM,
@@ -77,9 +77,7 @@ class Stub:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                stub.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(body)}
-                )
+                stub.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
                 status, answer, delay = stub.script.pop(0) if stub.script else (500, b"no script", 0)
                 time.sleep(delay)
                 try:
@@ -270,9 +268,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     vocab = {w: i for i, w in enumerate(specials + WORDS + list("{}[]:,\"'.!?"))}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>"
-    )
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>")
     tok.chat_template = (
         "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <eos> {% endfor %}"
         "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -316,7 +312,7 @@ def test_transformers_missing_model_is_an_llm_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def gguf() -> Path:
-    from convrec.models import resolve_llm_path
+    from convrec.data.models import resolve_llm_path
 
     try:
         return resolve_llm_path(Settings(), url="")  # never download in a test
@@ -353,9 +349,7 @@ def test_embedded_schema_call_returns_matching_json(embedded: EmbeddedLLM) -> No
 
 @pytest.mark.slow
 def test_embedded_reuses_the_cached_prompt_prefix(embedded: EmbeddedLLM) -> None:
-    system = "You recommend movies. " + " ".join(
-        f"Film {i} is a classic of genre {i % 7}." for i in range(25)
-    )
+    system = "You recommend movies. " + " ".join(f"Film {i} is a classic of genre {i % 7}." for i in range(25))
     for ending in ("Something funny.", "Something scary."):
         c = embedded.complete(
             [{"role": "system", "content": system}, {"role": "user", "content": ending}], max_tokens=1
@@ -388,7 +382,7 @@ def test_openai_against_llama_cpp_http_server(gguf: Path) -> None:
 
 
 def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
-    from convrec.llm import compact_json_constraint
+    from convrec.llm.backends import compact_json_constraint
 
     fields = compact_json_constraint(SCHEMA)
     assert set(fields) <= {"grammar", "response_format"}

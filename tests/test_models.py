@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from convrec import models
-from convrec.config import Settings
-from convrec.errors import ChecksumMismatch, ModelNotFound
+from convrec.core.config import Settings
+from convrec.core.errors import ChecksumMismatch, ModelNotFound
+from convrec.data import models
 
 PAYLOAD = b"GGUF" + bytes(range(256)) * 50  # a stand-in model, 12,804 bytes
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -141,9 +141,7 @@ def test_download_verifies_then_renames(tmp_path: Path, http_dir: tuple[Path, st
     root, base = http_dir
     (root / "model.gguf").write_bytes(PAYLOAD)
     s = settings(tmp_path)
-    path = models.resolve_llm_path(
-        s, parts=no_parts, sha256=PAYLOAD_SHA, size=len(PAYLOAD), url=f"{base}/model.gguf"
-    )
+    path = models.resolve_llm_path(s, parts=no_parts, sha256=PAYLOAD_SHA, size=len(PAYLOAD), url=f"{base}/model.gguf")
     assert path.read_bytes() == PAYLOAD
     assert models.verified_by_sidecar(path, PAYLOAD_SHA)
 

@@ -9,21 +9,20 @@ from typing import Any
 
 import pytest
 
-import convrec.parse
-from convrec.errors import LLMError
-from convrec.parse import (
-    MOVIELENS_GENRES,
+import convrec.parse.rules
+from convrec.core.errors import LLMError
+from convrec.core.types import Item, NeedsUpdate
+from convrec.data.titles import TitleMatcher
+from convrec.parse.lexicon import MOVIELENS_GENRES
+from convrec.parse.model import (
     NEEDS_SCHEMA,
-    keywords_of,
     needs_schema,
     parse_llm,
-    parse_rules,
     render_prompt,
     worth_asking_llm,
 )
+from convrec.parse.rules import keywords_of, parse_rules
 from convrec.testing import FakeLLM
-from convrec.titles import TitleMatcher
-from convrec.types import Item, NeedsUpdate
 
 GENRES = MOVIELENS_GENRES
 CATALOGUE = [
@@ -55,7 +54,7 @@ def fields(u: NeedsUpdate) -> dict[str, Any]:
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(convrec.parse).failed == 0
+    assert doctest.testmod(convrec.parse.rules).failed == 0
 
 
 # (message, expected fields; anything not named must be empty)

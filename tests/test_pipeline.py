@@ -1,15 +1,15 @@
 import numpy as np
 import pytest
 
-from convrec.cf import ItemKNN
-from convrec.config import Settings
-from convrec.embed import item_text
-from convrec.errors import InputError, LLMError
-from convrec.index import ItemIndex
-from convrec.pipeline import Recommender
-from convrec.session import Session
+from convrec.chat.recommender import Recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.core.errors import InputError, LLMError
+from convrec.core.types import Needs
+from convrec.retrieve.cf import ItemKNN
+from convrec.retrieve.embed import item_text
+from convrec.retrieve.index import ItemIndex
 from convrec.testing import FakeLLM, HashEncoder, tiny_catalog
-from convrec.types import Needs
 
 
 def make_recommender(llm=None, **settings):
@@ -83,8 +83,15 @@ def test_more_like_number_two_uses_the_shown_list():
 
 def test_llm_parse_and_rerank_are_used_and_validated():
     llm = FakeLLM(
-        {"include_genres": ["Comedy"], "exclude_genres": [], "year_min": None, "year_max": None,
-         "liked_titles": ["Titanic"], "disliked_titles": [], "keywords": ["office"]},
+        {
+            "include_genres": ["Comedy"],
+            "exclude_genres": [],
+            "year_min": None,
+            "year_max": None,
+            "liked_titles": ["Titanic"],
+            "disliked_titles": [],
+            "keywords": ["office"],
+        },
     )
     rec = make_recommender(llm=llm)
     session = Session()
@@ -157,8 +164,8 @@ def test_stream_yields_a_quick_blended_preview_then_the_final_turn():
 def test_a_large_category_vocabulary_is_shortlisted_in_the_parse_prompt():
     import pandas as pd
 
-    from convrec.catalog import Catalog
-    from convrec.types import Item
+    from convrec.core.types import Item
+    from convrec.data.catalog import Catalog
 
     subjects = [f"Subject {name}" for name in ("Astronomy", "Botany", "Chemistry", "Dance", "Economics")] + [
         f"Field {i}" for i in range(45)
@@ -168,10 +175,25 @@ def test_a_large_category_vocabulary_is_shortlisted_in_the_parse_prompt():
     encoder = HashEncoder()
     ids = catalog.ids()
     index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
-    llm = FakeLLM({"include_genres": ["Subject Astronomy"], "exclude_genres": [], "year_min": None, "year_max": None,
-                   "liked_titles": [], "disliked_titles": [], "keywords": ["stars"]})
-    rec = Recommender(catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder, llm,
-                      Settings(llm="none", rerank_with_llm=False, domain_noun="course"))
+    llm = FakeLLM(
+        {
+            "include_genres": ["Subject Astronomy"],
+            "exclude_genres": [],
+            "year_min": None,
+            "year_max": None,
+            "liked_titles": [],
+            "disliked_titles": [],
+            "keywords": ["stars"],
+        }
+    )
+    rec = Recommender(
+        catalog,
+        index,
+        ItemKNN().fit(catalog.interactions, ids),
+        encoder,
+        llm,
+        Settings(llm="none", rerank_with_llm=False, domain_noun="course"),
+    )
     turn = rec.recommend(Session(), "something about the stars and Astronomy")
     system = llm.history[0]["messages"][0]["content"]
     offered = llm.history[0]["schema"]["properties"]["include_genres"]["items"]["enum"]

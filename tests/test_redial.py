@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from convrec.dialogs import (
+from convrec.data.dialogs import (
     Example,
     Resolver,
     Tally,
@@ -22,18 +22,18 @@ from convrec.dialogs import (
     read_redial,
     read_table,
 )
-from convrec.redial import (
+from convrec.data.titles import TitleMatcher
+from convrec.eval.redial import (
     CachedEncoder,
     Reading,
-    add_eval_cli,
     evaluate,
     make_systems,
-    merge_redial_movies,
     replay,
     summarise,
 )
+from convrec.eval.redial_catalog import merge_redial_movies
+from convrec.eval.redial_cli import add_eval_cli
 from convrec.testing import tiny_catalog
-from convrec.titles import TitleMatcher
 
 from .test_pipeline import make_recommender
 
@@ -53,26 +53,37 @@ def msg(sender, text, n):
 
 
 def conversation(cid, messages):
-    return {"conversationId": cid, "initiatorWorkerId": SEEKER, "respondentWorkerId": RECOMMENDER,
-            "movieMentions": NAMES, "messages": messages}
+    return {
+        "conversationId": cid,
+        "initiatorWorkerId": SEEKER,
+        "respondentWorkerId": RECOMMENDER,
+        "movieMentions": NAMES,
+        "messages": messages,
+    }
 
 
 @pytest.fixture
 def redial_file(tmp_path):
     convs = [
-        conversation("c1", [
-            msg(SEEKER, "Hi! I love westerns like @1001", 1),
-            msg(RECOMMENDER, "You should watch @1002", 2),
-            msg(RECOMMENDER, "it is great", 3),  # merged with the message before
-            msg(SEEKER, "Seen it. Anything else?", 4),
-            msg(RECOMMENDER, "Then @1003 or @1009, and @1001 is a classic", 5),  # @1001 repeats
-            msg(SEEKER, "thanks", 6),
-            msg(RECOMMENDER, "bye", 7),  # no mention: not graded
-        ]),
-        conversation("c2", [
-            msg(RECOMMENDER, "Hello! Try @1010", 10),  # recommender first, empty context
-            msg(SEEKER, "I did not like @1011", 11),
-        ]),
+        conversation(
+            "c1",
+            [
+                msg(SEEKER, "Hi! I love westerns like @1001", 1),
+                msg(RECOMMENDER, "You should watch @1002", 2),
+                msg(RECOMMENDER, "it is great", 3),  # merged with the message before
+                msg(SEEKER, "Seen it. Anything else?", 4),
+                msg(RECOMMENDER, "Then @1003 or @1009, and @1001 is a classic", 5),  # @1001 repeats
+                msg(SEEKER, "thanks", 6),
+                msg(RECOMMENDER, "bye", 7),  # no mention: not graded
+            ],
+        ),
+        conversation(
+            "c2",
+            [
+                msg(RECOMMENDER, "Hello! Try @1010", 10),  # recommender first, empty context
+                msg(SEEKER, "I did not like @1011", 11),
+            ],
+        ),
     ]
     path = tmp_path / "dialogs.jsonl"
     path.write_text("".join(json.dumps(c) + "\n" for c in convs))
@@ -113,8 +124,14 @@ def test_redial_turns_contexts_targets_and_coverage(redial_file, rec):
     assert second.context[0].parse_text == "Hi! I love westerns like Dusty Trail"  # no year to misread
     assert third.context == () and third.gradable == (22,)
     cov = coverage(examples)
-    assert cov == {"coverage": 0.75, "targets": 4, "targets_in_catalogue": 3, "repeated_targets_dropped": 1,
-                   "turns_with_mentions": 3, "n": 3}
+    assert cov == {
+        "coverage": 0.75,
+        "targets": 4,
+        "targets_in_catalogue": 3,
+        "repeated_targets_dropped": 1,
+        "turns_with_mentions": 3,
+        "n": 3,
+    }
 
 
 def test_replay_likes_the_seekers_mentions_and_shows_the_recommenders(redial_file, rec):
@@ -175,18 +192,33 @@ def test_generic_table_with_roles_repeats_and_several_targets(tmp_path, rec):
 
 
 def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, monkeypatch, capsys):
-    import convrec.build
-    import convrec.redial as redial
+    import convrec.chat.load
+    import convrec.eval.redial_cli as redial_cli
 
-    monkeypatch.setattr(redial, "prepare_index", lambda settings, *a, **k: (settings, {"catalog": "tiny"}))
-    monkeypatch.setattr(convrec.build, "load_recommender", lambda *a, **k: rec)
+    monkeypatch.setattr(redial_cli, "prepare_index", lambda settings, *a, **k: (settings, {"catalog": "tiny"}))
+    monkeypatch.setattr(convrec.chat.load, "load_recommender", lambda *a, **k: rec)
     parser = argparse.ArgumentParser()
     parser.add_argument("--llm", default="none")
     add_eval_cli(parser.add_subparsers(dest="eval"))
     out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
-    args = parser.parse_args(["redial", "--data", str(redial_file), "--movies", str(redial_file),
-                              "--systems", "popularity,cf,blend,blend+llm", "--predictions", str(preds),
-                              "--out", str(out), "--json", "--bootstrap", "50"])
+    args = parser.parse_args(
+        [
+            "redial",
+            "--data",
+            str(redial_file),
+            "--movies",
+            str(redial_file),
+            "--systems",
+            "popularity,cf,blend,blend+llm",
+            "--predictions",
+            str(preds),
+            "--out",
+            str(out),
+            "--json",
+            "--bootstrap",
+            "50",
+        ]
+    )
     assert args.func(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == {"recall@1", "recall@5", "recall@10", "recall@20", "n", "coverage"}
@@ -200,7 +232,7 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     assert lines[1]["titles"][0].endswith(")")  # titles carry their year
     assert set(lines[1]["others"]) == {"popularity", "cf"}
 
-    from convrec.evalreport import write_report
+    from convrec.eval.report import write_report
 
     write_report([out], None, tmp_path / "report.md")
     text = (tmp_path / "report.md").read_text()
@@ -210,11 +242,18 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
 
 def test_the_commands_are_wired_into_convrec_eval():
     from convrec.cli import build_parser
-    from convrec.redial import cmd_eval_dialogs, cmd_eval_redial, cmd_eval_simulate
+    from convrec.eval.redial_cli import (
+        cmd_eval_dialogs,
+        cmd_eval_redial,
+        cmd_eval_simulate,
+    )
 
     parser = build_parser()
     assert parser.parse_args(["eval", "redial", "--limit", "3"]).func is cmd_eval_redial
-    assert parser.parse_args(["eval", "dialogs", "--data", "x.csv", "--context-col", "c", "--target-col", "t"]).func is cmd_eval_dialogs
+    assert (
+        parser.parse_args(["eval", "dialogs", "--data", "x.csv", "--context-col", "c", "--target-col", "t"]).func
+        is cmd_eval_dialogs
+    )
     assert parser.parse_args(["eval", "simulate"]).func is cmd_eval_simulate
 
 
@@ -233,8 +272,10 @@ def test_blend_llm_reorders_the_top_with_a_fake_model(redial_file, rec):
 
 def test_merging_redial_movies_adds_only_the_missing_ones(tmp_path):
     movies = tmp_path / "movies.csv"
-    movies.write_text("movieId,movieName,nbMentions\n1,Dusty Trail (1965),3\n2,Brand New Film (2017),5\n"
-                      "3,Brand New Film,1\n4,Six Guns  (1958),2\n")
+    movies.write_text(
+        "movieId,movieName,nbMentions\n1,Dusty Trail (1965),3\n2,Brand New Film (2017),5\n"
+        "3,Brand New Film,1\n4,Six Guns  (1958),2\n"
+    )
     merged, stats = merge_redial_movies(tiny_catalog(), movies)
     assert stats == {"redial_movies": 4, "matched": 2, "added": 1, "items": 25}
     added = merged.get(10_000_002)
@@ -261,10 +302,12 @@ def test_cached_encoder_encodes_each_text_once():
 
 @pytest.mark.shared
 def test_the_development_half_of_redial(shared_data):
-    from convrec.catalog import load_catalog
+    from convrec.data.loaders import load_catalog
 
     catalog = load_catalog(shared_data / "ml-latest-small")
-    examples = list(read_redial(shared_data / "redial" / "test_dev.jsonl", Resolver(TitleMatcher(catalog.items.values()))))
+    examples = list(
+        read_redial(shared_data / "redial" / "test_dev.jsonl", Resolver(TitleMatcher(catalog.items.values())))
+    )
     cov = coverage(examples)
     assert cov["n"] == 1537 and cov["targets"] == 2302 and cov["repeated_targets_dropped"] == 239
     assert 0.85 < cov["coverage"] < 0.89
@@ -272,7 +315,7 @@ def test_the_development_half_of_redial(shared_data):
 
 
 def test_exported_turns_read_back_as_a_table(tmp_path, redial_file, rec):
-    from convrec.redial import export_table
+    from convrec.eval.redial_cli import export_table
 
     examples = list(read_redial(redial_file, Resolver(rec.titles)))
     export_table(examples, tmp_path / "turns.csv")

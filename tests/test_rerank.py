@@ -1,7 +1,8 @@
-from convrec.errors import LLMError
-from convrec.rerank import rank_request, rerank, template_reason, unsupported_claims
+from convrec.core.errors import LLMError
+from convrec.core.types import Item, Needs
+from convrec.rank.explain import template_reason, unsupported_claims
+from convrec.rank.rerank import rank_request, rerank
 from convrec.testing import FakeLLM
-from convrec.types import Item, Needs
 
 GENRES = ["Action", "Comedy", "Crime", "Horror", "Romance"]
 ITEMS = [
@@ -14,14 +15,22 @@ NEEDS = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
 
 def run(llm, k=2, llm_reasons=True, because=None):
     return rerank(
-        ITEMS, [0.9, 0.8, 0.7], NEEDS, k, llm=llm, prompt="sys", genres=GENRES, request="a 90s comedy",
-        llm_reasons=llm_reasons, because=because,
+        ITEMS,
+        [0.9, 0.8, 0.7],
+        NEEDS,
+        k,
+        llm=llm,
+        prompt="sys",
+        genres=GENRES,
+        request="a 90s comedy",
+        llm_reasons=llm_reasons,
+        because=because,
     )
 
 
 def test_order_only_mode_asks_for_few_tokens_and_uses_template_reasons():
     llm = FakeLLM({"order": [3, 1]})
-    recs, info = run(llm, llm_reasons=False, because={1: "Ronin"})
+    recs, _ = run(llm, llm_reasons=False, because={1: "Ronin"})
     assert [r.item.item_id for r in recs] == [3, 1]
     assert all(r.why_source == "template" for r in recs)
     assert recs[1].why.endswith("people who liked Ronin also liked it.")

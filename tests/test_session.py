@@ -1,8 +1,8 @@
 import pytest
 
-from convrec.errors import ConvrecError
-from convrec.session import Session, merge
-from convrec.types import Needs, NeedsUpdate
+from convrec.chat.session import Session, merge
+from convrec.core.errors import ConvrecError
+from convrec.core.types import Needs, NeedsUpdate
 
 NINETIES_COMEDY = Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999)
 

@@ -2,15 +2,17 @@
 
 import pytest
 
-from convrec.session import Session
-from convrec.simulate import Seeker, leaks, safe_tags, simulate, summarise
-from convrec.types import Item
+from convrec.chat.session import Session
+from convrec.core.types import Item
+from convrec.eval.simulate import Seeker, leaks, safe_tags, simulate, summarise
 
 from .test_pipeline import make_recommender
 
 
 def test_tags_sharing_a_word_with_the_title_are_never_said():
-    target = Item(1, "Space Station", 1997, ("Sci-Fi", "Action"), tags=("space", "station life", "robots", "zero gravity"))
+    target = Item(
+        1, "Space Station", 1997, ("Sci-Fi", "Action"), tags=("space", "station life", "robots", "zero gravity")
+    )
     assert safe_tags(target) == ["robots", "zero gravity"]
     seeker = Seeker(target)
     said = [seeker.opening()]

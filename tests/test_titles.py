@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-import convrec.titles
-from convrec.titles import TitleMatcher, normalize_title, split_year, title_occurs, title_variants
-from convrec.types import Item
+import convrec.data.titles
+from convrec.core.types import Item
+from convrec.data.titles import (
+    TitleMatcher,
+    normalize_title,
+    split_year,
+    title_occurs,
+    title_variants,
+)
 
 # MovieLens-style titles, including the awkward ones: trailing articles, alternative titles in
 # parentheses, accents, "&", sequels, and short everyday words ("It", "Up", "Her", "Go", "Heat").
@@ -64,7 +70,7 @@ def tm() -> TitleMatcher:
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(convrec.titles).failed == 0
+    assert doctest.testmod(convrec.data.titles).failed == 0
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,18 @@
 import httpx
 
-from convrec.api import Running, create_server, make_service
+from convrec.core.types import Item, Rec
+from convrec.serve.api import Running, create_server
+from convrec.serve.service import make_service
+from convrec.serve.ui import (
+    card_html,
+    cards_of,
+    chat_stream,
+    chat_turn,
+    feedback_click,
+    looking_for,
+    poster_src,
+)
 from convrec.testing import FakeLLM
-from convrec.types import Item, Rec
-from convrec.ui import card_html, cards_of, chat_stream, chat_turn, feedback_click, looking_for, poster_src
 
 from .test_pipeline import make_recommender
 

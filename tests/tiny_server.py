@@ -1,13 +1,14 @@
 """Serve the tiny in-memory recommender's REST API (no UI) for tests that need a real process.
 
-    python -m tests.tiny_server PORT FEEDBACK_DB
+python -m tests.tiny_server PORT FEEDBACK_DB
 """
 
 import sys
 
 import uvicorn
 
-from convrec.api import create_server, make_service
+from convrec.serve.api import create_server
+from convrec.serve.service import make_service
 from tests.test_pipeline import make_recommender
 
 if __name__ == "__main__":

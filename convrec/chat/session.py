@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConvrecError
-from .files import write_atomic
-from .types import Needs, NeedsUpdate
+from convrec.core.errors import ConvrecError
+from convrec.core.files import write_atomic
+from convrec.core.types import Needs, NeedsUpdate
 
 
 @dataclass
@@ -46,14 +46,21 @@ class Session:
         keep, drop = (self.needs.liked, self.needs.disliked) if liked else (self.needs.disliked, self.needs.liked)
         keep = tuple(dict.fromkeys((*keep, item_id)))
         drop = tuple(i for i in drop if i != item_id)
-        self.needs = self.needs.with_(**({"liked": keep, "disliked": drop} if liked else {"liked": drop, "disliked": keep}))
+        self.needs = self.needs.with_(
+            **({"liked": keep, "disliked": drop} if liked else {"liked": drop, "disliked": keep})
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"needs": self.needs.to_dict(), "turns": self.turns, "shown": self.shown, "last_shown": self.last_shown}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Session:
-        return cls(Needs.from_dict(d.get("needs", {})), list(d.get("turns", [])), list(d.get("shown", [])), list(d.get("last_shown", [])))
+        return cls(
+            Needs.from_dict(d.get("needs", {})),
+            list(d.get("turns", [])),
+            list(d.get("shown", [])),
+            list(d.get("last_shown", [])),
+        )
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash mid-write leaves the previous session file intact."""
@@ -115,7 +122,9 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
     )
 
 
-def _shift(lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool) -> tuple[int | None, int | None]:
+def _shift(
+    lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool
+) -> tuple[int | None, int | None]:
     """A decade earlier/later for a bounded range; otherwise bound by the shown items' years.
 
     >>> _shift(1990, 1999, [], older=True), _shift(None, None, [1995, 2001], older=True)

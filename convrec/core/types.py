@@ -58,7 +58,7 @@ class Needs:
     def from_dict(cls, d: dict[str, Any]) -> Needs:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
-        return cls(**kw)
+        return cls(**kw)  # type: ignore[arg-type]  # values come from to_dict
 
     def with_(self, **changes: Any) -> Needs:
         return replace(self, **changes)

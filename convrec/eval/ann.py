@@ -29,7 +29,13 @@ SPREAD = 0.15
 
 
 def clustered_vectors(
-    n: int, dim: int, *, topics: int | None = None, latent: int = 32, spread: float = SPREAD, seed: int = 42,
+    n: int,
+    dim: int,
+    *,
+    topics: int | None = None,
+    latent: int = 32,
+    spread: float = SPREAD,
+    seed: int = 42,
     chunk: int = 100_000,
 ) -> np.ndarray:
     """`n` unit vectors: a random topic centre + a point in a shared `latent`-d subspace + noise.
@@ -119,12 +125,14 @@ def bench_index(
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         perm = np.random.default_rng(seed).permutation(len(vectors))
         qs, base = vectors[perm[:queries]], vectors[perm[queries:]]
-        items, dim, topics, spread = len(base), vectors.shape[1], None, None
+        items, dim, topics = len(base), vectors.shape[1], None
     else:
         topics = topics or max(10, (items + queries) // 50)
         data = clustered_vectors(items + queries, dim, topics=topics, spread=spread, seed=seed)
         base, qs = data[:items], data[items:]
-    log(f"{'loaded' if vectors is not None else 'generated'} {items:,} x {dim} vectors in {time.perf_counter() - t:.1f} s")
+    log(
+        f"{'loaded' if vectors is not None else 'generated'} {items:,} x {dim} vectors in {time.perf_counter() - t:.1f} s"
+    )
 
     flat = faiss.IndexFlatIP(dim)
     t = time.perf_counter()
@@ -137,7 +145,9 @@ def bench_index(
     if "flat" in kinds:
         n_lat = min(queries, 100)  # ~tens of ms each at 1M; 100 are enough for p50/p95
         found, times = _latencies(flat, qs[:n_lat], k)
-        results.append(_row("flat", {}, flat_build, flat.ntotal * dim * 4 / 2**20, times, recall_at(found, truth[:n_lat], k)))
+        results.append(
+            _row("flat", {}, flat_build, flat.ntotal * dim * 4 / 2**20, times, recall_at(found, truth[:n_lat], k))
+        )
         log(_fmt(results[-1]))
     del flat
 
@@ -158,7 +168,9 @@ def bench_index(
                 break
             index.nprobe = nprobe
             found, times = _latencies(index, qs, k)
-            results.append(_row("ivf", {"nlist": nlist, "nprobe": nprobe}, build, size, times, recall_at(found, truth, k)))
+            results.append(
+                _row("ivf", {"nlist": nlist, "nprobe": nprobe}, build, size, times, recall_at(found, truth, k))
+            )
             log(_fmt(results[-1]))
         del index, quantizer
 
@@ -173,7 +185,16 @@ def bench_index(
         for ef in (16, 32, 64, 128, 256):
             index.hnsw.efSearch = ef
             found, times = _latencies(index, qs, k)
-            results.append(_row("hnsw", {"M": 32, "efConstruction": 80, "efSearch": ef}, build, size, times, recall_at(found, truth, k)))
+            results.append(
+                _row(
+                    "hnsw",
+                    {"M": 32, "efConstruction": 80, "efSearch": ef},
+                    build,
+                    size,
+                    times,
+                    recall_at(found, truth, k),
+                )
+            )
             log(_fmt(results[-1]))
         del index
 
@@ -184,13 +205,17 @@ def bench_index(
         "dim": dim,
         "queries": queries,
         "seed": seed,
-        "spread": spread,
+        "spread": None if vectors is not None else spread,  # real vectors have no synthetic spread
         "topics": topics,
         "data": "real vectors" if vectors is not None else "synthetic clustered",
         "omp_threads": threads,
         "results": results,
         "best_at_recall_0.95": best,
-        "machine": {"python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)), "processor": platform.processor()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": len(os.sched_getaffinity(0)),
+            "processor": platform.processor(),
+        },
     }
 
 
@@ -229,9 +254,13 @@ def plot_bench(results: list[dict[str, Any]], path: Path) -> None:
             rows = [r for r in res["results"] if r["kind"] == kind]
             if rows:
                 ax.plot(
-                    [r["recall@10"] for r in rows], [r["p50_ms"] for r in rows], "o-" if kind != "flat" else "s",
-                    label=f"{kind} {res['items']:,} " + (
-                        "(real vectors)" if res.get("data") == "real vectors"
+                    [r["recall@10"] for r in rows],
+                    [r["p50_ms"] for r in rows],
+                    "o-" if kind != "flat" else "s",
+                    label=f"{kind} {res['items']:,} "
+                    + (
+                        "(real vectors)"
+                        if res.get("data") == "real vectors"
                         else f"(spread {res.get('spread', 0.12)}, {res.get('topics', 1000)} topics)"
                     ),
                 )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .session import Session
+from convrec.chat.session import Session
 
 CONVERSATIONS: list[list[str]] = [
     ["a funny 90s movie, nothing with horror", "older, from the 80s", "more like #2"],
@@ -58,7 +58,8 @@ def bench_chat(recommender, conversations: list[list[str]] = CONVERSATIONS) -> d
                     "text": text,
                     "timings_ms": {**turn.timings_ms, "first_results": first, "total": total},
                     "prompt_tokens": turn.info.get("prompt_tokens", 0) + turn.info.get("parse_prompt_tokens", 0),
-                    "completion_tokens": turn.info.get("completion_tokens", 0) + turn.info.get("parse_completion_tokens", 0),
+                    "completion_tokens": turn.info.get("completion_tokens", 0)
+                    + turn.info.get("parse_completion_tokens", 0),
                     "parse_source": turn.info.get("parse_source"),
                     "degraded": turn.info.get("degraded"),
                     "items": [r.item.label() for r in turn.recs],

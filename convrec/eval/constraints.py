@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .rerank import unsupported_claims
-from .session import Session
+from convrec.chat.session import Session
+from convrec.rank.explain import unsupported_claims
 
 Runner = Callable[[list[str]], list[dict[str, Any]]]  # turns -> one `recommend --json` object per turn
 
@@ -45,7 +45,10 @@ def through_cli(extra_env: dict[str, str] | None = None) -> Runner:
             for t in texts:
                 proc = subprocess.run(
                     [sys.executable, "-m", "convrec.cli", "recommend", "--json", "--session", str(session), t],
-                    capture_output=True, text=True, env={**os.environ, **(extra_env or {})}, timeout=600,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, **(extra_env or {})},
+                    timeout=600,
                 )
                 if proc.returncode != 0:
                     raise RuntimeError(f"convrec recommend failed on {t!r}: {proc.stderr.strip()[-500:]}")
@@ -55,7 +58,9 @@ def through_cli(extra_env: dict[str, str] | None = None) -> Runner:
     return run
 
 
-def check_turn(expect: dict[str, Any], result: dict[str, Any], previous: dict[str, Any] | None, catalog) -> list[list[str]]:
+def check_turn(
+    expect: dict[str, Any], result: dict[str, Any], previous: dict[str, Any] | None, catalog
+) -> list[list[str]]:
     """For each item, the list of constraints it breaks (empty list = satisfies all)."""
     liked_ids = {catalog_id(catalog, t) for t in expect.get("liked", [])}
     prev_items = previous["items"] if previous else []
@@ -89,7 +94,7 @@ def check_turn(expect: dict[str, Any], result: dict[str, Any], previous: dict[st
 
 
 def catalog_id(catalog, title: str) -> int:
-    from .titles import TitleMatcher
+    from convrec.data.titles import TitleMatcher
 
     matcher = getattr(catalog, "_suite_matcher", None) or TitleMatcher(catalog.items.values())
     catalog._suite_matcher = matcher
@@ -117,7 +122,9 @@ def run_suite(path: Path, runner: Runner, catalog, k: int = 5) -> dict[str, Any]
             row[1] += max(len(result["items"]), k)  # a short list counts its missing items as failures
             row[2] += len(result["items"]) < k
             if any(problems) or len(result["items"]) < k:
-                failures.append({"text": expect["text"], "problems": [p for p in problems if p], "items": len(result["items"])})
+                failures.append(
+                    {"text": expect["text"], "problems": [p for p in problems if p], "items": len(result["items"])}
+                )
             titles = [i["title"] for i in result["items"]]
             for item in result["items"]:
                 record = catalog.get(item["item_id"])
@@ -126,7 +133,10 @@ def run_suite(path: Path, runner: Runner, catalog, k: int = 5) -> dict[str, Any]
                 if flagged:
                     unsupported.append({"item": item["title"], "why": item["why"], "flagged": flagged})
             previous = result
-    per_type = {t: {"satisfied": round(ok / max(n, 1), 4), "items": n, "short_turns": short} for t, (ok, n, short) in by_type.items()}
+    per_type = {
+        t: {"satisfied": round(ok / max(n, 1), 4), "items": n, "short_turns": short}
+        for t, (ok, n, short) in by_type.items()
+    }
     ok = sum(v[0] for v in by_type.values())
     n = sum(v[1] for v in by_type.values())
     return {

@@ -6,7 +6,7 @@ the tagged movie is the single right answer. We report Recall@10 (= Hit@10, one 
   - text only: cosine of the need to each item's text (title, year, genres, other users' tags);
   - CF only: the collaborative scorer folded in over the session;
   - popularity only;
-  - the blend the pipeline makes (`convrec.blend.blend` over the same candidate union the
+  - the blend the pipeline makes (`convrec.retrieve.blend.blend` over the same candidate union the
     pipeline retrieves: top 300 by text, top 300 by CF, top 50 by popularity), with weights
     chosen on the validation half of the examples, then measured once on the test half.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .blend import blend
-from .types import Candidates
-
-log = logging.getLogger(__name__)
+from convrec.core.types import Candidates
+from convrec.retrieve.blend import blend
 
 LIKED = 4.0
 PER_USER = 30  # examples per user at most: one prolific tagger must not be the whole test
@@ -63,8 +60,8 @@ def build_examples(ratings: pd.DataFrame, tags: pd.DataFrame, seed: int = 42) ->
 
 
 def _item_texts(catalog, tags: pd.DataFrame, examples: pd.DataFrame) -> list[str]:
-    from .catalog import MAX_TAGS
-    from .embed import item_text
+    from convrec.data.tables import MAX_TAGS
+    from convrec.retrieve.embed import item_text
 
     drop = set(zip(examples["userId"], examples["movieId"]))
     keep = tags[[(u, m) not in drop for u, m in zip(tags["userId"], tags["movieId"])]]
@@ -103,7 +100,7 @@ def _rank_of(scores: np.ndarray, target: int, banned: np.ndarray) -> int:
 
 
 class _Case:
-    __slots__ = ("target", "banned", "text", "cf", "pop", "cand", "cand_scores", "cold")
+    __slots__ = ("banned", "cand", "cand_scores", "cf", "cold", "pop", "target", "text")
 
     def __init__(self, target, banned, text, cf, pop):
         self.target, self.banned, self.text, self.cf, self.pop = target, banned, text, cf, pop
@@ -129,7 +126,7 @@ def weight_grid(step: float = 0.1) -> list[dict[str, float]]:
     >>> len(weight_grid(0.5)), weight_grid(0.5)[0]
     (6, {'text': 0.0, 'cf': 0.0, 'pop': 1.0})
     """
-    n = int(round(1 / step))
+    n = round(1 / step)
     return [
         {"text": round(a * step, 3), "cf": round(b * step, 3), "pop": round((n - a - b) * step, 3)}
         for a in range(n + 1)
@@ -147,9 +144,10 @@ def run_hybrid(
     cf_model: str = "ease",
     k: int = 10,
 ) -> dict[str, Any]:
-    from .catalog import load_catalog
-    from .config import Settings
-    from .evaluate import locate_dataset, make_model
+    from convrec.core.config import Settings
+    from convrec.data.loaders import load_catalog
+    from convrec.eval.cf import make_model
+    from convrec.eval.datasets import locate_dataset
 
     root = locate_dataset(dataset, data_dir)
     if not (root / "tags.csv").is_file():
@@ -160,8 +158,8 @@ def run_hybrid(
     examples = build_examples(ratings, tags, seed)
     settings = Settings()
     if encoder is None:
-        from .embed import SentenceEncoder
-        from .models import resolve_embedder
+        from convrec.data.models import resolve_embedder
+        from convrec.retrieve.embed import SentenceEncoder
 
         encoder = SentenceEncoder(resolve_embedder(settings), settings.embed_model)
     ids = catalog.ids()
@@ -184,7 +182,11 @@ def run_hybrid(
     decoys = rng.choice(ids, size=len(ids) // 10, replace=False).tolist()
     cold_items = set(cold_users["movieId"].tolist()) | set(decoys)
     cf_cold = make_model(cf_model, "chat").fit(train[~train["item_id"].isin(cold_items)], ids)
-    pop_cold = np.log1p(np.bincount(position.get_indexer(train[~train["item_id"].isin(cold_items)]["item_id"]), minlength=len(ids)).astype(np.float32))
+    pop_cold = np.log1p(
+        np.bincount(
+            position.get_indexer(train[~train["item_id"].isin(cold_items)]["item_id"]), minlength=len(ids)
+        ).astype(np.float32)
+    )
 
     liked = ratings[ratings["rating"] >= LIKED].groupby("userId")["movieId"].apply(lambda s: s.to_numpy())
     cases: dict[str, list[_Case]] = {"val": [], "test": [], "cold": []}
@@ -234,12 +236,28 @@ def run_hybrid(
         "val": report("val"),
         "test": report("test"),
         "cold_start_test": report("cold"),
-        "sweep": [{**w, "val_recall@10": round(r, 4), "val_recall@10_cold_aware": round(rc, 4)} for w, r, rc in zip(grid, val_recall, val_cold)],
+        "sweep": [
+            {**w, "val_recall@10": round(r, 4), "val_recall@10_cold_aware": round(rc, 4)}
+            for w, r, rc in zip(grid, val_recall, val_cold)
+        ],
     }
     result["summary"] = {
         "task": "text need + liked items (ml-latest-small tags)",
-        "test_recall@10": {key: result["test"][key] for key in ("text_only", "cf_only", "pop_only", "blend_tuned", "blend_default_weights", "blend_tuned_cold_aware")},
-        "cold_start_recall@10": {key: result["cold_start_test"][key] for key in ("text_only", "cf_only", "blend_tuned", "blend_tuned_cold_aware")},
+        "test_recall@10": {
+            key: result["test"][key]
+            for key in (
+                "text_only",
+                "cf_only",
+                "pop_only",
+                "blend_tuned",
+                "blend_default_weights",
+                "blend_tuned_cold_aware",
+            )
+        },
+        "cold_start_recall@10": {
+            key: result["cold_start_test"][key]
+            for key in ("text_only", "cf_only", "blend_tuned", "blend_tuned_cold_aware")
+        },
         "weights": best,
         "examples": result["examples"],
     }
@@ -274,7 +292,14 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     t = result["test"]
     c = result["cold_start_test"]
     names = ["text only", "CF only", "pop only", "blend\n(default w)", "blend\n(tuned w)", "blend tuned\ncold-aware"]
-    vals = [t["text_only"], t["cf_only"], t["pop_only"], t["blend_default_weights"], t["blend_tuned"], t["blend_tuned_cold_aware"]]
+    vals = [
+        t["text_only"],
+        t["cf_only"],
+        t["pop_only"],
+        t["blend_default_weights"],
+        t["blend_tuned"],
+        t["blend_tuned_cold_aware"],
+    ]
     b.bar(names, vals, color=["#4c72b0", "#55a868", "#8c8c8c", "#c4a000", "#c44e52", "#8172b2"])
     cold = [c["text_only"], c["cf_only"], None, None, c["blend_tuned"], c["blend_tuned_cold_aware"]]
     xs = [i for i, v in enumerate(cold) if v is not None]

@@ -36,17 +36,25 @@ from typing import Any
 
 import numpy as np
 
-from .blend import blend
-from .embed import item_text
-from .images import ImageEncoder, ImageIndex
-from .index import ItemIndex
-from .testing import CAPTION_NOUNS, COLOURS, HashEncoder, colour_picture, tiny_clip
-from .types import Candidates, Item
+from convrec.core.types import Candidates, Item
+from convrec.retrieve.blend import blend
+from convrec.retrieve.embed import item_text
+from convrec.retrieve.images import ImageEncoder, ImageIndex
+from convrec.retrieve.index import ItemIndex
+from convrec.testing import (
+    CAPTION_NOUNS,
+    COLOURS,
+    HashEncoder,
+    colour_picture,
+    tiny_clip,
+)
 
 TITLE_WORDS = ("Mile", "River", "Night", "Road", "Summer", "Station", "Dawn", "Harbour", "Letter", "Garden")
 
 
-def synthetic_items(n_items: int, seed: int, missing: float = 0.2, misleading: float = 0.3) -> tuple[list[Item], dict[int, str]]:
+def synthetic_items(
+    n_items: int, seed: int, missing: float = 0.2, misleading: float = 0.3
+) -> tuple[list[Item], dict[int, str]]:
     """(items, item id -> poster colour); posters are drawn with seeds no training step used."""
     rng = np.random.default_rng(seed)
     colours = list(COLOURS)
@@ -74,7 +82,13 @@ def recall_at(ranked: np.ndarray, relevant: set[int], k: int) -> float:
 
 
 def run(
-    clip_dir: Path, *, items: int = 600, seeds: tuple[int, ...] = (1, 2, 3), weights=(0.3, 0.5, 0.7), k: int = 10, pool: int = 300
+    clip_dir: Path,
+    *,
+    items: int = 600,
+    seeds: tuple[int, ...] = (1, 2, 3),
+    weights=(0.3, 0.5, 0.7),
+    k: int = 10,
+    pool: int = 300,
 ) -> dict[str, Any]:
     """Recall@k of every design, averaged over queries and catalogue seeds."""
     clip = ImageEncoder(clip_dir)
@@ -86,7 +100,9 @@ def run(
         texts = [item_text(it) for it in catalogue]
         text_vectors = text_encoder.encode(texts)
         pictured = [it for it in catalogue if it.item_id in poster]
-        pictures = clip.encode_images([colour_picture(poster[it.item_id], seed=10_000_000 + seed * 100_000 + it.item_id) for it in pictured])
+        pictures = clip.encode_images(
+            [colour_picture(poster[it.item_id], seed=10_000_000 + seed * 100_000 + it.item_id) for it in pictured]
+        )
         picture_ids = np.array([it.item_id for it in pictured], dtype=np.int64)
         text_index = ItemIndex.build(text_vectors, ids, kind="flat")
         image_index = ImageIndex(clip, ItemIndex.build(pictures.vectors, picture_ids, kind="flat"), ids)
@@ -94,12 +110,17 @@ def run(
         padded[np.searchsorted(ids, picture_ids)] = pictures.vectors
         average = clip.encode_text(texts) + padded
         average_index = ItemIndex.build(average / np.linalg.norm(average, axis=1, keepdims=True), ids, kind="flat")
-        concat_index = {w: ItemIndex.build(np.hstack([np.sqrt(1 - w) * text_vectors, np.sqrt(w) * padded]), ids, kind="flat") for w in weights}
+        concat_index = {
+            w: ItemIndex.build(np.hstack([np.sqrt(1 - w) * text_vectors, np.sqrt(w) * padded]), ids, kind="flat")
+            for w in weights
+        }
         everything = np.ones(len(ids), dtype=bool)
 
         for genre in CAPTION_NOUNS:
             for colour in COLOURS:
-                relevant = {it.item_id for it in pictured if it.genres == (genre.title(),) and poster[it.item_id] == colour}
+                relevant = {
+                    it.item_id for it in pictured if it.genres == (genre.title(),) and poster[it.item_id] == colour
+                }
                 if not relevant:
                     continue
                 query = f"a {genre} film with a {colour} poster"
@@ -111,7 +132,9 @@ def run(
                 }
                 for w in weights:
                     runs[f"fused w={w}"] = fused(text_index, image_index, qt, qi, w, pool, k)
-                    runs[f"concat w={w}"] = concat_index[w].search(np.concatenate([np.sqrt(1 - w) * qt, np.sqrt(w) * qi]), k)[0]
+                    runs[f"concat w={w}"] = concat_index[w].search(
+                        np.concatenate([np.sqrt(1 - w) * qt, np.sqrt(w) * qi]), k
+                    )[0]
                 for name, ranked in runs.items():
                     scores.setdefault(name, []).append(recall_at(ranked, relevant, k))
     return {
@@ -124,7 +147,9 @@ def run(
     }
 
 
-def fused(text_index: ItemIndex, image_index: ImageIndex, qt: np.ndarray, qi: np.ndarray, w: float, pool: int, k: int) -> np.ndarray:
+def fused(
+    text_index: ItemIndex, image_index: ImageIndex, qt: np.ndarray, qi: np.ndarray, w: float, pool: int, k: int
+) -> np.ndarray:
     everything = np.ones(len(text_index), dtype=bool)
     ids = np.unique(np.concatenate([text_index.search(qt, pool)[0], image_index.search(qi, pool, everything)[0]]))
     cands = Candidates(ids, {"text": text_index.scores_for(qt, ids), "image": image_index.scores_for(qi, ids)})
@@ -145,14 +170,19 @@ def add_bench_cli(bench_subparsers: Any) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             clip_dir = args.clip or tiny_clip(Path(tmp) / "clip", train_steps=args.steps)
             result = run(Path(clip_dir), items=args.items, weights=tuple(float(w) for w in args.weights.split(",")))
-        result.update(clip=str(args.clip) if args.clip else f"tiny_clip, {args.steps} steps", seconds=round(time.perf_counter() - started, 1))
+        result.update(
+            clip=str(args.clip) if args.clip else f"tiny_clip, {args.steps} steps",
+            seconds=round(time.perf_counter() - started, 1),
+        )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         print_table(result)
         print(f"wrote {args.out}")
         return 0
 
-    b = bench_subparsers.add_parser("images", help="fused text + picture indexes vs one joint vector, on synthetic posters")
+    b = bench_subparsers.add_parser(
+        "images", help="fused text + picture indexes vs one joint vector, on synthetic posters"
+    )
     b.add_argument("--items", type=int, default=600)
     b.add_argument("--steps", type=int, default=150, help="training steps of the tiny CLIP")
     b.add_argument("--weights", default="0.3,0.5,0.7", help="picture weights w to compare, comma-separated")

@@ -56,7 +56,17 @@ SPECS: list[tuple[tuple[str, ...], str]] = [
 ]
 FOLLOW_UPS = {
     "en": ["more like #2", "older", "more", "not #3", "newer", "from the 90s", "more like #1", "more", "more like #3"],
-    "zh": ["更像第二个", "更老一点的", "再来几部", "不要第三个那种", "新一点的", "九十年代的", "更像第一个", "再来几部", "更像第三个"],
+    "zh": [
+        "更像第二个",
+        "更老一点的",
+        "再来几部",
+        "不要第三个那种",
+        "新一点的",
+        "九十年代的",
+        "更像第一个",
+        "再来几部",
+        "更像第三个",
+    ],
 }
 
 
@@ -89,12 +99,22 @@ def check_loopback(url: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise SystemExit(f"refusing to load-test {url}: only loopback addresses (127.0.0.1, ::1, localhost) are allowed")
+        raise SystemExit(
+            f"refusing to load-test {url}: only loopback addresses (127.0.0.1, ::1, localhost) are allowed"
+        )
     return url.rstrip("/")
 
 
-def run_session(url: str, n: int, turns: int, deadline: float, records: list[Record], lock: threading.Lock, timeout_s: float,
-                specs: list[tuple[tuple[str, ...], str]]) -> None:
+def run_session(
+    url: str,
+    n: int,
+    turns: int,
+    deadline: float,
+    records: list[Record],
+    lock: threading.Lock,
+    timeout_s: float,
+    specs: list[tuple[tuple[str, ...], str]],
+) -> None:
     import httpx
 
     genres, messages = script(n, turns, specs)
@@ -121,7 +141,9 @@ def run_session(url: str, n: int, turns: int, deadline: float, records: list[Rec
                 rec.items, rec.queue_ms = len(items), float(body["timings_ms"].get("queue", 0.0))
                 rec.leaks = leaks(genres, body, shown)
                 if t == 0 and items:  # one 👍 per session, through the feedback endpoint
-                    f = client.post(f"/v1/sessions/{sid}/feedback", json={"item_id": items[0]["item_id"], "action": "like"})
+                    f = client.post(
+                        f"/v1/sessions/{sid}/feedback", json={"item_id": items[0]["item_id"], "action": "like"}
+                    )
                     if f.status_code != 200:
                         rec.error = f"feedback {f.status_code}: {f.text[:200]}"
             with lock:
@@ -136,7 +158,11 @@ def leaks(genres: tuple[str, ...], body: dict[str, Any], shown: set[int]) -> lis
     ...       "items": [{"item_id": 2, "genres": ["Comedy"]}]}, {1, 2})
     ['item 2 has none of Western']
     """
-    out = [f"item {i['item_id']} has none of {', '.join(genres)}" for i in body["items"] if not set(genres) & set(i["genres"])]
+    out = [
+        f"item {i['item_id']} has none of {', '.join(genres)}"
+        for i in body["items"]
+        if not set(genres) & set(i["genres"])
+    ]
     asked = body["needs"]["include_genres"]
     if set(asked) != set(genres):
         out.append(f"needs name {asked}, this session asked for {list(genres)}")
@@ -173,12 +199,18 @@ def others_between(records: list[Record]) -> list[int]:
     return gaps
 
 
-def summarise(records: list[Record], wall_s: float, sessions: int, turns: int, server: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    records: list[Record], wall_s: float, sessions: int, turns: int, server: dict[str, Any]
+) -> dict[str, Any]:
     ok = [r for r in records if r.status == 200 and not r.error]
     lat = [r.latency_s for r in ok]
     queue = [r.queue_ms / 1000 for r in ok]
     gaps = others_between(ok)
-    per_session = [statistics.mean([r.latency_s for r in ok if r.session == s]) for s in range(sessions) if any(r.session == s for r in ok)]
+    per_session = [
+        statistics.mean([r.latency_s for r in ok if r.session == s])
+        for s in range(sessions)
+        if any(r.session == s for r in ok)
+    ]
     return {
         "sessions": sessions,
         "turns_per_session_planned": turns,
@@ -189,22 +221,41 @@ def summarise(records: list[Record], wall_s: float, sessions: int, turns: int, s
         "empty_answers": sum(1 for r in ok if r.items == 0),
         "wall_s": round(wall_s, 1),
         "throughput_turns_per_min": round(60 * len(ok) / wall_s, 2) if wall_s else 0.0,
-        "latency_s": {"p50": round(pct(lat, 50), 2), "p95": round(pct(lat, 95), 2), "max": round(max(lat, default=float("nan")), 2),
-                      "mean": round(statistics.mean(lat), 2) if lat else None},
-        "queue_wait_s": {"p50": round(pct(queue, 50), 2), "p95": round(pct(queue, 95), 2), "max": round(max(queue, default=float("nan")), 2)},
+        "latency_s": {
+            "p50": round(pct(lat, 50), 2),
+            "p95": round(pct(lat, 95), 2),
+            "max": round(max(lat, default=float("nan")), 2),
+            "mean": round(statistics.mean(lat), 2) if lat else None,
+        },
+        "queue_wait_s": {
+            "p50": round(pct(queue, 50), 2),
+            "p95": round(pct(queue, 95), 2),
+            "max": round(max(queue, default=float("nan")), 2),
+        },
         "service_s_per_turn": round(wall_s / len(ok), 2) if ok else None,
         "fairness": {
-            "others_served_between_my_turns": {"min": min(gaps, default=None), "median": statistics.median(gaps) if gaps else None,
-                                               "max": max(gaps, default=None)},
-            "per_session_mean_latency_s": {"min": round(min(per_session), 2) if per_session else None,
-                                           "max": round(max(per_session), 2) if per_session else None},
+            "others_served_between_my_turns": {
+                "min": min(gaps, default=None),
+                "median": statistics.median(gaps) if gaps else None,
+                "max": max(gaps, default=None),
+            },
+            "per_session_mean_latency_s": {
+                "min": round(min(per_session), 2) if per_session else None,
+                "max": round(max(per_session), 2) if per_session else None,
+            },
         },
         "server": server,
     }
 
 
-def load_test(url: str, sessions: int = 20, turns: int = 10, max_seconds: float = 1800, timeout_s: float = 900,
-              specs: list[tuple[tuple[str, ...], str]] = SPECS) -> dict[str, Any]:
+def load_test(
+    url: str,
+    sessions: int = 20,
+    turns: int = 10,
+    max_seconds: float = 1800,
+    timeout_s: float = 900,
+    specs: list[tuple[tuple[str, ...], str]] = SPECS,
+) -> dict[str, Any]:
     """Run the sessions against `url`; `specs` (genres, first message) default to the 20 MovieLens ones."""
     import httpx
 
@@ -215,8 +266,12 @@ def load_test(url: str, sessions: int = 20, turns: int = 10, max_seconds: float 
     lock = threading.Lock()
     start = time.monotonic()
     deadline = start + max_seconds
-    threads = [threading.Thread(target=run_session, args=(url, n, turns, deadline, records, lock, timeout_s, specs), daemon=True)
-               for n in range(sessions)]
+    threads = [
+        threading.Thread(
+            target=run_session, args=(url, n, turns, deadline, records, lock, timeout_s, specs), daemon=True
+        )
+        for n in range(sessions)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -238,14 +293,20 @@ def print_table(result: dict[str, Any]) -> None:
     s = result["summary"]
     lat, q, fair = s["latency_s"], s["queue_wait_s"], s["fairness"]
     rows = [
-        ("sessions x turns", f"{s['sessions']} x {s['turns_per_session_planned']} ({s['turns_done']} done{', stopped by --max-seconds' if s['stopped_by_deadline'] else ''})"),
+        (
+            "sessions x turns",
+            f"{s['sessions']} x {s['turns_per_session_planned']} ({s['turns_done']} done{', stopped by --max-seconds' if s['stopped_by_deadline'] else ''})",
+        ),
         ("errors", s["errors"]),
         ("cross-session leaks", s["leaks"]),
         ("empty answers", s["empty_answers"]),
         ("latency p50 / p95 / max", f"{lat['p50']} / {lat['p95']} / {lat['max']} s"),
         ("queue wait p50 / p95 / max", f"{q['p50']} / {q['p95']} / {q['max']} s"),
         ("throughput", f"{s['throughput_turns_per_min']} turns/min ({s['service_s_per_turn']} s per turn)"),
-        ("others served between my turns", "min {min} / median {median} / max {max}".format(**fair["others_served_between_my_turns"])),
+        (
+            "others served between my turns",
+            "min {min} / median {median} / max {max}".format(**fair["others_served_between_my_turns"]),
+        ),
         ("per-session mean latency", "{min} .. {max} s".format(**fair["per_session_mean_latency_s"])),
         ("model line (server)", s["server"].get("model_queue")),
         ("wall", f"{s['wall_s']} s"),
@@ -264,16 +325,22 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     if args.url:
         result = load_test(args.url, args.sessions, args.turns, args.max_seconds)
     else:
-        from .api import Running, create_server, make_service
-        from .build import load_recommender
-        from .cli import _settings
+        from convrec.chat.load import load_recommender
+        from convrec.core.config import settings_from_args
+        from convrec.serve.api import Running, create_server
+        from convrec.serve.service import make_service
 
-        settings = _settings(args)
+        settings = settings_from_args(args)
         recommender = load_recommender(settings)
         with tempfile.TemporaryDirectory(prefix="convrec-load-") as tmp:
-            service = make_service(recommender, feedback_db=Path(tmp) / "feedback.sqlite3", max_waiting=max(32, args.sessions))
+            service = make_service(
+                recommender, feedback_db=Path(tmp) / "feedback.sqlite3", max_waiting=max(32, args.sessions)
+            )
             with Running(create_server(service, ui=False)) as server:
-                print(f"serving the real index on {server.url} (llm: {getattr(recommender.llm, 'name', None)})", flush=True)
+                print(
+                    f"serving the real index on {server.url} (llm: {getattr(recommender.llm, 'name', None)})",
+                    flush=True,
+                )
                 result = load_test(server.url, args.sessions, args.turns, args.max_seconds)
         result["llm"] = getattr(recommender.llm, "name", None)
         result["catalog_items"] = len(recommender.items)
@@ -286,9 +353,16 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("loadtest", help="concurrent conversations over HTTP on loopback: latency, errors, leakage")
+    p = subparsers.add_parser(
+        "loadtest", help="concurrent conversations over HTTP on loopback: latency, errors, leakage"
+    )
     p.add_argument("--url", help="a running `convrec serve` on loopback; default: start one on the real index")
-    p.add_argument("--sessions", type=int, default=20, help=f"concurrent conversations, each with its own genre (1..{MAX_SESSIONS})")
+    p.add_argument(
+        "--sessions",
+        type=int,
+        default=20,
+        help=f"concurrent conversations, each with its own genre (1..{MAX_SESSIONS})",
+    )
     p.add_argument("--turns", type=int, default=10, help=f"messages per conversation (1..{MAX_TURNS})")
     p.add_argument("--max-seconds", type=float, default=1800, help="no new turn starts after this many seconds")
     p.add_argument("--out", type=Path, default=Path("reports/loadtest.json"))

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .blend import minmax
+from convrec.retrieve.blend import minmax
 
 
 def popularity_penalty(scores: np.ndarray, popularity: np.ndarray, beta: float) -> np.ndarray:
@@ -68,8 +68,10 @@ def run_longtail(
     """Accuracy vs coverage/novelty of both re-rankers on the stratified (or leave-last-out) split."""
     import pandas as pd
 
-    from .cf import interaction_matrix
-    from .evaluate import DEFAULT_PROTOCOL, catalog_coverage, load_interactions, make_model, novelty, ranking_metrics, split_for
+    from convrec.eval.cf import DEFAULT_PROTOCOL, make_model, split_for
+    from convrec.eval.datasets import load_interactions
+    from convrec.eval.metrics import catalog_coverage, novelty, ranking_metrics
+    from convrec.retrieve.cf import interaction_matrix
 
     protocol = DEFAULT_PROTOCOL.get(Path(dataset).name, "leave-last-out")
     df, _ = load_interactions(dataset, data_dir)
@@ -106,10 +108,13 @@ def run_longtail(
 
     penalty = []
     for beta in (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0):
-        fn = lambda row, cand, b=beta: np.argsort(-popularity_penalty(scores[row, cand], counts[cand], b), kind="stable")
+        fn = lambda row, cand, b=beta: np.argsort(
+            -popularity_penalty(scores[row, cand], counts[cand], b), kind="stable"
+        )
         penalty.append({"beta": beta, **measure(fn)})
     diversity = []
     for lam in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
+
         def fn(row, cand, lam=lam):
             v = cols[cand].toarray() / norms[cand, None]
             return mmr(scores[row, cand], v, lam, k)
@@ -146,7 +151,10 @@ def _plot(result: dict[str, Any], path: Path, k: int) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for rows, label, key in ((result["popularity_penalty"], "popularity penalty (beta)", "beta"), (result["mmr"], "MMR (lambda)", "lambda")):
+    for rows, label, key in (
+        (result["popularity_penalty"], "popularity penalty (beta)", "beta"),
+        (result["mmr"], "MMR (lambda)", "lambda"),
+    ):
         x = [r["coverage"] for r in rows]
         y = [r[f"ndcg@{k}"] for r in rows]
         a.plot(x, y, "o-", label=label)

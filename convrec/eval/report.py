@@ -39,7 +39,9 @@ def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
 def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]] | None = None) -> list[str]:
     lines = ["| system | n turns | pairs | R@1 | R@5 | R@10 | R@20 |", "|---|---:|---:|---|---|---|---|"]
     for name, m in systems.items():
-        lines.append(f"| {name} | {m.get('n', '')} | {m.get('pairs', '')} | " + " | ".join(_fmt(m, k) for k in KS) + " |")
+        lines.append(
+            f"| {name} | {m.get('n', '')} | {m.get('pairs', '')} | " + " | ".join(_fmt(m, k) for k in KS) + " |"
+        )
     for name, m in (anchors or {}).items():
         lines.append(f"| *{name}* | | | " + " | ".join(_fmt(m, k) for k in KS) + " |")
     return lines
@@ -90,8 +92,13 @@ def plot_latency(run: dict[str, Any], simulate: dict[str, Any] | None, path: Pat
     ax.bar([x + 0.2 for x in xs], p95, width=0.4, label="p95")
     if simulate:
         sim = [simulate["systems"].get(n, {}).get("latency_ms_per_turn") for n in names]
-        ax.scatter([x for x, v in zip(xs, sim) if v], [v for v in sim if v], color="black", zorder=3,
-                   label="simulator chat turn (mean)")
+        ax.scatter(
+            [x for x, v in zip(xs, sim) if v],
+            [v for v in sim if v],
+            color="black",
+            zorder=3,
+            label="simulator chat turn (mean)",
+        )
     ax.set_xticks(list(xs), names)
     ax.set_yscale("log")
     ax.set_ylabel("ms per turn (log)")
@@ -132,7 +139,8 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, note
             lines += [f"Command: `{run['command']}`", ""]
         lines += [
             f"Data `{cfg.get('data')}`; catalogue {cfg.get('catalog')} ({cfg.get('items', '?')} items"
-            + (f", {cfg.get('added')} ReDial-only movies added" if cfg.get("added") else "") + "); "
+            + (f", {cfg.get('added')} ReDial-only movies added" if cfg.get("added") else "")
+            + "); "
             f"coverage **{t['coverage']:.2%}** ({t['targets_in_catalogue']} of {t['targets']} non-repeated targets); "
             f"{t['repeated_targets_dropped']} repeated targets dropped; n = {t['n']} turns.",
             f"Blend weights {cfg.get('weights')}; popularity half-life {cfg.get('pop_half_life_days')} days; "
@@ -156,19 +164,35 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, note
         for name, m in rows.items():
             lat = m["latency_ms"]
             lines.append(f"| {name} | {lat['mean']} | {lat['p50']} | {lat['p95']} |")
-        lines += ["", "Query embeddings are computed in one batch before the turns are timed, so the non-LLM rows",
-                  "exclude the ~10-40 ms a single MiniLM query costs; the LLM row is dominated by the model's call.", ""]
+        lines += [
+            "",
+            "Query embeddings are computed in one batch before the turns are timed, so the non-LLM rows",
+            "exclude the ~10-40 ms a single MiniLM query costs; the LLM row is dominated by the model's call.",
+            "",
+        ]
     if simulate:
-        lines += ["## Simulated seeker", "",
-                  f"{simulate['episodes']} episodes (seed {simulate['seed']}), at most {simulate['max_turns']} turns, "
-                  f"lists of {simulate['k']}; a miss counts as {simulate['max_turns']} turns.", "",
-                  "| system | episodes | Hit@5 | Hit@10 | avg turns | title leaks |", "|---|---:|---|---|---:|---:|"]
+        lines += [
+            "## Simulated seeker",
+            "",
+            f"{simulate['episodes']} episodes (seed {simulate['seed']}), at most {simulate['max_turns']} turns, "
+            f"lists of {simulate['k']}; a miss counts as {simulate['max_turns']} turns.",
+            "",
+            "| system | episodes | Hit@5 | Hit@10 | avg turns | title leaks |",
+            "|---|---:|---|---|---:|---:|",
+        ]
         for name, m in simulate["systems"].items():
-            lines.append(f"| {name} | {m['episodes']} | {m['hit@5']:.3f} | {m['hit@10']:.3f} | {m['avg_turns']:.2f} | {m['leaks']} |")
+            lines.append(
+                f"| {name} | {m['episodes']} | {m['hit@5']:.3f} | {m['hit@10']:.3f} | {m['avg_turns']:.2f} | {m['leaks']} |"
+            )
         if simulate.get("llm_episodes"):
             le = simulate["llm_episodes"]
-            lines += ["", f"On the {le['episodes']} episodes run with the LLM:", "",
-                      "| system | Hit@5 | Hit@10 | avg turns |", "|---|---|---|---:|"]
+            lines += [
+                "",
+                f"On the {le['episodes']} episodes run with the LLM:",
+                "",
+                "| system | Hit@5 | Hit@10 | avg turns |",
+                "|---|---|---|---:|",
+            ]
             for name, m in le["systems"].items():
                 lines.append(f"| {name} | {m['hit@5']:.3f} | {m['hit@10']:.3f} | {m['avg_turns']:.2f} |")
         if simulate.get("example"):

@@ -37,8 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .titles import normalize_title, title_occurs, title_variants
-from .types import Item
+from convrec.core.types import Item
+from convrec.data.titles import normalize_title, title_occurs, title_variants
 
 MAX_TURNS = 5
 K = 10
@@ -70,7 +70,11 @@ def safe_tags(item: Item) -> list[str]:
     out = []
     for tag in item.tags:
         words = set(normalize_title(tag).split())
-        if words and not words & banned and not (words & {w.rstrip("s") for w in banned} or {w.rstrip("s") for w in words} & banned):
+        if (
+            words
+            and not words & banned
+            and not (words & {w.rstrip("s") for w in banned} or {w.rstrip("s") for w in words} & banned)
+        ):
             out.append(tag)
     return out
 
@@ -117,7 +121,11 @@ class Seeker:
                 self.used.add(f"tag:{tag}")
                 return self._say(f"Ideally something with {tag}.")
         best = max(range(len(shown)), key=lambda n: len(set(shown[n].genres) & set(t.genres)), default=None)
-        if best is not None and set(shown[best].genres) & set(t.genres) and f"more:{shown[best].item_id}" not in self.used:
+        if (
+            best is not None
+            and set(shown[best].genres) & set(t.genres)
+            and f"more:{shown[best].item_id}" not in self.used
+        ):
             self.used.add(f"more:{shown[best].item_id}")
             return self._say(f"More like #{best + 1}, please.")
         for g, n in counts.most_common():

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from .errors import LLMError
+from convrec.core.errors import LLMError
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from convrec.core.config import Settings
 
 
 class Message(TypedDict):
@@ -50,6 +50,20 @@ class LLM(Protocol):
         max_tokens: int = 256,
         temperature: float = 0.0,
     ) -> Completion: ...
+
+
+class Metered:
+    """Counts the tokens of the calls made through it (for a stage that does not report them)."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm, self.name = llm, llm.name
+        self.prompt_tokens = self.completion_tokens = 0
+
+    def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
+        out = self.llm.complete(messages, **kwargs)
+        self.prompt_tokens += out.prompt_tokens
+        self.completion_tokens += out.completion_tokens
+        return out
 
 
 # --- backends -------------------------------------------------------------------------------------
@@ -190,7 +204,9 @@ class EmbeddedLLM:
             try:
                 reply = call.result(timeout=self.timeout_s)
             except concurrent.futures.TimeoutError:
-                raise LLMError(f"embedded LLM gave no answer within {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)") from None
+                raise LLMError(
+                    f"embedded LLM gave no answer within {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)"
+                ) from None
         if not isinstance(reply, dict) or "error" in reply:
             err = reply.get("error", reply) if isinstance(reply, dict) else reply
             msg = err.get("message", err) if isinstance(err, dict) else err
@@ -241,8 +257,7 @@ def completion_from_openai(reply: Any, who: str) -> Completion:
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
         raise LLMError(
-            f"{who} returned something that is not a chat completion ({type(e).__name__}: {e}): "
-            f"{str(reply)[:200]}"
+            f"{who} returned something that is not a chat completion ({type(e).__name__}: {e}): {str(reply)[:200]}"
         ) from e
 
 
@@ -323,9 +338,7 @@ class OpenAILLM:
                 time.sleep(self.backoff_s * 2**attempt)
                 continue
             if r.status_code >= 400:
-                raise LLMError(
-                    f"{where} answered HTTP {r.status_code} after {attempt + 1} attempt(s): {r.text[:300]}"
-                )
+                raise LLMError(f"{where} answered HTTP {r.status_code} after {attempt + 1} attempt(s): {r.text[:300]}")
             try:
                 reply = r.json()
             except ValueError as e:
@@ -416,10 +429,13 @@ def make_llm(settings: Settings) -> LLM | None:
     if settings.llm == "none":
         return None
     if settings.llm == "embedded":
-        from .models import resolve_llm_path
+        from convrec.data.models import resolve_llm_path
 
         return EmbeddedLLM(
-            resolve_llm_path(settings), n_ctx=settings.llm_ctx, n_threads=settings.llm_threads, timeout_s=settings.llm_timeout_s
+            resolve_llm_path(settings),
+            n_ctx=settings.llm_ctx,
+            n_threads=settings.llm_threads,
+            timeout_s=settings.llm_timeout_s,
         )
     if settings.llm == "openai":
         return OpenAILLM(

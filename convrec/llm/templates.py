@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from importlib import resources
 
-from .errors import ConvrecError
+from convrec.core.errors import ConvrecError
 
 
 def load_prompt(name: str, **values: str) -> str:

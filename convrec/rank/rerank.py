@@ -23,17 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .blend import minmax
-from .errors import LLMError
-from .llm import LLM
-from .types import Item, Needs, Rec
-
-GENRE_ZH = {
-    "Action": "动作", "Adventure": "冒险", "Animation": "动画", "Children": "儿童", "Comedy": "喜剧",
-    "Crime": "犯罪", "Documentary": "纪录", "Drama": "剧情", "Fantasy": "奇幻", "Film-Noir": "黑色电影",
-    "Horror": "恐怖", "IMAX": "IMAX", "Musical": "歌舞", "Mystery": "悬疑", "Romance": "爱情",
-    "Sci-Fi": "科幻", "Thriller": "惊悚", "War": "战争", "Western": "西部",
-}
+from convrec.core.errors import LLMError
+from convrec.core.types import Item, Needs, Rec
+from convrec.llm.backends import LLM
+from convrec.rank.explain import template_reason, unsupported_claims
+from convrec.retrieve.blend import minmax
 
 
 def compact_line(n: int, item: Item, skip_genres: frozenset[str] = frozenset()) -> str:
@@ -69,60 +63,6 @@ def describe_needs(needs: Needs) -> str:
     return "; ".join(parts)
 
 
-def template_reason(item: Item, needs: Needs, because: str | None = None, noun: str = "movie") -> str:
-    """A reason built only from the item's record, the stated needs and, when given, the liked
-    item whose fans also liked this one (`because`, from the collaborative scores). `noun` is
-    what an item is called: Chinese reasons call genres "片" (films) only for movies.
-
-    >>> template_reason(Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist",)), Needs(include_genres=("Crime",)))
-    'Crime from 1995, as you asked; also Action; tagged heist.'
-    >>> template_reason(Item(7, "Heat", 1995, ("Action",)), Needs(), because="Ronin")
-    'Action from 1995; people who liked Ronin also liked it.'
-    >>> template_reason(Item(8, "Intro to Ethics", None, ("Philosophy",)), Needs(language="zh"), noun="course")
-    'Philosophy类。'
-    """
-    wanted = [g for g in item.genres if g in needs.include_genres]
-    other = [g for g in item.genres if g not in wanted]
-    if needs.language == "zh":
-        film = noun == "movie"
-        genres = "、".join(GENRE_ZH.get(g, g) for g in (wanted or other)) or ("影片" if film else "推荐")
-        year = f"{item.year}年的" if item.year else ""
-        tail = "，符合你的要求" if wanted or needs.year_min or needs.year_max else ""
-        tags = f"；标签：{', '.join(item.tags[:2])}" if item.tags else ""
-        fans = f"；喜欢《{because}》的人也喜欢它" if because else ""
-        return f"{year}{genres}{'片' if film else '类'}{tail}{tags}{fans}。"
-    lead = "/".join(wanted or other[:2]) or "A pick"
-    year = f" from {item.year}" if item.year else ""
-    asked = ", as you asked" if wanted or (needs.year_min or needs.year_max) else ""
-    extra = f"; also {'/'.join(other[:2])}" if wanted and other else ""
-    tags = f"; tagged {', '.join(item.tags[:2])}" if item.tags else ""
-    fans = f"; people who liked {because} also liked it" if because else ""
-    return f"{lead}{year}{asked}{extra}{tags}{fans}."
-
-
-def unsupported_claims(why: str, item: Item, genres: Sequence[str], other_titles: Sequence[str] = ()) -> list[str]:
-    """Facts in a reason that the item's record does not support (empty list = grounded).
-
-    >>> unsupported_claims("A 1984 horror classic", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
-    ['year 1984', 'genre Horror']
-    """
-    problems = []
-    for y in re.findall(r"\b(1[89]\d\d|20\d\d)\b", why):
-        if item.year is None or int(y) != item.year:
-            problems.append(f"year {y}")
-    for decade in re.findall(r"\b(?:19|20)?(\d)0'?s\b", why):
-        if item.year is None or (item.year // 10) % 10 != int(decade):
-            problems.append(f"decade {decade}0s")
-    lowered = why.casefold()
-    for g in genres:
-        if g not in item.genres and re.search(rf"\b{re.escape(g.casefold())}", lowered):
-            problems.append(f"genre {g}")
-    for t in other_titles:
-        if len(t) > 3 and t != item.title and t.casefold() in lowered:
-            problems.append(f"title {t}")
-    return problems
-
-
 REQUEST_CHARS = 300
 
 
@@ -142,7 +82,11 @@ def rank_request(items: Sequence[Item], needs: Needs, request: str, k: int, *, f
     """
     shared = frozenset.intersection(*(frozenset(it.genres) for it in items)) if items else frozenset()
     described = describe_needs(needs) if follow_up else ""
-    lines = [f"Request: {tail(request, REQUEST_CHARS)}" if request else "", f"Needs: {described}" if described else "", "Candidates:"]
+    lines = [
+        f"Request: {tail(request, REQUEST_CHARS)}" if request else "",
+        f"Needs: {described}" if described else "",
+        "Candidates:",
+    ]
     lines += [compact_line(i + 1, it, shared) for i, it in enumerate(items)]
     lines.append(f"Pick the best {k}, best first.")
     return "\n".join(line for line in lines if line)
@@ -202,7 +146,7 @@ def order_schema(n_candidates: int, k: int) -> dict[str, Any]:
 
 def rerank(
     items: list[Item],
-    scores: Sequence[float],
+    scores: Sequence[float] | np.ndarray,
     needs: Needs,
     k: int,
     *,
@@ -263,11 +207,13 @@ def rerank(
     for idx in np.argsort(-final, kind="stable")[:k]:
         why, source = reasons.get(idx) or ("", "template")
         item = items[idx]
-        recs.append(Rec(item, float(final[idx]), why or template_reason(item, needs, because.get(item.item_id), noun), source))
+        recs.append(
+            Rec(item, float(final[idx]), why or template_reason(item, needs, because.get(item.item_id), noun), source)
+        )
     return recs, info
 
 
-def fuse(scores: Sequence[float], llm_rank: Sequence[int], weight: float) -> np.ndarray:
+def fuse(scores: Sequence[float] | np.ndarray, llm_rank: Sequence[int], weight: float) -> np.ndarray:
     """Blend scores (min-max normalised) nudged by the model's order: the model's first pick
     gets `weight`, its last a little, unpicked items nothing.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .types import Candidates
+from convrec.core.types import Candidates, Needs
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -60,3 +60,21 @@ def blend(cands: Candidates, weights: dict[str, float], missing: dict[str, np.nd
         weight[has] += w
     score = np.where(weight > 0, total / np.maximum(weight, 1e-12), 0.0).astype(np.float32)
     return Candidates(cands.ids, {**cands.scores, "blend": score})
+
+
+def turn_weights(
+    text: float, cf: float, pop: float, image: float, *, needs: Needs, picture: bool = False
+) -> dict[str, float]:
+    """The blend weights of one turn, from the configured ones.
+
+    An uploaded picture is the turn's query, as words are, so it weighs what the words do. With
+    genres and years alone the filter already did the work, and the similarity of every comedy to
+    "Comedy movie" is noise: the text weighs a quarter, so popularity orders the well-known ones.
+
+    >>> turn_weights(0.6, 0.3, 0.1, 0.3, needs=Needs(include_genres=("Comedy",)))
+    {'text': 0.15, 'cf': 0.3, 'pop': 0.1, 'image': 0.3}
+    """
+    weights = {"text": text, "cf": cf, "pop": pop, "image": text if picture else image}
+    if not needs.keywords and not needs.liked:
+        weights["text"] *= 0.25
+    return weights

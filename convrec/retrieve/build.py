@@ -12,22 +12,22 @@ import hashlib
 import json
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog, load_catalog
-from .cf import Scorer, load_cf, make_cf
-from .config import Settings
-from .embed import Encoder, SentenceEncoder, item_text
-from .errors import CatalogError, IndexMissing
-from .files import write_atomic
-from .images import build_image_index, load_image_index
-from .index import ItemIndex, choose_kind
-from .llm import LLM
+from convrec.core.config import Settings
+from convrec.core.errors import CatalogError, IndexMissing
+from convrec.core.files import write_atomic
+from convrec.data.catalog import Catalog
+from convrec.data.loaders import load_catalog
+from convrec.retrieve.cf import Scorer, make_cf
+from convrec.retrieve.embed import Encoder, SentenceEncoder, item_text
+from convrec.retrieve.images import build_image_index
+from convrec.retrieve.index import ItemIndex, choose_kind
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -36,7 +36,7 @@ PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "transform
 
 
 def make_encoder(settings: Settings) -> Encoder:
-    from .models import resolve_embedder
+    from convrec.data.models import resolve_embedder
 
     return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
 
@@ -55,7 +55,7 @@ def _inputs(catalog: Catalog, settings: Settings, cf: Scorer) -> dict[str, Any]:
 def _load_catalog(settings: Settings) -> Catalog:
     """The catalogue the settings name: a mapped file (`catalog`) when set, else `dataset`."""
     if settings.catalog:
-        from .byo import load_file_catalog
+        from convrec.data.byo import load_file_catalog
 
         return load_file_catalog(
             settings.catalog, settings.catalog_map, interactions=settings.interactions,
@@ -79,7 +79,7 @@ def _describe(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         **source,
         "domain_noun": settings.domain_noun,
         "items": len(catalog),
-        "interactions": int(len(catalog.interactions)),
+        "interactions": len(catalog.interactions),
         "users": int(catalog.interactions["user_id"].nunique()) if len(catalog.interactions) else 0,
     }
 
@@ -115,7 +115,10 @@ def build_index(
                     _write_json(index_dir / MANIFEST, old)
                 log(f"index/ is up to date ({len(catalog):,} items); nothing to do")
                 return old, False
-            log("inputs changed since the last build: " + ", ".join(k for k in inputs if old["inputs"].get(k) != inputs[k]))
+            log(
+                "inputs changed since the last build: "
+                + ", ".join(k for k in inputs if old["inputs"].get(k) != inputs[k])
+            )
         except IndexMissing:
             pass
 
@@ -130,8 +133,10 @@ def build_index(
     texts = [item_text(catalog.get(int(i))) for i in ids]
     keys = np.array([text_key(encoder.name, text) for text in texts], dtype="S16")
     vectors, fresh = _reuse(keys, previous)
-    log(f"embedding {len(fresh):,} of {len(texts):,} items with {settings.embed_model}"
-        + (f" (the other {len(texts) - len(fresh):,} are unchanged)" if len(fresh) < len(texts) else ""))
+    log(
+        f"embedding {len(fresh):,} of {len(texts):,} items with {settings.embed_model}"
+        + (f" (the other {len(texts) - len(fresh):,} are unchanged)" if len(fresh) < len(texts) else "")
+    )
     if len(fresh):
         new = encoder.encode([texts[i] for i in fresh], batch_size=settings.embed_batch_size, progress=progress)
         if vectors is None:  # nothing reused: `fresh` is every row, in order
@@ -139,6 +144,7 @@ def build_index(
         else:
             vectors[fresh] = new
     timings["embed_s"] = time.perf_counter() - t
+    assert vectors is not None  # every row was reused or embedded
 
     t = time.perf_counter()
     index = ItemIndex.build(vectors, ids, kind=inputs["index_kind"])
@@ -168,7 +174,7 @@ def build_index(
         "files": ["items.faiss", "item_ids.npy", TEXT_KEYS, *cf.files, "catalog", *(images["files"] if images else [])],
         "packages": _versions(),
         "python": platform.python_version(),
-        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
     _write_json(index_dir / MANIFEST, manifest)
@@ -209,36 +215,6 @@ def _reuse(keys: np.ndarray, previous: tuple[np.ndarray, ItemIndex] | None) -> t
     vectors = np.zeros((len(keys), old_index.dim), np.float32)
     vectors[known] = old_index.index.reconstruct_batch(rows[known])
     return vectors, np.flatnonzero(~known)
-
-
-def load_recommender(settings: Settings, *, llm: LLM | None | str = "auto", encoder: Encoder | None = None):
-    """Open index/ and wire a Recommender; `llm="auto"` builds the one the settings name."""
-    from .llm import make_llm
-    from .pipeline import Recommender
-
-    index_dir = Path(settings.index_dir)
-    manifest = read_manifest(index_dir)
-    noun = manifest.get("catalog", {}).get("domain_noun")
-    if noun and "domain_noun" not in settings.model_fields_set:  # the noun the index was built for
-        settings = settings.model_copy(update={"domain_noun": noun})
-    built_with = manifest["inputs"]["embed_model"]
-    if built_with != settings.embed_model:
-        raise IndexMissing(
-            f"{index_dir}/ was built with {built_with} but the config asks for {settings.embed_model}: "
-            "run `convrec build-index`."
-        )
-    try:
-        catalog = Catalog.load(index_dir / "catalog")
-        index = ItemIndex.load(index_dir, manifest["index"]["kind"])
-        cf = load_cf(index_dir, manifest["inputs"]["cf"])
-        images = load_image_index(index_dir, manifest.get("images"), settings, index.ids)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
-    encoder = encoder or make_encoder(settings)
-    if encoder.dim != index.dim:
-        raise IndexMissing(f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`.")
-    llm_obj = make_llm(settings) if llm == "auto" else llm
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images)
 
 
 def _versions() -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .types import Item
+from convrec.core.types import Item
 
 
 class Encoder(Protocol):
@@ -25,7 +25,10 @@ class SentenceEncoder:
 
         self.name = name
         self.model = SentenceTransformer(str(path), device=device or default_device())
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if not dim:
+            raise ValueError(f"{path}: the model does not say the size of its embeddings")
+        self.dim = int(dim)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from .config import Settings
-from .embed import default_device
-from .errors import ImageError, IndexMissing, ModelNotFound
-from .files import write_atomic
-from .index import ItemIndex, choose_kind
-from .types import Item
+from convrec.core.config import Settings
+from convrec.core.errors import ImageError, IndexMissing, ModelNotFound
+from convrec.core.files import write_atomic
+from convrec.core.types import Item
+from convrec.retrieve.embed import default_device
+from convrec.retrieve.index import ItemIndex, choose_kind
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -63,7 +63,12 @@ def read_picture(
     try:
         with Image.open(io.BytesIO(data)) as picture:
             return picture.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # PIL raises SyntaxError for some broken files
+    except (
+        OSError,
+        ValueError,
+        SyntaxError,
+        Image.DecompressionBombError,
+    ) as e:  # PIL raises SyntaxError for some broken files
         raise ImageError(f"{name} is not a readable image ({e})") from e
 
 
@@ -135,7 +140,9 @@ class ImageEncoder:
                 return_tensors="pt",
             ).to(self.device)
             with torch.inference_mode():
-                pooled = self.model.text_model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).pooler_output
+                pooled = self.model.text_model(
+                    input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                ).pooler_output
                 out.append(self.model.text_projection(pooled))
         return self._normalised(out)
 
@@ -150,7 +157,9 @@ class ImageEncoder:
                 for position in range(start, min(start + batch_size, len(sources))):
                     try:
                         pictures.append(
-                            read_picture(sources[position], timeout_s=self.timeout_s, cache_dir=self.cache_dir, client=client)
+                            read_picture(
+                                sources[position], timeout_s=self.timeout_s, cache_dir=self.cache_dir, client=client
+                            )
                         )
                         ok.append(position)
                     except ImageError as e:
@@ -159,7 +168,9 @@ class ImageEncoder:
                     continue
                 pixels = self.processor.image_processor(pictures, return_tensors="pt")["pixel_values"].to(self.device)
                 with torch.inference_mode():
-                    vectors.append(self.model.visual_projection(self.model.vision_model(pixel_values=pixels).pooler_output))
+                    vectors.append(
+                        self.model.visual_projection(self.model.vision_model(pixel_values=pixels).pooler_output)
+                    )
         return Encoded(self._normalised(vectors), np.array(ok, dtype=np.int64), failed)
 
     def encode_image(self, source: Picture) -> np.ndarray:
@@ -208,13 +219,15 @@ def build_image_index(
     loaded: the build then goes on text-only.
     """
     try:
-        encoder = ImageEncoder(settings.image_model, cache_dir=settings.cache_dir / "images", timeout_s=settings.image_timeout_s)
+        encoder = ImageEncoder(
+            settings.image_model, cache_dir=settings.cache_dir / "images", timeout_s=settings.image_timeout_s
+        )
     except ModelNotFound as e:
         log(f"warning: {e} Building a text-only index; run `convrec build-index --force` once the model is there.")
         return None
     pictured = [it for it in items if it.image]
     log(f"embedding {len(pictured):,} item pictures with {settings.image_model}")
-    encoded = encoder.encode_images([it.image for it in pictured], batch_size=settings.embed_batch_size)
+    encoded = encoder.encode_images([it.image for it in pictured if it.image], batch_size=settings.embed_batch_size)
     if encoded.failed:
         examples = "; ".join(f"{pictured[p].label()}: {why}" for p, why in list(encoded.failed.items())[:3])
         log(f"skipped {len(encoded.failed):,} of {len(pictured):,} pictures that could not be read, e.g. {examples}")
@@ -246,7 +259,9 @@ def load_image_index(
             f"{settings.image_model}: run `convrec build-index`."
         )
     try:
-        encoder = ImageEncoder(settings.image_model, cache_dir=settings.cache_dir / "images", timeout_s=settings.image_timeout_s)
+        encoder = ImageEncoder(
+            settings.image_model, cache_dir=settings.cache_dir / "images", timeout_s=settings.image_timeout_s
+        )
     except ModelNotFound as e:
         logger.warning("%s Answering without picture search.", e)
         return None

@@ -66,9 +66,7 @@ class ItemIndex:
     def __len__(self) -> int:
         return self.index.ntotal
 
-    def search(
-        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (item ids, cosine scores) for one query vector; `allowed` is a bool mask over rows."""
         query = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         k = min(k, len(self))

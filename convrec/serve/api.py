@@ -28,10 +28,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from .errors import ConvrecError, InputError
-from .feedback import ACTIONS, FeedbackStore, default_db
-from .service import ChatService
-from .sessions import FairGate, ServiceBusy, SessionBusy, SessionNotFound, SessionStore
+from convrec.core.errors import ConvrecError, InputError
+from convrec.serve.feedback import ACTIONS, default_db
+from convrec.serve.service import ChatService, make_service
+from convrec.serve.sessions import (
+    ServiceBusy,
+    SessionBusy,
+    SessionNotFound,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,10 @@ INT64 = 2**63 - 1
 
 class TextIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="What the person says, in English or Chinese (at most 2,000 characters).",
-                      examples=["a funny 90s movie, nothing with horror"])
+    text: str = Field(
+        description="What the person says, in English or Chinese (at most 2,000 characters).",
+        examples=["a funny 90s movie, nothing with horror"],
+    )
     k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="How many items to return (default 5).")
 
     @field_validator("text")
@@ -62,8 +68,10 @@ class TextIn(BaseModel):
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_id: StrictInt = Field(ge=-INT64, le=INT64, description="An item shown in this conversation.")
-    action: Literal[ACTIONS] = Field(description="like and dislike are stored quietly; more_like and "
-                                     "not_interested also return the next answer in `next`.")
+    action: Literal[ACTIONS] = Field(  # type: ignore[valid-type]  # pydantic reads the tuple as the allowed values
+        description="like and dislike are stored quietly; more_like and "
+        "not_interested also return the next answer in `next`."
+    )
     k: StrictInt | None = Field(None, ge=1, le=MAX_K)
 
 
@@ -88,10 +96,10 @@ class FeedbackOut(BaseModel):
     session_id: str
     item_id: int
     action: str
-    event_id: int | None = Field(description="Id of the stored event; null when the server runs without a feedback store.")
+    event_id: int | None = Field(
+        description="Id of the stored event; null when the server runs without a feedback store."
+    )
     next: TurnOut | None = None
-
-
 
 
 def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
@@ -113,12 +121,20 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
 
     @api.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
+        detail = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
         if any(d["type"] == "json_invalid" for d in detail):
-            return error(422, "the request body is not valid JSON; send an object such as {\"text\": \"a comedy\"}.", detail=detail)
-        message = "; ".join(
-            f"{'.'.join(d['loc'][1:]) or 'body'}: {d['msg'].removeprefix('Value error, ')}" for d in detail
-        ) or "invalid request"
+            return error(
+                422, 'the request body is not valid JSON; send an object such as {"text": "a comedy"}.', detail=detail
+            )
+        message = (
+            "; ".join(
+                f"{'.'.join(d['loc'][1:]) or 'body'}: {str(d['msg']).removeprefix('Value error, ')}" for d in detail
+            )
+            or "invalid request"
+        )
         return error(422, message, detail=detail)
 
     @api.exception_handler(StarletteHTTPException)
@@ -163,16 +179,31 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
     def session_state(session_id: str) -> dict[str, Any]:
         return service.state(session_id)
 
-    @api.post("/v1/sessions/{session_id}/messages", response_model=TurnOut, response_model_exclude_unset=True, tags=["sessions"])
+    @api.post(
+        "/v1/sessions/{session_id}/messages",
+        response_model=TurnOut,
+        response_model_exclude_unset=True,
+        tags=["sessions"],
+    )
     def message(session_id: str, body: TextIn) -> dict[str, Any]:
         """One turn in the conversation; it remembers earlier turns, shown items and feedback."""
         return turn_out(service.message(session_id, body.text, body.k), session_id=session_id)
 
-    @api.post("/v1/sessions/{session_id}/feedback", response_model=FeedbackOut, response_model_exclude_unset=True, tags=["sessions"])
+    @api.post(
+        "/v1/sessions/{session_id}/feedback",
+        response_model=FeedbackOut,
+        response_model_exclude_unset=True,
+        tags=["sessions"],
+    )
     def feedback(session_id: str, body: FeedbackIn) -> dict[str, Any]:
         """Rate one shown item. The event is on disk before this answers."""
         event, nxt = service.feedback(session_id, body.item_id, body.action, body.k)
-        out = {"session_id": session_id, "item_id": body.item_id, "action": body.action, "event_id": event.id if event else None}
+        out = {
+            "session_id": session_id,
+            "item_id": body.item_id,
+            "action": body.action,
+            "event_id": event.id if event else None,
+        }
         if nxt is not None:
             out["next"] = turn_out(nxt, session_id=session_id)
         return out
@@ -224,21 +255,14 @@ class BodyLimit:
 
     async def _too_large(self, send: Any) -> None:
         payload = json.dumps({"error": f"the request body is over {self.max_bytes:,} bytes; send less."}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
-
-
-def make_service(
-    recommender: Any,
-    *,
-    feedback_db: str | Path | None = None,
-    ttl_s: float = 1800.0,
-    max_sessions: int = 1000,
-    max_waiting: int = 32,
-) -> ChatService:
-    store = FeedbackStore(feedback_db) if feedback_db else None
-    return ChatService(recommender, SessionStore(ttl_s, max_sessions), FairGate(max_waiting), store)
 
 
 def create_server(service: ChatService, *, ui: bool = True) -> Any:
@@ -247,7 +271,7 @@ def create_server(service: ChatService, *, ui: bool = True) -> Any:
     if ui:
         import gradio as gr
 
-        from .ui import CSS, HEAD, build_app
+        from convrec.serve.ui import CSS, HEAD, build_app
 
         blocks = build_app(service)
         api = gr.mount_gradio_app(api, blocks, path="/", css=CSS, head=HEAD, footer_links=[], run_history=False)
@@ -267,7 +291,9 @@ class Running:
                 s.bind((host, 0))
                 port = s.getsockname()[1]
         self.host, self.port = host, port
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        )
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{port}", daemon=True)
 
     @property
@@ -288,8 +314,16 @@ class Running:
         self.thread.join(timeout=15)
 
 
-def serve(recommender: Any, settings: Any, *, host: str | None = None, port: int | None = None, feedback_db: Path | None = None,
-          ttl_s: float = 1800.0, max_sessions: int = 1000) -> None:
+def serve(
+    recommender: Any,
+    settings: Any,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    feedback_db: Path | None = None,
+    ttl_s: float = 1800.0,
+    max_sessions: int = 1000,
+) -> None:
     """Run the chat and the API until interrupted (what `convrec serve` and `python app.py` do)."""
     import uvicorn
 
@@ -305,12 +339,19 @@ def serve(recommender: Any, settings: Any, *, host: str | None = None, port: int
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .build import load_recommender
-    from .cli import _settings
+    from convrec.chat.load import load_recommender
+    from convrec.core.config import settings_from_args
 
-    settings = _settings(args)
-    serve(load_recommender(settings), settings, host=args.host, port=args.port, feedback_db=args.feedback_db,
-          ttl_s=args.session_ttl, max_sessions=args.max_sessions)
+    settings = settings_from_args(args)
+    serve(
+        load_recommender(settings),
+        settings,
+        host=args.host,
+        port=args.port,
+        feedback_db=args.feedback_db,
+        ttl_s=args.session_ttl,
+        max_sessions=args.max_sessions,
+    )
     return 0
 
 
@@ -318,7 +359,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("serve", help="the browser chat and the REST API on one port (default 127.0.0.1:7860)")
     s.add_argument("--host", help="address to listen on (default: CONVREC_HOST or 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default: CONVREC_PORT or 7860)")
-    s.add_argument("--feedback-db", type=Path, help="SQLite feedback store (default: $CONVREC_FEEDBACK_DB or feedback/feedback.sqlite3)")
+    s.add_argument(
+        "--feedback-db",
+        type=Path,
+        help="SQLite feedback store (default: $CONVREC_FEEDBACK_DB or feedback/feedback.sqlite3)",
+    )
     s.add_argument("--session-ttl", type=float, default=1800.0, help="seconds before an idle conversation is closed")
     s.add_argument("--max-sessions", type=int, default=1000, help="most conversations kept open at once")
     s.set_defaults(func=cmd_serve)

@@ -90,7 +90,8 @@ class FeedbackStore:
                 "INSERT INTO events (session_id, item_id, action, position, created_at) VALUES (?, ?, ?, ?, ?)",
                 (session_id, int(item_id), action, position, now),
             )
-        return Event(int(cur.lastrowid), session_id, int(item_id), action, position, now)
+        assert cur.lastrowid is not None  # set by every INSERT
+        return Event(cur.lastrowid, session_id, int(item_id), action, position, now)
 
     def events(self, session_id: str | None = None) -> list[Event]:
         query = "SELECT id, session_id, item_id, action, position, created_at FROM events"
@@ -105,7 +106,9 @@ class FeedbackStore:
         with self._lock:
             if session_id is None:
                 return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
-            return int(self._db.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0])
+            return int(
+                self._db.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+            )
 
     def forget(self, session_id: str) -> int:
         """Delete every event of one session (the privacy exception to append-only); returns how many."""
@@ -120,11 +123,15 @@ def read_events(path: str | Path) -> pd.DataFrame:
     """All events of a store, read-only (safe while a server is writing to it)."""
     path = Path(path)
     if not path.is_file():
-        from .errors import ConvrecError
+        from convrec.core.errors import ConvrecError
 
-        raise ConvrecError(f"{path}: no feedback database; it is created by `convrec serve` when someone gives feedback.")
+        raise ConvrecError(
+            f"{path}: no feedback database; it is created by `convrec serve` when someone gives feedback."
+        )
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return pd.read_sql_query("SELECT id, session_id, item_id, action, position, created_at FROM events ORDER BY id", db)
+        return pd.read_sql_query(
+            "SELECT id, session_id, item_id, action, position, created_at FROM events ORDER BY id", db
+        )
 
 
 def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFrame:
@@ -138,7 +145,12 @@ def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFr
     [{'user_id': 1000, 'item_id': 7, 'rating': 1.0, 'timestamp': 12}, {'user_id': 1001, 'item_id': 7, 'rating': 1.0, 'timestamp': 11}]
     """
     if events.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (("user_id", "int64"), ("item_id", "int64"), ("rating", "float32"), ("timestamp", "int64"))})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in (("user_id", "int64"), ("item_id", "int64"), ("rating", "float32"), ("timestamp", "int64"))
+            }
+        )
     latest = events.sort_values("id").drop_duplicates(["session_id", "item_id"], keep="last")
     users = {sid: first_user_id + n for n, sid in enumerate(dict.fromkeys(events.sort_values("id")["session_id"]))}
     out = pd.DataFrame(
@@ -152,7 +164,9 @@ def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFr
     return out.sort_values(["user_id", "item_id"], kind="stable").reset_index(drop=True)
 
 
-def export_feedback(db: str | Path, index_dir: str | Path, out: str | Path, *, ratings_only: bool = False) -> dict[str, Any]:
+def export_feedback(
+    db: str | Path, index_dir: str | Path, out: str | Path, *, ratings_only: bool = False
+) -> dict[str, Any]:
     """Write the feedback as interactions `build-index` can learn from; returns a summary.
 
     Default: a catalogue snapshot in `out/` = the catalogue indexed in `index_dir` plus the
@@ -160,7 +174,7 @@ def export_feedback(db: str | Path, index_dir: str | Path, out: str | Path, *, r
     just the feedback rows (user_id,item_id,rating,timestamp). Items no longer in the
     catalogue are dropped and counted.
     """
-    from .catalog import Catalog
+    from convrec.data.catalog import Catalog
 
     catalog = Catalog.load(Path(index_dir) / "catalog")
     events = read_events(db)
@@ -175,10 +189,10 @@ def export_feedback(db: str | Path, index_dir: str | Path, out: str | Path, *, r
         merged = pd.concat([catalog.interactions, rows], ignore_index=True)
         Catalog(f"{catalog.name} + feedback", catalog.items, merged).save(out)
     return {
-        "events": int(len(events)),
+        "events": len(events),
         "unknown_items_dropped": int((~known).sum()),
         "sessions": int(rows["user_id"].nunique()),
-        "interactions": int(len(rows)),
+        "interactions": len(rows),
         "positive": int((rows["rating"] >= 3.5).sum()),
         "out": str(out),
     }
@@ -188,9 +202,9 @@ def export_feedback(db: str | Path, index_dir: str | Path, out: str | Path, *, r
 
 
 def cmd_export_feedback(args: argparse.Namespace) -> int:
-    from .cli import _settings
+    from convrec.core.config import settings_from_args
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     out = args.out or (Path("feedback") / ("ratings.csv" if args.ratings_only else "catalog"))
     summary = export_feedback(args.db or default_db(settings), settings.index_dir, out, ratings_only=args.ratings_only)
     print(
@@ -203,8 +217,16 @@ def cmd_export_feedback(args: argparse.Namespace) -> int:
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("export-feedback", help="write the chat feedback as interactions build-index can learn from")
+    p = subparsers.add_parser(
+        "export-feedback", help="write the chat feedback as interactions build-index can learn from"
+    )
     p.add_argument("--db", type=Path, help=f"the feedback database (default: $CONVREC_FEEDBACK_DB or {DEFAULT_DB})")
-    p.add_argument("--out", type=Path, help="output directory (snapshot) or CSV file (--ratings-only); default under feedback/")
-    p.add_argument("--ratings-only", action="store_true", help="write only the feedback rows, as user_id,item_id,rating,timestamp CSV")
+    p.add_argument(
+        "--out", type=Path, help="output directory (snapshot) or CSV file (--ratings-only); default under feedback/"
+    )
+    p.add_argument(
+        "--ratings-only",
+        action="store_true",
+        help="write only the feedback rows, as user_id,item_id,rating,timestamp CSV",
+    )
     p.set_defaults(func=cmd_export_feedback)

@@ -22,10 +22,15 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import ConfigDict
 
-from .errors import InputError, LLMError
-from .llm import Completion, Message, extract_first_json, with_schema_instruction
-from .session import Session
-from .types import Rec
+from convrec.chat.session import Session
+from convrec.core.errors import InputError, LLMError
+from convrec.core.types import Rec
+from convrec.llm.backends import (
+    Completion,
+    Message,
+    extract_first_json,
+    with_schema_instruction,
+)
 
 
 def rec_document(rec: Rec) -> Document:

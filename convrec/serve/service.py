@@ -23,14 +23,21 @@ the index.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .feedback import ACTIONS, POSITIVE, Event, FeedbackStore
-from .images import Picture
-from .pipeline import Turn
-from .session import Session
-from .sessions import BadFeedback, FairGate, SessionBusy, SessionStore, check_session_id
+from convrec.chat.recommender import Turn
+from convrec.chat.session import Session
+from convrec.core.errors import InputError
+from convrec.retrieve.images import Picture
+from convrec.serve.feedback import ACTIONS, POSITIVE, Event, FeedbackStore
+from convrec.serve.sessions import (
+    BadFeedback,
+    FairGate,
+    SessionBusy,
+    SessionStore,
+    check_session_id,
+)
 
 MAX_TURNS = 200  # per conversation; bounds a session's memory
 
@@ -181,3 +188,15 @@ def steer_text(action: str, position: int, language: str) -> str:
 
 def _position(last_shown: list[int], item_id: int) -> int | None:
     return last_shown.index(item_id) + 1 if item_id in last_shown else None
+
+
+def make_service(
+    recommender: Any,
+    *,
+    feedback_db: str | Path | None = None,
+    ttl_s: float = 1800.0,
+    max_sessions: int = 1000,
+    max_waiting: int = 32,
+) -> ChatService:
+    store = FeedbackStore(feedback_db) if feedback_db else None
+    return ChatService(recommender, SessionStore(ttl_s, max_sessions), FairGate(max_waiting), store)

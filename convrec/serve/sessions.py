@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .errors import ConvrecError, InputError
-from .session import Session
+from convrec.chat.session import Session
+from convrec.core.errors import ConvrecError, InputError
 
 SESSION_ID_CHARS = 22  # secrets.token_urlsafe(16)
 
@@ -70,7 +70,9 @@ class SessionStore:
     `clock` is injectable so tests can expire sessions without sleeping.
     """
 
-    def __init__(self, ttl_s: float = 1800.0, max_sessions: int = 1000, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_s: float = 1800.0, max_sessions: int = 1000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if ttl_s <= 0 or max_sessions <= 0:
             raise ValueError("ttl_s and max_sessions must be positive")
         self.ttl_s, self.max_sessions, self.clock = ttl_s, max_sessions, clock
@@ -173,7 +175,9 @@ class FairGate:
                 self.served += 1
                 return 0.0
             if len(self._waiters) >= self.max_waiting:
-                raise ServiceBusy(f"{len(self._waiters)} requests are already waiting for the model; try again shortly.")
+                raise ServiceBusy(
+                    f"{len(self._waiters)} requests are already waiting for the model; try again shortly."
+                )
             ticket = threading.Event()
             self._waiters.append(ticket)
             self.max_line = max(self.max_line, len(self._waiters))
@@ -208,7 +212,7 @@ def check_session_id(sid: str) -> str:
     >>> check_session_id("abc")
     Traceback (most recent call last):
     ...
-    convrec.sessions.SessionNotFound: 'abc' is not a session id (ids are 22 characters of A-Z, a-z, 0-9, - and _).
+    convrec.serve.sessions.SessionNotFound: 'abc' is not a session id (ids are 22 characters of A-Z, a-z, 0-9, - and _).
     """
     if len(sid) != SESSION_ID_CHARS or not all(c.isascii() and (c.isalnum() or c in "-_") for c in sid):
         raise SessionNotFound(f"{sid[:40]!r} is not a session id (ids are 22 characters of A-Z, a-z, 0-9, - and _).")

@@ -19,10 +19,10 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from .errors import ConvrecError, InputError
-from .parse import parse_rules
-from .sessions import ServiceBusy, SessionBusy, SessionNotFound
-from .types import Rec
+from convrec.core.errors import ConvrecError, InputError
+from convrec.core.types import Rec
+from convrec.parse.rules import parse_rules
+from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound
 
 EXAMPLES = [
     "a funny 90s movie, nothing with horror",
@@ -62,7 +62,12 @@ new MutationObserver(() => {
 }).observe(document.documentElement, {childList: true, subtree: true});
 </script>"""
 
-ACTION_LABELS = {"like": "👍 Like", "dislike": "👎 Dislike", "more_like": "More like this", "not_interested": "Not interested"}
+ACTION_LABELS = {
+    "like": "👍 Like",
+    "dislike": "👎 Dislike",
+    "more_like": "More like this",
+    "not_interested": "Not interested",
+}
 MAX_INLINE_POSTER = 256 * 1024
 
 
@@ -132,7 +137,7 @@ def summary(recs: list[Rec], info: dict[str, Any]) -> str:
 def looking_for(text: str, recommender: Any) -> str:
     """What the rules read from a message, shown while the model works (the final reading may add to it).
 
-    >>> from convrec.parse import MOVIELENS_GENRES
+    >>> from convrec.parse.lexicon import MOVIELENS_GENRES
     >>> class R: genres, titles = MOVIELENS_GENRES, None
     >>> looking_for("a funny 90s movie, nothing with horror", R())
     'Looking for Comedy, 1990–1999, without Horror…'
@@ -165,14 +170,28 @@ def _ensure_session(service: Any, sid: str | None) -> tuple[str, str]:
     return service.create(), ""
 
 
-def chat_turn(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None, image: str | None = None):
+def chat_turn(
+    service: Any,
+    sid: str | None,
+    text: str,
+    history: list[dict] | None,
+    cards: list[dict] | None,
+    image: str | None = None,
+):
     """One message: (session id, history, cards, status, answered), the last value of `chat_stream`."""
     for out in chat_stream(service, sid, text, history, cards, image):
         pass
     return out
 
 
-def chat_stream(service: Any, sid: str | None, text: str, history: list[dict] | None, cards: list[dict] | None, image: str | None = None):
+def chat_stream(
+    service: Any,
+    sid: str | None,
+    text: str,
+    history: list[dict] | None,
+    cards: list[dict] | None,
+    image: str | None = None,
+):
     """Yield (session id, history, cards, status, answered): first the preview cards (rules and
     blend, tens of milliseconds; `answered` None) while the model works, then the final answer.
     Bad input is answered in the chat and changes nothing; `answered` is False then, so the UI
@@ -183,21 +202,35 @@ def chat_stream(service: Any, sid: str | None, text: str, history: list[dict] | 
         sid, note = _ensure_session(service, sid)
         turns = service.message_stream(sid, text, image=image)
         preview = next(turns)
-        waiting = {"role": "assistant", "content": "⏳ Ranking and explaining these… " + looking_for(text, service.recommender)}
-        yield sid, [*history, {"role": "user", "content": asked}, waiting], cards_of(preview.recs), status_html("Working…"), None
+        waiting = {
+            "role": "assistant",
+            "content": "⏳ Ranking and explaining these… " + looking_for(text, service.recommender),
+        }
+        yield (
+            sid,
+            [*history, {"role": "user", "content": asked}, waiting],
+            cards_of(preview.recs),
+            status_html("Working…"),
+            None,
+        )
         turn = next(turns)
     except (InputError, SessionBusy, ServiceBusy) as e:
         said = [{"role": "user", "content": asked}] if asked.strip() else []
         yield sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
         return
-    history += [{"role": "user", "content": asked}, {"role": "assistant", "content": note + summary(turn.recs, turn.info)}]
+    history += [
+        {"role": "user", "content": asked},
+        {"role": "assistant", "content": note + summary(turn.recs, turn.info)},
+    ]
     new_cards = cards_of(turn.recs)
     waited = turn.timings_ms.get("queue", 0)
     waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
     yield sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
 
 
-def feedback_click(service: Any, sid: str | None, item_id: int, action: str, history: list[dict] | None, cards: list[dict] | None):
+def feedback_click(
+    service: Any, sid: str | None, item_id: int, action: str, history: list[dict] | None, cards: list[dict] | None
+):
     """A click on a card button: (history, cards, status)."""
     history, cards = list(history or []), [dict(c) for c in cards or []]
     card = next((c for c in cards if c["item_id"] == item_id), None)
@@ -241,19 +274,34 @@ def build_app(service: Any) -> Any:
     def on_message(text, image, history, sid, cards, mine):
         history = list(history or [])
         if text and text.strip():  # stream: show the message and what we read from it at once
-            pending = [*history, {"role": "user", "content": text}, {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()}]
+            pending = [
+                *history,
+                {"role": "user", "content": text},
+                {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()},
+            ]
             yield "", image, pending, sid, cards, status_html("Working…"), mine
-        for sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards, image):
-            mine = mine if not sid or sid in mine else [*mine, sid]
+        for new_sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards, image):
+            mine = mine if not new_sid or new_sid in mine else [*mine, new_sid]
             # a refused message stays in the box to edit; a picture steers one answer, then goes
-            yield "" if answered is not False else text, None if answered else image, shown, sid, new_cards, status, mine
+            yield (
+                "" if answered is not False else text,
+                None if answered else image,
+                shown,
+                new_sid,
+                new_cards,
+                status,
+                mine,
+            )
 
     def on_feedback(item_id, action):
         def handler(sid, history, cards):
             if action in ("more_like", "not_interested"):
                 label = next((c["label"] for c in cards or [] if c["item_id"] == item_id), str(item_id))
-                pending = [*(history or []), {"role": "user", "content": f"{ACTION_LABELS[action]}: {label}"},
-                           {"role": "assistant", "content": "⏳ Looking…" + ahead()}]
+                pending = [
+                    *(history or []),
+                    {"role": "user", "content": f"{ACTION_LABELS[action]}: {label}"},
+                    {"role": "assistant", "content": "⏳ Looking…" + ahead()},
+                ]
                 yield pending, cards, status_html("Working…")
             yield feedback_click(service, sid, item_id, action, history, cards)
 
@@ -272,26 +320,42 @@ def build_app(service: Any) -> Any:
                 n += service.forget(old)["feedback_events_deleted"]
             except ConvrecError:
                 pass  # expired with no feedback: nothing left
-        note = (f"Deleted {len(mine)} {'conversation' if len(mine) == 1 else 'conversations'} and "
-                f"{n} feedback {'event' if n == 1 else 'events'}." if mine else "Nothing to delete: no conversation yet.")
+        note = (
+            f"Deleted {len(mine)} {'conversation' if len(mine) == 1 else 'conversations'} and "
+            f"{n} feedback {'event' if n == 1 else 'events'}."
+            if mine
+            else "Nothing to delete: no conversation yet."
+        )
         return None, [], [], status_html(note), []
 
     noun = recommender.settings.domain_noun
     films = noun == "movie"  # the examples and the placeholder are about films
     with gr.Blocks(title=f"convrec — {noun} chat", analytics_enabled=False) as app:
-        gr.Markdown(f"## convrec — tell me what kind of {noun} you are looking for\nEnglish or 中文. "
-                    "Every title comes from the catalogue. [REST API](/docs)")
+        gr.Markdown(
+            f"## convrec — tell me what kind of {noun} you are looking for\nEnglish or 中文. "
+            "Every title comes from the catalogue. [REST API](/docs)"
+        )
         sid = gr.State(None)  # the current conversation
         mine = gr.State([])  # every conversation of this tab, for 'Delete my data'
         cards = gr.State([])
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 chat = gr.Chatbot(label="Conversation", height=440, elem_id="chat")
-                box = gr.Textbox(label="Your message", placeholder="a funny 90s movie, nothing scary" if films else
-                                 f"describe the {noun} you want", autofocus=True,
-                                 elem_id="message", max_lines=4)
-                picture = gr.Image(label="A picture: more like this (optional)", type="filepath", sources=["upload"],
-                                   height=140, elem_id="picture", visible=recommender.images is not None)
+                box = gr.Textbox(
+                    label="Your message",
+                    placeholder="a funny 90s movie, nothing scary" if films else f"describe the {noun} you want",
+                    autofocus=True,
+                    elem_id="message",
+                    max_lines=4,
+                )
+                picture = gr.Image(
+                    label="A picture: more like this (optional)",
+                    type="filepath",
+                    sources=["upload"],
+                    height=140,
+                    elem_id="picture",
+                    visible=recommender.images is not None,
+                )
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
                     reset = gr.Button("Start over", elem_id="reset")
@@ -315,7 +379,11 @@ def build_app(service: Any) -> Any:
                                 with gr.Row(elem_classes=["card-actions"]):
                                     for action, text in ACTION_LABELS.items():
                                         button = gr.Button(text, size="sm", elem_classes=[f"fb-{action}"])
-                                        button.click(on_feedback(card["item_id"], action), [sid, chat, cards], [chat, cards, status])
+                                        button.click(
+                                            on_feedback(card["item_id"], action),
+                                            [sid, chat, cards],
+                                            [chat, cards, status],
+                                        )
 
         for trigger in (box.submit, send.click):
             trigger(on_message, [box, picture, chat, sid, cards, mine], [box, picture, chat, sid, cards, status, mine])
@@ -329,10 +397,13 @@ def build_app(service: Any) -> Any:
 
 def launch(service_or_recommender: Any, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:
     """Serve only the chat (no REST API) with Gradio's own server; `api.serve` runs both."""
-    from .api import make_service
-    from .service import ChatService
+    from convrec.serve.service import ChatService, make_service
 
-    service = service_or_recommender if isinstance(service_or_recommender, ChatService) else make_service(service_or_recommender)
+    service = (
+        service_or_recommender
+        if isinstance(service_or_recommender, ChatService)
+        else make_service(service_or_recommender)
+    )
     app = build_app(service)
     app.launch(server_name=host, server_port=port, css=CSS, head=HEAD, footer_links=[], run_history=False, **kwargs)
     return app

@@ -1,0 +1,1 @@
+"""The Recommender (it only orchestrates the stages) and the conversation's state."""

@@ -1,0 +1,1 @@
+"""Types, settings, errors and file helpers: the bottom layer, importing nothing else of convrec."""

@@ -1,0 +1,1 @@
+"""Every evaluation, benchmark, simulator, load test and report. It may import all of convrec; nothing imports it."""

@@ -1,0 +1,1 @@
+"""The language-model protocol, its backends and prompt templates."""

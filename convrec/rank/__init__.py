@@ -1,0 +1,1 @@
+"""Blended candidates -> ordered, explained recommendations."""

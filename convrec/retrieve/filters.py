@@ -1,0 +1,68 @@
+"""Hard constraints as a boolean mask over catalogue rows: the years asked for, genres to include
+and to exclude, and items that must not come back (already shown, liked or disliked).
+
+A catalogue without years ignores year constraints rather than filtering everything out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from convrec.core.types import Item, Needs
+
+
+class Filters:
+    """The facts the constraints test, one row per catalogue item (row i = `items[i]`)."""
+
+    def __init__(self, items: Sequence[Item], genres: Sequence[str], position: dict[int, int]) -> None:
+        self.genres = list(genres)
+        self.position = position  # item id -> row
+        self.years = np.array([it.year if it.year else -1 for it in items], dtype=np.int32)
+        self.dated = bool((self.years >= 0).any())
+        self.genre_matrix = np.array([[g in it.genres for g in self.genres] for it in items], dtype=bool).reshape(
+            len(items), len(self.genres)
+        )
+        self._column = {g: j for j, g in enumerate(self.genres)}
+
+    def allowed(self, needs: Needs, exclude: set[int] | frozenset[int] = frozenset(), every_min: int = 5) -> np.ndarray:
+        """Bool mask over catalogue rows that satisfy every hard constraint.
+
+        Several genres to include: items with all of them when there are at least `every_min`,
+        else items with any of them.
+
+        >>> f = Filters([Item(1, "A", 1995, ("Comedy",)), Item(2, "B", 1985, ("Comedy", "Horror"))], ["Comedy", "Horror"], {1: 0, 2: 1})
+        >>> f.allowed(Needs(exclude_genres=("Horror",))).tolist(), f.allowed(Needs(year_max=1989)).tolist()
+        ([True, False], [False, True])
+        """
+        mask = np.ones(len(self.years), dtype=bool)
+        if needs.year_min is not None and self.dated:
+            mask &= self.years >= needs.year_min
+        if needs.year_max is not None and self.dated:
+            mask &= (self.years <= needs.year_max) & (self.years >= 0)
+        ex = [self._column[g] for g in needs.exclude_genres if g in self._column]
+        if ex:
+            mask &= ~self.genre_matrix[:, ex].any(axis=1)
+        inc = [self._column[g] for g in needs.include_genres if g in self._column]
+        if inc:
+            every = mask & self.genre_matrix[:, inc].all(axis=1)
+            mask = every if every.sum() >= every_min else mask & self.genre_matrix[:, inc].any(axis=1)
+        if exclude:
+            rows = [self.position[i] for i in exclude if i in self.position]
+            mask[rows] = False
+        return mask
+
+
+def top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    """The ids of the `n` best-scoring allowed rows (in no particular order).
+
+    >>> top_allowed(np.array([10, 11, 12]), np.array([3.0, 2.0, 1.0]), np.array([False, True, True]), 1).tolist()
+    [11]
+    """
+    masked = np.where(allowed, scores, -np.inf)
+    n = min(n, int(allowed.sum()))
+    if n <= 0:
+        return np.empty(0, np.int64)
+    top = np.argpartition(-masked, n - 1)[:n]
+    return ids[top[np.isfinite(masked[top])]]

@@ -1,0 +1,104 @@
+"""Candidate retrieval: needs + the allowed rows -> `Candidates`.
+
+The candidates are the union of the items nearest the request's words and liked items (FAISS),
+the best by collaborative fold-in of the liked items, the most popular, and, with an image
+index, the nearest pictures; each source's score for every candidate is one column ("text",
+"cf", "pop", "image") for `blend` to fuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convrec.core.errors import InputError
+from convrec.core.types import Candidates, Needs
+from convrec.retrieve.cf import Scorer
+from convrec.retrieve.embed import Encoder
+from convrec.retrieve.filters import top_allowed
+from convrec.retrieve.images import ImageIndex, Picture
+from convrec.retrieve.index import ItemIndex
+
+POPULAR_N = 50  # the most popular allowed items always compete
+
+
+def query_text(needs: Needs, noun: str) -> str:
+    """What the text encoder sees: genres and keywords, never the negated words, nor the domain
+    noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
+
+    >>> query_text(Needs(include_genres=("Drama",), keywords=("ethics", "courses")), "course")
+    'Drama ethics'
+    """
+    noun = noun.casefold()
+    words = [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))]
+    if not words and needs.language == "en":
+        words = [needs.text]
+    return " ".join(f"{w}" for w in words if w).strip()
+
+
+@dataclass
+class Retriever:
+    """The indexes one turn searches: item texts, the collaborative scorer, and pictures (optional)."""
+
+    index: ItemIndex
+    cf: Scorer
+    encoder: Encoder
+    noun: str = "movie"
+    n: int = 300  # per source
+    images: ImageIndex | None = None  # the items' pictures in CLIP space; None for a text-only index
+
+    def retrieve(
+        self, needs: Needs, allowed: np.ndarray, popularity: np.ndarray, picture: np.ndarray | None = None
+    ) -> Candidates:
+        """The allowed candidates from every source, with a score column per source.
+
+        `popularity` (one value per row) is the popularity prior: log interaction counts in a chat,
+        another prior where an evaluation substitutes one.
+        """
+        query = query_text(needs, self.noun)
+        vectors = []
+        if query:
+            vectors.append(self.encoder.encode([f"{query} {self.noun}"])[0])
+        liked_rows = [self.index.position[i] for i in needs.liked if i in self.index.position]
+        vectors += [self.index.index.reconstruct(r) for r in liked_rows]
+        qvec = np.mean(vectors, axis=0) if vectors else None
+        if qvec is not None:
+            qvec = qvec / (np.linalg.norm(qvec) + 1e-9)
+
+        cf_all = self.cf.score(needs.liked, needs.disliked)
+        pieces = []
+        if qvec is not None:
+            pieces.append(self.index.search(qvec, self.n, allowed)[0])
+        if cf_all.any():
+            pieces.append(top_allowed(self.index.ids, cf_all, allowed, self.n))
+        pieces.append(top_allowed(self.index.ids, popularity, allowed, POPULAR_N))
+        ivec = self.image_query(query, picture)
+        if ivec is not None and self.images is not None:
+            pieces.append(self.images.search(ivec, self.n, allowed)[0])
+        ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
+        rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
+        text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
+        cf = cf_all[rows] if len(rows) else np.zeros(0, np.float32)
+        cands = Candidates(ids, {"text": text, "cf": cf, "pop": popularity[rows]})
+        if ivec is not None and self.images is not None:
+            cands.scores["image"] = self.images.scores_for(ivec, ids)
+        return cands
+
+    # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
+    def picture_query(self, image: Picture) -> np.ndarray:
+        """An uploaded picture -> its CLIP vector; InputError when there is no picture search."""
+        if self.images is None:
+            raise InputError(
+                "This index has no pictures to compare with: build it with CONVREC_IMAGE_MODEL set to a CLIP model."
+            )
+        return self.images.encoder.encode_image(image)  # ImageError (an InputError) says what is wrong with it
+
+    def image_query(self, query: str, picture: np.ndarray | None) -> np.ndarray | None:
+        """What the image index is searched with: the uploaded picture, else the words in CLIP
+        space ("a poster with a red car"); None without an image index or either."""
+        if self.images is None:
+            return None
+        if picture is not None:
+            return picture
+        return self.images.encoder.encode_text([query])[0] if query else None
