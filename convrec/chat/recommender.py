@@ -198,7 +198,7 @@ class Recommender:
         s = self.settings
         with timed(timings, "filter"):
             exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
-            allowed = self.filters.allowed(needs, exclude=exclude, every_min=s.k)
+            allowed = self.filters.allowed(needs, exclude=exclude, every_min=k)
         with timed(timings, "retrieve"):
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture)
         with timed(timings, "blend"):

@@ -29,8 +29,10 @@ class Filters:
     def allowed(self, needs: Needs, exclude: set[int] | frozenset[int] = frozenset(), every_min: int = 5) -> np.ndarray:
         """Bool mask over catalogue rows that satisfy every hard constraint.
 
-        Several genres to include: items with all of them when there are at least `every_min`,
-        else items with any of them.
+        Several genres to include: items with all of them when at least `every_min` (the number
+        of items the turn asks for) remain once every other constraint and `exclude` are
+        applied, else items with any of them, so that a request is never cut short while more
+        items match.
 
         >>> f = Filters([Item(1, "A", 1995, ("Comedy",)), Item(2, "B", 1985, ("Comedy", "Horror"))], ["Comedy", "Horror"], {1: 0, 2: 1})
         >>> f.allowed(Needs(exclude_genres=("Horror",))).tolist(), f.allowed(Needs(year_max=1989)).tolist()
@@ -44,13 +46,13 @@ class Filters:
         ex = [self._column[g] for g in needs.exclude_genres if g in self._column]
         if ex:
             mask &= ~self.genre_matrix[:, ex].any(axis=1)
+        if exclude:
+            rows = [self.position[i] for i in exclude if i in self.position]
+            mask[rows] = False
         inc = [self._column[g] for g in needs.include_genres if g in self._column]
         if inc:
             every = mask & self.genre_matrix[:, inc].all(axis=1)
             mask = every if every.sum() >= every_min else mask & self.genre_matrix[:, inc].any(axis=1)
-        if exclude:
-            rows = [self.position[i] for i in exclude if i in self.position]
-            mask[rows] = False
         return mask
 
 
