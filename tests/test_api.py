@@ -303,3 +303,28 @@ def test_load_test_command_over_loopback_finds_no_errors_or_leaks():
     assert s["fairness"]["others_served_between_my_turns"]["max"] is not None
     with pytest.raises(SystemExit, match="loopback"):
         check_loopback("http://10.1.2.3:7860")
+
+
+def test_steering_feedback_that_waited_for_the_model_is_not_kept_for_a_deleted_session(service):
+    """The privacy rule of the quiet path holds for steering too: a session deleted while its
+    'more like this' waited in the model's line keeps no feedback row."""
+    client = TestClient(create_api(service))
+    sid = open_session(client)
+    shown = client.post(f"/v1/sessions/{sid}/messages", json={"text": "a comedy"}).json()
+    answers = []
+    service.gate.acquire()  # another conversation holds the model
+    try:
+        waiting = threading.Thread(
+            target=lambda: answers.append(
+                client.post(f"/v1/sessions/{sid}/feedback", json={"item_id": ids(shown)[0], "action": "more_like"})
+            )
+        )
+        waiting.start()
+        while service.gate.waiting() < 1:  # the feedback is in the model's line
+            threading.Event().wait(0.001)
+        assert client.delete(f"/v1/sessions/{sid}").status_code == 200
+    finally:
+        service.gate.release()
+    waiting.join()
+    assert answers[0].status_code == 404 and "deleted" in answers[0].json()["error"]
+    assert service.store.count(sid) == 0 and service.store.count() == 0

@@ -121,11 +121,7 @@ class ChatService:
         steer = action in ("more_like", "not_interested")
         liked = action in POSITIVE
         if not steer:
-            position = _position(session.last_shown, item_id)
-            event = self.store.record(sid, item_id, action, position) if self.store else None
-            if sid not in self.sessions:  # deleted while we wrote: the deletion wins
-                self.forget(sid)
-                self.sessions.get(sid)  # raises SessionNotFound
+            event = self._record(sid, item_id, action, _position(session.last_shown, item_id))
             live.pending.append((item_id, liked))
             if live.lock.acquire(blocking=False):  # idle: apply now, so the state shows it
                 try:
@@ -144,7 +140,7 @@ class ChatService:
                     "the latest list (use like or dislike for older items)."
                 )
             with self.gate.turn() as waited_s:  # a full line refuses before anything is stored
-                event = self.store.record(sid, item_id, action, position) if self.store else None
+                event = self._record(sid, item_id, action, position)  # the session may be gone by now
                 live.apply_pending()
                 session.feedback(item_id, liked)
                 turn = self.recommender.recommend(session, steer_text(action, position, session.needs.language), k)
@@ -152,6 +148,16 @@ class ChatService:
             return event, turn
         finally:
             live.lock.release()
+
+    def _record(self, sid: str, item_id: int, action: str, position: int | None) -> Event | None:
+        """Store one event unless the session was deleted: a deletion that comes before the write,
+        or while it happens, wins (its row is removed again and SessionNotFound raised)."""
+        self.sessions.get(sid)  # raises SessionNotFound once deleted (e.g. while waiting for the model)
+        event = self.store.record(sid, item_id, action, position) if self.store else None
+        if sid not in self.sessions:  # deleted while we wrote
+            self.forget(sid)
+            self.sessions.get(sid)  # raises SessionNotFound
+        return event
 
     # -- privacy -------------------------------------------------------------------------------
     def forget(self, sid: str) -> dict[str, Any]:
