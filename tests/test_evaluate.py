@@ -65,15 +65,18 @@ def test_novelty_and_coverage():
 
 
 def _recommenders_reference(data, ratio=0.75, seed=42, col="user_id"):
-    """microsoft/recommenders' _do_stratification(is_random=True), restated for the test."""
+    """microsoft/recommenders' _do_stratification(is_random=True), restated for the test
+    (recommenders/datasets/python_splitters.py: a row trains when rank <= round(ratio * count))."""
     data = data.copy()
     np.random.seed(seed)
     data["random"] = np.random.rand(data.shape[0])
     data = data.sort_values([col, "random"])
     groups = data.groupby(col)
     data["count"] = groups[col].transform("count")
-    data["rank"] = (groups.cumcount() + 1) / data["count"]
-    return data[data["rank"] <= ratio], data[data["rank"] > ratio]
+    data["rank"] = groups.cumcount() + 1
+    train = data["rank"] <= round(ratio * data["count"])
+    test = (data["rank"] > round(ratio * data["count"])) & (data["rank"] <= round(1.0 * data["count"]))
+    return data[train], data[test]
 
 
 @pytest.mark.parametrize("by", ["user", "item"])
@@ -84,9 +87,17 @@ def test_stratified_split_matches_recommenders_row_for_row(by):
     ref_train, ref_test = _recommenders_reference(df, col=f"{by}_id")
     assert sorted(train.index) == sorted(ref_train.index)
     assert sorted(test.index) == sorted(ref_test.index)
-    per_user = train.groupby("user_id").size() / df.groupby("user_id").size()
-    if by == "user":
-        assert (per_user.dropna() <= 0.75 + 1e-9).all()
+
+
+def test_stratified_split_on_a_hand_computed_frame():
+    # users with 1, 2, 5 and 6 ratings; RandomState(42).rand(14) in row order is
+    # .375 | .951 .732 | .599 .156 .156 .058 .866 | .601 .708 .021 .970 .832 .212
+    # each user keeps round(0.75 * count) rows (numpy rounds halves to even): 1, 2, 4, 4
+    df = pd.DataFrame({"user_id": [1] + [2] * 2 + [3] * 5 + [4] * 6, "item_id": range(14)})
+    train, test = stratified_split(df, 0.75, by="user", seed=42)
+    assert sorted(test.index) == [7, 11, 12]  # the largest draws of users 3 (.866) and 4 (.970, .832)
+    assert sorted(train.index) == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 13]
+    assert train.groupby("user_id").size().tolist() == [1, 2, 4, 4]
 
 
 def test_leave_last_out_takes_the_latest_per_user():

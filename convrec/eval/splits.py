@@ -16,13 +16,14 @@ def stratified_split(
     """microsoft/recommenders' `python_stratified_split`, reproduced draw for draw.
 
     One uniform number per row from numpy's legacy generator seeded with `seed`, drawn in the
-    row order of `df`; rows sorted by (user or item, number); a row is training when its rank
-    within its group over the group's size is at most `ratio`. So a user with 4 ratings keeps 3.
+    row order of `df`; rows sorted by (user or item, number); the first round(ratio x size) rows
+    of each group train, the rest test. numpy rounds halves to even, as their `round` of a
+    pandas Series does: with ratio 0.75 a group of 1 or 2 rows keeps them all, 5 keeps 4, 6 keeps 4.
 
     >>> df = pd.DataFrame({"user_id": [1] * 4 + [2] * 2, "item_id": [1, 2, 3, 4, 1, 2]})
     >>> train, test = stratified_split(df)
     >>> len(train[train.user_id == 1]), len(train[train.user_id == 2])
-    (3, 1)
+    (3, 2)
     """
     if by not in ("user", "item"):
         raise ValueError("by must be 'user' or 'item'")
@@ -31,9 +32,10 @@ def stratified_split(
     data["_random"] = np.random.RandomState(seed).rand(len(data))
     data = data.sort_values([column, "_random"])
     groups = data.groupby(column)
-    rank = (groups.cumcount() + 1) / groups[column].transform("count")
-    train = data[rank <= ratio].drop(columns="_random")
-    test = data[rank > ratio].drop(columns="_random")
+    rank = groups.cumcount() + 1
+    keep = (ratio * groups[column].transform("count")).round()
+    train = data[rank <= keep].drop(columns="_random")
+    test = data[rank > keep].drop(columns="_random")
     return train, test
 
 
