@@ -133,8 +133,9 @@ def test_openai_retries_a_5xx(stub: Stub) -> None:
 def test_openai_gives_up_after_the_retries(stub: Stub) -> None:
     stub.script += [(503, b"down", 0)] * 3
     llm = OpenAILLM(stub.url, "local", retries=2, backoff_s=0.01)
-    with pytest.raises(LLMError, match="HTTP 503 after 3 attempt"):
+    with pytest.raises(LLMError, match="HTTP 503 after 3 attempt") as failed:
         llm.complete(HELLO)
+    assert failed.value.reason == "server error"
 
 
 def test_openai_does_not_retry_a_4xx(stub: Stub) -> None:
@@ -149,8 +150,9 @@ def test_openai_does_not_retry_a_4xx(stub: Stub) -> None:
 )
 def test_openai_malformed_body_is_an_llm_error(stub: Stub, body: bytes) -> None:
     stub.script.append((200, body, 0))
-    with pytest.raises(LLMError, match=f"LLM server at {stub.url}"):
+    with pytest.raises(LLMError, match=f"LLM server at {stub.url}") as failed:
         OpenAILLM(stub.url, "local", retries=0).complete(HELLO)
+    assert failed.value.reason == "bad answer"
 
 
 def test_openai_connection_refused_fails_fast() -> None:
@@ -159,16 +161,18 @@ def test_openai_connection_refused_fails_fast() -> None:
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     t0 = time.perf_counter()
-    with pytest.raises(LLMError, match=f"LLM server at {url} is not reachable"):
+    with pytest.raises(LLMError, match=f"LLM server at {url} is not reachable") as failed:
         OpenAILLM(url, "local", retries=1, backoff_s=0.01).complete(HELLO)
+    assert failed.value.reason == "unreachable"
     assert time.perf_counter() - t0 < 3
 
 
 def test_openai_timeout_is_an_llm_error(stub: Stub) -> None:
     stub.script.append((200, chat_reply("late"), 1.5))
     t0 = time.perf_counter()
-    with pytest.raises(LLMError, match="did not answer within 0.3 s"):
+    with pytest.raises(LLMError, match="did not answer within 0.3 s") as failed:
         OpenAILLM(stub.url, "local", timeout_s=0.3, retries=2, backoff_s=0.01).complete(HELLO)
+    assert failed.value.reason == "timeout"
     assert time.perf_counter() - t0 < 1.4  # not retried
     assert len(stub.requests) == 1
 
@@ -404,8 +408,9 @@ def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
 
     monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Stuck())
     llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=0.2)
-    with pytest.raises(LLMError, match="no answer within 0.2 s"):
+    with pytest.raises(LLMError, match="no answer within 0.2 s") as failed:
         llm.complete(HELLO)
+    assert failed.value.reason == "timeout"
     release.set()  # the model finishes the abandoned request, then serves the next one
     llm.timeout_s = 10
     assert llm.complete(HELLO).text == "late" and len(served) == 2

@@ -22,7 +22,16 @@ class IndexMissing(ConvrecError):
 
 
 class LLMError(ConvrecError):
-    """The language model failed, timed out or returned output that could not be used."""
+    """The language model failed, timed out or returned output that could not be used.
+
+    The message is for the log and the operator: it may name the server and quote its answer.
+    `reason` is a short code that is safe to show anyone: "timeout", "unreachable",
+    "server error" (the model or its server refused the request), "bad answer" or "error".
+    """
+
+    def __init__(self, message: str = "", *, reason: str = "error") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class InputError(ConvrecError):

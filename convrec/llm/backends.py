@@ -205,13 +205,14 @@ class EmbeddedLLM:
                 reply = call.result(timeout=self.timeout_s)
             except concurrent.futures.TimeoutError:
                 raise LLMError(
-                    f"embedded LLM gave no answer within {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)"
+                    f"embedded LLM gave no answer within {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)",
+                    reason="timeout",
                 ) from None
         if not isinstance(reply, dict) or "error" in reply:
             err = reply.get("error", reply) if isinstance(reply, dict) else reply
             msg = err.get("message", err) if isinstance(err, dict) else err
             hint = f": raise CONVREC_LLM_CTX (now {self.n_ctx})" if "context" in str(msg) else ""
-            raise LLMError(f"embedded LLM rejected the request: {msg}{hint}")
+            raise LLMError(f"embedded LLM rejected the request: {msg}{hint}", reason="server error")
         self.last_timings = dict(reply.get("timings") or {})
         return completion_from_openai(reply, "embedded LLM")
 
@@ -224,7 +225,7 @@ class EmbeddedLLM:
             try:
                 return self._server.handle_chat_completions(request)
             except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
-                raise LLMError(f"embedded LLM rejected the request: {e}") from e
+                raise LLMError(f"embedded LLM rejected the request: {e}", reason="server error") from e
 
     def close(self) -> None:
         """Free the model (the next call loads it again)."""
@@ -257,7 +258,8 @@ def completion_from_openai(reply: Any, who: str) -> Completion:
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
         raise LLMError(
-            f"{who} returned something that is not a chat completion ({type(e).__name__}: {e}): {str(reply)[:200]}"
+            f"{who} returned something that is not a chat completion ({type(e).__name__}: {e}): {str(reply)[:200]}",
+            reason="bad answer",
         ) from e
 
 
@@ -266,7 +268,8 @@ class OpenAILLM:
 
     Connection errors and 5xx/429 answers are retried `retries` times with exponential backoff
     (0.5 s, 1 s, ...); a timeout is not retried, since the same request would likely time out
-    again. Every failure ends as an LLMError that names the server.
+    again. Every failure ends as an LLMError that names the server (for the log; its `reason`
+    is what a person may be shown).
     """
 
     name = "openai"
@@ -324,7 +327,8 @@ class OpenAILLM:
                     continue
                 raise LLMError(
                     f"{where} did not answer within {self.timeout_s:g} s ({type(e).__name__}): "
-                    "raise CONVREC_LLM_TIMEOUT_S or use a smaller model"
+                    "raise CONVREC_LLM_TIMEOUT_S or use a smaller model",
+                    reason="timeout",
                 ) from e
             except httpx.TransportError as e:
                 if not last:
@@ -332,17 +336,23 @@ class OpenAILLM:
                     continue
                 raise LLMError(
                     f"{where} is not reachable: {type(e).__name__}: {e}. Start the server, "
-                    "fix CONVREC_LLM_URL, or set CONVREC_LLM=embedded"
+                    "fix CONVREC_LLM_URL, or set CONVREC_LLM=embedded",
+                    reason="unreachable",
                 ) from e
             if (r.status_code >= 500 or r.status_code == 429) and not last:
                 time.sleep(self.backoff_s * 2**attempt)
                 continue
             if r.status_code >= 400:
-                raise LLMError(f"{where} answered HTTP {r.status_code} after {attempt + 1} attempt(s): {r.text[:300]}")
+                raise LLMError(
+                    f"{where} answered HTTP {r.status_code} after {attempt + 1} attempt(s): {r.text[:300]}",
+                    reason="server error",
+                )
             try:
                 reply = r.json()
             except ValueError as e:
-                raise LLMError(f"{where} returned a body that is not JSON: {r.text[:200]!r}") from e
+                raise LLMError(
+                    f"{where} returned a body that is not JSON: {r.text[:200]!r}", reason="bad answer"
+                ) from e
             return completion_from_openai(reply, where)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -11,12 +11,15 @@ candidate to another ("Trading Places ... features a high school setting") and c
 candidate lines, while costing ~120 extra decoded tokens (~8 s on 2 cores) per turn. The
 template reasons state only what the record and the stated needs say.
 
-When the model is disabled, down or returns nothing usable, the blended order stands.
+When the model is disabled, down or returns nothing usable, the blended order stands. The
+failure is logged in full, and the turn says only what kind it was (`UNAVAILABLE`): the error
+may hold the server's address and a quote of its answer, which are not for the person chatting.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +31,17 @@ from convrec.core.types import Item, Needs, Rec
 from convrec.llm.backends import LLM
 from convrec.rank.explain import template_reason, unsupported_claims
 from convrec.retrieve.blend import minmax
+
+log = logging.getLogger(__name__)
+
+# LLMError.reason -> what `info["degraded"]` tells the person (the details go to the log)
+UNAVAILABLE = {
+    "timeout": "the language model did not answer in time",
+    "unreachable": "the language model could not be reached",
+    "server error": "the language model reported an error",
+    "bad answer": "the language model's answer could not be used",
+    "error": "the language model was unavailable",
+}
 
 
 def compact_line(n: int, item: Item, skip_genres: frozenset[str] = frozenset()) -> str:
@@ -185,9 +199,11 @@ def rerank(
             info.update(llm=True, prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens)
             picks = _read_picks(out.text, len(items))
         except LLMError as e:
-            info["degraded"] = str(e)
+            log.warning("LLM rerank failed (%s), blended order kept: %s", e.reason, e)
+            info["degraded"] = UNAVAILABLE.get(e.reason, UNAVAILABLE["error"])
         if info["llm"] and not picks:
-            info["degraded"] = "the model's answer could not be used"
+            log.warning("LLM rerank answer had no usable order, blended order kept: %.200r", out.text)
+            info["degraded"] = UNAVAILABLE["bad answer"]
 
     reasons: dict[int, tuple[str, str]] = {}
     llm_rank: list[int] = []
