@@ -147,6 +147,30 @@ def test_evaluate_chat_ranks_the_parity_mate_first():
     assert m["hit@20"] == 1.0  # 20 items share a parity; the target is among them
 
 
+@pytest.mark.parametrize("protocol", ["stratified", "chat"])
+def test_the_best_model_is_chosen_on_validation_and_reported_on_test(monkeypatch, protocol):
+    import convrec.eval.cf as cf
+
+    df = checkerboard()
+    monkeypatch.setattr(cf, "load_interactions", lambda *a, **k: (df, None))
+    # the fits scored on test see every training row (stratified) or all 32 non-test users (chat);
+    # the validation fits see fewer. item-knn wins on validation, EASE on test.
+    outer_rows = len(stratified_split(df)[0])
+    scores = {("ItemKNN", "val"): 0.9, ("ItemKNN", "test"): 0.1, ("EASE", "val"): 0.2, ("EASE", "test"): 0.5}
+
+    def fake(scorer, train, _test, _items_or_k=None, k=10):
+        on_test = len(train) == outer_rows if protocol == "stratified" else train["user_id"].nunique() == 32
+        ndcg = scores[(type(scorer).__name__, "test" if on_test else "val")]
+        return {"ndcg@10": ndcg, "ndcg@10+pop": ndcg}
+
+    monkeypatch.setattr(cf, "evaluate", fake)
+    monkeypatch.setattr(cf, "evaluate_chat", fake)
+    result = cf.run_protocol("synthetic", protocol, ["item-knn", "ease"])
+    assert result["best"] == "item-knn"
+    assert result["models"]["item-knn"]["ndcg@10"] == 0.1  # the test number of the choice
+    assert result["models"]["item-knn"]["validation"]["ndcg@10"] == 0.9
+
+
 # -- CLI registration --------------------------------------------------------------------------
 
 

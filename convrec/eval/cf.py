@@ -6,12 +6,13 @@ Protocols (all rank every candidate item for a user, never a sampled subset):
     an interaction, candidates = the items of the training set, items a user saw in training
     removed, k = 10, their ranking-metric definitions (`precision_at_k` ... `map_at_k`).
   - "leave-last-out": each user's latest interaction is the test item; Hit@10 and nDCG@10.
-  - "chat": the cold-start case a chat session is. Users are split 60/20/20 into train,
-    validation and test users; a test user names 1-3 random liked items (the session) and
-    another liked item is the target. Picks the scorer the pipeline uses by default.
+  - "chat": the cold-start case a chat session is. 20% of users are test users and 20% more
+    validate; a held-out user names 1-3 random liked items (the session) and another liked item
+    is the target. Picks the scorer the pipeline uses by default.
 
-Hyper-parameters are chosen on a validation split carved from the training data only
-(`--tune`); the presets below are the result, so a plain run is fast and deterministic.
+Choices are made on a validation split carved from the training data only, never on test: the
+best model always, hyper-parameters with `--tune` (the presets below are its result, so a plain
+run is fast and deterministic).
 
 Left out on purpose: rating-prediction metrics (RMSE), sampled-negative metrics (they
 inflate numbers and rank models differently), and significance tests beyond a bootstrap-free
@@ -254,44 +255,60 @@ def run_protocol(
     data_dir: Path | None = None,
     k: int = K,
 ) -> dict[str, Any]:
-    """Evaluate `models` under `protocol`; with `tune`, pick each model's parameters on validation first."""
+    """Evaluate `models` under `protocol`, and name the best one.
+
+    The best model (and with `tune`, each model's parameters) is chosen on a validation split
+    carved from the training data only: the training rows split again by the same splitter, or
+    (chat) another 20% of users held out of training. Every model is then refit on the whole
+    training data and measured once on test; `best` is never read off the test numbers.
+    """
     df, _ = load_interactions(dataset, data_dir)
     results: dict[str, Any] = {}
     tuned: dict[str, Any] = {}
     if protocol == "chat":
-        # 20% of users are test users; with --tune another 20% validate; the rest train
+        # 20% of users are test users, another 20% validate; the scorer scored on test trains on
+        # every non-test user, the ones scored on validation on the other 60%
         users = np.random.default_rng(seed).permutation(np.sort(df["user_id"].unique()))
         n = len(users)
-        test_users, val_users = users[: n // 5], users[n // 5 : 2 * n // 5] if tune else users[:0]
-        train = df[~df["user_id"].isin(np.concatenate([test_users, val_users]))]
+        test_users, val_users = users[: n // 5], users[n // 5 : 2 * n // 5]
+        train = df[~df["user_id"].isin(test_users)]
+        inner = train[~train["user_id"].isin(val_users)]
         items = np.sort(df["item_id"].unique())
         test_cases = chat_cases(df, test_users, seed, per_user=CHAT_CASES_PER_USER)
         val_cases = chat_cases(df, val_users, seed + 1, per_user=CHAT_CASES_PER_USER)
         for name in models:
-            params = _tune_chat(name, train, val_cases, items, k, tuned) if tune else {}
+            params, val = _choose(
+                name, protocol, lambda m: evaluate_chat(m, inner, val_cases, items, k), tune, tuned, k
+            )
             model = make_model(name, protocol, **params)
             results[name] = {**evaluate_chat(model, train, test_cases, items, k), "params": model.config()}
+            results[name]["validation"] = {key: val[key] for key in (f"ndcg@{k}", f"ndcg@{k}+pop")}
         split_info = {
             "train_users": int(train["user_id"].nunique()),
+            "validation_train_users": int(inner["user_id"].nunique()),
             "test_cases": len(test_cases),
             "val_cases": len(val_cases),
         }
+        # the pipeline's CF slot: the best personalised scorer next to popularity
+        key = f"ndcg@{k}+pop"
+        personal = [m for m in results if m != "popularity"] or list(results)
+        best = max(personal, key=lambda m: results[m]["validation"][key])
     else:
         train, test = split_for(protocol, df, stratify, seed)
-        inner_train, inner_val = split_for(protocol, train, stratify, seed) if tune else (None, None)
+        inner_train, inner_val = split_for(protocol, train, stratify, seed)
         for name in models:
-            params = {}
-            if tune:
-                params = _tune(name, protocol, inner_train, inner_val, k, tuned)
+            params, val = _choose(name, protocol, lambda m: evaluate(m, inner_train, inner_val, k), tune, tuned, k)
             model = make_model(name, protocol, **params)
             results[name] = {**evaluate(model, train, test, k), "params": model.config()}
-        split_info = {"train_rows": len(train), "test_rows": len(test), "test_users": int(test["user_id"].nunique())}
-    if protocol == "chat":  # the pipeline's CF slot: the best personalised scorer next to popularity
-        best = max(
-            (m for m in results if m != "popularity"), key=lambda m: results[m][f"ndcg@{k}+pop"], default="popularity"
-        )
-    else:
-        best = max(results, key=lambda m: results[m][f"ndcg@{k}"])
+            results[name]["validation"] = {f"ndcg@{k}": val[f"ndcg@{k}"]}
+        split_info = {
+            "train_rows": len(train),
+            "test_rows": len(test),
+            "test_users": int(test["user_id"].nunique()),
+            "validation_rows": len(inner_val),
+        }
+        key = f"ndcg@{k}"
+        best = max(results, key=lambda m: results[m]["validation"][key])
     return {
         "dataset": dataset,
         "protocol": protocol,
@@ -301,32 +318,27 @@ def run_protocol(
         "interactions": len(df),
         "split": split_info,
         "best": best,
+        "best_chosen_by": f"validation {key}",
         "models": results,
         "tuning": tuned,
         "machine": {"python": platform.python_version(), "cpus": _cpus()},
     }
 
 
-def _tune(name: str, protocol: str, train: pd.DataFrame, val: pd.DataFrame, k: int, log_to: dict) -> dict[str, Any]:
-    scores = []
-    for params in _grid(name):
-        m = evaluate(make_model(name, protocol, **params), train, val, k)
-        scores.append((m[f"ndcg@{k}"], params))
-        log.info("tune %s %s: ndcg@%d %.4f", name, params, k, m[f"ndcg@{k}"])
-    best = max(scores, key=lambda s: s[0])
-    log_to[name] = [{"params": p, f"val_ndcg@{k}": round(s, 4)} for s, p in scores]
-    return best[1]
-
-
-def _tune_chat(name: str, train: pd.DataFrame, cases, items: np.ndarray, k: int, log_to: dict) -> dict[str, Any]:
-    scores = []
-    for params in _grid(name):
-        m = evaluate_chat(make_model(name, "chat", **params), train, cases, items, k)
-        scores.append((m[f"ndcg@{k}"], params))
-        log.info("tune %s %s: ndcg@%d %.4f", name, params, k, m[f"ndcg@{k}"])
-    best = max(scores, key=lambda s: s[0])
-    log_to[name] = [{"params": p, f"val_ndcg@{k}": round(s, 4)} for s, p in scores]
-    return best[1]
+def _choose(
+    name: str, protocol: str, measure: Callable[[Scorer], dict[str, Any]], tune: bool, log_to: dict, k: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parameters, their validation metrics): the preset, or with `tune` the grid point with the
+    best validation nDCG@k (every point is logged into `log_to[name]`)."""
+    scored = []
+    for params in _grid(name) if tune else [{}]:
+        m = measure(make_model(name, protocol, **params))
+        scored.append((m, params))
+        log.info("validate %s %s: ndcg@%d %.4f", name, params, k, m[f"ndcg@{k}"])
+    if tune:
+        log_to[name] = [{"params": p, f"val_ndcg@{k}": round(m[f"ndcg@{k}"], 4)} for m, p in scored]
+    best, params = max(scored, key=lambda s: s[0][f"ndcg@{k}"])
+    return params, best
 
 
 def _cpus() -> int:
@@ -360,13 +372,15 @@ def table(result: dict[str, Any]) -> str:
         + f"{'coverage':>10}{'novelty':>9}{'fit s':>8}"
     )
     chat = result["protocol"] == "chat"
-    lines = [head + (f"{'ndcg+pop':>10}{'hit+pop':>9}" if chat else "")]
+    val_key = result["best_chosen_by"].removeprefix("validation ")  # what chose the best model
+    lines = [head + (f"{'ndcg+pop':>10}{'hit+pop':>9}" if chat else "") + f"{'val ' + val_key:>18}"]
     for name, m in result["models"].items():
         lines.append(
             f"{name:<12}"
             + "".join(f"{m[f'{c}@{k}']:>13.4f}" for c in cols)
             + f"{m['coverage']:>10.3f}{m['novelty']:>9.2f}{m['fit_s']:>8.1f}"
             + (f"{m[f'ndcg@{k}+pop']:>10.4f}{m[f'hit@{k}+pop']:>9.4f}" if chat else "")
+            + f"{m['validation'][val_key]:>18.4f}"
         )
     return "\n".join(lines)
 
