@@ -27,12 +27,23 @@ def query_text(needs: Needs, noun: str) -> str:
     """What the text encoder sees: genres and keywords, never the negated words, nor the domain
     noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
 
+    With neither, an English message is searched as written ("something like Dusty Trail"),
+    unless the needs hold something negated (excluded genres, disliked items): the message then
+    names what is not wanted ("no horror please" would search for horror), and once the rules
+    found no keywords in it, the rest is words like "no" and "please". The query is then empty
+    and the other sources (liked items, collaborative scores, popularity) order the allowed items.
+
     >>> query_text(Needs(include_genres=("Drama",), keywords=("ethics", "courses")), "course")
     'Drama ethics'
+    >>> query_text(Needs(text="something good"), "movie")
+    'something good'
+    >>> query_text(Needs(exclude_genres=("Horror",), text="no horror please"), "movie")
+    ''
     """
     noun = noun.casefold()
     words = [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))]
-    if not words and needs.language == "en":
+    negated = needs.exclude_genres or needs.disliked
+    if not words and needs.language == "en" and not negated:
         words = [needs.text]
     return " ".join(f"{w}" for w in words if w).strip()
 
