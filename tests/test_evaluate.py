@@ -204,6 +204,37 @@ def test_popularity_penalty_and_mmr_trade_accuracy_for_the_tail():
     assert mmr(scores, v, lam=1.0, k=3).tolist() == [0, 1, 2]
 
 
+def test_the_long_tail_beta_is_chosen_on_validation_and_reported_on_test(monkeypatch):
+    import convrec.eval.datasets
+    import convrec.eval.longtail as longtail
+
+    df = checkerboard()
+    monkeypatch.setattr(convrec.eval.datasets, "load_interactions", lambda *a, **k: (df, None))
+    outer_rows = len(stratified_split(df)[0])
+    # on validation beta 0.2 keeps 95% of the nDCG with the widest coverage; on test 0.5 would
+    curves = {
+        "val": {0.0: (0.40, 0.10), 0.2: (0.39, 0.20), 0.5: (0.30, 0.40)},
+        "test": {0.0: (0.40, 0.10), 0.2: (0.39, 0.20), 0.5: (0.39, 0.40)},
+    }
+
+    class FakePools:
+        def __init__(self, train, test, *args, **kwargs):
+            self.split = "test" if len(train) == outer_rows else "val"
+
+        def penalty(self, betas=longtail.BETAS):
+            curve = curves[self.split]
+            return [{"beta": b, "ndcg@10": curve[b][0], "coverage": curve[b][1]} for b in betas if b in curve]
+
+        def mmr(self, lams=longtail.LAMBDAS):
+            return []
+
+    monkeypatch.setattr(longtail, "Pools", FakePools)
+    result = longtail.run_longtail("ml-100k", out_dir=None)
+    chosen = result["summary"]["popularity_penalty_chosen_on_validation"]
+    assert chosen["beta"] == 0.2
+    assert chosen["test"] == {"beta": 0.2, "ndcg@10": 0.39, "coverage": 0.20}
+
+
 def test_a_cold_start_item_is_reachable_through_text():
     # item 3 has no interactions (cf 0) but matches the text need best
     c = Candidates(
