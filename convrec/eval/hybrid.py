@@ -8,13 +8,16 @@ the tagged movie is the single right answer. We report Recall@10 (= Hit@10, one 
   - popularity only;
   - the blend the pipeline makes (`convrec.retrieve.blend.blend` over the same candidate union the
     pipeline retrieves: top 300 by text, top 300 by CF, top 50 by popularity), with weights
-    chosen on the validation half of the examples, then measured once on the test half.
+    chosen on the examples of half the users (validation), then measured once on the examples
+    of the other half (test): no user is in both.
 
 Leaks closed on purpose: each example's own (user, movie) tags are removed from the item texts,
 and its (user, movie) rating from the CF training data. Cold-start check: the targets of half of
-the test examples, and a random tenth of the catalogue as decoys, lose *all* their interactions;
-CF cannot reach them, text still must. The "cold-aware" blend treats "no interactions" as
-missing evidence rather than a zero score (`blend(..., missing=)`, what the pipeline does).
+the test examples, and a random tenth of the catalogue as decoys, lose *all* their interactions
+and all their tags (nobody has interacted with a new item, so nobody has tagged it); CF cannot
+reach them, and text only by title, year and genres. The "cold-aware" blend treats "no
+interactions" as missing evidence rather than a zero score (`blend(..., missing=)`, what the
+pipeline does).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ RETRIEVE_POP = 50
 
 
 def build_examples(ratings: pd.DataFrame, tags: pd.DataFrame, seed: int = 42) -> pd.DataFrame:
-    """One row per (user, liked movie they tagged): the need text and a val/test label.
+    """One row per (user, liked movie they tagged): the need text and a val/test label, the same
+    for all of a user's examples (a random half of the users validate, the others test).
 
     >>> r = pd.DataFrame({"userId": [1, 1, 1], "movieId": [10, 20, 30], "rating": [5.0, 4.0, 2.0]})
     >>> t = pd.DataFrame({"userId": [1, 1, 1], "movieId": [10, 10, 30], "tag": ["Heist", "twist", "meh"]})
@@ -51,19 +55,26 @@ def build_examples(ratings: pd.DataFrame, tags: pd.DataFrame, seed: int = 42) ->
     liked = ratings[ratings["rating"] >= LIKED][["userId", "movieId"]]
     ex = needs.merge(liked, on=["userId", "movieId"])
     rng = np.random.default_rng(seed)
-    parts = []
-    for _, g in ex.groupby("userId", sort=True):
-        g = g.iloc[rng.permutation(len(g))][:PER_USER]
-        split = np.where(np.arange(len(g)) % 2 == 0, "val", "test")
-        parts.append(g.assign(split=split))
-    return pd.concat(parts, ignore_index=True) if parts else ex.assign(split=[])
+    parts = [g.iloc[rng.permutation(len(g))][:PER_USER] for _, g in ex.groupby("userId", sort=True)]
+    if not parts:
+        return ex.assign(split=[])
+    users = np.sort(ex["userId"].unique())
+    validating = set(rng.permutation(users)[: len(users) // 2].tolist())
+    return pd.concat(
+        [g.assign(split="val" if g["userId"].iat[0] in validating else "test") for g in parts], ignore_index=True
+    )
 
 
-def _item_texts(catalog, tags: pd.DataFrame, examples: pd.DataFrame) -> list[str]:
+def _item_texts(
+    catalog, tags: pd.DataFrame, examples: pd.DataFrame, untagged: frozenset[int] = frozenset()
+) -> list[str]:
+    """Each item's text, with every tag but the examples' own (the need must not be in the
+    answer's text); `untagged` items (new ones, that nobody has interacted with) with none."""
     from convrec.data.tables import MAX_TAGS
     from convrec.retrieve.embed import item_text
 
     drop = set(zip(examples["userId"], examples["movieId"]))
+    tags = tags[~tags["movieId"].isin(untagged)]
     keep = tags[[(u, m) not in drop for u, m in zip(tags["userId"], tags["movieId"])]]
     words = keep.assign(tag=keep["tag"].astype(str).str.strip().str.lower())
     counts = words.groupby(["movieId", "tag"]).size().reset_index(name="n")
@@ -164,7 +175,8 @@ def run_hybrid(
         encoder = SentenceEncoder(resolve_embedder(settings), settings.embed_model)
     ids = catalog.ids()
     position = pd.Index(ids)
-    item_vecs = _encode(encoder, _item_texts(catalog, tags, examples), settings.cache_dir)
+    texts = _item_texts(catalog, tags, examples)
+    item_vecs = _encode(encoder, texts, settings.cache_dir)
     need_vecs = encoder.encode([f"{n} {settings.domain_noun}" for n in examples["need"]])
 
     inter = catalog.interactions
@@ -181,6 +193,11 @@ def run_hybrid(
     # promote "whatever is cold")
     decoys = rng.choice(ids, size=len(ids) // 10, replace=False).tolist()
     cold_items = set(cold_users["movieId"].tolist()) | set(decoys)
+    cold_texts = _item_texts(catalog, tags, examples, untagged=frozenset(cold_items))
+    changed = [row for row, (a, b) in enumerate(zip(texts, cold_texts)) if a != b]
+    cold_vecs = item_vecs.copy()  # the catalogue as the cold cases see it: new items untagged
+    if changed:
+        cold_vecs[changed] = _encode(encoder, [cold_texts[row] for row in changed], settings.cache_dir)
     cf_cold = make_model(cf_model, "chat").fit(train[~train["item_id"].isin(cold_items)], ids)
     pop_cold = np.log1p(
         np.bincount(
@@ -198,7 +215,7 @@ def run_hybrid(
         text = item_vecs @ need_vecs[n]
         cases[row.split].append(_Case(target, banned, text, cf.score(session), pop))
         if row.split == "test" and row.movieId in cold_items:
-            cases["cold"].append(_Case(target, banned, text, cf_cold.score(session), pop_cold))
+            cases["cold"].append(_Case(target, banned, cold_vecs @ need_vecs[n], cf_cold.score(session), pop_cold))
 
     grid = weight_grid(0.1)
     val_recall = [float(np.mean([c.blend_hit(w, k) for c in cases["val"]])) for w in grid]
@@ -230,6 +247,7 @@ def run_hybrid(
         "k": k,
         "examples": {s: len(v) for s, v in cases.items()},
         "users": int(examples["userId"].nunique()),
+        "users_per_split": {s: int(n) for s, n in examples.groupby("split")["userId"].nunique().items()},
         "weights_tuned_on_val": best,
         "weights_tuned_on_val_cold_aware": best_cold,
         "default_weights": default,
