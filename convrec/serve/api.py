@@ -14,22 +14,28 @@ Every refusal is a 4xx with {"error": "<what to fix>"}: 404 unknown session, 409
 413 body too large, 422 invalid input, 503 (with Retry-After) when the model's line is full.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
+Requests that may wait for the model (a turn, "more like this") wait on threads of their own
+(`ModelThreads`), so a long line never takes the threads that the other endpoints answer on.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from convrec.core.errors import ConvrecError, InputError
-from convrec.serve.feedback import ACTIONS, default_db
+from convrec.serve.feedback import ACTIONS, STEERING, default_db
 from convrec.serve.service import ChatService, make_service
 from convrec.serve.sessions import (
     ServiceBusy,
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 MAX_K = 20
 INT64 = 2**63 - 1
+SPARE_MODEL_THREADS = 8  # beside the model's holder and its line: requests building their preview
+T = TypeVar("T")
 
 
 # -- schemas -------------------------------------------------------------------------------
@@ -102,10 +110,42 @@ class FeedbackOut(BaseModel):
     next: TurnOut | None = None
 
 
+class ModelThreads:
+    """The threads that requests which may wait for the model run on, apart from the server's pool.
+
+    A turn can wait minutes in the model's line (`FairGate`); on the pool that sync endpoints
+    share, a long line would leave no thread to answer a cheap request (a session's state, a 👍).
+    There is one thread for each place the line can hold, plus a few for requests building their
+    preview; when all are taken the line is full anyway, so the request is refused at once (503)
+    instead of queueing unseen.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix="convrec-model")
+        self._lock = threading.Lock()
+        self._running = 0
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on one of these threads; ServiceBusy when every one is taken."""
+        with self._lock:
+            if self._running >= self.size:
+                raise ServiceBusy(f"{self.size} requests are already waiting for the model; try again shortly.")
+            self._running += 1
+        future = self._executor.submit(partial(fn, *args))
+        future.add_done_callback(self._done)  # the thread is free when the call ends, even if the client left
+        return await asyncio.wrap_future(future)
+
+    def _done(self, _: Any) -> None:
+        with self._lock:
+            self._running -= 1
+
+
 def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     api = FastAPI(
@@ -114,6 +154,7 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         description="Conversational recommendations over one catalogue. Errors are {'error': message}.",
     )
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    model = ModelThreads(service.gate.max_waiting + 1 + SPARE_MODEL_THREADS)
 
     def error(status: int, message: str, **extra: Any) -> JSONResponse:
         headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else None
@@ -166,9 +207,9 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         return {**turn.to_dict(), **extra}
 
     @api.post("/v1/recommend", response_model=TurnOut, response_model_exclude_unset=True, tags=["recommend"])
-    def recommend(body: TextIn) -> dict[str, Any]:
+    async def recommend(body: TextIn) -> dict[str, Any]:
         """One stateless turn: the same JSON object as `convrec recommend --json`."""
-        return turn_out(service.recommend(body.text, body.k))
+        return turn_out(await model.run(service.recommend, body.text, body.k))
 
     @api.post("/v1/sessions", status_code=201, tags=["sessions"])
     def create_session() -> dict[str, Any]:
@@ -185,9 +226,9 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         response_model_exclude_unset=True,
         tags=["sessions"],
     )
-    def message(session_id: str, body: TextIn) -> dict[str, Any]:
+    async def message(session_id: str, body: TextIn) -> dict[str, Any]:
         """One turn in the conversation; it remembers earlier turns, shown items and feedback."""
-        return turn_out(service.message(session_id, body.text, body.k), session_id=session_id)
+        return turn_out(await model.run(service.message, session_id, body.text, body.k), session_id=session_id)
 
     @api.post(
         "/v1/sessions/{session_id}/feedback",
@@ -195,9 +236,10 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         response_model_exclude_unset=True,
         tags=["sessions"],
     )
-    def feedback(session_id: str, body: FeedbackIn) -> dict[str, Any]:
+    async def feedback(session_id: str, body: FeedbackIn) -> dict[str, Any]:
         """Rate one shown item. The event is on disk before this answers."""
-        event, nxt = service.feedback(session_id, body.item_id, body.action, body.k)
+        run = model.run if body.action in STEERING else run_in_threadpool  # only steering waits for the model
+        event, nxt = await run(service.feedback, session_id, body.item_id, body.action, body.k)
         out = {
             "session_id": session_id,
             "item_id": body.item_id,

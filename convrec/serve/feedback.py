@@ -29,6 +29,7 @@ import pandas as pd
 
 ACTIONS = ("like", "dislike", "more_like", "not_interested")
 POSITIVE = frozenset({"like", "more_like"})
+STEERING = frozenset({"more_like", "not_interested"})  # these also answer with the next turn
 RATING = {"like": 5.0, "more_like": 5.0, "dislike": 1.0, "not_interested": 1.0}  # on MovieLens' 0.5-5 scale
 DEFAULT_DB = Path("feedback") / "feedback.sqlite3"
 

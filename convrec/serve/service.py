@@ -30,7 +30,7 @@ from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
 from convrec.core.errors import InputError
 from convrec.retrieve.images import Picture
-from convrec.serve.feedback import ACTIONS, POSITIVE, Event, FeedbackStore
+from convrec.serve.feedback import ACTIONS, POSITIVE, STEERING, Event, FeedbackStore
 from convrec.serve.sessions import (
     BadFeedback,
     FairGate,
@@ -118,7 +118,7 @@ class ChatService:
         session = live.session
         if item_id not in session.shown:
             raise BadFeedback(f"item {item_id} was not shown in this conversation; only shown items can be rated.")
-        steer = action in ("more_like", "not_interested")
+        steer = action in STEERING
         liked = action in POSITIVE
         if not steer:
             event = self._record(sid, item_id, action, _position(session.last_shown, item_id))
