@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index demo test lint clean mpnet browser
+.PHONY: install models index demo test lint clean mpnet browser java
 
 install: $(STAMP)
 
@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q "torch==2.13.0"
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[embedded,dev]"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[embedded,spark,dev]"
 	touch $(STAMP)
 
 models: install
@@ -25,6 +25,7 @@ demo: index
 	$(BIN)/python app.py
 
 BROWSER_PKGS := chromium fonts-noto-cjk fonts-noto-color-emoji
+JAVA_PKGS := default-jre-headless
 # The browser test drives Debian's chromium (never a downloaded one); install it when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -39,7 +40,14 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install browser lint
+# Spark (spark-als) runs on a Java runtime; install Debian's when missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(JAVA_PKGS); \
+	  else echo "java is missing (tests/test_spark.py will skip): sudo apt-get install -y $(JAVA_PKGS)"; fi; }
+
+test: install browser java lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="bench", required=True
     )
     bc = bench.add_parser("chat", help="per-stage latency and LLM tokens over scripted multi-turn chats")
+    b.add_argument("--cf", dest="cf_model", help="collaborative scorer: ease (default), item-knn, als, bpr, spark-als")
+    b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)

@@ -119,7 +119,7 @@ def test_make_cf_by_name_and_unknown_name():
     S.cf_model = "nope"
     with pytest.raises(UnknownScorer, match="item-knn"):
         make_cf(S())
-    assert set(SCORERS) == {"popularity", "item-knn", "ease", "als", "bpr"}
+    assert set(SCORERS) == {"popularity", "item-knn", "ease", "als", "bpr", "spark-als"}
 
 
 @pytest.mark.parametrize("name", ["item-knn", "ease", "als"])

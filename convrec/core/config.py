@@ -75,8 +75,10 @@ class Settings(BaseSettings):
     w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense
-    # items x items matrix, so use item-knn or als above ~20k items with interactions.
+    # items x items matrix, so use item-knn or als above ~20k items with interactions;
+    # spark-als trains ALS on a Spark cluster (see README "Scaling out").
     cf_model: str = "ease"
+    spark_master: str = "local[*]"  # where spark-als trains: local[N] or a cluster's spark://host:7077
     max_message_chars: int = 2000
 
     # serving
@@ -87,7 +89,7 @@ class Settings(BaseSettings):
 # The global command-line options that name a setting (see convrec/cli.py).
 CLI_SETTINGS = (
     "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
-    "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun",
+    "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun", "cf_model", "spark_master",
 )  # fmt: skip
 
 

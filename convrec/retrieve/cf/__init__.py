@@ -1,5 +1,5 @@
-"""Collaborative scorers behind one interface (`base.Scorer`): popularity, item-kNN, EASE, ALS and BPR,
-by name. See `convrec.retrieve.cf.base` for how a chat session is folded in.
+"""Collaborative scorers behind one interface (`base.Scorer`): popularity, item-kNN, EASE, ALS, BPR and
+ALS trained by Spark (`spark-als`), by name. See `convrec.retrieve.cf.base` for how a chat session is folded in.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from convrec.retrieve.cf.base import (
 )
 from convrec.retrieve.cf.factors import ALS, BPR
 from convrec.retrieve.cf.itemitem import EASE, ItemKNN
+from convrec.retrieve.cf.spark import SparkALS
 
 __all__ = [
-    "ALS", "BPR", "EASE", "LIKED", "SCORERS", "ItemKNN", "Popularity", "Scorer", "UnknownScorer",
+    "ALS", "BPR", "EASE", "LIKED", "SCORERS", "ItemKNN", "Popularity", "Scorer", "SparkALS", "UnknownScorer",
     "interaction_matrix", "load_cf", "make_cf",
 ]  # fmt: skip
 
-SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, ALS, BPR)}
+SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, ALS, BPR, SparkALS)}
 
 
 def make_cf(settings: Any = None, **params: Any) -> Scorer:
@@ -34,6 +35,8 @@ def make_cf(settings: Any = None, **params: Any) -> Scorer:
     name = getattr(settings, "cf_model", None) or "item-knn"
     if name not in SCORERS:
         raise UnknownScorer(f"cf_model {name!r} is not a collaborative scorer; use one of {', '.join(SCORERS)}")
+    if name == SparkALS.name and getattr(settings, "spark_master", None):
+        params.setdefault("master", settings.spark_master)
     return SCORERS[name](**params)
 
 

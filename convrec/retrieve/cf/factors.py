@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from convrec.retrieve.cf.base import LIKED, Scorer, interaction_matrix
 
 
-class _Factors(Scorer):
+class Factors(Scorer):
     """Matrix factorisation: items have factor vectors; a session is folded in by least squares.
 
     The fold-in is one ALS half-step with the items fixed (Hu, Koren & Volinsky 2008): with Y
@@ -63,7 +63,7 @@ class _Factors(Scorer):
         u = np.where((rows >= 0)[:, None], self.user_factors[np.maximum(rows, 0)], 0.0)
         return (u @ self.item_factors.T).astype(np.float32)
 
-    def fit(self, interactions: pd.DataFrame, item_ids: np.ndarray) -> _Factors:
+    def fit(self, interactions: pd.DataFrame, item_ids: np.ndarray) -> Factors:
         from threadpoolctl import threadpool_limits
 
         self._set_items(item_ids)
@@ -81,15 +81,19 @@ class _Factors(Scorer):
         f = y.shape[1]
         if getattr(self, "_gram_of", None) is not self.item_factors:  # YᵀY once per model, not per session
             self._gram, self._gram_of = y.T @ y, self.item_factors
-        base = self._gram + self.regularization * np.eye(f)
         users = np.zeros((history.shape[0], f))
         for r in range(history.shape[0]):
             rows = history.indices[history.indptr[r] : history.indptr[r + 1]]
             if not len(rows):
                 continue
             yl = y[rows]
-            users[r] = np.linalg.solve(base + self.alpha * yl.T @ yl, (1.0 + self.alpha) * yl.sum(axis=0))
+            ridge = self._gram + self.user_regularization(len(rows)) * np.eye(f)
+            users[r] = np.linalg.solve(ridge + self.alpha * yl.T @ yl, (1.0 + self.alpha) * yl.sum(axis=0))
         return (users @ y.T).astype(np.float32)
+
+    def user_regularization(self, n_liked: int) -> float:
+        """The ridge term of a user's least-squares update (training's, so fold-in matches it)."""
+        return self.regularization
 
     def _similarity(self, rows: np.ndarray, row: int) -> np.ndarray:
         y = self.item_factors
@@ -103,7 +107,7 @@ class _Factors(Scorer):
         self.item_factors = arrays["cf_item_factors.npy"].astype(np.float32)
 
 
-class ALS(_Factors):
+class ALS(Factors):
     """Implicit-feedback ALS (`implicit.cpu.als`), confidence 1 + alpha for each like."""
 
     name = "als"
@@ -130,7 +134,7 @@ class ALS(_Factors):
         return model.user_factors, model.item_factors
 
 
-class BPR(_Factors):
+class BPR(Factors):
     """Bayesian personalised ranking (`implicit.cpu.bpr`); the last factor column is the item bias."""
 
     name = "bpr"

@@ -1,0 +1,90 @@
+"""Spark MLlib ALS as the collaborative trainer, on a real local Spark session (local[2])."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from convrec import cli
+from convrec.chat.load import load_recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.retrieve.cf import ALS, SparkALS, load_cf, make_cf
+from convrec.testing import HashEncoder, tiny_catalog
+
+from .test_build import build, write_movielens
+from .test_cf import checkerboard
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (`make install` installs it)")
+if shutil.which("java") is None:
+    pytest.skip("no Java runtime: `make test` installs default-jre-headless", allow_module_level=True)
+
+pytestmark = pytest.mark.slow  # a JVM starts: ~10 s
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return SparkALS(factors=8, iterations=10, regularization=0.01, master="local[2]").fit(checkerboard(), np.arange(40))
+
+
+def test_checkerboard_withheld_item_ranks_first(fitted):
+    inter = checkerboard()
+    for user in range(0, 40, 3):
+        seen = inter.loc[inter.user_id == user, "item_id"].to_numpy()
+        scores = fitted.score(seen)
+        scores[seen] = -np.inf
+        assert int(np.argmax(scores)) == user
+
+
+def test_batch_scores_equal_session_scores_and_dislikes_lower(fitted):
+    sessions = [[2, 4, 6], [1, 3]]
+    many = fitted.score_many(fitted.session_matrix(sessions))
+    for row, session in enumerate(sessions):
+        assert np.allclose(many[row], fitted.score(session), atol=1e-5)
+    assert fitted.score([2], disliked=[4, 8, 10])[6] < fitted.score([2])[6]
+
+
+def test_fold_in_regularises_like_spark_does(fitted):
+    """ALS-WR: Spark scales a user's ridge term by the user's number of likes; implicit does not."""
+    assert fitted.user_regularization(7) == pytest.approx(7 * 0.01)
+    assert ALS(regularization=0.01).user_regularization(7) == 0.01
+
+
+def test_saved_factors_serve_without_spark(fitted, tmp_path):
+    fitted.save(tmp_path)
+    loaded = load_cf(tmp_path, fitted.config())
+    assert isinstance(loaded, SparkALS) and loaded.master == "local[2]"
+    assert np.allclose(loaded.score([2, 4]), fitted.score([2, 4]), atol=1e-6)
+
+
+def test_settings_name_the_master():
+    model = make_cf(Settings(cf_model="spark-als", spark_master="local[1]"))
+    assert isinstance(model, SparkALS) and model.master == "local[1]"
+
+
+def test_build_index_trains_with_spark_and_the_chat_uses_it(tmp_path):
+    write_movielens(tmp_path / "data", tiny_catalog())
+    settings = Settings(
+        dataset=str(tmp_path / "data"), index_dir=tmp_path / "index", embed_model="hash", llm="none",
+        cf_model="spark-als", spark_master="local[2]",
+    )  # fmt: skip
+    manifest, built = build(settings)
+    assert built and manifest["inputs"]["cf"]["name"] == "spark-als"
+    assert (tmp_path / "index" / "cf_item_factors.npy").exists()
+    rec = load_recommender(settings, llm=None, encoder=HashEncoder())
+    session = Session()
+    rec.recommend(session, "a comedy")
+    turn = rec.recommend(session, "more like #1")
+    assert turn.recs and all("Comedy" in r.item.genres for r in turn.recs[:3])
+
+
+def test_cli_build_index_with_spark(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("convrec.retrieve.build.make_encoder", lambda settings: HashEncoder())
+    write_movielens(tmp_path / "data", tiny_catalog())
+    argv = ["--dataset", str(tmp_path / "data"), "--index-dir", str(tmp_path / "index"), "--embed-model", "hash",
+            "build-index", "--cf", "spark-als", "--spark-master", "local[2]", "--json"]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads(out[out.index("\n{") :])  # after the progress lines
+    assert manifest["inputs"]["cf"] == {**manifest["inputs"]["cf"], "name": "spark-als", "master": "local[2]"}
