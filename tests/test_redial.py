@@ -31,7 +31,7 @@ from convrec.eval.redial import (
     replay,
     summarise,
 )
-from convrec.eval.redial_catalog import merge_redial_movies
+from convrec.eval.redial_catalog import merge_redial_movies, with_redial_prior
 from convrec.eval.redial_cli import add_eval_cli
 from convrec.testing import tiny_catalog
 
@@ -159,6 +159,17 @@ def test_cf_finds_the_held_out_western_by_construction(redial_file, rec):
     assert result["cf"]["recall@5"] == 1.0 and result["blend"]["recall@5"] == 1.0
     assert result["cf"]["pairs"] == 2 and result["cf"]["n"] == 2
     assert set(result) == {"popularity", "cf", "blend"}
+
+
+def test_the_redial_prior_reaches_movies_nobody_rated(rec):
+    # Robot Dawn (16) has no MovieLens ratings; ReDial's dialogues mention it most, Dusty Trail less
+    counts = np.zeros(len(rec.items))
+    counts[rec.index.position[16]], counts[rec.index.position[12]] = 50, 5
+    systems = make_systems(rec, ["popularity", "blend"], reading=Reading(now_year=2018))
+    with_redial_prior(systems, counts)
+    nothing_said = Example({}, (), ("Robot Dawn",), (16,))
+    assert [s.rank(nothing_said)[0][0] for s in systems] == [16, 16]
+    assert rec.missing_evidence(np.array([16]))["pop"].all()  # the shared recommender is untouched
 
 
 def test_metrics_and_intervals():

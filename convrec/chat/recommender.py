@@ -228,8 +228,16 @@ class Recommender:
 
     def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Per score source, the candidates it knows nothing about (see `blend.blend`)."""
-        unrated = self.unrated[[self.index.position[int(i)] for i in ids]]
-        return {"cf": unrated, "pop": unrated}
+        rows = [self.index.position[int(i)] for i in ids]
+        return {"cf": self.unrated[rows], "pop": self.popularity[rows] == 0}
+
+    def set_popularity(self, values: np.ndarray) -> None:
+        """Rank by another popularity prior (log scale, one value per index row), e.g. an evaluation's
+        recent or in-domain counts; an item it gives 0 has no popularity evidence, one it gives more has."""
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != self.popularity.shape:
+            raise ValueError(f"popularity: {values.shape} values for {self.popularity.shape} items")
+        self.popularity = values
 
     def preview_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
         """The first `k` candidates in blended order with template reasons (the preview)."""

@@ -294,7 +294,7 @@ def make_systems(
             chosen.update(weights)
         clone = Recommender(rec.catalog, rec.index, rec.cf, encoder, None, rec.settings.model_copy(update=chosen))
         if popularity is not None:
-            clone.popularity = popularity
+            clone.set_popularity(popularity)
         out.append(System(name, clone, shared, llm if name == "blend+llm" else None, llm_window))
     return out
 

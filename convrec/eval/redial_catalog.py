@@ -142,7 +142,11 @@ def redial_counts(rec, movies_csv: Path, resolve, *, minus: Sequence[Path] = ())
 
 
 def with_redial_prior(systems: Sequence[System], counts: np.ndarray, share: float = 1.0) -> None:
-    """Make each system's popularity `share` ReDial mention counts (log) and the rest its own."""
+    """Make each system's popularity `share` ReDial mention counts (log) and the rest its own.
+
+    Through `Recommender.set_popularity`, so a movie MovieLens never rated but ReDial mentions
+    has popularity evidence, and one with no count under the prior has none.
+    """
     prior = np.log1p(counts).astype(np.float32)
     for s in systems:
-        s.rec.popularity = (share * prior + (1 - share) * s.rec.popularity).astype(np.float32)
+        s.rec.set_popularity(share * prior + (1 - share) * s.rec.popularity)
