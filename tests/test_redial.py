@@ -30,6 +30,7 @@ from convrec.eval.redial import (
     make_systems,
     replay,
     summarise,
+    unix_day,
 )
 from convrec.eval.redial_catalog import merge_redial_movies, with_redial_prior
 from convrec.eval.redial_cli import add_eval_cli
@@ -249,6 +250,42 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     text = (tmp_path / "report.md").read_text()
     assert "| blend | 3 |" in text and "GPT-4" in text
     assert (tmp_path / "report_recall.png").stat().st_size > 0 and (tmp_path / "report_latency.png").is_file()
+
+
+def test_redial_popularity_is_counted_as_of_the_dialogues_not_the_newest_rating(
+    tmp_path, redial_file, monkeypatch, capsys
+):
+    import dataclasses
+
+    import pandas as pd
+
+    import convrec.chat.load
+    import convrec.eval.redial_cli as redial_cli
+    from convrec.chat.recommender import Recommender
+    from convrec.data.catalog import Catalog
+
+    # every tiny rating is from January 2018; Robot Dawn (16) gets 40 ratings in September 2018,
+    # months after ReDial's dialogues were collected: they must not make it popular for them
+    base = tiny_catalog()
+    late = pd.DataFrame({"user_id": range(100, 140), "item_id": 16, "rating": 5.0, "timestamp": unix_day("2018-09-01")})
+    inter = pd.concat([base.interactions.assign(timestamp=unix_day("2018-01-01")), late], ignore_index=True)
+    items = {i: dataclasses.replace(it, popularity=float((inter.item_id == i).sum())) for i, it in base.items.items()}
+    catalog = Catalog("tiny", items, inter.astype(base.interactions.dtypes.to_dict()))
+    rec = make_recommender()
+    rec = Recommender(catalog, rec.index, rec.cf, rec.encoder, None, rec.settings)
+    monkeypatch.setattr(redial_cli, "prepare_index", lambda settings, *a, **k: (settings, {"catalog": "tiny"}))
+    monkeypatch.setattr(convrec.chat.load, "load_recommender", lambda *a, **k: rec)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--llm", default="none")
+    add_eval_cli(parser.add_subparsers(dest="eval"))
+    out, preds = tmp_path / "r.json", tmp_path / "p.jsonl"
+    argv = ["redial", "--data", str(redial_file), "--movies", str(redial_file), "--systems", "popularity"]
+    args = parser.parse_args([*argv, "--predictions", str(preds), "--out", str(out), "--bootstrap", "0"])
+    assert args.func(args) == 0
+    capsys.readouterr()
+    first = [json.loads(line)["item_ids"][0] for line in preds.read_text().splitlines()]
+    assert 16 not in first
+    assert json.loads(out.read_text())["config"]["pop_as_of"] == "2018-06-15"
 
 
 def test_the_commands_are_wired_into_convrec_eval():

@@ -16,8 +16,9 @@ and in whether the LLM reorders the top of the list:
 
 A source with nothing to say (CF with no liked item, text with no query) leaves ties that
 popularity breaks (weight 1e-3), so every system returns a full list. Popularity counts ratings
-with a one-year half-life by default (`recent_popularity`); `--redial-prior` replaces it by
-ReDial's own mention counts less the graded file's (in-domain training statistics, labelled so).
+with a one-year half-life by default (`recent_popularity`), as of when the dialogues were collected
+(`REDIAL_AS_OF`); `--redial-prior` replaces it by ReDial's own mention counts less the graded
+file's (in-domain training statistics, labelled so).
 
 Catalogues (`prepare_index`): ml-latest-small, or ml-latest-small with the ReDial movies it lacks
 merged in as title + year items (`merge_redial_movies`); each gets its own index under index/.
@@ -61,6 +62,12 @@ SHARED = REPO_ROOT.parent / "shared" / "data"
 TOP = max(KS)
 TIE_BREAK = 1e-3
 REDIAL_YEAR = 2018  # ReDial was collected in 2017-2018: "recent" means recent then
+# Popularity is counted as of the graded dialogues, not as of the newest MovieLens rating
+# (September 2018). ReDial's test split was collected after its training split (ReDial's
+# datasheet, redialdata.github.io/website/datasheet), and the test dialogues end in June 2018:
+# in them Ocean's 8 (released 8 June 2018) comes out "tomorrow" and has been seen, while
+# Incredibles 2 (released 15 June 2018) is still awaited.
+REDIAL_AS_OF = "2018-06-15"
 
 ANCHORS = {  # He et al., CIKM 2023, ReDial test (filtered, seen excluded, "recommendation" turns)
     "GPT-4 (zero-shot)": {"recall@1": 0.050, "recall@5": 0.140, "recall@10": 0.201, "recall@20": 0.267},
@@ -271,17 +278,21 @@ def make_systems(
     llm_window: int = 10,
     reading: Reading = Reading(),
     half_life_days: float | None = None,
+    as_of: int | None = None,
     weights: dict[str, float] | None = None,
 ) -> list[System]:
     """Systems sharing one loaded catalogue, index, CF model and (caching) encoder.
 
-    `half_life_days` replaces all-time popularity by `recent_popularity`; `weights` overrides
-    the blend weights of "blend" and "blend+llm" (keys w_text, w_cf, w_pop).
+    `half_life_days` replaces all-time popularity by `recent_popularity` as of `as_of` (a unix
+    time; None: the newest rating); `weights` overrides the blend weights of "blend" and
+    "blend+llm" (keys w_text, w_cf, w_pop).
     """
     from convrec.chat.recommender import Recommender
 
     popularity = (
-        recent_popularity(rec.catalog, rec.index.ids, half_life_days=half_life_days) if half_life_days else None
+        recent_popularity(rec.catalog, rec.index.ids, half_life_days=half_life_days, as_of=as_of)
+        if half_life_days
+        else None
     )
     encoder = rec.encoder if isinstance(rec.encoder, CachedEncoder) else CachedEncoder(rec.encoder)
     shared = Shared(reading, content_words(rec.catalog) if reading.keywords == "content" else frozenset())
@@ -381,6 +392,17 @@ def sample_indices(examples: Sequence[Example], n: int | None, seed: int) -> set
     if n is None or n >= len(gradable):
         return None
     return set(random.Random(seed).sample(gradable, n))
+
+
+def unix_day(date: str | None) -> int | None:
+    """Midnight UTC of a YYYY-MM-DD date as a unix time (None stays None).
+
+    >>> unix_day("2018-06-15"), unix_day(None)
+    (1529020800, None)
+    """
+    from datetime import UTC, datetime
+
+    return None if date is None else int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp())
 
 
 def shown(path: Path) -> str:

@@ -26,6 +26,7 @@ from convrec.data.dialogs import (
 )
 from convrec.eval.redial import (
     ANCHORS,
+    REDIAL_AS_OF,
     REDIAL_YEAR,
     SHARED,
     SYSTEMS,
@@ -36,6 +37,7 @@ from convrec.eval.redial import (
     sample_indices,
     shown,
     summarise,
+    unix_day,
 )
 from convrec.eval.redial_catalog import prepare_index, redial_counts, with_redial_prior
 
@@ -69,7 +71,7 @@ def add_eval_cli(eval_subparsers) -> None:
         type=Path,
         help="also write the graded turns as a CSV (id, context, target) that `eval dialogs` reads",
     )
-    _common(r)
+    _common(r, REDIAL_AS_OF)
     r.set_defaults(func=cmd_eval_redial)
 
     d = eval_subparsers.add_parser("dialogs", help="Recall@K on any 'dialogue context -> target title' .csv/.jsonl")
@@ -84,7 +86,7 @@ def add_eval_cli(eval_subparsers) -> None:
         help="configured (default: the global --index-dir), ml-latest-small, redial-merged or a catalogue directory",
     )
     d.add_argument("--now-year", type=int, default=None)
-    _common(d)
+    _common(d, None)
     d.add_argument(
         "--movies", type=Path, help="ReDial's movie list, for --catalog redial-merged (default: ../shared/data/redial/)"
     )
@@ -100,6 +102,7 @@ def add_eval_cli(eval_subparsers) -> None:
     s.add_argument("--systems", default="popularity,blend,blend+llm")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--pop-half-life", type=float, default=365.0)
+    s.add_argument("--pop-as-of", default=REDIAL_AS_OF, help="popularity counted as of this date (YYYY-MM-DD)")
     s.add_argument("--weights", default="0.2,0.4,0.4", help="blend weights text,cf,pop")
     s.add_argument("--redial-prior", action="store_true")
     s.add_argument("--now-year", type=int, default=REDIAL_YEAR)
@@ -119,7 +122,7 @@ def add_eval_cli(eval_subparsers) -> None:
     rp.set_defaults(func=cmd_eval_report)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
     p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
     p.add_argument(
         "--weights",
@@ -131,6 +134,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         type=float,
         default=365.0,
         help="popularity counts ratings with this half-life in days (0: all-time counts)",
+    )
+    p.add_argument(
+        "--pop-as-of",
+        default=as_of,
+        help="count that popularity as of this date, YYYY-MM-DD (default "
+        + (f"{as_of}, when the graded dialogues were collected)" if as_of else "the newest rating)"),
     )
     p.add_argument("--liked-from", choices=["seeker", "all"], default="seeker")
     p.add_argument(
@@ -187,6 +196,7 @@ def _setup(args: argparse.Namespace, movies: Path | None):
         llm_window=getattr(args, "llm_window", 10),
         reading=Reading(liked_from=getattr(args, "liked_from", SEEKER), now_year=args.now_year),
         half_life_days=args.pop_half_life or None,
+        as_of=unix_day(args.pop_as_of),
         weights=_weights(args.weights, rec.settings),
     )
     return rec, cat_info, systems, note
@@ -310,6 +320,7 @@ def _run_and_report(
         **cat_info,
         "weights": _weights(args.weights, rec.settings),
         "pop_half_life_days": args.pop_half_life,
+        "pop_as_of": args.pop_as_of,
         "redial_prior": bool(args.redial_prior),
         "liked_from": args.liked_from,
         "now_year": args.now_year,
@@ -379,6 +390,8 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
         "config": {
             **cat_info,
             "redial_prior": args.redial_prior,
+            "pop_half_life_days": args.pop_half_life,
+            "pop_as_of": args.pop_as_of,
             "weights": _weights(args.weights, rec.settings),
             **({"note": note} if note else {}),
         },

@@ -143,7 +143,9 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, note
             + "); "
             f"coverage **{t['coverage']:.2%}** ({t['targets_in_catalogue']} of {t['targets']} non-repeated targets); "
             f"{t['repeated_targets_dropped']} repeated targets dropped; n = {t['n']} turns.",
-            f"Blend weights {cfg.get('weights')}; popularity half-life {cfg.get('pop_half_life_days')} days; "
+            f"Blend weights {cfg.get('weights')}; popularity half-life {cfg.get('pop_half_life_days')} days"
+            + (f" as of {cfg['pop_as_of']}" if cfg.get("pop_as_of") else "")
+            + "; "
             f"ReDial prior: {'yes' if cfg.get('redial_prior') else 'no'}; LLM: {cfg.get('llm')} "
             f"(orders the blended top {cfg.get('llm_window')}).",
             "",
