@@ -5,6 +5,22 @@ from __future__ import annotations
 import json
 
 from convrec.cli import main
+from convrec.eval.negations import read_suite, run_suite
+from tests.conftest import REPO_ROOT
+
+SUITE = REPO_ROOT / "bench" / "negations.jsonl"
+
+
+def test_every_phrasing_of_the_suite_is_read_as_meant() -> None:
+    report = run_suite(read_suite(SUITE))
+    wrong = [f"{f['id']} {f['text']!r}: {f['got']}" for f in report["failures"]]
+    assert report["n"] == 282
+    assert not wrong, f"{len(wrong)} of {report['n']} wrong:\n" + "\n".join(wrong)
+    assert all(row["accuracy"] == 1.0 for row in report["per_language"].values())
+
+
+def test_every_soft_wish_becomes_a_preference() -> None:
+    assert run_suite(read_suite(SUITE))["soft_avoided"] == {"avoided": 16, "soft": 16}
 
 
 def write_suite(path, rows) -> None:

@@ -84,10 +84,22 @@ CASES_EN: list[tuple[str, dict[str, Any]]] = [
     ("avoid horror", dict(exclude_genres=("Horror",))),
     ("anything but horror", dict(exclude_genres=("Horror",))),
     ("I hate horror", dict(exclude_genres=("Horror",))),
-    ("not too scary", dict(exclude_genres=("Horror",))),
+    ("not too scary", dict(avoid_genres=("Horror",))),  # a preference, not a filter
     ("non-horror please", dict(exclude_genres=("Horror",))),
     ("I'm not in the mood for horror", dict(exclude_genres=("Horror",))),
-    ("not too scary comedy", dict(include_genres=("Comedy",), exclude_genres=("Horror",))),
+    ("not too scary comedy", dict(include_genres=("Comedy",), avoid_genres=("Horror",))),
+    ("less romance, more action", dict(include_genres=("Action",), avoid_genres=("Romance",))),
+    ("isn't there a good comedy from the 90s?", dict(include_genres=("Comedy",), year_min=1990, year_max=1999)),
+    ("is there a comedy without romance?", dict(include_genres=("Comedy",), exclude_genres=("Romance",))),
+    ("some non-stop action please", dict(include_genres=("Action",))),
+    ("I don't know maybe a comedy", dict(include_genres=("Comedy",))),
+    ("why not a comedy", dict(include_genres=("Comedy",))),
+    ("adventure yes, fantasy no", dict(include_genres=("Adventure",), exclude_genres=("Fantasy",))),
+    ("no horror. actually, horror is fine", dict(include_genres=("Horror",))),  # a contrast revises
+    ("I don't like scary movies. The last scary movie I saw was awful", dict(exclude_genres=("Horror",))),
+    ("I didn't like the horror you showed, give me a comedy", dict(include_genres=("Comedy",))),
+    ("i dont want horror", dict(exclude_genres=("Horror",))),  # apostrophes are optional
+    ("a comedy that isnt too scary", dict(include_genres=("Comedy",), avoid_genres=("Horror",))),
     ("funny but not scary", dict(include_genres=("Comedy",), exclude_genres=("Horror",))),
     ("no horror or thriller", dict(exclude_genres=("Horror", "Thriller"))),
     ("no horror, thriller is fine", dict(include_genres=("Thriller",), exclude_genres=("Horror",))),
@@ -186,13 +198,19 @@ CASES_ZH: list[tuple[str, dict[str, Any]]] = [
     ("像第2部那样", dict(more_like=(2,))),
     ("不要第二个那种", dict(less_like=(2,))),
     ("不要恐怖片", dict(exclude_genres=("Horror",))),
-    ("别太吓人", dict(exclude_genres=("Horror",))),
-    ("別太嚇人的動畫", dict(include_genres=("Animation",), exclude_genres=("Horror",))),
+    ("别太吓人", dict(avoid_genres=("Horror",))),
+    ("別太嚇人的動畫", dict(include_genres=("Animation",), avoid_genres=("Horror",))),
     ("不想看恐怖片", dict(exclude_genres=("Horror",))),
     ("我不喜欢战争片", dict(exclude_genres=("War",))),
     ("除了恐怖片以外都行", dict(exclude_genres=("Horror",))),
     ("没有恐怖的", dict(exclude_genres=("Horror",))),
-    ("不要太吓人的喜剧", dict(include_genres=("Comedy",), exclude_genres=("Horror",))),
+    ("不要太吓人的喜剧", dict(include_genres=("Comedy",), avoid_genres=("Horror",))),
+    ("恐怖片免了", dict(exclude_genres=("Horror",))),
+    ("兒童片和動畫片都不要", dict(exclude_genres=("Children", "Animation"))),
+    ("难道没有好看的喜剧吗？", dict(include_genres=("Comedy",))),
+    ("有没有不带爱情的喜剧？", dict(include_genres=("Comedy",), exclude_genres=("Romance",))),
+    ("除了喜剧，我还想看动画片", dict(include_genres=("Comedy", "Animation"))),
+    ("别的喜剧", dict(include_genres=("Comedy",))),  # 别的 is "other", not "don't"
     ("不要恐怖片和惊悚片", dict(exclude_genres=("Horror", "Thriller"))),
     ("有没有好笑的喜剧", dict(include_genres=("Comedy",))),  # 有没有 is a question, not a negation
     ("特别好笑的", dict(include_genres=("Comedy",))),  # 特别 holds 别 but negates nothing
@@ -538,3 +556,12 @@ def test_a_year_in_brackets_after_a_quoted_title_belongs_to_the_title() -> None:
     assert u.liked == (1,) and u.year_min is None and u.year_max is None
     u = parse_rules('I liked "American Pie" (1970), but from the 90s', MOVIELENS_GENRES, titles)
     assert u.liked == (2,) and (u.year_min, u.year_max) == (1990, 1999)
+
+
+def test_llm_cannot_make_an_avoided_genre_a_filter() -> None:
+    text = "a comedy for date night, not too scary"
+    u, _ = llm_parse(text, reply(include_genres=["Horror", "Romance"], exclude_genres=["Horror"]))
+    assert (u.include_genres, u.exclude_genres, u.avoid_genres) == (("Comedy",), (), ("Horror",))
+    assert "Romance" in u.keywords
+    u, _ = llm_parse("something for date night, not too scary", reply(include_genres=["Horror", "Romance"]))
+    assert (u.include_genres, u.avoid_genres) == (("Romance",), ("Horror",))

@@ -67,3 +67,28 @@ def test_corrupted_session_file_is_a_clear_error(tmp_path):
 def test_newer_on_a_first_turn_is_newer_than_the_liked_title():
     n = merge(Needs(), NeedsUpdate(liked=(7,), newer=True), [], {7: 1995})
     assert (n.year_min, n.year_max) == (1996, None) and n.liked == (7,)
+
+
+def test_avoided_genres_accumulate_and_yield_to_a_later_wish():
+    n = merge(Needs(include_genres=("Comedy",)), NeedsUpdate(avoid_genres=("Horror",)), [], {})
+    assert (n.include_genres, n.exclude_genres, n.avoid_genres) == (("Comedy",), (), ("Horror",))
+    n = merge(n, NeedsUpdate(avoid_genres=("Romance",)), [], {})
+    assert n.avoid_genres == ("Horror", "Romance")
+    n = merge(n, NeedsUpdate(include_genres=("Horror",)), [], {})  # asked for outright: no longer avoided
+    assert n.include_genres == ("Horror",) and n.avoid_genres == ("Romance",)
+    n = merge(n, NeedsUpdate(exclude_genres=("Romance",)), [], {})  # now a filter, not a preference
+    assert n.exclude_genres == ("Romance",) and n.avoid_genres == ()
+
+
+def test_not_too_softens_an_earlier_exclusion_and_inclusion():
+    n = merge(Needs(include_genres=("Horror", "Comedy"), exclude_genres=("Thriller",)),
+              NeedsUpdate(avoid_genres=("Horror", "Thriller")), [], {})  # fmt: skip
+    assert (n.include_genres, n.exclude_genres, n.avoid_genres) == (("Comedy",), (), ("Horror", "Thriller"))
+
+
+def test_avoided_genres_survive_a_session_file(tmp_path):
+    s = Session(needs=Needs(avoid_genres=("Horror",)))
+    s.save(tmp_path / "s.json")
+    assert Session.load(tmp_path / "s.json").needs.avoid_genres == ("Horror",)
+    assert Needs(avoid_genres=("Horror",)).to_dict()["avoid_genres"] == ["Horror"]
+    assert Needs.from_dict({"include_genres": ["Comedy"]}).avoid_genres == ()  # a session file from before

@@ -30,7 +30,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import because, template_recs
 from convrec.rank.rerank import rerank
-from convrec.retrieve.blend import blend, turn_weights
+from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder
 from convrec.retrieve.filters import Filters
@@ -203,8 +203,16 @@ class Recommender:
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
-            cands = blend(cands, weights, self.missing_evidence(cands.ids)).sorted_by("blend")
+            cands = blend(cands, weights, self.missing_evidence(cands.ids))
+            if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
+                cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
+            cands = cands.sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(s.rerank_n, k))))
+
+    def has_genre(self, ids: np.ndarray, genres: tuple[str, ...]) -> np.ndarray:
+        """Per candidate, whether it has any of `genres`."""
+        wanted = set(genres)
+        return np.array([bool(wanted & set(self.items[self.index.position[int(i)]].genres)) for i in ids], bool)
 
     @property
     def llm_reranks(self) -> bool:

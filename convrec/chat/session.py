@@ -3,7 +3,9 @@
 Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
 - "reset" starts from empty needs, then applies the rest of the turn;
 - genres named to include replace the previous ones (the latest wish wins); exclusions
-  accumulate ("no more horror" stays until the person asks for horror again);
+  accumulate ("no more horror" stays until the person asks for horror again); so do avoided
+  genres ("not too scary" stays until the genre is asked for or excluded), and avoiding a genre
+  lifts its inclusion or exclusion (the softer wish is the later one);
 - explicit years replace the range; "older"/"newer" without explicit years shift the range
   by a decade, or bound it by the years of the items just shown (or, on a first turn, of the
   items named as liked);
@@ -89,10 +91,11 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
     """
     if u.reset:
         needs = Needs()
-    exclude = [g for g in needs.exclude_genres if g not in u.include_genres]
+    exclude = [g for g in needs.exclude_genres if g not in u.include_genres and g not in u.avoid_genres]
     exclude += [g for g in u.exclude_genres if g not in exclude]
     include = list(u.include_genres) if u.include_genres else list(needs.include_genres)
-    include = [g for g in include if g not in exclude]
+    include = [g for g in include if g not in exclude and g not in u.avoid_genres]
+    avoid = [g for g in dict.fromkeys((*needs.avoid_genres, *u.avoid_genres)) if g not in (*include, *exclude)]
 
     year_min, year_max = needs.year_min, needs.year_max
     if u.year_min is not None or u.year_max is not None:
@@ -119,6 +122,7 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
         keywords=tuple(keywords),
         text=u.text or needs.text,
         language=u.language,
+        avoid_genres=tuple(avoid),
     )
 
 

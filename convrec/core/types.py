@@ -37,7 +37,9 @@ class Needs:
     """What the person asked for, merged over the conversation.
 
     `liked`/`disliked` are catalogue item ids, never free titles: a title the parser
-    could not resolve to the catalogue is dropped rather than trusted.
+    could not resolve to the catalogue is dropped rather than trusted. Included and excluded
+    genres are filters; `avoid_genres` ("not too scary", "别太浪漫") is a preference only: items
+    of those genres rank lower but are never filtered out.
     """
 
     liked: tuple[int, ...] = ()
@@ -49,6 +51,7 @@ class Needs:
     keywords: tuple[str, ...] = ()
     text: str = ""
     language: str = "en"
+    avoid_genres: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,6 +79,7 @@ class NeedsUpdate:
     disliked: tuple[int, ...] = ()
     include_genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
+    avoid_genres: tuple[str, ...] = ()  # "not too scary": a preference against, not a filter
     year_min: int | None = None
     year_max: int | None = None
     keywords: tuple[str, ...] = ()

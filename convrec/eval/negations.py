@@ -58,7 +58,7 @@ def check(case: dict[str, Any], genres: tuple[str, ...] = MOVIELENS_GENRES) -> d
         "ok": ok,
         "include": list(u.include_genres),
         "exclude": list(u.exclude_genres),
-        "avoid": list(getattr(u, "avoid_genres", ())),
+        "avoid": list(u.avoid_genres),
     }
 
 

@@ -80,25 +80,93 @@ GENRE_PHRASES_ZH: dict[str, tuple[str, ...]] = {
 
 # Words that negate what follows in the same clause. Longer phrases win over their prefixes.
 NEGATIONS_EN = (
-    "no", "no more", "not", "not too", "not a fan of", "nothing", "none", "never", "without", "avoid",
-    "avoiding", "anything but", "everything but", "anything except", "except", "excluding", "exclude",
-    "skip", "less", "non", "nor", "neither", "hate", "hates", "hated", "dislike", "dislikes",
-    "can't stand", "cannot stand", "sick of", "tired of", "don't", "do not", "doesn't", "does not",
-    "didn't", "did not", "won't", "isn't", "aren't",
+    "no", "no more", "not", "not a fan of", "nothing", "none", "never", "without", "avoid", "avoiding",
+    "anything but", "everything but", "anything except", "any genre but", "any genre except", "except",
+    "excluding", "exclude", "other than", "apart from", "aside from", "besides", "skip", "non", "nor",
+    "neither", "hate", "hates", "hated", "dislike", "dislikes", "can't stand", "cannot stand", "sick of",
+    "tired of", "done with", "had enough of", "don't", "do not", "doesn't", "does not", "didn't",
+    "did not", "won't", "isn't", "aren't",
 )  # fmt: skip
 NEGATIONS_ZH = (
-    "不要", "不想看", "不想要", "不想", "不看", "别", "別", "除了", "没有", "沒有", "不喜欢", "不喜歡",
-    "不爱", "不愛", "讨厌", "討厭", "不太", "不能太", "不是", "排除", "不含", "不带", "不帶", "受不了",
-    "不用", "少点", "少一点", "少點", "少一點",
+    "不要", "不想看", "不想要", "不想", "不看", "别", "別", "除了", "除开", "除開", "没有", "沒有", "不喜欢",
+    "不喜歡", "不太喜欢", "不太喜歡", "不太想看", "不爱", "不愛", "讨厌", "討厭", "不是", "排除", "不含",
+    "不带", "不帶", "受不了", "不用",
 )  # fmt: skip
+# Softer cues: "not too scary" and "别太吓人" ask for less of a genre, not for none of it. The
+# genres they govern become a preference against (`avoid_genres`), never a filter.
+SOFT_NEGATIONS_EN = (
+    "not too", "not too much", "not too many", "nothing too", "isn't too", "aren't too", "not overly",
+    "not very", "not so", "less", "a little less", "a bit less", "without too much", "without too many",
+)  # fmt: skip
+SOFT_NEGATIONS_ZH = (
+    "不要太", "不要太多", "别太", "別太", "不太", "不能太", "不用太", "不必太", "不会太", "不會太", "不要过于",
+    "不要過於", "没那么", "沒那麼", "不那么", "不那麼", "别那么", "別那麼", "少点", "少一点", "少點", "少一點",
+    "少些", "少一些",
+)  # fmt: skip
+# After a genre, at the end of its clause, these refuse it: "恐怖片免了", "纪录片除外", "fantasy no".
+# Between the genre and the cue only fillers and these words may stand ("功夫片我看腻了").
+POST_NEGATIONS_EN = ("no", "nope", "no thanks", "no thank you", "not for me", "not tonight", "is a no", "are a no")
+POST_NEGATIONS_ZH = (
+    "不要", "不行", "免了", "算了", "除外", "不感兴趣", "不感興趣", "没兴趣", "沒興趣", "看腻", "看膩", "看够",
+    "看夠", "看烦", "看煩", "受不了", "不喜欢", "不喜歡", "不爱看", "不愛看", "不想看", "不看", "不考虑",
+    "不考慮", "不用", "不需要",
+)  # fmt: skip
+POST_NEGATION_WORDS = r"我对|我對|我|对|對|就|都|也|真的|实在|實在|已经|已經|还是|還是|可"
+POST_NEGATION_PARTICLES = r"\s|了|啦|吧|呀|啊|哦|喔|的|please|thanks|for now"
 # Phrases that contain a negation word but negate nothing; blanked before looking for cues.
 NOT_NEGATIONS = (
-    "not sure", "not necessarily", "not only", "not just", "nothing but", "no matter", "don't mind",
-    "do not mind", "doesn't matter", "does not matter", "doesn't have to", "does not have to",
-    "don't have to", "do not have to", "don't care", "no idea", "no problem", "no worries",
+    "not sure", "not really sure", "not certain", "not necessarily", "not only", "not just", "not merely",
+    "not simply", "nothing but", "no matter", "don't mind", "do not mind", "doesn't matter",
+    "does not matter", "doesn't have to", "does not have to", "don't have to", "do not have to",
+    "don't care", "no idea", "no problem", "no worries", "don't know", "do not know", "don't really know",
+    "even if you don't", "even if you do not",
+    # idioms
+    "non-stop", "no-nonsense", "no doubt", "no question", "no kidding", "not gonna lie", "not going to lie",
+    "never get tired of", "never gets old", "never get bored of", "never tire of", "can't get enough",
+    "cannot get enough", "can't wait", "cannot wait", "can't resist", "cannot resist", "not ashamed",
+    "can't go wrong", "not bad",
+    # "why not a comedy"
+    "why not", "why don't", "why do not", "why won't",
+    # comparisons: "nothing beats a good western"
+    "nothing beats", "nothing can beat", "nothing better", "nothing compares", "nothing quite compares",
+    "nothing tops", "nothing hits like", "nothing quite like", "nothing like a", "nothing like an",
+    "no better", "can't beat", "cannot beat", "can't top", "second to none",
+    # past experience: "I never used to like westerns", "I've never seen a noir"
+    "never used to", "used to hate", "used to dislike", "didn't use to", "did not use to", "never seen",
+    "never watched", "never tried", "never really seen", "never really watched", "haven't seen",
+    "haven't watched", "have not seen", "hadn't seen", "not seen",
     "特别", "特別", "区别", "區別", "分别", "分別", "告别", "告別", "个别", "個別", "识别", "識別",
-    "级别", "級別", "类别", "類別", "性别", "性別", "差别", "差別", "鉴别", "辨别", "有没有", "有沒有",
-    "要不要", "看不看", "想不想", "是不是",
+    "级别", "級別", "类别", "類別", "性别", "性別", "差别", "差別", "鉴别", "辨别", "别的", "別的", "别人",
+    "別人", "有没有", "有沒有", "要不要", "看不看", "想不想", "是不是", "不太确定", "不太確定", "不太清楚",
+    "没看过", "沒看過", "没有看过", "沒有看過", "没有之一", "沒有之一",
+    "为什么不", "為什麼不", "为啥不", "為啥不", "干嘛不", "幹嘛不", "干吗不", "幹嗎不", "何不", "怎么不",
+    "怎麼不", "怎么没有", "怎麼沒有", "难道没有", "難道沒有", "是不是没有", "是不是沒有",
+)  # fmt: skip
+# The same as patterns; a group named "cue" is what they blank (else the whole match).
+NOT_NEGATION_PATTERNS = (
+    # an inverted question: "isn't there a good comedy", "don't you have any westerns"
+    r"(?:^|(?<=[,.;:!?…]))\s*(?:(?:and|so|but|well|oh|hmm+|then|seriously)\s*,?\s+)?"
+    r"(?P<cue>isn't|aren't|don't|doesn't|didn't|won't|wouldn't|isnt|arent|dont|doesnt|didnt)\s+"
+    r"(?:there|you|ya|u|we|they|anyone|anybody|someone|somebody|people|it)\b(?!\s+dare)",
+    # a clause that opens with a negated auxiliary and ends in a question mark
+    r"(?:^|(?<=[,.;:!?…]))\s*(?P<cue>isn't|aren't|don't|doesn't|didn't|won't|isnt|arent|dont|doesnt|didnt)\b"
+    r"(?=[^,.;:!?…]*\?)",
+    r"\b(?:is|are)\s+there\s+(?P<cue>no)\b",
+    r"\b(?P<cue>no|nothing|none)(?:\s+\w+){0,2}\s+(?:is|are|gets|comes)\s+(?:better|greater|finer|closer)\b",
+    # "besides X, also Y" adds a genre
+    r"\b(?P<cue>besides|apart from|aside from|other than)\b(?=[^.!?]*\b(?:also|as well)\b)",
+    r"(?P<cue>除了)(?=[^。！？!?.]*(?:还|還|也想|也要|也喜|也爱|也愛|另外))",
+    # rhetorical questions and comparisons: "没有好看的科幻片吗", "没有比科幻片更好的了"
+    r"(?P<cue>没有|沒有|不是|不能)(?=[^，。,.;；!！?？]*[吗嗎])",
+    r"(?P<cue>没有|沒有)(?=[^，。,.;；!！?？]{0,6}比)",
+)
+# A past dislike of one film is not one of its genre: "I didn't like the last horror film". The
+# genre is wanted only when the message asks for no other ("..., but I'd try one again").
+ONE_FILM_NEGATIONS = (r"\b(?P<cue>didn't|didnt|did not)\s+(?:really\s+)?\w+\s+(?:the|that|this|those|these|your)\b",)
+# Before a Chinese negation in its clause these make it a past taste ("以前不爱看西部片").
+PAST_MARKERS_ZH = (
+    "以前", "从前", "從前", "过去", "過去", "小时候", "小時候", "原来", "原來", "本来", "本來", "曾经", "曾經",
+    "一开始", "一開始",
 )  # fmt: skip
 # In the gap between a negation and a genre these end its scope ("no horror, but funny").
 SCOPE_BREAKERS = (
@@ -107,6 +175,12 @@ SCOPE_BREAKERS = (
     r"\b(?:i|we|i'd|we'd|i'm|we're)\s+(?:\w+\s+)?(?:want|like|love|prefer|fancy|need|enjoy|am in the mood)\b",
     r"但|不过|不過|而是|只要|可以|想要|想看|喜欢|喜歡",
 )
+# Before a later mention of a refused genre these revise the refusal ("no horror. actually, horror
+# is fine"); without one a later mention is taken to speak of the same ("... the last scary movie I saw").
+CONTRASTS = (
+    r"\b(?:but|though|although|however|actually|still|now|instead|yet|anyway)\b",
+    "但", "不过", "不過", "可是", "然而", "还是", "還是", "现在", "現在", "其实", "其實", "反而",
+)  # fmt: skip
 # Between two genres these carry a negation on: "no horror or thriller", "不要恐怖片和惊悚片".
 GENRE_JOINERS = r"or|and|nor|/|、|和|或者|或|跟|与|與|及|也不要|还是|還是"
 GENRE_FILLERS = r"\s|movies?|films?|flicks?|stuff|ones?|any|either|片|电影|電影|的|类|類"
@@ -187,7 +261,8 @@ STOPWORDS_EN = frozenset(
     enjoy enjoyed best better bit little ok okay hi hello hey yes yeah something anything nothing
     everything somewhat looking look find mood feel feeling fun fan any older newer earlier recent
     unlike instead else lighter darker first second third fourth fifth last set
-    latest newest old classic classics year years decade era""".split()
+    latest newest old classic classics year years decade era aren't wasn't weren't haven't hasn't won't
+    wouldn't shouldn't couldn't dont didnt doesnt isnt arent cant idk dunno besides""".split()
 )
 # Chinese filler split out of the message before keeping what is left as keywords.
 STOPWORDS_ZH = (

@@ -31,7 +31,8 @@ from convrec.parse.lexicon import (
     MULTI_GENRE_PHRASES,
     STOPWORDS_EN,
 )
-from convrec.parse.rules import DECADE, decade_years, fold, negation_cues
+from convrec.parse.negation import negation_cues
+from convrec.parse.rules import DECADE, decade_years, fold
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +161,20 @@ def merge_llm(
     1.5B model added to "a philosophy course on ethics and artificial intelligence" no longer
     fills the list with economics courses (too few items have both, and the filter then takes
     either). It may add one exclusion when the text negates something and the rules found no
-    exclusion.
+    exclusion. A genre the rules read as avoided ("not too scary") stays a preference only.
     """
     vocab = {g.casefold(): g for g in genres}
     text = text.strip()
     include = _llm_genres(data.get("include_genres"), genres)
-    include = [g for g in include if g not in rules.exclude_genres and g not in rules.include_genres]
+    said = {*rules.include_genres, *rules.exclude_genres, *rules.avoid_genres}
+    include = [g for g in include if g not in said]
     if not rules.keywords:
         include = []
     softened = include[:1] if rules.include_genres else []
     include = include[:MAX_LLM_GENRES] if not rules.include_genres else []
     exclude: list[str] = []
     if not rules.exclude_genres and negation_cues(fold(text)):
-        exclude = [g for g in _llm_genres(data.get("exclude_genres"), genres) if g not in rules.include_genres][:1]
+        exclude = [g for g in _llm_genres(data.get("exclude_genres"), genres) if g not in said][:1]
     all_excluded = (*rules.exclude_genres, *exclude)
     all_included = tuple(g for g in (*rules.include_genres, *include) if g not in all_excluded)
 

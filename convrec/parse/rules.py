@@ -12,9 +12,11 @@ Choices worth knowing (all conservative: a missed constraint costs less than a w
   "oldies", "老电影", "老片" -> year_max 1979. Both only when no explicit year was given. "classic"
   and "经典" alone set no year (they mean acclaimed as often as old); bare "new" sets none either
   ("something new" is about novelty).
-- Negation scope: a cue ("no", "not too", "without", "不要", "别") negates the first genre after it in
-  the same clause, and the genres joined to that one by "or"/"and"/"、"/"和". "not too scary comedy"
-  and "不要太吓人的喜剧" exclude Horror and include Comedy.
+- Negation (`convrec.parse.negation`): a cue ("no", "without", "不要", "别") negates the first genre
+  after it in the same clause, and the genres joined to it by "or"/"and"/"、"/"和"; "恐怖片免了"
+  negates the genre before it. "not too scary comedy" and "不要太吓人的喜剧" include Comedy and
+  avoid Horror: a preference against, never a filter. Questions ("isn't there a good comedy?"),
+  hedges, idioms ("non-stop action"), "why not" and "nothing beats" negate nothing.
 - A year in the scope of a negation ("nothing from the 80s") is dropped, not turned into a bound.
 
 Left out on purpose: spelling correction of genre words, numbers written as words ("nineteen
@@ -25,8 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date
 
 from convrec.core.types import NeedsUpdate
@@ -37,8 +38,6 @@ from convrec.parse.lexicon import (
     DECADE_WORDS,
     DECADE_ZH,
     DISLIKE_CUES,
-    GENRE_FILLERS,
-    GENRE_JOINERS,
     GENRE_PHRASES_EN,
     GENRE_PHRASES_ZH,
     LESS_LIKE_CUES,
@@ -46,10 +45,7 @@ from convrec.parse.lexicon import (
     MIN_YEAR,
     MORE_LIKE_CUES,
     MULTI_GENRE_PHRASES,
-    NEGATIONS_EN,
-    NEGATIONS_ZH,
     NEWER_PHRASES,
-    NOT_NEGATIONS,
     NUMBERS,
     OLD_PHRASES,
     OLD_YEAR_MAX,
@@ -60,12 +56,20 @@ from convrec.parse.lexicon import (
     RECENT_PHRASES,
     RECENT_YEARS,
     RESET_PHRASES,
-    SCOPE_BREAKERS,
     STOPWORDS_EN,
     STOPWORDS_ZH,
     YEAR_RULES,
     ZH_CLASSIFIERS,
     ZH_DIGITS,
+)
+from convrec.parse.negation import (
+    GenreHit,
+    alternation,
+    any_of,
+    find_cues,
+    in_negation_scope,
+    joined,
+    read_genres,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -73,45 +77,18 @@ from convrec.parse.lexicon import (
 # --------------------------------------------------------------------------------------------
 
 
-def _alternation(phrases: Iterable[str], *, words: bool) -> str:
-    """One regex alternative per phrase, longest first; `words` adds word boundaries and lets a
-    space or hyphen inside a phrase match either.
-
-    >>> _alternation(["sci fi", "war"], words=True)
-    '(?<!\\\\w)(?:sci[\\\\s-]+fi|war)(?!\\\\w)'
-    """
-    parts = sorted(set(phrases), key=len, reverse=True)
-    if not words:
-        return "(?:" + "|".join(map(re.escape, parts)) + ")"
-    body = "|".join(re.escape(p).replace(r"\ ", r"[\s-]+").replace(r"\-", r"[\s-]+") for p in parts)
-    return rf"(?<!\w)(?:{body})(?!\w)"
-
-
-def _any(patterns: Iterable[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
-
-
-_NEGATION = re.compile(_alternation(NEGATIONS_EN, words=True) + "|" + _alternation(NEGATIONS_ZH, words=False))
-_NOT_NEGATION = re.compile(
-    _alternation([p for p in NOT_NEGATIONS if p.isascii()], words=True)
-    + "|"
-    + _alternation([p for p in NOT_NEGATIONS if not p.isascii()], words=False)
-)
-_SCOPE_BREAK = _any(SCOPE_BREAKERS)
-_JOINED = re.compile(rf"(?:{GENRE_FILLERS}|{GENRE_JOINERS})*", re.IGNORECASE)
-_JOINER = re.compile(GENRE_JOINERS)
 _CLAUSE_END = re.compile(r"[,.;!?，。；！？\n]|\bbut\b|但|不过|不過")
-_RESET = _any(RESET_PHRASES)
-_OLDER = _any(OLDER_PHRASES)
-_NEWER = _any(NEWER_PHRASES)
-_RECENT = _any(RECENT_PHRASES)
-_OLD = _any(OLD_PHRASES)
-_LESS_LIKE = _any(LESS_LIKE_CUES)
-_MORE_LIKE = _any(MORE_LIKE_CUES)
-_DISLIKE = _any(DISLIKE_CUES)
+_RESET = any_of(RESET_PHRASES)
+_OLDER = any_of(OLDER_PHRASES)
+_NEWER = any_of(NEWER_PHRASES)
+_RECENT = any_of(RECENT_PHRASES)
+_OLD = any_of(OLD_PHRASES)
+_LESS_LIKE = any_of(LESS_LIKE_CUES)
+_MORE_LIKE = any_of(MORE_LIKE_CUES)
+_DISLIKE = any_of(DISLIKE_CUES)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD_EN = re.compile(r"[a-z][a-z'-]*[a-z]")
-_ZH_SPLIT = re.compile(_alternation(STOPWORDS_ZH, words=False) + r"|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + r"|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 _ORD = "|".join(ORDINALS)
 _NUM = "|".join(k for k in NUMBERS if k.isascii())
@@ -131,13 +108,6 @@ _YEAR_RULES = tuple((kind, re.compile(p)) for kind, p in YEAR_RULES)
 # --------------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Hit:
-    start: int
-    end: int
-    genres: tuple[str, ...]
 
 
 class _Scan:
@@ -234,20 +204,21 @@ def parse_rules(
     more_like, less_like = _positions(scan)
     vocab = {g.casefold(): g for g in genres}
     hits = _genre_hits(scan.text, vocab)
-    cues = negation_cues(scan.text)
-    year_min, year_max = _years(scan, cues, hits, now_year)
+    cues = find_cues(scan.text)
+    year_min, year_max = _years(scan, [(c.start, c.end) for c in cues], hits, now_year)
     older = bool(scan.consume(_OLDER))
     newer = bool(scan.consume(_NEWER))
-    include, exclude = _genres(scan.text, hits, cues)
+    genres_read = read_genres(scan.text, hits, cues)
     for hit in hits:
         scan.take(hit.start, hit.end)
-    for start, end in cues:
+    for start, end in genres_read.cue_spans:
         scan.take(start, end)
     return NeedsUpdate(
         liked=liked,
         disliked=disliked,
-        include_genres=include,
-        exclude_genres=exclude,
+        include_genres=genres_read.include,
+        exclude_genres=genres_read.exclude,
+        avoid_genres=genres_read.avoid,
         year_min=year_min,
         year_max=year_max,
         keywords=keywords_of(scan.text),
@@ -262,34 +233,7 @@ def parse_rules(
     )
 
 
-def negation_cues(text: str) -> list[tuple[int, int]]:
-    """Spans of the negation words in folded text, leaving out "not sure", "特别" and the like.
-
-    >>> negation_cues("not sure, but no horror")
-    [(14, 16)]
-    """
-    blanked = _NOT_NEGATION.sub(lambda m: " " * len(m.group(0)), text)
-    return [m.span() for m in _NEGATION.finditer(blanked)]
-
-
-def in_negation_scope(text: str, cues: list[tuple[int, int]], start: int, others: Iterable[int] = ()) -> bool:
-    """Whether position `start` is negated: a cue before it in the same clause, with no scope
-    breaker ("but", "I want", "，") and none of the `others` positions (earlier genres) between.
-
-    >>> t = "no horror, but a comedy"
-    >>> in_negation_scope(t, negation_cues(t), 3), in_negation_scope(t, negation_cues(t), 17)
-    (True, False)
-    """
-    before = [end for _, end in cues if end <= start]
-    if not before:
-        return False
-    cue_end = before[-1]
-    if _SCOPE_BREAK.search(text, cue_end, start):
-        return False
-    return not any(cue_end <= p < start for p in others)
-
-
-def _genre_hits(text: str, vocab: dict[str, str]) -> list[_Hit]:
+def _genre_hits(text: str, vocab: dict[str, str]) -> list[GenreHit]:
     """Genre phrases in folded text, with the vocabulary's spelling of the genres they name."""
     pattern, lookup = _genre_table(tuple(vocab.items()))
     hits = []
@@ -297,7 +241,7 @@ def _genre_hits(text: str, vocab: dict[str, str]) -> list[_Hit]:
         named = lookup.get(re.sub(r"[\s-]+", " ", m.group(0)), ())
         found = tuple(vocab[g.casefold()] for g in named if g.casefold() in vocab)
         if found:
-            hits.append(_Hit(m.start(), m.end(), found))
+            hits.append(GenreHit(m.start(), m.end(), found))
     return hits
 
 
@@ -313,37 +257,13 @@ def _genre_table(vocab: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], d
         table.setdefault(folded, (name,))
     en = [p for p in table if p.isascii()]
     zh = [p for p in table if not p.isascii()]
-    pattern = re.compile(_alternation(en, words=True) + "|" + _alternation(zh, words=False))
+    pattern = re.compile(alternation(en, words=True) + "|" + alternation(zh, words=False))
     return pattern, {re.sub(r"[\s-]+", " ", p): g for p, g in table.items()}
 
 
-def _genres(text: str, hits: list[_Hit], cues: list[tuple[int, int]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(included, excluded) genres; a negation carries over genres joined by "or"/"和"."""
-    include: list[str] = []
-    exclude: list[str] = []
-    previous: _Hit | None = None
-    previous_negated = False
-    for hit in hits:
-        if previous is not None and previous_negated and _joined(text[previous.end : hit.start]):
-            negated = True
-        else:
-            negated = in_negation_scope(text, cues, hit.start, (h.start for h in hits if h.start < hit.start))
-        (exclude if negated else include).extend(hit.genres)
-        previous, previous_negated = hit, negated
-    excluded = tuple(dict.fromkeys(exclude))
-    return tuple(g for g in dict.fromkeys(include) if g not in excluded), excluded
-
-
-def _joined(gap: str) -> bool:
-    """Whether the text between two genres joins them ("or", "和", "movies or").
-
-    >>> _joined(" or "), _joined("片和"), _joined(" "), _joined("的")
-    (True, True, False, False)
-    """
-    return bool(_JOINED.fullmatch(gap)) and bool(_JOINER.search(gap))
-
-
-def _years(scan: _Scan, cues: list[tuple[int, int]], hits: list[_Hit], now_year: int) -> tuple[int | None, int | None]:
+def _years(
+    scan: _Scan, cues: list[tuple[int, int]], hits: list[GenreHit], now_year: int
+) -> tuple[int | None, int | None]:
     """(year_min, year_max) from explicit years and decades, else from "recent"/"old"."""
     spans: list[tuple[int, int]] = []  # closed ranges: decades, single years, "between"
     mins: list[int] = []
@@ -424,7 +344,7 @@ def _positions(scan: _Scan) -> tuple[tuple[int, ...], tuple[int, ...]]:
             kind = "less" if less_cue else "more"
             cues = [c.start() for c in (less_cue, more_cue) if c]
             clause += min(cues)
-        elif previous_kind and _joined(window):
+        elif previous_kind and joined(window):
             kind = previous_kind  # "more like #2 and #3"
         if kind and position:
             (less if kind == "less" else more).append(position)

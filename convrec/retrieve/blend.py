@@ -62,6 +62,26 @@ def blend(cands: Candidates, weights: dict[str, float], missing: dict[str, np.nd
     return Candidates(cands.ids, {**cands.scores, "blend": score})
 
 
+# The share of its blended score an item of an avoided genre ("not too scary") loses. Blended
+# scores lie in [0, 1]: such an item falls below its peers, yet a strong match (1.0 -> 0.7) still
+# outranks weak ones, and when nothing else fits it is still shown.
+AVOID_PENALTY = 0.3
+
+
+def penalize(cands: Candidates, hit: np.ndarray, share: float = AVOID_PENALTY) -> Candidates:
+    """The "blend" column with the `hit` candidates' scores lowered by a fixed `share`: a
+    preference against them, never a filter.
+
+    >>> c = Candidates(np.array([1, 2]), {"blend": np.array([1.0, 0.8], np.float32)})
+    >>> [round(x, 2) for x in penalize(c, np.array([True, False])).scores["blend"].tolist()]
+    [0.7, 0.8]
+    """
+    score = np.asarray(cands.scores["blend"], np.float32)
+    return Candidates(
+        cands.ids, {**cands.scores, "blend": np.where(hit, score * (1 - share), score).astype(np.float32)}
+    )
+
+
 def turn_weights(
     text: float, cf: float, pop: float, image: float, *, needs: Needs, picture: bool = False
 ) -> dict[str, float]:

@@ -1,0 +1,51 @@
+"""Avoided genres ("not too romantic", "别太吓人") lower an item's rank but never filter it out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convrec.chat.session import Session
+from convrec.core.types import Candidates, Needs
+from convrec.retrieve.blend import AVOID_PENALTY, penalize
+from tests.test_pipeline import make_recommender
+
+SILLY_SUMMER = 2  # the tiny catalogue's only 90s comedy that is also a romance
+
+
+def test_penalize_takes_a_fixed_share_of_the_blended_score() -> None:
+    c = Candidates(np.array([1, 2, 3]), {"blend": np.array([1.0, 0.9, 0.5], np.float32), "text": np.ones(3)})
+    out = penalize(c, np.array([True, False, True]))
+    assert out.scores["blend"].tolist() == pytest.approx([1 - AVOID_PENALTY, 0.9, 0.5 * (1 - AVOID_PENALTY)])
+    assert out.scores["text"].tolist() == [1, 1, 1] and out.ids.tolist() == [1, 2, 3]
+
+
+def test_an_avoided_genre_ranks_below_comparable_items() -> None:
+    rec = make_recommender()
+    needs = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
+    plain = rec.candidates(needs, Session(), 10, {})
+    soft = rec.candidates(needs.with_(avoid_genres=("Romance",)), Session(), 10, {})
+    assert sorted(plain.ids.tolist()) == sorted(soft.ids.tolist())  # the same items: no filter
+    assert plain.ids.tolist().index(SILLY_SUMMER) < len(plain) - 1  # it was not last before
+    assert soft.ids.tolist()[-1] == SILLY_SUMMER
+    before = plain.scores["blend"][plain.ids.tolist().index(SILLY_SUMMER)]
+    after = soft.scores["blend"][soft.ids.tolist().index(SILLY_SUMMER)]
+    assert after == pytest.approx(before * (1 - AVOID_PENALTY))
+
+
+def test_an_avoided_genre_still_appears_when_nothing_else_fits() -> None:
+    turn = make_recommender().recommend(Session(), "a 90s romance, not too funny")
+    assert turn.needs.include_genres == ("Romance",) and turn.needs.avoid_genres == ("Comedy",)
+    assert {r.item.item_id for r in turn.recs} == {17, SILLY_SUMMER}  # Love in Paris, and the comedy
+    assert turn.to_dict()["needs"]["avoid_genres"] == ["Comedy"]
+
+
+def test_not_too_scary_is_kept_over_turns_and_lifted_by_asking_for_it() -> None:
+    rec = make_recommender()
+    session = Session()
+    rec.recommend(session, "a funny 90s movie, not too scary")
+    assert session.needs.avoid_genres == ("Horror",) and session.needs.exclude_genres == ()
+    rec.recommend(session, "older, from the 80s")
+    assert session.needs.avoid_genres == ("Horror",)
+    rec.recommend(session, "ok, something scary")
+    assert session.needs.avoid_genres == () and session.needs.include_genres == ("Horror",)
