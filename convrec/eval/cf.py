@@ -126,9 +126,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "stratified": {  # tuned on ml-100k, per-user stratified split of the training data
         "popularity": {},
-        "item-knn": {"neighbors": 200, "shrinkage": 50.0},
-        "ease": {"l2": 400.0, "dropout": 0.5, "neighbors": None},
-        "als": {"factors": 32, "regularization": 1.0, "alpha": 5.0},
+        "item-knn": {"neighbors": 20, "shrinkage": 10.0},
+        "ease": {"l2": 400.0, "dropout": 0.25, "neighbors": None},
+        "als": {"factors": 32, "regularization": 0.01, "alpha": 5.0},
         "bpr": {"factors": 200, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     },
     # not re-tuned on ml-latest-small (one held-out item per user makes validation noisy and
