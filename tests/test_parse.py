@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import re
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -315,6 +316,32 @@ def test_implausible_years_are_ignored() -> None:
     assert rules("top 100 movies").year_min is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the 2090s",
+        "a comedy from the 2090s",
+        "2090年代的喜剧",
+        "the 2030s",
+        "the 1870s",
+        "a 2027 release",
+        "after 2030",
+    ],
+)
+def test_a_decade_or_year_that_has_not_begun_or_is_too_old_sets_no_bound(text: str) -> None:
+    u = rules(text)  # in 2026
+    assert (u.year_min, u.year_max) == (None, None)
+    assert u.include_genres == (("Comedy",) if "comedy" in text or "喜剧" in text else ())
+
+
+def test_a_decade_is_checked_against_the_current_year() -> None:
+    assert parse_rules("the late 2020s", GENRES, now_year=2024).year_min is None
+    u = parse_rules("the late 2020s", GENRES, now_year=2026)
+    assert (u.year_min, u.year_max) == (2025, 2029)
+    u = rules("the 1880s and this year, 2026")
+    assert (u.year_min, u.year_max) == (1880, 2026)
+
+
 # --------------------------------------------------------------------------------------------
 # parse_llm
 # --------------------------------------------------------------------------------------------
@@ -397,6 +424,12 @@ def test_llm_years_the_text_supports_are_kept() -> None:
     text = "the one that won best picture in the year nineteen-ninety-four, 1994"
     u, _ = llm_parse(text, reply(year_min=1994, year_max=1994))
     assert (u.year_min, u.year_max) == (1994, 1994)
+
+
+def test_llm_year_that_has_not_begun_is_rejected() -> None:
+    next_year = date.today().year + 1
+    u, _ = llm_parse(f"a film from {next_year}", reply(year_min=next_year, year_max=next_year))
+    assert (u.year_min, u.year_max) == (None, None)
 
 
 def test_rules_years_win_over_the_llm() -> None:

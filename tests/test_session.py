@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 
 from convrec.chat.session import Session, merge
@@ -67,6 +69,22 @@ def test_corrupted_session_file_is_a_clear_error(tmp_path):
 def test_newer_on_a_first_turn_is_newer_than_the_liked_title():
     n = merge(Needs(), NeedsUpdate(liked=(7,), newer=True), [], {7: 1995})
     assert (n.year_min, n.year_max) == (1996, None) and n.liked == (7,)
+
+
+def test_newer_does_not_move_a_bounded_range_past_the_current_year():
+    this_year = date.today().year  # the default
+    n = merge(Needs(year_min=this_year - 5, year_max=this_year + 4), NeedsUpdate(newer=True), [], {})
+    assert n.year_max == this_year and n.year_min is not None and n.year_min <= this_year
+    n = merge(Needs(year_min=2010, year_max=2019), NeedsUpdate(newer=True), [], {}, now_year=2026)
+    assert (n.year_min, n.year_max) == (2020, 2026)
+    n = merge(Needs(year_min=2020, year_max=2029), NeedsUpdate(newer=True), [], {}, now_year=2026)
+    assert (n.year_min, n.year_max) == (2026, 2026)
+
+
+def test_newer_than_this_years_items_stays_at_the_current_year():
+    this_year = date.today().year
+    n = merge(Needs(), NeedsUpdate(newer=True), [1, 2], {1: 2019, 2: this_year})
+    assert (n.year_min, n.year_max) == (this_year, None)
 
 
 def test_avoided_genres_accumulate_and_yield_to_a_later_wish():

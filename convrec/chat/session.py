@@ -8,7 +8,7 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
   lifts its inclusion or exclusion (the softer wish is the later one);
 - explicit years replace the range; "older"/"newer" without explicit years shift the range
   by a decade, or bound it by the years of the items just shown (or, on a first turn, of the
-  items named as liked);
+  items named as liked); "newer" never goes past the current year;
 - liked/disliked accumulate; "more like #2"/"less like #2" resolve to the shown item.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,11 @@ class Session:
             raise ConvrecError(f"{path} is not a convrec session file ({e}); delete it to start over.") from e
 
 
-def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, int | None]) -> Needs:
-    """Apply one turn to the running needs (rules in the module docstring).
+def merge(
+    needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, int | None], *, now_year: int | None = None
+) -> Needs:
+    """Apply one turn to the running needs (rules in the module docstring); `now_year` (this
+    year by default) is as far as "newer" goes.
 
     >>> n = merge(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999),
     ...           NeedsUpdate(older=True), [], {})
@@ -102,7 +106,9 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
         year_min, year_max = u.year_min, u.year_max
     elif u.older or u.newer:
         anchors = last_shown or list(u.liked)  # "like Toy Story but newer": newer than Toy Story
-        year_min, year_max = _shift(year_min, year_max, [years.get(i) for i in anchors], older=u.older)
+        year_min, year_max = _shift(
+            year_min, year_max, [years.get(i) for i in anchors], older=u.older, now_year=now_year or date.today().year
+        )
 
     def at(positions: tuple[int, ...]) -> list[int]:
         return [last_shown[p - 1] for p in positions if 1 <= p <= len(last_shown)]
@@ -127,21 +133,23 @@ def merge(needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, 
 
 
 def _shift(
-    lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool
+    lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool, now_year: int
 ) -> tuple[int | None, int | None]:
     """A decade earlier/later for a bounded range; otherwise bound by the shown items' years.
+    Later never passes `now_year`: nothing has been released after it.
 
-    >>> _shift(1990, 1999, [], older=True), _shift(None, None, [1995, 2001], older=True)
+    >>> _shift(1990, 1999, [], older=True, now_year=2026), _shift(None, None, [1995, 2001], older=True, now_year=2026)
     ((1980, 1989), (None, 1994))
-    >>> _shift(None, None, [1995, 2001], older=False)
-    (2002, None)
+    >>> _shift(None, None, [1995, 2001], older=False, now_year=2026), _shift(2015, 2019, [], older=False, now_year=2026)
+    ((2002, None), (2025, 2026))
     """
     if lo is not None and hi is not None and hi - lo <= 15:
-        step = -10 if older else 10
-        return lo + step, hi + step
+        if older:
+            return lo - 10, hi - 10
+        return min(lo + 10, now_year), min(hi + 10, now_year)
     known = [y for y in shown_years if y]
     if older:
         anchor = min(known) if known else (lo or hi)
         return (None, anchor - 1) if anchor else (lo, hi)
     anchor = max(known) if known else (hi or lo)
-    return (anchor + 1, None) if anchor else (lo, hi)
+    return (min(anchor + 1, now_year), None) if anchor else (lo, hi)

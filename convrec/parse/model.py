@@ -257,7 +257,7 @@ def year_supported(year: int, text: str) -> bool:
 def _supported_year(value: Any, text: str) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not MIN_YEAR <= value <= date.today().year + 1:
+    if not isinstance(value, int) or isinstance(value, bool) or not MIN_YEAR <= value <= date.today().year:
         return None
     return value if year_supported(value, text) else None
 

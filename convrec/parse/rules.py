@@ -17,6 +17,7 @@ Choices worth knowing (all conservative: a missed constraint costs less than a w
   negates the genre before it. "not too scary comedy" and "不要太吓人的喜剧" include Comedy and
   avoid Horror: a preference against, never a filter. Questions ("isn't there a good comedy?"),
   hedges, idioms ("non-stop action"), "why not" and "nothing beats" negate nothing.
+- A decade or year that has not begun ("the 2090s") or is before 1880 sets no bound.
 - A year in the scope of a negation ("nothing from the 80s") is dropped, not turned into a bound.
 
 Left out on purpose: spelling correction of genre words, numbers written as words ("nineteen
@@ -276,6 +277,8 @@ def _years(
                 continue
             if kind.startswith("decade"):
                 first, last = decade_years(DECADE.search(m.group(0)), now_year)  # type: ignore[arg-type]
+                if not MIN_YEAR <= first <= now_year:  # "the 2090s" has not begun: no bound, not an empty list
+                    continue
                 if kind == "decade":
                     spans.append((first, last))
                 elif kind == "decade-max-1":
@@ -286,7 +289,7 @@ def _years(
                     mins.append(first)
                 continue
             years = [int(g) for g in m.groups() if g]
-            if not all(MIN_YEAR <= y <= now_year + 1 for y in years):
+            if not all(MIN_YEAR <= y <= now_year for y in years):
                 continue
             if kind == "range":
                 spans.append((min(years), max(years)))
