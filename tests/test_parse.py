@@ -177,6 +177,8 @@ CASES_EN: list[tuple[str, dict[str, Any]]] = [
     ("not like Titanic", dict(disliked=(5,))),
     ('unlike "Titanic", something lighter', dict(disliked=(5,))),
     ("like Heat but not like Titanic", dict(liked=(2,), disliked=(5,))),
+    ("why not something like Titanic", dict(liked=(5,))),  # "why not" negates nothing
+    ("I don't know, maybe something like Heat", dict(liked=(2,))),
     ("I like Scary Movie", dict(liked=(4,))),  # the title's "Scary" is not the genre
     ("movies like Star Wars but with more romance", dict(liked=(6,), include_genres=("Romance",))),
     ("I'd like it to be funny", dict(include_genres=("Comedy",))),  # "it" is not the film It

@@ -67,6 +67,7 @@ from convrec.parse.negation import (
     GenreHit,
     alternation,
     any_of,
+    blank_false_negations,
     find_cues,
     in_negation_scope,
     joined,
@@ -378,11 +379,11 @@ def _titles(scan: _Scan, original: str, titles: TitleMatcher | None) -> tuple[tu
 
 def _disliked(text: str, mention: Mention, previous_end: int) -> bool:
     """Whether the words before a mention and its cue, in the same clause, make it a dislike
-    ("nothing like Titanic", "I didn't like Heat", "unlike 'Heat'")."""
+    ("nothing like Titanic", "I didn't like Heat", "unlike 'Heat'"; not "why not something like Heat")."""
     cue_end = mention.start if mention.cue == "quote" else mention.cue_start + len(mention.cue)
     clause_ends = [c.end() for c in _CLAUSE_END.finditer(text, 0, mention.cue_start)]
     floor = max([previous_end, mention.cue_start - 30, *clause_ends])
-    return bool(_DISLIKE.search(text, floor, cue_end))
+    return bool(_DISLIKE.search(blank_false_negations(text), floor, cue_end))
 
 
 def keywords_of(text: str) -> tuple[str, ...]:
