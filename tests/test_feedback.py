@@ -68,6 +68,7 @@ def test_export_is_a_catalogue_that_build_index_can_load_and_learn_from(tmp_path
     assert summary == {
         "events": 7,
         "unknown_items_dropped": 1,
+        "over_session_cap_dropped": 0,
         "sessions": 3,
         "interactions": 5,
         "positive": 4,

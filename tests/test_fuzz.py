@@ -87,7 +87,9 @@ def requests(draw):
 
 def make_client(tmp_path):
     llm = FakeLLM()
-    service = make_service(make_recommender(llm=llm), feedback_db=tmp_path / "fb.sqlite3")
+    # one client hammering the API: its per-client limits are off here (tests/test_limits.py checks them)
+    recommender = make_recommender(llm=llm, max_sessions_per_client=0, feedback_per_minute_per_client=0)
+    service = make_service(recommender, feedback_db=tmp_path / "fb.sqlite3")
     return TestClient(create_api(service)), service, llm
 
 

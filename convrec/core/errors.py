@@ -40,3 +40,11 @@ class InputError(ConvrecError):
 
 class ImageError(InputError):
     """A picture that cannot be used: a missing file, not an image, an HTTP error or a timeout."""
+
+
+class RateLimited(ConvrecError):
+    """One client asked for more than its share (HTTP 429); `retry_after_s` says when to retry."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -11,7 +11,9 @@ chat beside it, so `convrec serve` answers both on one port.
     GET    /docs, /openapi.json          the schema
 
 Every refusal is a 4xx with {"error": "<what to fix>"}: 404 unknown session, 409 session busy,
-413 body too large, 422 invalid input, 503 (with Retry-After) when the model's line is full.
+413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its remote
+address) holds too many sessions or sends too much feedback a minute, 503 (with Retry-After)
+when the model's line is full.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
 Requests that may wait for the model (a turn, "more like this") wait on threads of their own
@@ -33,14 +35,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
-from convrec.core.errors import ConvrecError, InputError
+from convrec.core.errors import ConvrecError, InputError, RateLimited
 from convrec.serve.feedback import ACTIONS, STEERING, default_db
 from convrec.serve.service import ChatService, make_service
 from convrec.serve.sessions import (
     ServiceBusy,
     SessionBusy,
     SessionNotFound,
+    client_key,
 )
 
 log = logging.getLogger(__name__)
@@ -142,7 +146,7 @@ class ModelThreads:
 
 
 def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
@@ -193,6 +197,8 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
             return error(409, str(exc))
         if isinstance(exc, ServiceBusy):
             return error(503, str(exc), retry_after=exc.retry_after_s)
+        if isinstance(exc, RateLimited):
+            return error(429, str(exc), retry_after=exc.retry_after_s)
         if isinstance(exc, InputError):
             return error(422, str(exc))
         log.exception("request failed")
@@ -212,9 +218,9 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         return turn_out(await model.run(service.recommend, body.text, body.k))
 
     @api.post("/v1/sessions", status_code=201, tags=["sessions"])
-    def create_session() -> dict[str, Any]:
+    def create_session(request: Request) -> dict[str, Any]:
         """Open a conversation; it closes after `idle_expiry_s` without a request."""
-        return {"session_id": service.create(), "idle_expiry_s": service.sessions.ttl_s}
+        return {"session_id": service.create(client_of(request)), "idle_expiry_s": service.sessions.ttl_s}
 
     @api.get("/v1/sessions/{session_id}", tags=["sessions"])
     def session_state(session_id: str) -> dict[str, Any]:
@@ -236,10 +242,10 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         response_model_exclude_unset=True,
         tags=["sessions"],
     )
-    async def feedback(session_id: str, body: FeedbackIn) -> dict[str, Any]:
+    async def feedback(session_id: str, body: FeedbackIn, request: Request) -> dict[str, Any]:
         """Rate one shown item. The event is on disk before this answers."""
         run = model.run if body.action in STEERING else run_in_threadpool  # only steering waits for the model
-        event, nxt = await run(service.feedback, session_id, body.item_id, body.action, body.k)
+        event, nxt = await run(service.feedback, session_id, body.item_id, body.action, body.k, client_of(request))
         out = {
             "session_id": session_id,
             "item_id": body.item_id,
@@ -260,6 +266,12 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         return service.health()
 
     return api
+
+
+def client_of(request: Request) -> str | None:
+    """Who the request counts against: its remote address (see `sessions.client_key`). Behind a
+    proxy on this machine, uvicorn takes that address from X-Forwarded-For."""
+    return client_key(request.client.host if request.client else None)
 
 
 class BodyLimit:

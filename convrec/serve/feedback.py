@@ -11,7 +11,9 @@ WAL checkpointed so the deleted rows do not linger in the files.
 
 `export_feedback` turns the events into interactions that `convrec build-index` learns from: a
 catalogue snapshot (items.jsonl + interactions.csv.gz) holding the indexed catalogue plus one new
-user per session, or just the feedback rows as a ratings CSV.
+user per session, or just the feedback rows as a ratings CSV. One session adds at most
+`feedback_export_per_session` interactions (its latest; 50 by default), so that a script
+clicking through the catalogue cannot outweigh real people in what is learnt.
 """
 
 from __future__ import annotations
@@ -135,9 +137,10 @@ def read_events(path: str | Path) -> pd.DataFrame:
         )
 
 
-def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFrame:
-    """One interaction per (session, item), from its latest event; sessions become users
-    `first_user_id`, `first_user_id + 1`, ... in order of their first event.
+def feedback_interactions(events: pd.DataFrame, first_user_id: int, max_per_session: int | None = None) -> pd.DataFrame:
+    """One interaction per (session, item), from its latest event, and at most `max_per_session`
+    per session (the latest; None: all); sessions become users `first_user_id`,
+    `first_user_id + 1`, ... in order of their first event.
 
     >>> ev = pd.DataFrame({"id": [1, 2, 3], "session_id": ["a", "b", "a"], "item_id": [7, 7, 7],
     ...                    "action": ["like", "dislike", "not_interested"], "position": [1, 1, 1],
@@ -153,6 +156,8 @@ def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFr
             }
         )
     latest = events.sort_values("id").drop_duplicates(["session_id", "item_id"], keep="last")
+    if max_per_session is not None:
+        latest = latest.groupby("session_id", sort=False).tail(max_per_session)
     users = {sid: first_user_id + n for n, sid in enumerate(dict.fromkeys(events.sort_values("id")["session_id"]))}
     out = pd.DataFrame(
         {
@@ -166,22 +171,31 @@ def feedback_interactions(events: pd.DataFrame, first_user_id: int) -> pd.DataFr
 
 
 def export_feedback(
-    db: str | Path, index_dir: str | Path, out: str | Path, *, ratings_only: bool = False
+    db: str | Path,
+    index_dir: str | Path,
+    out: str | Path,
+    *,
+    ratings_only: bool = False,
+    max_per_session: int | None = None,
 ) -> dict[str, Any]:
     """Write the feedback as interactions `build-index` can learn from; returns a summary.
 
     Default: a catalogue snapshot in `out/` = the catalogue indexed in `index_dir` plus the
     feedback (train with `convrec --dataset OUT build-index`). `ratings_only`: `out` is a CSV of
     just the feedback rows (user_id,item_id,rating,timestamp). Items no longer in the
-    catalogue are dropped and counted.
+    catalogue are dropped and counted, and so are a session's interactions beyond
+    `max_per_session` (default: the setting `feedback_export_per_session`; 0: no cap).
     """
+    from convrec.core.config import Settings
     from convrec.data.catalog import Catalog
 
+    cap = Settings().feedback_export_per_session if max_per_session is None else max_per_session
     catalog = Catalog.load(Path(index_dir) / "catalog")
     events = read_events(db)
     known = events["item_id"].isin(list(catalog.items))
     first_user = int(catalog.interactions["user_id"].max()) + 1 if len(catalog.interactions) else 1
-    rows = feedback_interactions(events[known], first_user)
+    uncapped = len(feedback_interactions(events[known], first_user))
+    rows = feedback_interactions(events[known], first_user, cap or None)
     out = Path(out)
     if ratings_only:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +206,7 @@ def export_feedback(
     return {
         "events": len(events),
         "unknown_items_dropped": int((~known).sum()),
+        "over_session_cap_dropped": uncapped - len(rows),
         "sessions": int(rows["user_id"].nunique()),
         "interactions": len(rows),
         "positive": int((rows["rating"] >= 3.5).sum()),
@@ -207,10 +222,17 @@ def cmd_export_feedback(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     out = args.out or (Path("feedback") / ("ratings.csv" if args.ratings_only else "catalog"))
-    summary = export_feedback(args.db or default_db(settings), settings.index_dir, out, ratings_only=args.ratings_only)
+    summary = export_feedback(
+        args.db or default_db(settings),
+        settings.index_dir,
+        out,
+        ratings_only=args.ratings_only,
+        max_per_session=args.max_per_session,
+    )
     print(
         f"exported {summary['interactions']:,} interactions ({summary['positive']:,} positive) from "
-        f"{summary['sessions']:,} sessions ({summary['events']:,} events, {summary['unknown_items_dropped']} for unknown items dropped) to {summary['out']}"
+        f"{summary['sessions']:,} sessions ({summary['events']:,} events, {summary['unknown_items_dropped']} for unknown items dropped, "
+        f"{summary['over_session_cap_dropped']:,} over the cap per session dropped) to {summary['out']}"
     )
     if not args.ratings_only:
         print(f"learn from them with: convrec --dataset {summary['out']} build-index")
@@ -229,5 +251,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "--ratings-only",
         action="store_true",
         help="write only the feedback rows, as user_id,item_id,rating,timestamp CSV",
+    )
+    p.add_argument(
+        "--max-per-session",
+        type=int,
+        help="most interactions one session adds, its latest (default: $CONVREC_FEEDBACK_EXPORT_PER_SESSION or 50; 0: all)",
     )
     p.set_defaults(func=cmd_export_feedback)

@@ -1,10 +1,10 @@
 """What the browser chat and the REST API both do, in one place: turns, feedback, forgetting.
 
-    ChatService(recommender, sessions, gate, feedback)
-      .create()                          -> session id
+    ChatService(recommender, sessions, gate, feedback, feedback_rate)
+      .create(client)                    -> session id   (at most so many live per client)
       .message(sid, text, k)             -> Turn         (queued fairly for the model)
       .message_stream(sid, text, k)      -> Turns        (a rules-only preview at once, then that Turn)
-      .feedback(sid, item_id, action, k) -> (Event, Turn | None)
+      .feedback(sid, item_id, action, k, client) -> (Event, Turn | None)   (so many a minute per client)
       .forget(sid)                       -> what was deleted
       .recommend(text, k)                -> Turn         (stateless)
 
@@ -28,12 +28,14 @@ from typing import Any
 
 from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
+from convrec.core.config import Settings
 from convrec.core.errors import InputError
 from convrec.retrieve.images import Picture
 from convrec.serve.feedback import ACTIONS, POSITIVE, STEERING, Event, FeedbackStore
 from convrec.serve.sessions import (
     BadFeedback,
     FairGate,
+    RateWindow,
     SessionBusy,
     SessionStore,
     check_session_id,
@@ -49,15 +51,18 @@ class ChatService:
         sessions: SessionStore | None = None,
         gate: FairGate | None = None,
         feedback: FeedbackStore | None = None,
+        feedback_rate: RateWindow | None = None,
     ) -> None:
         self.recommender = recommender
-        self.sessions = sessions or SessionStore()
-        self.gate = gate or FairGate()
+        self.sessions = sessions if sessions is not None else SessionStore()  # an empty store is falsy
+        self.gate = gate if gate is not None else FairGate()
         self.store = feedback
+        self.feedback_rate = feedback_rate  # None: no limit per client
 
     # -- conversations -------------------------------------------------------------------------
-    def create(self) -> str:
-        return self.sessions.create()
+    def create(self, client: str | None = None) -> str:
+        """A new conversation; `client` (see `sessions.client_key`) counts it against that client."""
+        return self.sessions.create(client)
 
     def state(self, sid: str) -> dict[str, Any]:
         live = self.sessions.get(check_session_id(sid))
@@ -107,10 +112,15 @@ class ChatService:
         yield turn
 
     # -- feedback ------------------------------------------------------------------------------
-    def feedback(self, sid: str, item_id: int, action: str, k: int | None = None) -> tuple[Event | None, Turn | None]:
+    def feedback(
+        self, sid: str, item_id: int, action: str, k: int | None = None, client: str | None = None
+    ) -> tuple[Event | None, Turn | None]:
         """Store one rating (acknowledged only once on disk), then apply it; steering actions
-        also return the next answer. Errors name what to fix: unknown item, not shown, busy."""
+        also return the next answer. Errors name what to fix: unknown item, not shown, busy, or
+        too many from this `client` this minute (the stored events become training data)."""
         live = self.sessions.get(check_session_id(sid))
+        if client is not None and self.feedback_rate is not None:
+            self.feedback_rate.hit(client)
         if action not in ACTIONS:
             raise BadFeedback(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}.")
         if item_id not in self.recommender.catalog:
@@ -204,5 +214,10 @@ def make_service(
     max_sessions: int = 1000,
     max_waiting: int = 32,
 ) -> ChatService:
+    """The service over `recommender`, with the per-client limits of its settings (0 turns one off)."""
+    settings = getattr(recommender, "settings", None) or Settings()
     store = FeedbackStore(feedback_db) if feedback_db else None
-    return ChatService(recommender, SessionStore(ttl_s, max_sessions), FairGate(max_waiting), store)
+    per_client = settings.max_sessions_per_client or None
+    sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client)
+    rate = settings.feedback_per_minute_per_client
+    return ChatService(recommender, sessions, FairGate(max_waiting), store, RateWindow(rate) if rate else None)

@@ -7,6 +7,10 @@
 - `FairGate` is the line in front of the one shared model: first come, first served, with a
   bounded number of waiters. Because a session holds at most one place in the line, serving
   the line in order is round-robin across conversations: a busy user cannot starve the others.
+- Per client (`client_key`: the remote address, an IPv6 one by its /64), so that one client
+  cannot take what all share: at most `max_per_client` live sessions in the store (beyond,
+  429 instead of filling the store and locking everyone out), and `RateWindow` for events a
+  minute (feedback).
 
 Left out on purpose: persistence. A conversation lives in memory; what a person tells us that
 must survive a crash (their feedback) goes to `feedback.FeedbackStore` before it is acknowledged.
@@ -14,6 +18,8 @@ must survive a crash (their feedback) goes to `feedback.FeedbackStore` before it
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import secrets
 import threading
 import time
@@ -23,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from convrec.chat.session import Session
-from convrec.core.errors import ConvrecError, InputError
+from convrec.core.errors import ConvrecError, InputError, RateLimited
 
 SESSION_ID_CHARS = 22  # secrets.token_urlsafe(16)
 
@@ -54,6 +60,7 @@ class Live:
 
     session: Session
     last_used: float
+    client: str | None = None  # who opened it (`client_key`), for the per-client limit
     lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[tuple[int, bool]] = field(default_factory=list)  # (item_id, liked), applied before the next turn
 
@@ -65,17 +72,23 @@ class Live:
 
 
 class SessionStore:
-    """Thread-safe map of session id -> `Live`, with idle expiry and a size bound.
+    """Thread-safe map of session id -> `Live`, with idle expiry, a size bound and a bound per
+    client (`max_per_client`; None: none).
 
     `clock` is injectable so tests can expire sessions without sleeping.
     """
 
     def __init__(
-        self, ttl_s: float = 1800.0, max_sessions: int = 1000, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl_s: float = 1800.0,
+        max_sessions: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+        max_per_client: int | None = None,
     ) -> None:
         if ttl_s <= 0 or max_sessions <= 0:
             raise ValueError("ttl_s and max_sessions must be positive")
         self.ttl_s, self.max_sessions, self.clock = ttl_s, max_sessions, clock
+        self.max_per_client = max_per_client
         self._lock = threading.Lock()
         self._live: OrderedDict[str, Live] = OrderedDict()  # least recently used first
         self.expired = 0
@@ -89,9 +102,12 @@ class SessionStore:
         with self._lock:
             return sid in self._live
 
-    def create(self) -> str:
+    def create(self, client: str | None = None) -> str:
+        """A new session for `client` (None: not counted against anyone)."""
         with self._lock:
             self._sweep()
+            if client is not None and self.max_per_client is not None:
+                self._check_client(client)
             if len(self._live) >= self.max_sessions:
                 raise ServiceBusy(
                     f"{self.max_sessions:,} conversations are open, the most this server keeps; "
@@ -99,8 +115,19 @@ class SessionStore:
                     retry_after_s=60,
                 )
             sid = secrets.token_urlsafe(16)
-            self._live[sid] = Live(Session(), self.clock())
+            self._live[sid] = Live(Session(), self.clock(), client)
             return sid
+
+    def _check_client(self, client: str) -> None:
+        """RateLimited when `client` already holds `max_per_client` live sessions."""
+        theirs = [live for live in self._live.values() if live.client == client]  # least recently used first
+        if self.max_per_client is not None and len(theirs) >= self.max_per_client:
+            wait = max(1, math.ceil(theirs[0].last_used + self.ttl_s - self.clock()))
+            raise RateLimited(
+                f"this address has {len(theirs)} conversations open, the most one client may keep; delete one "
+                f"(DELETE /v1/sessions/{{id}}) or try again in {wait} s, when the longest idle one closes.",
+                retry_after_s=wait,
+            )
 
     def get(self, sid: str) -> Live:
         """The live session, marked as used now; SessionNotFound if unknown or idle too long."""
@@ -204,6 +231,65 @@ class FairGate:
             yield waited
         finally:
             self.release()
+
+
+class RateWindow:
+    """At most `limit` events per `per_s` seconds for each client (a sliding window).
+
+    >>> window = RateWindow(2, clock=lambda: 0.0)
+    >>> window.hit("a"), window.hit("a"), window.hit("b")
+    (None, None, None)
+    >>> window.hit("a")
+    Traceback (most recent call last):
+    ...
+    convrec.core.errors.RateLimited: at most 2 feedback events a minute are taken from one address; try again in 60 s.
+    """
+
+    SWEEP_AT = 10_000  # clients remembered before those with no recent event are forgotten
+
+    def __init__(self, limit: int, per_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit <= 0 or per_s <= 0:
+            raise ValueError("limit and per_s must be positive")
+        self.limit, self.per_s, self.clock = limit, per_s, clock
+        self._lock = threading.Lock()
+        self._times: dict[str, deque[float]] = {}
+
+    def hit(self, client: str) -> None:
+        """Count one event of `client`; RateLimited (and not counted) when it has had its share."""
+        now = self.clock()
+        with self._lock:
+            times = self._times.setdefault(client, deque())
+            while times and now - times[0] >= self.per_s:
+                times.popleft()
+            if len(times) >= self.limit:
+                wait = max(1, math.ceil(times[0] + self.per_s - now))
+                raise RateLimited(
+                    f"at most {self.limit} feedback events a minute are taken from one address; try again in {wait} s.",
+                    retry_after_s=wait,
+                )
+            times.append(now)
+            if len(self._times) > self.SWEEP_AT:
+                self._times = {c: t for c, t in self._times.items() if t and now - t[-1] < self.per_s}
+
+
+def client_key(host: str | None) -> str | None:
+    """Who a request counts against: its address, or for IPv6 its /64 network (one machine is
+    commonly given a whole /64, so its addresses are one client).
+
+    >>> client_key("203.0.113.7"), client_key("2001:db8:1:2::10"), client_key("::ffff:10.0.0.1")
+    ('203.0.113.7', '2001:db8:1:2::/64', '10.0.0.1')
+    """
+    if host is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an address (a test client's name)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def check_session_id(sid: str) -> str:

@@ -8,10 +8,12 @@ milliseconds), then the final cards once the model has parsed and ranked. Each c
 next answer; 👎 also removes the card) and "More like this" / "Not interested" (a new answer now).
 
 The pure functions (`card_html`, `cards_of`, `chat_stream`, `feedback_click`) do the work and are
-tested without a browser; `build_app` only wires them to components.
-"""
+tested without a browser; `build_app` only wires them to components. A tab counts against the
+same per-client limits as the REST API (its address: sessions open, feedback a minute).
 
-from __future__ import annotations
+No `from __future__ import annotations` here: Gradio gives a handler the request only when it
+can read the parameter's type `gr.Request`, which it cannot from a string naming a local import.
+"""
 
 import base64
 import html
@@ -19,10 +21,10 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from convrec.core.errors import ConvrecError, InputError
+from convrec.core.errors import ConvrecError, InputError, RateLimited
 from convrec.core.types import Rec
 from convrec.parse.rules import parse_rules
-from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound
+from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound, client_key
 
 EXAMPLES = [
     "a funny 90s movie, nothing with horror",
@@ -159,15 +161,15 @@ def looking_for(text: str, recommender: Any) -> str:
     return f"Looking for {', '.join(parts)}…" if parts else "Looking…"
 
 
-def _ensure_session(service: Any, sid: str | None) -> tuple[str, str]:
-    """(a live session id, a note when a new one had to be opened)."""
+def _ensure_session(service: Any, sid: str | None, client: str | None) -> tuple[str, str]:
+    """(a live session id, a note when a new one had to be opened for `client`)."""
     if sid:
         try:
             service.sessions.get(sid)
             return sid, ""
         except SessionNotFound:
-            return service.create(), "Your earlier conversation expired, so this starts a new one. "
-    return service.create(), ""
+            return service.create(client), "Your earlier conversation expired, so this starts a new one. "
+    return service.create(client), ""
 
 
 def chat_turn(
@@ -177,9 +179,10 @@ def chat_turn(
     history: list[dict] | None,
     cards: list[dict] | None,
     image: str | None = None,
+    client: str | None = None,
 ):
     """One message: (session id, history, cards, status, answered), the last value of `chat_stream`."""
-    for out in chat_stream(service, sid, text, history, cards, image):
+    for out in chat_stream(service, sid, text, history, cards, image, client):
         pass
     return out
 
@@ -191,15 +194,17 @@ def chat_stream(
     history: list[dict] | None,
     cards: list[dict] | None,
     image: str | None = None,
+    client: str | None = None,
 ):
     """Yield (session id, history, cards, status, answered): first the preview cards (rules and
     blend, tens of milliseconds; `answered` None) while the model works, then the final answer.
     Bad input is answered in the chat and changes nothing; `answered` is False then, so the UI
-    can give the text back to edit. `image`: the path of an uploaded picture ("more like this")."""
+    can give the text back to edit. `image`: the path of an uploaded picture ("more like this");
+    `client`: who a new session counts against (`sessions.client_key`)."""
     history = list(history or [])
     asked = text if image is None else f"🖼️ {text or 'More like this picture'}"
     try:
-        sid, note = _ensure_session(service, sid)
+        sid, note = _ensure_session(service, sid, client)
         turns = service.message_stream(sid, text, image=image)
         preview = next(turns)
         waiting = {
@@ -214,7 +219,7 @@ def chat_stream(
             None,
         )
         turn = next(turns)
-    except (InputError, SessionBusy, ServiceBusy) as e:
+    except (InputError, SessionBusy, ServiceBusy, RateLimited) as e:
         said = [{"role": "user", "content": asked}] if asked.strip() else []
         yield sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
         return
@@ -229,19 +234,25 @@ def chat_stream(
 
 
 def feedback_click(
-    service: Any, sid: str | None, item_id: int, action: str, history: list[dict] | None, cards: list[dict] | None
+    service: Any,
+    sid: str | None,
+    item_id: int,
+    action: str,
+    history: list[dict] | None,
+    cards: list[dict] | None,
+    client: str | None = None,
 ):
-    """A click on a card button: (history, cards, status)."""
+    """A click on a card button: (history, cards, status); `client` as in `chat_stream`."""
     history, cards = list(history or []), [dict(c) for c in cards or []]
     card = next((c for c in cards if c["item_id"] == item_id), None)
     name = card["label"] if card else f"item {item_id}"
     try:
         if not sid:
             raise SessionNotFound("no conversation yet")
-        _, turn = service.feedback(sid, item_id, action)
+        _, turn = service.feedback(sid, item_id, action, client=client)
     except SessionNotFound:
         return history, [], status_html("This conversation expired; type a message to start a new one.")
-    except (InputError, SessionBusy, ServiceBusy) as e:
+    except (InputError, SessionBusy, ServiceBusy, RateLimited) as e:
         return history, cards, status_html(str(e))
     if action == "like":
         for c in cards:
@@ -271,7 +282,7 @@ def build_app(service: Any) -> Any:
         n = service.gate.waiting() + (1 if service.gate.stats()["busy"] else 0)
         return f" ({n} {'request' if n == 1 else 'requests'} ahead of you)" if n else ""
 
-    def on_message(text, image, history, sid, cards, mine):
+    def on_message(text, image, history, sid, cards, mine, request: gr.Request):
         history = list(history or [])
         if text and text.strip():  # stream: show the message and what we read from it at once
             pending = [
@@ -280,7 +291,10 @@ def build_app(service: Any) -> Any:
                 {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()},
             ]
             yield "", image, pending, sid, cards, status_html("Working…"), mine
-        for new_sid, shown, new_cards, status, answered in chat_stream(service, sid, text, history, cards, image):
+        client = _client(request)
+        for new_sid, shown, new_cards, status, answered in chat_stream(
+            service, sid, text, history, cards, image, client
+        ):
             mine = mine if not new_sid or new_sid in mine else [*mine, new_sid]
             # a refused message stays in the box to edit; a picture steers one answer, then goes
             yield (
@@ -294,7 +308,7 @@ def build_app(service: Any) -> Any:
             )
 
     def on_feedback(item_id, action):
-        def handler(sid, history, cards):
+        def handler(sid, history, cards, request: gr.Request):
             if action in ("more_like", "not_interested"):
                 label = next((c["label"] for c in cards or [] if c["item_id"] == item_id), str(item_id))
                 pending = [
@@ -303,7 +317,7 @@ def build_app(service: Any) -> Any:
                     {"role": "assistant", "content": "⏳ Looking…" + ahead()},
                 ]
                 yield pending, cards, status_html("Working…")
-            yield feedback_click(service, sid, item_id, action, history, cards)
+            yield feedback_click(service, sid, item_id, action, history, cards, _client(request))
 
         return handler
 
@@ -393,6 +407,11 @@ def build_app(service: Any) -> Any:
     # a 👍 must not wait behind someone else's six-second turn.
     app.queue(default_concurrency_limit=None)
     return app
+
+
+def _client(request: Any) -> str | None:
+    """The address a Gradio request came from (see `sessions.client_key`)."""
+    return client_key(request.client.host if request is not None and request.client else None)
 
 
 def launch(service_or_recommender: Any, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:

@@ -1,0 +1,153 @@
+"""Per-client abuse limits through the REST API (a client is the request's remote address), and
+the cap on what one session can add to the collaborative-filtering training data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from convrec.core.config import Settings
+from convrec.serve.api import create_api
+from convrec.serve.feedback import FeedbackStore, export_feedback, feedback_interactions
+from convrec.serve.service import make_service
+from convrec.serve.sessions import RateWindow
+
+from .test_feedback import write_snapshot
+from .test_pipeline import make_recommender
+
+
+def clients(service, *addresses):
+    app = create_api(service)
+    return [TestClient(app, client=(address, 40000)) for address in addresses]
+
+
+def test_one_address_can_hold_only_so_many_live_sessions():
+    service = make_service(make_recommender(max_sessions_per_client=3))
+    greedy, other = clients(service, "203.0.113.7", "198.51.100.2")
+    sids = [greedy.post("/v1/sessions").json()["session_id"] for _ in range(3)]
+    refused = greedy.post("/v1/sessions")
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) > 0 and "3 conversations open" in refused.json()["error"]
+    assert other.post("/v1/sessions").status_code == 201  # the others are not locked out
+    assert greedy.delete(f"/v1/sessions/{sids[0]}").status_code == 200  # closing one makes room
+    assert greedy.post("/v1/sessions").status_code == 201
+    assert len(service.sessions) == 4
+
+
+def test_addresses_of_one_ipv6_network_share_a_limit():
+    service = make_service(make_recommender(max_sessions_per_client=2))
+    a, b, elsewhere = clients(service, "2001:db8:1:2::10", "2001:db8:1:2:ffff::1", "2001:db8:1:3::10")
+    assert a.post("/v1/sessions").status_code == 201 and b.post("/v1/sessions").status_code == 201
+    assert a.post("/v1/sessions").status_code == 429 and b.post("/v1/sessions").status_code == 429
+    assert elsewhere.post("/v1/sessions").status_code == 201
+
+
+def test_feedback_is_rate_limited_per_address_per_minute(tmp_path):
+    now = [1000.0]
+    service = make_service(make_recommender(feedback_per_minute_per_client=4), feedback_db=tmp_path / "fb.sqlite3")
+    assert service.feedback_rate.limit == 4
+    service.feedback_rate = RateWindow(4, clock=lambda: now[0])
+    busy, calm = clients(service, "203.0.113.7", "198.51.100.2")
+    sid = busy.post("/v1/sessions").json()["session_id"]
+    shown = [
+        i["item_id"] for i in busy.post(f"/v1/sessions/{sid}/messages", json={"text": "a film", "k": 8}).json()["items"]
+    ]
+    for item in shown[:4]:
+        now[0] += 1
+        assert busy.post(f"/v1/sessions/{sid}/feedback", json={"item_id": item, "action": "like"}).status_code == 200
+    refused = busy.post(f"/v1/sessions/{sid}/feedback", json={"item_id": shown[4], "action": "like"})
+    assert refused.status_code == 429 and "4 feedback events a minute" in refused.json()["error"]
+    assert refused.headers["Retry-After"] == "57"  # when the first of the four leaves the minute
+    assert service.store.count(sid) == 4  # a refused event is not stored
+
+    other = calm.post("/v1/sessions").json()["session_id"]
+    item = calm.post(f"/v1/sessions/{other}/messages", json={"text": "a film"}).json()["items"][0]["item_id"]
+    assert calm.post(f"/v1/sessions/{other}/feedback", json={"item_id": item, "action": "like"}).status_code == 200
+
+    now[0] += 57
+    assert busy.post(f"/v1/sessions/{sid}/feedback", json={"item_id": shown[4], "action": "like"}).status_code == 200
+
+
+def test_the_limits_are_settings():
+    settings = Settings(max_sessions_per_client=7, feedback_per_minute_per_client=30, feedback_export_per_session=9)
+    service = make_service(
+        make_recommender(**settings.model_dump(include={"max_sessions_per_client", "feedback_per_minute_per_client"}))
+    )
+    assert service.sessions.max_per_client == 7 and service.feedback_rate.limit == 30
+    defaults = Settings()
+    assert (defaults.max_sessions_per_client, defaults.feedback_per_minute_per_client) == (20, 120)
+    assert defaults.feedback_export_per_session == 50
+
+
+def test_one_session_adds_at_most_so_many_interactions_to_training(tmp_path):
+    events = pd.DataFrame(
+        {
+            "id": range(1, 13),
+            "session_id": ["spam"] * 10 + ["a", "a"],
+            "item_id": [*range(1, 11), 1, 2],
+            "action": ["like"] * 12,
+            "position": [1] * 12,
+            "created_at": [float(n) for n in range(12)],
+        }
+    )
+    rows = feedback_interactions(events, 100, max_per_session=3)
+    assert rows[rows.user_id == 100]["item_id"].tolist() == [8, 9, 10]  # the latest three
+    assert rows[rows.user_id == 101]["item_id"].tolist() == [1, 2]
+
+    index_dir = write_snapshot(tmp_path)
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    for item in range(1, 25):
+        store.record("spam", item, "like")
+    store.record("a", 12, "like")
+    summary = export_feedback(
+        tmp_path / "fb.sqlite3", index_dir, tmp_path / "ratings.csv", ratings_only=True, max_per_session=5
+    )
+    assert summary["interactions"] == 6 and summary["over_session_cap_dropped"] == 19
+    assert len(pd.read_csv(tmp_path / "ratings.csv")) == 6
+
+
+@pytest.mark.parametrize("cap, kept", [(None, 24), (50, 24), (10, 10)])
+def test_the_export_cap_defaults_to_the_setting(tmp_path, monkeypatch, cap, kept):
+    if cap is not None:
+        monkeypatch.setenv("CONVREC_FEEDBACK_EXPORT_PER_SESSION", str(cap))
+    index_dir = write_snapshot(tmp_path)
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    for item in range(1, 25):
+        store.record("spam", item, "like")
+    summary = export_feedback(tmp_path / "fb.sqlite3", index_dir, tmp_path / "ratings.csv", ratings_only=True)
+    assert summary["interactions"] == kept
+
+
+def test_make_service_keeps_the_store_bounds_it_is_given():
+    """An empty session store is falsy; the bounds given to make_service must still hold."""
+    service = make_service(make_recommender(), ttl_s=60, max_sessions=2)
+    assert (service.sessions.ttl_s, service.sessions.max_sessions) == (60, 2)
+
+
+def test_the_browser_chat_counts_against_the_same_limits():
+    from convrec.serve.ui import chat_turn, feedback_click
+
+    service = make_service(make_recommender(max_sessions_per_client=1, feedback_per_minute_per_client=1))
+    me = "203.0.113.7"
+    sid, history, cards, _, answered = chat_turn(service, None, "a comedy", [], [], client=me)
+    assert answered
+    _, refused, _, status, answered = chat_turn(service, None, "a western", [], [], client=me)
+    assert answered is False and "conversations open" in refused[-1]["content"]
+    feedback_click(service, sid, cards[0]["item_id"], "like", history, cards, client=me)
+    _, _, status = feedback_click(service, sid, cards[1]["item_id"], "like", history, cards, client=me)
+    assert "feedback events a minute" in status
+    assert len(service.sessions) == 1 and service.sessions.get(sid).session.needs.liked == (cards[0]["item_id"],)
+
+
+def test_the_chat_handlers_are_given_the_request():
+    """Gradio hands a handler the request (and so the client's address) only when the parameter
+    is typed gr.Request in a form it can read."""
+    import gradio as gr
+    from gradio.utils import get_type_hints
+
+    from convrec.serve.ui import build_app
+
+    app = build_app(make_service(make_recommender()))
+    handlers = {block.fn.__name__: block.fn for block in app.fns.values()}
+    assert get_type_hints(handlers["on_message"])["request"] is gr.Request
