@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--interactions", help="a .csv, .tsv, .jsonl or .parquet file of who rated or used which item")
     b.add_argument("--interactions-map", metavar="FIELD=COLUMN,...", help="columns for user, item, rating, timestamp")
     b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
+    b.add_argument("--cf", dest="cf_model", help="collaborative scorer: ease (default), item-knn, als, bpr, spark-als")
+    b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
     b.set_defaults(func=cmd_build_index)
 
     r = sub.add_parser("recommend", help="one chat turn")
@@ -180,12 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="bench", required=True
     )
     bc = bench.add_parser("chat", help="per-stage latency and LLM tokens over scripted multi-turn chats")
-    b.add_argument("--cf", dest="cf_model", help="collaborative scorer: ease (default), item-knn, als, bpr, spark-als")
-    b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
-    from convrec.eval import commands, images, redial_cli
+    from convrec.eval import commands, content, images, redial_cli
 
     commands.add_bench_index_cli(bench)
     images.add_bench_cli(bench)
@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     en.set_defaults(func=cmd_eval_negations)
     commands.add_eval_cli(eval_sub)
     redial_cli.add_eval_cli(eval_sub)
+    content.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest
     from convrec.serve import api, feedback
