@@ -28,7 +28,7 @@ def query_text(needs: Needs, noun: str) -> str:
     noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
 
     With neither, an English message is searched as written ("something like Dusty Trail"),
-    unless the needs hold something negated (excluded genres, disliked items): the message then
+    unless the needs hold something negated (excluded or avoided genres, disliked items): the message then
     names what is not wanted ("no horror please" would search for horror), and once the rules
     found no keywords in it, the rest is words like "no" and "please". The query is then empty
     and the other sources (liked items, collaborative scores, popularity) order the allowed items.
@@ -39,10 +39,12 @@ def query_text(needs: Needs, noun: str) -> str:
     'something good'
     >>> query_text(Needs(exclude_genres=("Horror",), text="no horror please"), "movie")
     ''
+    >>> query_text(Needs(avoid_genres=("Horror",), text="not too scary"), "movie")
+    ''
     """
     noun = noun.casefold()
     words = [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))]
-    negated = needs.exclude_genres or needs.disliked
+    negated = needs.exclude_genres or needs.avoid_genres or needs.disliked
     if not words and needs.language == "en" and not negated:
         words = [needs.text]
     return " ".join(f"{w}" for w in words if w).strip()
