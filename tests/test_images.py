@@ -213,8 +213,10 @@ def test_more_like_this_picture_keeps_the_conversation_constraints(settings, tmp
     rec = load_recommender(settings, llm=None, encoder=HashEncoder())
     upload = tmp_path / "upload.png"
     upload.write_bytes(colour_picture("blue", seed=99))  # another blue picture than item 3's poster
-    turn = rec.recommend(Session(), "", image=str(upload))
+    turn = rec.recommend(Session(), "", image=upload.read_bytes())
     assert turn.recs[0].item.item_id == 3 and "picture" in turn.timings_ms
+    with pytest.raises(ImageError, match="never a file on the server"):  # an upload is bytes, not a path
+        rec.recommend(Session(), "", image=str(upload))
 
     session = Session()
     first = rec.recommend(session, "a comedy")

@@ -54,6 +54,13 @@ from convrec.data.tables import (
 
 log = logging.getLogger(__name__)
 
+# A catalogue zip is refused before anything is extracted when its members declare more than
+# these (zipfile never writes more than a member declares). GroupLens' largest sets unpack to
+# well under them.
+MAX_ZIP_MEMBER_BYTES = 4 * 1024**3
+MAX_ZIP_TOTAL_BYTES = 8 * 1024**3
+MAX_ZIP_MEMBERS = 10_000
+
 # --------------------------------------------------------------------------------------------
 # Loading
 
@@ -333,6 +340,7 @@ def _extract_zip(path: Path, cache_dir: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{path.stem}.", suffix=".tmp"))
     try:
         with zipfile.ZipFile(path) as z:
+            _check_zip_sizes(path, z.infolist())
             z.extractall(tmp)  # ZipFile.extractall drops absolute paths and ".." components
         try:
             os.replace(tmp, target)
@@ -345,3 +353,22 @@ def _extract_zip(path: Path, cache_dir: Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _check_zip_sizes(path: Path, members: list[zipfile.ZipInfo]) -> None:
+    """CatalogError when a zip holds more files, or unpacks to more bytes, than a catalogue does
+    (MAX_ZIP_MEMBERS, MAX_ZIP_MEMBER_BYTES, MAX_ZIP_TOTAL_BYTES): a zip bomb fills no disk."""
+    if len(members) > MAX_ZIP_MEMBERS:
+        raise CatalogError(f"{path}: holds {len(members):,} files, more than the {MAX_ZIP_MEMBERS:,} read from a zip")
+    for info in members:
+        if info.file_size > MAX_ZIP_MEMBER_BYTES:
+            raise CatalogError(
+                f"{path}: {info.filename} unpacks to {info.file_size:,} bytes, more than the "
+                f"{MAX_ZIP_MEMBER_BYTES:,} read from one file of a zip; unpack it yourself and pass the directory"
+            )
+    total = sum(info.file_size for info in members)
+    if total > MAX_ZIP_TOTAL_BYTES:
+        raise CatalogError(
+            f"{path}: unpacks to {total:,} bytes, more than the {MAX_ZIP_TOTAL_BYTES:,} read from a zip; "
+            "unpack it yourself and pass the directory"
+        )

@@ -151,7 +151,9 @@ def write_verified(chunks: Iterable[bytes], dest: Path, sha256: str, size: int |
 
     The bytes go to a temporary file in `dest`'s folder (same file system, so the final
     `os.replace` is atomic); on a mismatch or any error the temporary file is removed and
-    nothing is left behind. On success a sidecar records the verification.
+    nothing is left behind. With `size` known, writing stops as soon as the bytes would pass
+    it, so parts or a download longer than the model cannot fill the disk. On success a
+    sidecar records the verification.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
@@ -160,6 +162,11 @@ def write_verified(chunks: Iterable[bytes], dest: Path, sha256: str, size: int |
         h, n = hashlib.sha256(), 0
         with os.fdopen(fd, "wb") as out:
             for chunk in chunks:
+                if size is not None and n + len(chunk) > size:
+                    raise ChecksumMismatch(
+                        f"{source} gave more than the expected {size:,} bytes; stopped there and kept nothing. "
+                        "Reinstall or re-download the model files."
+                    )
                 h.update(chunk)
                 out.write(chunk)
                 n += len(chunk)

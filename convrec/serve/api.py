@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
 from convrec.core.errors import ConvrecError, InputError, RateLimited
+from convrec.retrieve.images import MAX_PICTURE_BYTES
 from convrec.serve.feedback import ACTIONS, STEERING, default_db
 from convrec.serve.service import ChatService, make_service
 from convrec.serve.sessions import (
@@ -50,6 +51,7 @@ from convrec.serve.sessions import (
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_UPLOAD_BYTES = MAX_PICTURE_BYTES + 64 * 1024  # any other request (the chat's): a picture and its form
 MAX_K = 20
 INT64 = 2**63 - 1
 SPARE_MODEL_THREADS = 8  # beside the model's holder and its line: requests building their preview
@@ -145,7 +147,9 @@ class ModelThreads:
             self._running -= 1
 
 
-def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+def create_api(
+    service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES, max_upload_bytes: int = MAX_UPLOAD_BYTES
+) -> Any:
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -157,7 +161,7 @@ def create_api(service: ChatService, *, max_body_bytes: int = MAX_BODY_BYTES) ->
         version="1",
         description="Conversational recommendations over one catalogue. Errors are {'error': message}.",
     )
-    api.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    api.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_other_bytes=max_upload_bytes)
     model = ModelThreads(service.gate.max_waiting + 1 + SPARE_MODEL_THREADS)
 
     def error(status: int, message: str, **extra: Any) -> JSONResponse:
@@ -275,17 +279,20 @@ def client_of(request: Request) -> str | None:
 
 
 class BodyLimit:
-    """Pure ASGI middleware: a /v1 request body over `max_bytes` gets 413 before any handler runs."""
+    """Pure ASGI middleware: a request body over its limit gets 413 before any handler runs:
+    `max_bytes` for the API (/v1), `max_other_bytes` for the rest (the chat, whose largest
+    request is the upload of one picture)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, max_other_bytes: int) -> None:
+        self.app, self.max_bytes, self.max_other_bytes = app, max_bytes, max_other_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.max_bytes if scope["path"].startswith("/v1") else self.max_other_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if declared and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await self._too_large(send)
+        if declared and (not declared.isdigit() or int(declared) > limit):
+            return await self._too_large(send, limit)
         chunks, size, more = [], 0, True
         while more:
             msg = await receive()
@@ -293,8 +300,8 @@ class BodyLimit:
                 return
             chunks.append(msg.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self._too_large(send)
+            if size > limit:
+                return await self._too_large(send, limit)
             more = msg.get("more_body", False)
         body, replayed = b"".join(chunks), False
 
@@ -307,8 +314,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Any) -> None:
-        payload = json.dumps({"error": f"the request body is over {self.max_bytes:,} bytes; send less."}).encode()
+    async def _too_large(self, send: Any, limit: int) -> None:
+        payload = json.dumps({"error": f"the request body is over {limit:,} bytes; send less."}).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -328,7 +335,16 @@ def create_server(service: ChatService, *, ui: bool = True) -> Any:
         from convrec.serve.ui import CSS, HEAD, build_app
 
         blocks = build_app(service)
-        api = gr.mount_gradio_app(api, blocks, path="/", css=CSS, head=HEAD, footer_links=[], run_history=False)
+        api = gr.mount_gradio_app(
+            api,
+            blocks,
+            path="/",
+            css=CSS,
+            head=HEAD,
+            footer_links=[],
+            run_history=False,
+            max_file_size=MAX_PICTURE_BYTES,  # the page refuses a bigger picture before sending it
+        )
     return api
 
 

@@ -21,9 +21,10 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from convrec.core.errors import ConvrecError, InputError, RateLimited
+from convrec.core.errors import ConvrecError, ImageError, InputError, RateLimited
 from convrec.core.types import Rec
 from convrec.parse.rules import parse_rules
+from convrec.retrieve.images import MAX_PICTURE_BYTES
 from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound, client_key
 
 EXAMPLES = [
@@ -204,8 +205,9 @@ def chat_stream(
     history = list(history or [])
     asked = text if image is None else f"🖼️ {text or 'More like this picture'}"
     try:
+        picture = read_upload(image) if image is not None else None
         sid, note = _ensure_session(service, sid, client)
-        turns = service.message_stream(sid, text, image=image)
+        turns = service.message_stream(sid, text, image=picture)
         preview = next(turns)
         waiting = {
             "role": "assistant",
@@ -231,6 +233,16 @@ def chat_stream(
     waited = turn.timings_ms.get("queue", 0)
     waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
     yield sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
+
+
+def read_upload(path: str) -> bytes:
+    """The bytes of a picture Gradio saved from an upload: a picture from a request is handed on
+    as bytes, never as a path, and no more than the most that is read of one is read here."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_PICTURE_BYTES + 1)  # one byte over: read_picture then says it is too big
+    except OSError as e:
+        raise ImageError(f"the uploaded picture: cannot read it ({e.strerror or e})") from e
 
 
 def feedback_click(
@@ -424,5 +436,6 @@ def launch(service_or_recommender: Any, host: str = "127.0.0.1", port: int = 786
         else make_service(service_or_recommender)
     )
     app = build_app(service)
+    kwargs.setdefault("max_file_size", MAX_PICTURE_BYTES)
     app.launch(server_name=host, server_port=port, css=CSS, head=HEAD, footer_links=[], run_history=False, **kwargs)
     return app
