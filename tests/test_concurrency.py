@@ -32,17 +32,24 @@ def test_the_real_encoder_gives_the_same_vectors_to_many_threads_at_once(real_en
     errors: list[str] = []
     differ: list[list[int]] = []
     start = threading.Barrier(threads)
+    lock, in_flight, most_at_once = threading.Lock(), [0], [0]
 
     def worker(seed: int) -> None:
         r = random.Random(seed)
         start.wait()  # all threads call the encoder together
         for _ in range(calls):
             rows = r.sample(range(len(texts)), r.choice([1, 3, 8]))
+            with lock:
+                in_flight[0] += 1
+                most_at_once[0] = max(most_at_once[0], in_flight[0])
             try:
                 got = real_encoder.encode([texts[i] for i in rows], batch_size=r.choice([1, 4, 64]))
             except Exception as e:  # any failure under concurrency is the finding
                 errors.append(f"{type(e).__name__}: {e}")
                 continue
+            finally:
+                with lock:
+                    in_flight[0] -= 1
             if not np.allclose(got, alone[rows], atol=1e-4):
                 differ.append(rows)
 
@@ -51,6 +58,7 @@ def test_the_real_encoder_gives_the_same_vectors_to_many_threads_at_once(real_en
         t.start()
     for t in pool:
         t.join()
+    assert most_at_once[0] > 1  # the calls did overlap
     assert not errors and not differ, (sorted(set(errors)), differ)
 
 
