@@ -93,7 +93,7 @@ def test_llm_parse_and_rerank_are_used_and_validated():
             "keywords": ["office"],
         },
     )
-    rec = make_recommender(llm=llm)
+    rec = make_recommender(llm=llm, propose_with_llm=False)
     session = Session()
     llm.enqueue({"order": [2, 1, 3, 4, 5]})
     blended = make_recommender().recommend(Session(), "a comedy about the office")

@@ -11,7 +11,7 @@ with template reasons, and the turn says so (`Turn.info["degraded"]`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec
 from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
 from convrec.llm.backends import LLM, Metered
+from convrec.llm.propose import propose
 from convrec.llm.templates import load_prompt
 from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
@@ -107,6 +108,7 @@ class Recommender:
         # each message: all of them cost ~700 prompt tokens, ~13 s here.
         listed = ", ".join(self.genres) if len(self.genres) <= PROMPT_GENRES_MAX else "{genres}"
         self.parse_prompt = load_prompt("parse", domain=noun, genres=listed)
+        self.propose_prompt = load_prompt("propose", domain=noun, n=str(settings.propose_n))
         self._genre_vectors: np.ndarray | None = None
         if settings.llm_reasons:
             self.rerank_prompts = {
@@ -169,8 +171,21 @@ class Recommender:
                 )
         info["parse_source"] = update.source
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
-        if update != rules:
-            top = self.candidates(needs, session, k, timings, picture)
+        proposed: list[int] = []
+        if self.llm is not None and self.llm_proposes and (update.keywords or update.liked):
+            with timed(timings, "propose"):
+                metered = Metered(self.llm)
+                seen = [*session.shown, *needs.liked, *needs.disliked]
+                proposed = propose(
+                    metered, text, self.titles, prompt=self.propose_prompt, n=self.settings.propose_n, exclude=seen
+                )
+                info.update(
+                    proposed=len(proposed),
+                    propose_prompt_tokens=metered.prompt_tokens,
+                    propose_completion_tokens=metered.completion_tokens,
+                )
+        if update != rules or proposed:
+            top = self.candidates(needs, session, k, timings, picture, proposed)
         with timed(timings, "rerank"):
             recs, rinfo = rerank(
                 [self.catalog.get(int(i)) for i in top.ids],
@@ -192,17 +207,25 @@ class Recommender:
         yield Turn(needs, recs, timings, info)
 
     def candidates(
-        self, needs: Needs, session: Session, k: int, timings: dict[str, float], picture: np.ndarray | None = None
+        self,
+        needs: Needs,
+        session: Session,
+        k: int,
+        timings: dict[str, float],
+        picture: np.ndarray | None = None,
+        proposed: Sequence[int] = (),
     ) -> Candidates:
-        """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first."""
+        """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first
+        (`proposed`: items the model named for this request, see `convrec.llm.propose`)."""
         s = self.settings
         with timed(timings, "filter"):
             exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
             allowed = self.filters.allowed(needs, exclude=exclude, every_min=k)
         with timed(timings, "retrieve"):
-            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture)
+            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
+            weights["llm"] = s.w_llm
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
@@ -213,6 +236,15 @@ class Recommender:
         """Per candidate, whether it has any of `genres`."""
         wanted = set(genres)
         return np.array([bool(wanted & set(self.items[self.index.position[int(i)]].genres)) for i in ids], bool)
+
+    @property
+    def llm_proposes(self) -> bool:
+        """Whether the model names candidates (`Settings.propose_with_llm`; by default every model
+        but the embedded one)."""
+        if self.llm is None:
+            return False
+        chosen = self.settings.propose_with_llm
+        return chosen if chosen is not None else self.llm.name != "embedded"
 
     @property
     def llm_reranks(self) -> bool:

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # than the blend's on ReDial (100 turns) and the simulator while costing ~5 s a turn
     rerank_with_llm: bool | None = None
     llm_reasons: bool = False  # let the model write the reasons (checked); off for the 1.5B default
+    # None: the model names candidates for requests the rules cannot ground (topics, moods, "like X")
+    # unless it is the embedded 1.5B one (see README "How a turn works" for what it measured)
+    propose_with_llm: bool | None = None
+    propose_n: int = 10
 
     # recommending
     k: int = 5
@@ -72,6 +76,7 @@ class Settings(BaseSettings):
     w_text: float = 0.6
     w_cf: float = 0.3
     w_pop: float = 0.1
+    w_llm: float = 0.5  # the model's proposals (rank 1 -> 1.0), when it proposes
     w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense

@@ -5,8 +5,8 @@ Where the words of a request name no genre, year or title the rules can ground (
 fit. `propose` asks it for up to `n` titles as JSON, matches each to the catalogue with the
 `TitleMatcher` (fuzzy, year-aware), and keeps only the matches, best first: a title the catalogue
 lacks, or one the model invented, is dropped, never shown. The Recommender fuses the result as one
-more score source ("llm": 1 for the first proposal down to 1/n for the last), under the same hard
-filters as every other candidate.
+more score source ("llm", see `convrec.retrieve.blend.rank_scores`), under the same hard filters as
+every other candidate.
 
 Budget: one call per turn, at most `max_tokens` decoded (the embedded 1.5B model decodes ~11 tokens a
 second here); any failure proposes nothing.
@@ -18,8 +18,6 @@ import json
 import logging
 from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
 
 from convrec.data.titles import TitleMatcher
 from convrec.llm.backends import LLM, Message, extract_first_json
@@ -73,13 +71,3 @@ def propose(
         if item is not None and item not in banned and item not in found:
             found.append(item)
     return found
-
-
-def proposal_scores(ids: np.ndarray, proposed: Sequence[int]) -> np.ndarray:
-    """One score per candidate: 1 for the first proposal down to 1/len for the last, 0 if not proposed.
-
-    >>> proposal_scores(np.array([5, 7, 9]), [9, 5]).tolist()
-    [0.5, 0.0, 1.0]
-    """
-    rank = {item: len(proposed) - r for r, item in enumerate(proposed)}
-    return np.array([rank.get(int(i), 0) / max(len(proposed), 1) for i in ids], dtype=np.float32)

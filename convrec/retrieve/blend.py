@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from convrec.core.types import Candidates, Needs
@@ -98,3 +100,14 @@ def turn_weights(
     if not needs.keywords and not needs.liked:
         weights["text"] *= 0.25
     return weights
+
+
+def rank_scores(ids: np.ndarray, ranked: Sequence[int]) -> np.ndarray:
+    """A ranked list as a score column: 1 for its first item down to 1/len for its last, 0 for the
+    candidates it does not hold (the model's proposals, see `convrec.llm.propose`).
+
+    >>> rank_scores(np.array([5, 7, 9]), [9, 5]).tolist()
+    [0.5, 0.0, 1.0]
+    """
+    rank = {item: len(ranked) - r for r, item in enumerate(ranked)}
+    return np.array([rank.get(int(i), 0) / max(len(ranked), 1) for i in ids], dtype=np.float32)

@@ -8,12 +8,14 @@ index, the nearest pictures; each source's score for every candidate is one colu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from convrec.core.errors import InputError
 from convrec.core.types import Candidates, Needs
+from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder
 from convrec.retrieve.filters import top_allowed
@@ -62,12 +64,19 @@ class Retriever:
     images: ImageIndex | None = None  # the items' pictures in CLIP space; None for a text-only index
 
     def retrieve(
-        self, needs: Needs, allowed: np.ndarray, popularity: np.ndarray, picture: np.ndarray | None = None
+        self,
+        needs: Needs,
+        allowed: np.ndarray,
+        popularity: np.ndarray,
+        picture: np.ndarray | None = None,
+        proposed: Sequence[int] = (),
     ) -> Candidates:
         """The allowed candidates from every source, with a score column per source.
 
         `popularity` (one value per row) is the popularity prior: log interaction counts in a chat,
-        another prior where an evaluation substitutes one.
+        another prior where an evaluation substitutes one. `proposed` are item ids a language model
+        named for the request, best first (`convrec.llm.propose`): the allowed ones join the
+        candidates with an "llm" column.
         """
         query = query_text(needs, self.noun)
         vectors = []
@@ -89,6 +98,9 @@ class Retriever:
         ivec = self.image_query(query, picture)
         if ivec is not None and self.images is not None:
             pieces.append(self.images.search(ivec, self.n, allowed)[0])
+        proposed = [i for i in proposed if i in self.index.position and allowed[self.index.position[i]]]
+        if proposed:
+            pieces.append(np.array(proposed, np.int64))
         ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
         rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
         text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
@@ -96,6 +108,8 @@ class Retriever:
         cands = Candidates(ids, {"text": text, "cf": cf, "pop": popularity[rows]})
         if ivec is not None and self.images is not None:
             cands.scores["image"] = self.images.scores_for(ivec, ids)
+        if proposed:
+            cands.scores["llm"] = rank_scores(ids, proposed)
         return cands
 
     # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
