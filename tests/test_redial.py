@@ -305,6 +305,17 @@ def test_the_commands_are_wired_into_convrec_eval():
     assert parser.parse_args(["eval", "simulate"]).func is cmd_eval_simulate
 
 
+@pytest.mark.parametrize("command", ["redial", "simulate", "dialogs"])
+def test_the_evaluations_catalogue_is_not_the_global_bring_your_own_catalogue(command):
+    from convrec.cli import build_parser
+    from convrec.core.config import settings_from_args
+
+    extra = ["--data", "x.csv", "--context-col", "c", "--target-col", "t"] if command == "dialogs" else []
+    args = build_parser().parse_args(["eval", command, "--catalog", "ml-latest-small", *extra])
+    assert settings_from_args(args).catalog is None  # `--catalog` of `convrec build-index` names a file
+    assert args.eval_catalog == "ml-latest-small"
+
+
 def test_blend_llm_reorders_the_top_with_a_fake_model(redial_file, rec):
     from convrec.testing import FakeLLM
 

@@ -56,6 +56,7 @@ def add_eval_cli(eval_subparsers) -> None:
     r.add_argument("--movies", type=Path, help="ReDial's movies_with_mentions.csv (default: next to --data)")
     r.add_argument(
         "--catalog",
+        dest="eval_catalog",  # not the global `--catalog` setting (a bring-your-own catalogue file)
         default="redial-merged",
         help="redial-merged (ml-latest-small + ReDial's movie list; default), ml-latest-small, "
         "configured (the global --index-dir as is) or a catalogue directory",
@@ -82,6 +83,7 @@ def add_eval_cli(eval_subparsers) -> None:
     d.add_argument("--target-sep", help="separator of several targets in one cell, e.g. '|'")
     d.add_argument(
         "--catalog",
+        dest="eval_catalog",
         default="configured",
         help="configured (default: the global --index-dir), ml-latest-small, redial-merged or a catalogue directory",
     )
@@ -95,7 +97,7 @@ def add_eval_cli(eval_subparsers) -> None:
     s = eval_subparsers.add_parser("simulate", help="a rule-based seeker who knows the target but not its title")
     s.add_argument("--data", type=Path, help="ReDial .jsonl whose turns give contexts and targets")
     s.add_argument("--movies", type=Path)
-    s.add_argument("--catalog", default="redial-merged")
+    s.add_argument("--catalog", dest="eval_catalog", default="redial-merged")
     s.add_argument("--episodes", type=int, default=100)
     s.add_argument("--llm-episodes", type=int, default=20, help="episodes (the first N) run with blend+llm")
     s.add_argument("--max-turns", type=int, default=5)
@@ -178,7 +180,7 @@ def _setup(args: argparse.Namespace, movies: Path | None):
     from convrec.llm.backends import make_llm
 
     settings = settings_from_args(args)
-    settings, cat_info = prepare_index(settings, args.catalog, movies, log_fn=lambda m: log.info("%s", m))
+    settings, cat_info = prepare_index(settings, args.eval_catalog, movies, log_fn=lambda m: log.info("%s", m))
     rec = load_recommender(settings, llm=None)
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     note = None
