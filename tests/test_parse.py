@@ -175,7 +175,10 @@ CASES_EN: list[tuple[str, dict[str, Any]]] = [
     ("I didn't like Heat", dict(disliked=(2,))),
     ("nothing like Titanic, something funny", dict(disliked=(5,), include_genres=("Comedy",))),
     ("not like Titanic", dict(disliked=(5,))),
-    ('unlike "Titanic", something lighter', dict(disliked=(5,))),
+    (
+        'unlike "Titanic", something lighter',
+        dict(disliked=(5,), prefer_genres=("Comedy",), avoid_genres=("Horror", "War", "Thriller", "Crime")),
+    ),
     ("like Heat but not like Titanic", dict(liked=(2,), disliked=(5,))),
     ("why not something like Titanic", dict(liked=(5,))),  # "why not" negates nothing
     ("I don't know, maybe something like Heat", dict(liked=(2,))),
@@ -278,9 +281,9 @@ def test_language(text: str, language: str) -> None:
         ("a funny 90s movie, nothing with horror", ()),
         ("something like Heat set in Paris", ("paris",)),  # the title is not a keyword
         ("heist movies in Tokyo with Keanu Reeves", ("tokyo", "keanu", "reeves")),
-        ("我想看关于时间旅行的电影", ("时间旅行",)),
+        ("我想看关于时间旅行的电影", ("time", "travel")),  # a Chinese topic becomes its English words
         ("推荐几部九十年代的喜剧，不要恐怖片", ()),
-        ("一些关于太空探索和外星人的科幻电影", ("探索", "外星人")),
+        ("一些关于太空探索和外星人的科幻电影", ("探索", "space", "astronaut", "alien", "invasion")),
     ],
 )
 def test_keywords(text: str, keywords: tuple[str, ...]) -> None:
@@ -471,7 +474,7 @@ def test_llm_keywords_drop_titles_numbers_and_stop_words() -> None:
 
 def test_llm_english_keywords_for_chinese_text() -> None:
     u, _ = llm_parse("我想看关于时间旅行的电影", reply(keywords=["time travel", "时间旅行", "太空"]))
-    assert u.keywords == ("time travel", "时间旅行")
+    assert u.keywords == ("time travel", "时间旅行", "time", "travel")  # the model's words, then the lexicon's
     assert u.language == "zh"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import because, template_recs
 from convrec.rank.rerank import rerank
-from convrec.retrieve.blend import blend, penalize, turn_weights
+from convrec.retrieve.blend import blend, favour, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder
 from convrec.retrieve.filters import Filters
@@ -99,6 +100,10 @@ class Recommender:
         self.genres = catalog.genres()
         self.titles = TitleMatcher(self.items)
         self.filters = Filters(self.items, self.genres, index.position)
+        # "recent", "the last decade": relative to the catalogue's newest year (a 2016 snapshot's
+        # last decade is 2007-2016), never past this year
+        dated = [it.year for it in self.items if it.year]
+        self.now_year = min(max(dated), date.today().year) if dated else date.today().year
         self.retriever = Retriever(index, cf, encoder, settings.domain_noun, settings.retrieve_k, images)
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.unrated = self.popularity == 0  # no interactions: collaborative scores know nothing of them
@@ -146,7 +151,7 @@ class Recommender:
         text = clean_message(text, self.settings.max_message_chars) if picture is None or (text or "").strip() else ""
 
         with timed(timings, "parse"):
-            rules = parse_rules(text, self.genres, self.titles)
+            rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
         preview = Session.from_dict(session.to_dict())
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
         top = self.candidates(needs, preview, k, timings, picture)
@@ -229,6 +234,8 @@ class Recommender:
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
+            if needs.prefer_genres:  # "but funnier", "uplifting": ranked higher, the others still count
+                cands = favour(cands, self.has_genre(cands.ids, needs.prefer_genres))
             cands = cands.sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(s.rerank_n, k))))
 

@@ -5,7 +5,9 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
 - genres named to include replace the previous ones (the latest wish wins); exclusions
   accumulate ("no more horror" stays until the person asks for horror again); so do avoided
   genres ("not too scary" stays until the genre is asked for or excluded), and avoiding a genre
-  lifts its inclusion or exclusion (the softer wish is the later one);
+  lifts its inclusion or exclusion (the softer wish is the later one); preferred genres ("but
+  funnier") are replaced by the next turn that prefers any, and a genre avoided now is no longer
+  preferred;
 - explicit years replace the range; "older"/"newer" without explicit years shift the range
   by a decade, or bound it by the years of the items just shown (or, on a first turn, of the
   items named as liked); "newer" never goes past the current year;
@@ -100,6 +102,9 @@ def merge(
     include = list(u.include_genres) if u.include_genres else list(needs.include_genres)
     include = [g for g in include if g not in exclude and g not in u.avoid_genres]
     avoid = [g for g in dict.fromkeys((*needs.avoid_genres, *u.avoid_genres)) if g not in (*include, *exclude)]
+    prefer = list(u.prefer_genres) if u.prefer_genres else list(needs.prefer_genres)  # the latest wish wins
+    prefer = [g for g in prefer if g not in (*include, *exclude, *u.avoid_genres)]
+    avoid = [g for g in avoid if g not in u.prefer_genres]
 
     year_min, year_max = needs.year_min, needs.year_max
     if u.year_min is not None or u.year_max is not None:
@@ -129,6 +134,7 @@ def merge(
         text=u.text or needs.text,
         language=u.language,
         avoid_genres=tuple(avoid),
+        prefer_genres=tuple(prefer),
     )
 
 

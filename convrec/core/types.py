@@ -39,7 +39,8 @@ class Needs:
     `liked`/`disliked` are catalogue item ids, never free titles: a title the parser
     could not resolve to the catalogue is dropped rather than trusted. Included and excluded
     genres are filters; `avoid_genres` ("not too scary", "别太浪漫") is a preference only: items
-    of those genres rank lower but are never filtered out.
+    of those genres rank lower but are never filtered out; `prefer_genres` ("but funnier", a mood
+    such as "uplifting") is the preference for: such items rank higher, the others still count.
     """
 
     liked: tuple[int, ...] = ()
@@ -52,6 +53,7 @@ class Needs:
     text: str = ""
     language: str = "en"
     avoid_genres: tuple[str, ...] = ()
+    prefer_genres: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -80,6 +82,7 @@ class NeedsUpdate:
     include_genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
     avoid_genres: tuple[str, ...] = ()  # "not too scary": a preference against, not a filter
+    prefer_genres: tuple[str, ...] = ()  # "but funnier", "uplifting": a preference for, not a filter
     year_min: int | None = None
     year_max: int | None = None
     keywords: tuple[str, ...] = ()

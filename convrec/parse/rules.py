@@ -63,6 +63,7 @@ from convrec.parse.lexicon import (
     ZH_CLASSIFIERS,
     ZH_DIGITS,
 )
+from convrec.parse.meaning import read_meaning
 from convrec.parse.negation import (
     GenreHit,
     alternation,
@@ -210,20 +211,30 @@ def parse_rules(
     year_min, year_max = _years(scan, [(c.start, c.end) for c in cues], hits, now_year)
     older = bool(scan.consume(_OLDER))
     newer = bool(scan.consume(_NEWER))
+    meaning = read_meaning(scan.text, set(vocab.values()), now_year)
+    # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
+    hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
     for hit in hits:
         scan.take(hit.start, hit.end)
-    for start, end in genres_read.cue_spans:
+    for start, end in (*genres_read.cue_spans, *meaning.read):
         scan.take(start, end)
+    exclude = (*genres_read.exclude, *(g for g in meaning.exclude if g not in genres_read.exclude))
+    include = tuple(g for g in genres_read.include if g not in exclude)
+    said = (*include, *exclude)
+    avoid = tuple(g for g in dict.fromkeys((*genres_read.avoid, *meaning.avoid)) if g not in said)
+    if year_min is None and year_max is None:
+        year_min, year_max = meaning.years
     return NeedsUpdate(
         liked=liked,
         disliked=disliked,
-        include_genres=genres_read.include,
-        exclude_genres=genres_read.exclude,
-        avoid_genres=genres_read.avoid,
+        include_genres=include,
+        exclude_genres=exclude,
+        avoid_genres=avoid,
+        prefer_genres=tuple(g for g in meaning.prefer if g not in (*said, *avoid)),
         year_min=year_min,
         year_max=year_max,
-        keywords=keywords_of(scan.text),
+        keywords=tuple(dict.fromkeys((*keywords_of(scan.text), *meaning.keywords))),
         text=original,
         language=language_of(original),
         older=older,

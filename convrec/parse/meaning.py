@@ -1,0 +1,235 @@
+"""What people mean beyond genre names: moods, comparisons ("but funnier"), topics said in Chinese,
+and time words ("this century", "近十年").
+
+Each table maps a phrase to what it asks of the catalogue's attributes, as a preference unless the
+phrase is unambiguous:
+- moods ("uplifting", "a tear-jerker", "烧脑") prefer some genres and avoid others: "something
+  uplifting after a rough week" leans to comedies and dramas and away from horror, war and crime,
+  without filtering any of them out;
+- comparisons after "like X" move along a genre: "funnier", "更搞笑" prefer Comedy; "less scary",
+  "不要那么吓人" avoid Horror; "for adults", "成人" excludes Children (the one hard move);
+  "darker" avoids Comedy and Children and prefers Crime, Thriller and Drama;
+- Chinese topic words add their English keywords ("太空" -> space), so that the English item texts
+  and the English-only encoder can be searched by them;
+- time words become year bounds, relative to `now_year` (the catalogue's newest year when the
+  Recommender reads them: "the last decade" of a 2016 catalogue is 2007-2016).
+
+Left out on purpose: runtime ("shorter": the default catalogue has no runtimes), and moods the
+genre vocabulary cannot express (those still reach the text search as keywords).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# phrase -> (preferred genres, avoided genres). English phrases match as words, Chinese as substrings.
+MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "uplifting": (("Comedy", "Drama"), ("Horror", "War", "Crime", "Thriller")),
+    "feel-good": (("Comedy", "Romance"), ("Horror", "War", "Crime", "Thriller")),
+    "feel good": (("Comedy", "Romance"), ("Horror", "War", "Crime", "Thriller")),
+    "heartwarming": (("Drama", "Comedy", "Children"), ("Horror", "War", "Crime", "Thriller")),
+    "cheer me up": (("Comedy",), ("Horror", "War", "Crime", "Thriller")),
+    "rough week": (("Comedy",), ("Horror", "War", "Thriller")),
+    "bad day": (("Comedy",), ("Horror", "War", "Thriller")),
+    "inspiring": (("Drama",), ("Horror",)),
+    "inspirational": (("Drama",), ("Horror",)),
+    "tear-jerker": (("Drama", "Romance"), ("Comedy", "Horror")),
+    "tearjerker": (("Drama", "Romance"), ("Comedy", "Horror")),
+    "make me cry": (("Drama", "Romance"), ("Comedy", "Horror")),
+    "sad": (("Drama",), ("Comedy",)),
+    "mind-bending": (("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance")),
+    "mind bending": (("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance")),
+    "mind-blowing": (("Sci-Fi", "Mystery", "Thriller"), ("Children",)),
+    "twist": (("Mystery", "Thriller"), ("Children",)),
+    "cozy": (("Comedy", "Romance", "Animation", "Children"), ("Horror", "War", "Thriller", "Crime")),
+    "cosy": (("Comedy", "Romance", "Animation", "Children"), ("Horror", "War", "Thriller", "Crime")),
+    "rainy day": (("Comedy", "Romance", "Animation"), ("Horror", "War")),
+    "dark": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation", "Musical")),
+    "gritty": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation", "Musical")),
+    "bleak": (("Drama",), ("Comedy", "Children")),
+    "light": (("Comedy",), ("Horror", "War", "Thriller")),
+    "lighthearted": (("Comedy",), ("Horror", "War", "Thriller", "Crime")),
+    "light-hearted": (("Comedy",), ("Horror", "War", "Thriller", "Crime")),
+    "silly": (("Comedy",), ("Drama", "War", "Horror")),
+    "tense": (("Thriller",), ("Comedy", "Children")),
+    "edge of my seat": (("Thriller", "Action"), ("Comedy", "Children")),
+    "exciting": (("Action", "Adventure", "Thriller"), ()),
+    "thrilling": (("Thriller", "Action"), ()),
+    "epic": (("Adventure", "War", "Action"), ()),
+    "治愈": (("Comedy", "Drama", "Animation"), ("Horror", "War", "Crime", "Thriller")),
+    "温馨": (("Comedy", "Drama", "Children"), ("Horror", "War", "Crime", "Thriller")),
+    "暖心": (("Comedy", "Drama"), ("Horror", "War", "Crime", "Thriller")),
+    "励志": (("Drama",), ("Horror",)),
+    "正能量": (("Drama", "Comedy"), ("Horror", "Crime")),
+    "开心": (("Comedy",), ("Horror", "War", "Thriller")),
+    "心情不好": (("Comedy",), ("Horror", "War", "Thriller")),
+    "催泪": (("Drama", "Romance"), ("Comedy", "Horror")),
+    "感人": (("Drama", "Romance"), ("Horror",)),
+    "哭": (("Drama", "Romance"), ("Comedy", "Horror")),
+    "烧脑": (("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance")),
+    "反转": (("Mystery", "Thriller"), ("Children",)),
+    "黑暗": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation")),
+    "压抑": (("Drama",), ("Comedy", "Children")),
+    "轻松": (("Comedy",), ("Horror", "War", "Thriller")),
+    "紧张": (("Thriller",), ("Comedy", "Children")),
+    "刺激": (("Action", "Thriller"), ()),
+    "热血": (("Action", "Adventure", "War"), ("Romance",)),
+    "史诗": (("Adventure", "War", "Action"), ()),
+}
+
+# Comparisons that move along a genre: phrase -> (prefer, avoid, exclude).
+MOVES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "funnier": (("Comedy",), (), ()),
+    "less serious": (("Comedy",), ("War",), ()),
+    "scarier": (("Horror",), (), ()),
+    "less scary": ((), ("Horror",), ()),
+    "not as scary": ((), ("Horror",), ()),
+    "less violent": ((), ("War", "Crime", "Horror"), ()),
+    "more exciting": (("Action", "Thriller"), (), ()),
+    "darker": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ()),
+    "lighter": (("Comedy",), ("Horror", "War", "Thriller", "Crime"), ()),
+    "for adults": ((), ("Animation",), ("Children",)),
+    "for grown-ups": ((), ("Animation",), ("Children",)),
+    "for grownups": ((), ("Animation",), ("Children",)),
+    "grown-up": ((), (), ("Children",)),
+    "more grown-up": ((), (), ("Children",)),
+    "更搞笑": (("Comedy",), (), ()),
+    "更好笑": (("Comedy",), (), ()),
+    "更幽默": (("Comedy",), (), ()),
+    "更吓人": (("Horror",), (), ()),
+    "更恐怖": (("Horror",), (), ()),
+    "不要那么吓人": ((), ("Horror",), ()),
+    "没那么吓人": ((), ("Horror",), ()),
+    "不那么吓人": ((), ("Horror",), ()),
+    "不要那么恐怖": ((), ("Horror",), ()),
+    "更浪漫": (("Romance",), (), ()),
+    "更刺激": (("Action", "Thriller"), (), ()),
+    "更黑暗": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ()),
+    "更轻松": (("Comedy",), ("Horror", "War", "Thriller", "Crime"), ()),
+    "成人": ((), ("Animation",), ("Children",)),
+    "大人看的": ((), ("Animation",), ("Children",)),
+    "适合大人": ((), ("Animation",), ("Children",)),
+}
+
+# Chinese topic and mood words -> English keywords for the text search.
+TOPICS_ZH: dict[str, tuple[str, ...]] = {
+    "太空": ("space", "astronaut"), "宇宙": ("space",), "宇航员": ("astronaut", "space"),
+    "外星人": ("alien", "invasion"), "外星": ("alien",), "僵尸": ("zombie",), "丧尸": ("zombie",),
+    "吸血鬼": ("vampire",), "鲨鱼": ("shark",), "恐龙": ("dinosaur",), "机器人": ("robot",),
+    "人工智能": ("artificial", "intelligence", "robot"), "时间旅行": ("time", "travel"),
+    "穿越时空": ("time", "travel"), "抢劫": ("heist", "robbery"), "盗窃": ("heist", "thief"),
+    "黑帮": ("mafia", "gangster"), "黑手党": ("mafia",), "拳击": ("boxing", "boxer"),
+    "连环杀手": ("serial", "killer"), "杀手": ("killer", "hitman"), "潜艇": ("submarine",),
+    "法庭": ("courtroom", "trial", "lawyer"), "律师": ("lawyer", "courtroom"),
+    "二战": ("world", "war", "ii"), "第二次世界大战": ("world", "war", "ii"), "越战": ("vietnam", "war"),
+    "高中": ("high", "school"), "校园": ("school", "college"), "大学": ("college",),
+    "自然灾害": ("disaster", "earthquake", "tornado"), "灾难": ("disaster",), "地震": ("earthquake",),
+    "火山": ("volcano",), "海啸": ("tsunami",), "功夫": ("kung", "fu"), "武侠": ("martial", "arts"),
+    "体育": ("sports",), "足球": ("football", "soccer"), "篮球": ("basketball",), "音乐家": ("musician",),
+    "超级英雄": ("superhero",), "魔法": ("magic", "wizard"), "巫师": ("wizard",), "海盗": ("pirate",),
+    "间谍": ("spy", "agent"), "监狱": ("prison",), "越狱": ("prison", "escape"), "末日": ("apocalypse",),
+    "狗": ("dog",), "猫": ("cat",), "马": ("horse",), "战争": ("war",), "历史": ("history",),
+    "传记": ("biography",), "赛车": ("racing", "car"), "飞机": ("plane",), "船": ("ship",),
+}  # fmt: skip
+
+# Time words -> (first year, last year); each value is relative to `now_year` when it is an offset.
+CENTURY_NOW = ("this century", "21st century", "twenty-first century", "本世纪", "21世纪", "这个世纪", "二十一世纪")
+CENTURY_LAST = ("last century", "20th century", "twentieth century", "上个世纪", "上世纪", "20世纪", "二十世纪")
+DECADE_LAST = (
+    "last decade", "past decade", "last ten years", "past ten years", "last 10 years", "past 10 years",
+    "近十年", "最近十年", "过去十年", "这十年", "近10年",
+)  # fmt: skip
+TWO_DECADES_LAST = ("last twenty years", "past twenty years", "last 20 years", "past 20 years", "近二十年", "近20年")
+
+
+def _pattern(phrases: list[str]) -> re.Pattern[str]:
+    english = sorted((p for p in phrases if p.isascii()), key=len, reverse=True)
+    chinese = sorted((p for p in phrases if not p.isascii()), key=len, reverse=True)
+    parts = []
+    if english:
+        parts.append(r"(?<!\w)(?:" + "|".join(re.escape(p).replace(r"\ ", r"[\s-]+") for p in english) + r")(?!\w)")
+    if chinese:
+        parts.append("|".join(map(re.escape, chinese)))
+    return re.compile("|".join(parts))
+
+
+_MOOD = _pattern(list(MOODS))
+_MOVE = _pattern(list(MOVES))
+_TOPIC = _pattern(list(TOPICS_ZH))
+_TIMES = [
+    (_pattern(list(CENTURY_NOW)), "century-now"),
+    (_pattern(list(CENTURY_LAST)), "century-last"),
+    (_pattern(list(TWO_DECADES_LAST)), "20-years"),
+    (_pattern(list(DECADE_LAST)), "10-years"),
+]
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What the mood, comparison, topic and time words of a message ask for."""
+
+    prefer: tuple[str, ...] = ()
+    avoid: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    years: tuple[int | None, int | None] = (None, None)
+    spans: tuple[tuple[int, int], ...] = ()  # where the comparisons stand: their genre words are read here
+    read: tuple[tuple[int, int], ...] = ()  # every phrase read here, so that it is no keyword as well
+
+
+def _norm(phrase: str) -> str:
+    return re.sub(r"[\s-]+", " ", phrase)
+
+
+def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
+    """The preferences, exclusions, English keywords and years that `folded` (lower case) asks for,
+    limited to the catalogue's `genres`.
+
+    >>> m = read_meaning("something like inception but funnier", {"Comedy", "Horror"}, 2016)
+    >>> m.prefer, m.avoid
+    (('Comedy',), ())
+    >>> read_meaning("我想看一部关于太空的电影", set(), 2016).keywords
+    ('space', 'astronaut')
+    >>> read_meaning("a comedy from this century", set(), 2016).years, read_meaning("近十年的恐怖片", set(), 2016).years
+    ((2000, None), (2007, 2016))
+    """
+    prefer: list[str] = []
+    avoid: list[str] = []
+    exclude: list[str] = []
+    moods = {_norm(k): v for k, v in MOODS.items()}
+    moves = {_norm(k): v for k, v in MOVES.items()}
+    read = []
+    for m in _MOOD.finditer(folded):
+        read.append(m.span())
+        p, a = moods[_norm(m.group(0))]
+        prefer += p
+        avoid += a
+    spans = []
+    for m in _MOVE.finditer(folded):
+        spans.append(m.span())
+        p, a, x = moves[_norm(m.group(0))]
+        prefer += p
+        avoid += a
+        exclude += x
+    topics = list(_TOPIC.finditer(folded))
+    keywords = [w for m in topics for w in TOPICS_ZH[m.group(0)]]
+    read += [m.span() for m in topics] + spans + [m.span() for pattern, _ in _TIMES for m in pattern.finditer(folded)]
+    exclude = [g for g in dict.fromkeys(exclude) if g in genres]
+    prefer = [g for g in dict.fromkeys(prefer) if g in genres and g not in exclude]
+    avoid = [g for g in dict.fromkeys(avoid) if g in genres and g not in prefer and g not in exclude]
+    years = _years(folded, now_year)
+    words = tuple(dict.fromkeys(keywords))
+    return Meaning(tuple(prefer), tuple(avoid), tuple(exclude), words, years, tuple(spans), tuple(read))
+
+
+def _years(folded: str, now_year: int) -> tuple[int | None, int | None]:
+    for pattern, kind in _TIMES:
+        if pattern.search(folded):
+            if kind == "century-now":
+                return 2000, None
+            if kind == "century-last":
+                return 1900, 1999
+            span = 20 if kind == "20-years" else 10
+            return now_year - span + 1, now_year
+    return None, None

@@ -1,0 +1,76 @@
+"""Moods, comparisons, Chinese topics and time words: what people mean beyond genre names."""
+
+import pytest
+
+from convrec.chat.session import Session
+from convrec.core.types import Needs, NeedsUpdate
+from convrec.parse.lexicon import MOVIELENS_GENRES
+from convrec.parse.rules import parse_rules
+
+from .test_pipeline import make_recommender
+
+
+@pytest.mark.parametrize(
+    ("text", "prefer", "avoid", "exclude"),
+    [
+        ("something like Inception but funnier", ("Comedy",), (), ()),
+        ("像《盗梦空间》但更搞笑", ("Comedy",), (), ()),
+        ("like Alien but less scary", (), ("Horror",), ()),
+        ("像《异形》但不要那么吓人", (), ("Horror",), ()),
+        ("like Toy Story but for adults", (), ("Animation",), ("Children",)),
+        (
+            "I had a rough week and want something uplifting",
+            ("Comedy", "Drama"),
+            ("Horror", "War", "Thriller", "Crime"),
+            (),
+        ),
+        ("来一部烧脑的电影", ("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance"), ()),
+    ],
+)
+def test_moods_and_comparisons_move_along_genres(text, prefer, avoid, exclude):
+    u = parse_rules(text, MOVIELENS_GENRES, now_year=2016)
+    assert (u.prefer_genres, u.avoid_genres, u.exclude_genres) == (prefer, avoid, exclude)
+    assert u.include_genres == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "years"),
+    [
+        ("a comedy from this century", (2000, None)),
+        ("本世纪的动画片", (2000, None)),
+        ("sci-fi from the last decade", (2007, 2016)),
+        ("近十年的恐怖片", (2007, 2016)),
+        ("a western from the last century", (1900, 1999)),
+        ("a comedy from the 90s, not from this century", (1990, 1999)),  # explicit years win
+    ],
+)
+def test_time_words_become_year_bounds_relative_to_now(text, years):
+    u = parse_rules(text, MOVIELENS_GENRES, now_year=2016)
+    assert (u.year_min, u.year_max) == years
+
+
+def test_chinese_topics_reach_english_keywords():
+    assert {"zombie"} <= set(parse_rules("有没有僵尸电影", MOVIELENS_GENRES).keywords)
+    assert {"shark"} <= set(parse_rules("关于鲨鱼的电影", MOVIELENS_GENRES).keywords)
+
+
+def test_a_preference_lasts_until_another_replaces_it_or_the_genre_is_avoided():
+    s = Session()
+    needs = s.apply(NeedsUpdate(prefer_genres=("Comedy",)), {})
+    assert needs.prefer_genres == ("Comedy",)
+    assert s.apply(NeedsUpdate(keywords=("space",)), {}).prefer_genres == ("Comedy",)
+    assert s.apply(NeedsUpdate(prefer_genres=("Romance",)), {}).prefer_genres == ("Romance",)
+    assert s.apply(NeedsUpdate(avoid_genres=("Romance",)), {}).prefer_genres == ()
+
+
+def test_a_preferred_genre_ranks_higher_but_filters_nothing():
+    rec = make_recommender()
+    plain = rec.candidates(Needs(year_min=1990, year_max=1999), Session(), 5, {})
+    prefer = rec.candidates(Needs(year_min=1990, year_max=1999, prefer_genres=("Sci-Fi",)), Session(), 5, {})
+    assert set(prefer.ids) == set(plain.ids) or len(prefer.ids) == len(plain.ids)
+
+    def first_scifi(cands):
+        return next(r for r, i in enumerate(cands.ids) if "Sci-Fi" in rec.catalog.get(int(i)).genres)
+
+    assert first_scifi(prefer) < first_scifi(plain)
+    assert any("Sci-Fi" not in rec.catalog.get(int(i)).genres for i in prefer.ids)
