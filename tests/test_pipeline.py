@@ -62,7 +62,7 @@ def test_liked_title_pulls_in_collaborative_neighbours():
 
 
 def test_an_unrated_item_is_ranked_by_the_evidence_it_has():
-    rec = make_recommender()
+    rec = make_recommender(w_attr=0.0)  # text, CF and popularity only: the shared genres would decide otherwise
     turn = rec.recommend(Session(), "something like Dusty Trail")
     # no interactions is missing evidence, not a zero: the unrated item that matches the liked
     # one's text best comes first (with the unrated counted as zeros it ranked 4th)

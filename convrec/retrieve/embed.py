@@ -17,6 +17,19 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
 
 
+MULTILINGUAL_HINTS = ("multilingual", "labse", "bge-m3", "m3e", "chinese", "xlm", "e5")
+
+
+def is_multilingual(encoder_name: str) -> bool:
+    """Whether an encoder, by its name, reads more than English (the shipped MiniLM and mpnet do not).
+
+    >>> is_multilingual("all-MiniLM-L6-v2"), is_multilingual("paraphrase-multilingual-MiniLM-L12-v2")
+    (False, True)
+    """
+    name = encoder_name.casefold()
+    return any(hint in name for hint in MULTILINGUAL_HINTS)
+
+
 class SentenceEncoder:
     """A sentence-transformers model loaded from a local path (see models.resolve_embedder)."""
 

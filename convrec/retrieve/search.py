@@ -8,6 +8,7 @@ index, the nearest pictures; each source's score for every candidate is one colu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,17 +18,23 @@ from convrec.core.errors import InputError
 from convrec.core.types import Candidates, Needs
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.cf import Scorer
-from convrec.retrieve.embed import Encoder
+from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import top_allowed
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
 
 POPULAR_N = 50  # the most popular allowed items always compete
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
-def query_text(needs: Needs, noun: str) -> str:
+def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     """What the text encoder sees: genres and keywords, never the negated words, nor the domain
     noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
+
+    An English-only encoder (`multilingual` False, the default models) never sees Chinese words:
+    it places them next to romanised Chinese titles ("太空" found Shanghai Triad). The rules give a
+    Chinese message's topics in English (`convrec.parse.meaning`), and the model's reading may add
+    more.
 
     With neither, an English message is searched as written ("something like Dusty Trail"),
     unless the needs hold something negated (excluded or avoided genres, disliked items): the message then
@@ -43,9 +50,13 @@ def query_text(needs: Needs, noun: str) -> str:
     ''
     >>> query_text(Needs(avoid_genres=("Horror",), text="not too scary"), "movie")
     ''
+    >>> query_text(Needs(keywords=("特别", "space"), language="zh"), "movie")
+    'space'
     """
     noun = noun.casefold()
     words = [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))]
+    if not multilingual:
+        words = [w for w in words if not CJK.search(w)]
     negated = needs.exclude_genres or needs.avoid_genres or needs.disliked
     if not words and needs.language == "en" and not negated:
         words = [needs.text]
@@ -78,7 +89,7 @@ class Retriever:
         named for the request, best first (`convrec.llm.propose`): the allowed ones join the
         candidates with an "llm" column.
         """
-        query = query_text(needs, self.noun)
+        query = query_text(needs, self.noun, is_multilingual(self.encoder.name))
         vectors = []
         if query:
             vectors.append(self.encoder.encode([f"{query} {self.noun}"])[0])
