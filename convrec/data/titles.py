@@ -8,11 +8,10 @@ above a high bar, and only when the numbers agree ("Toy Story 3" never becomes "
 In free text a span counts as a title only after a cue ("like X", "similar to X", "I loved X",
 "喜欢X") or inside quotes ("X", “X”, 《X》). A short or everyday word ("it", "up", "heat") must
 also be capitalised or quoted, because catalogues hold films called "It", "Up", "Her", "Go".
+Chinese titles (《泰坦尼克号》, 阿甘正传) go through a lexicon to English ones (convrec.data.titles_zh).
 
-Left out on purpose:
-- titles mentioned without a cue or quotes ("Heat was great"): chat text is full of words
-  that are also titles, and a wrong liked item does more harm than a missed one;
-- translation: 《玩具总动员》 only matches a catalogue that holds that title.
+Left out on purpose: English titles mentioned without a cue or quotes ("Heat was great"), as chat
+text is full of words that are also titles, and a wrong liked item does more harm than a missed one.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from convrec.core.types import Item
+from convrec.data.titles_zh import CUES_ZH, ZhTitles
 
 MATCH_CUTOFF = 88.0  # fuzz.ratio for a title on its own: a typo or two in a ten-letter title
 FIND_CUTOFF = 92.0  # stricter in free text, where most spans after a cue are not titles
@@ -46,7 +46,6 @@ CUES_EN = (
     "loved", "enjoy", "enjoys", "enjoyed", "adore", "adored", "hate", "hated", "dislike", "disliked",
     "unlike",
 )  # fmt: skip
-CUES_ZH = ("类似于", "類似於", "类似", "類似", "喜欢", "喜歡", "爱看", "愛看", "比如", "例如", "像")
 
 # A cue followed by one of these (in lower case) is not about a title: "I'd like to", "like that".
 NON_TITLE_STARTS = frozenset(
@@ -288,6 +287,7 @@ class TitleMatcher:
                 self._prefix.setdefault(key, []).append(item.item_id)
         self._choices = list(self._exact)
         self._sorted = sorted(self._exact)
+        self._zh = ZhTitles(lambda title, year: self._exactly((title_variants(title)[0] or [""])[0], year, stems=False))
 
     def __len__(self) -> int:
         return len(self._items)
@@ -302,6 +302,8 @@ class TitleMatcher:
         agree within one; among equal titles the closest year, then the most popular item wins.
         """
         title, year_in_title = split_year(title)
+        if (item_id := self._zh.lookup(title)) is not None:  # a Chinese title, through the lexicon
+            return item_id
         key = normalize_title(title)
         if not key:
             return None
@@ -313,9 +315,11 @@ class TitleMatcher:
 
     def find_mentions(self, text: str) -> list[Mention]:
         """Like `find_in_text`, with where each title is and which cue introduced it."""
-        found: list[Mention] = []
-        taken: list[tuple[int, int]] = []
+        found = [Mention(*m) for m in self._zh.find(text)]  # Chinese titles, through the lexicon
+        taken = [(m.cue_start, m.end + (m.cue == "quote")) for m in found]
         for m in _QUOTED.finditer(text):
+            if any(a <= m.start() < b for a, b in taken):
+                continue
             taken.append(m.span())
             inner = _quoted_text(m)
             if _POSITION_REF.fullmatch(inner.strip()):
