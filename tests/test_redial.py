@@ -15,6 +15,7 @@ from convrec.data.dialogs import (
     Example,
     Resolver,
     Tally,
+    Utterance,
     cluster_bootstrap_ci,
     coverage,
     hits,
@@ -150,6 +151,22 @@ def test_no_system_recommends_an_item_the_context_mentions(redial_file, rec, nam
         ids, _ = system.rank(ex)
         assert ids and len(ids) == len(set(ids))
         assert not set(ids) & ex.seen, (name, ex.key)
+
+
+def test_single_source_systems_rank_by_that_source_alone(rec):
+    # the seeker liked Dusty Trail, and named no genre: the pipeline's other sources (the genres a
+    # film shares with the liked ones, the model's proposals, pictures) must not reorder what
+    # popularity alone ranks
+    liked = Example({}, (Utterance("seeker", "I liked Dusty Trail", (12,)),), ("Six Guns (1958)",), (13,))
+    system = make_systems(rec, ["popularity"], reading=Reading(now_year=2018))[0]
+    session, needs = system.shared.replayed(liked, system.rec)
+    cands = system.rec.candidates(needs, session, 10, {})
+    pop = [float(system.rec.popularity[rec.index.position[int(i)]]) for i in cands.ids]
+    assert pop == sorted(pop, reverse=True)
+    scores: dict[float, set[float]] = {}
+    for p, score in zip(pop, cands.scores["blend"].tolist()):
+        scores.setdefault(p, set()).add(round(score, 6))
+    assert all(len(s) == 1 for s in scores.values()), scores  # as popular, as high (westerns were higher)
 
 
 def test_cf_finds_the_held_out_western_by_construction(redial_file, rec):

@@ -14,7 +14,8 @@ and in whether the LLM reorders the top of the list:
     blend        weights text/cf/pop from --weights (0.2/0.4/0.4; "settings" for Settings')
     blend+llm    blend, then the LLM orders the top `llm_window` (rerank.rerank, fused as in a chat)
 
-A source with nothing to say (CF with no liked item, text with no query) leaves ties that
+The single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
+source with nothing to say (CF with no liked item, text with no query) leaves ties that
 popularity breaks (weight 1e-3), so every system returns a full list. Popularity counts ratings
 with a one-year half-life by default (`recent_popularity`), as of when the dialogues were collected
 (`REDIAL_AS_OF`); `--redial-prior` replaces it by ReDial's own mention counts less the graded
@@ -235,14 +236,18 @@ class System:
 
 
 def weights_for(name: str, settings: Settings) -> dict[str, float]:
-    """Blend weights of a named system (see the module docstring)."""
-    if name == "popularity":
-        return {"w_text": 0.0, "w_cf": 0.0, "w_pop": 1.0}
-    if name == "text":
-        return {"w_text": 1.0, "w_cf": 0.0, "w_pop": TIE_BREAK}
-    if name == "cf":
-        return {"w_text": 0.0, "w_cf": 1.0, "w_pop": TIE_BREAK}
-    return {"w_text": settings.w_text, "w_cf": settings.w_cf, "w_pop": settings.w_pop}
+    """Blend weights of a named system (see the module docstring).
+
+    A single-source system gives every other source of the pipeline weight 0, those added after
+    it was defined too (the genres shared with liked items, the model's proposals, pictures):
+    every `w_*` setting. "blend" keeps the configured weights of the sources beside text, CF and
+    popularity.
+    """
+    own = {"popularity": {"w_pop": 1.0}, "text": {"w_text": 1.0}, "cf": {"w_cf": 1.0}}.get(name)
+    if own is None:
+        return {"w_text": settings.w_text, "w_cf": settings.w_cf, "w_pop": settings.w_pop}
+    silent = {field: 0.0 for field in type(settings).model_fields if field.startswith("w_")}
+    return {**silent, "w_pop": TIE_BREAK, **own}
 
 
 def recent_popularity(catalog, item_ids: np.ndarray, *, half_life_days: float, as_of: int | None = None) -> np.ndarray:
