@@ -280,7 +280,7 @@ def test_language(text: str, language: str) -> None:
         ("a movie about time travel with robots", ("time", "travel", "robots")),
         ("a funny 90s movie, nothing with horror", ()),
         ("something like Heat set in Paris", ("paris",)),  # the title is not a keyword
-        ("heist movies in Tokyo with Keanu Reeves", ("tokyo", "keanu", "reeves")),
+        ("heist movies in Tokyo with Keanu Reeves", ("tokyo", "keanu", "reeves", "heist")),  # a topic naming a genre
         ("我想看关于时间旅行的电影", ("time", "travel")),  # a Chinese topic becomes its English words
         ("推荐几部九十年代的喜剧，不要恐怖片", ()),
         ("一些关于太空探索和外星人的科幻电影", ("探索", "space", "astronaut", "alien", "invasion")),
@@ -463,7 +463,7 @@ def test_llm_exclusions_need_a_negation_in_the_text() -> None:
 
 def test_llm_keywords_must_be_in_the_text() -> None:
     u, _ = llm_parse("a heist in Paris", reply(keywords=["heist", "PARIS", "Louvre", "x" * 50]))
-    assert u.keywords == ("PARIS",)  # "heist" is a genre word (Crime), "Louvre" is not in the text
+    assert u.keywords == ("PARIS", "heist")  # "heist" names the genre (Crime) and the topic; no "Louvre" in the text
 
 
 def test_llm_keywords_drop_titles_numbers_and_stop_words() -> None:

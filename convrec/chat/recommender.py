@@ -32,7 +32,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import because, template_recs
 from convrec.rank.rerank import rerank
-from convrec.retrieve.blend import blend, favour, penalize, turn_weights
+from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
@@ -227,17 +227,16 @@ class Recommender:
             exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
             allowed = self.filters.allowed(needs, exclude=exclude, every_min=k)
         with timed(timings, "retrieve"):
-            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed)
+            preferred = self.filters.genre_share(needs.prefer_genres) if needs.prefer_genres else None
+            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, preferred)
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 cands.scores["attr"] = self.filters.likeness(cands.ids, needs.liked)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
-            weights.update(llm=s.w_llm, attr=s.w_attr)
+            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
-            if needs.prefer_genres:  # "but funnier", "uplifting": ranked higher, the others still count
-                cands = favour(cands, self.has_genre(cands.ids, needs.prefer_genres))
             cands = cands.sorted_by("blend")
         return cands.take(np.arange(min(len(cands), max(s.rerank_n, k))))
 

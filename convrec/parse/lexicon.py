@@ -44,6 +44,12 @@ GENRE_PHRASES_EN: dict[str, tuple[str, ...]] = {
     "War": ("war", "wartime", "world war"),
     "Western": ("western", "westerns", "cowboy", "cowboys"),
 }
+# Genre words that also name a topic: they set the genre and stay keywords for the text search
+# ("a heist movie" is a Crime film about a heist, not any crime film).
+TOPIC_GENRE_WORDS = frozenset(
+    {"heist", "heists", "mafia", "mob", "gangster", "gangsters", "kung fu", "martial arts", "space", "cowboy",
+     "cowboys", "detective", "detectives", "whodunit", "whodunnit", "world war", "anime", "magic", "magical"}
+)  # fmt: skip
 # Phrases that name two genres at once.
 MULTI_GENRE_PHRASES: dict[str, tuple[str, ...]] = {
     "rom-com": ("Romance", "Comedy"),

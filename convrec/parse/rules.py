@@ -59,6 +59,7 @@ from convrec.parse.lexicon import (
     RESET_PHRASES,
     STOPWORDS_EN,
     STOPWORDS_ZH,
+    TOPIC_GENRE_WORDS,
     YEAR_RULES,
     ZH_CLASSIFIERS,
     ZH_DIGITS,
@@ -215,6 +216,12 @@ def parse_rules(
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
     hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
+    topics = [  # a wanted genre named by its topic ("a heist movie") keeps the topic for the text search
+        w
+        for h in hits
+        if set(h.genres) & set(genres_read.include)
+        and (w := re.sub(r"[\s-]+", " ", scan.text[h.start : h.end])) in TOPIC_GENRE_WORDS
+    ]
     for hit in hits:
         scan.take(hit.start, hit.end)
     for start, end in (*genres_read.cue_spans, *meaning.read):
@@ -234,7 +241,7 @@ def parse_rules(
         prefer_genres=tuple(g for g in meaning.prefer if g not in (*said, *avoid)),
         year_min=year_min,
         year_max=year_max,
-        keywords=tuple(dict.fromkeys((*keywords_of(scan.text), *meaning.keywords))),
+        keywords=tuple(dict.fromkeys((*keywords_of(scan.text), *topics, *meaning.keywords))),
         text=original,
         language=language_of(original),
         older=older,

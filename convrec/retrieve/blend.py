@@ -68,8 +68,6 @@ def blend(cands: Candidates, weights: dict[str, float], missing: dict[str, np.nd
 # scores lie in [0, 1]: such an item falls below its peers, yet a strong match (1.0 -> 0.7) still
 # outranks weak ones, and when nothing else fits it is still shown.
 AVOID_PENALTY = 0.3
-# How far up to 1 the blended score of an item of a preferred genre ("but funnier") moves.
-PREFER_BOOST = 0.3
 
 
 def penalize(cands: Candidates, hit: np.ndarray, share: float = AVOID_PENALTY) -> Candidates:
@@ -84,19 +82,6 @@ def penalize(cands: Candidates, hit: np.ndarray, share: float = AVOID_PENALTY) -
     return Candidates(
         cands.ids, {**cands.scores, "blend": np.where(hit, score * (1 - share), score).astype(np.float32)}
     )
-
-
-def favour(cands: Candidates, hit: np.ndarray, share: float = PREFER_BOOST) -> Candidates:
-    """The "blend" column with the `hit` candidates moved `share` of the way up to 1: a preference
-    for them ("but funnier", "uplifting"), the others still in the list.
-
-    >>> c = Candidates(np.array([1, 2]), {"blend": np.array([0.5, 0.8], np.float32)})
-    >>> [round(x, 2) for x in favour(c, np.array([True, False])).scores["blend"].tolist()]
-    [0.65, 0.8]
-    """
-    score = np.asarray(cands.scores["blend"], np.float32)
-    moved = score + share * (1 - score)
-    return Candidates(cands.ids, {**cands.scores, "blend": np.where(hit, moved, score).astype(np.float32)})
 
 
 def turn_weights(

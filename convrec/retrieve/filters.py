@@ -55,6 +55,19 @@ class Filters:
             mask = every if every.sum() >= every_min else mask & self.genre_matrix[:, inc].any(axis=1)
         return mask
 
+    def genre_share(self, genres: Sequence[str]) -> np.ndarray:
+        """Per catalogue row, the share of `genres` the item has (genres outside the vocabulary count
+        as absent): how much of a preference ("mind-bending": Sci-Fi, Mystery, Thriller) it meets.
+
+        >>> f = Filters([Item(1, "A", 1999, ("Sci-Fi", "Thriller")), Item(2, "B", 1994, ("Drama",))], ["Drama", "Sci-Fi", "Thriller"], {1: 0, 2: 1})
+        >>> f.genre_share(["Sci-Fi", "Mystery", "Thriller", "Drama"]).tolist()
+        [0.5, 0.25]
+        """
+        cols = [self._column[g] for g in genres if g in self._column]
+        if not cols:
+            return np.zeros(len(self.years), np.float32)
+        return (self.genre_matrix[:, cols].sum(axis=1) / len(genres)).astype(np.float32)
+
     def likeness(self, ids: np.ndarray, liked: Sequence[int]) -> np.ndarray:
         """Per candidate, how much of what makes the liked items themselves it shares: the mean
         overlap (Jaccard) of its genres with each liked item's; zeros without a known liked item.
