@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     max_sessions_per_client: int = Field(20, ge=0)  # live conversations; beyond, POST /v1/sessions is 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
     feedback_export_per_session: int = Field(50, ge=0)  # most interactions one session adds to training
+    # where conversations and feedback are kept: a PostgreSQL URL shared by several `convrec serve`
+    # replicas (postgresql://USER:PASSWORD@HOST:5432/DB), else the SQLite file `feedback_db`
+    db_url: str = ""
+    db_pool_size: int = Field(10, ge=1)  # connections one server process keeps to PostgreSQL
+    feedback_db: Path | None = None  # the SQLite file (default feedback/feedback.sqlite3)
 
 
 # The global command-line options that name a setting (see convrec/cli.py).

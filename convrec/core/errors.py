@@ -48,3 +48,8 @@ class RateLimited(ConvrecError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StoreUnavailable(ConvrecError):
+    """The database that keeps conversations and feedback cannot be reached or written (HTTP 503);
+    the message names it and what to check."""
