@@ -85,7 +85,7 @@ def test_chat_cards_and_dislike_in_a_real_browser(browser, tmp_path):
         second = ask(page, "more please")
         disliked_title = title.split(". ", 1)[1]
         assert len(second) >= 5 and all(disliked_title not in t for t in second)
-        sid = next(iter(service.sessions._live))
+        sid = service.store.events()[0].session_id  # the one conversation, which disliked one item
         assert service.sessions.get(sid).session.needs.disliked and service.store.count(sid) == 1
 
         REPORTS.mkdir(exist_ok=True)

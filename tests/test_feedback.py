@@ -139,6 +139,7 @@ def test_acknowledged_feedback_survives_kill_9(tmp_path):
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.tiny_server", str(port), str(db)],
         cwd=REPO,
+        env={**os.environ, "CONVREC_FEEDBACK_PER_MINUTE_PER_CLIENT": "0"},  # all four clients are 127.0.0.1
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

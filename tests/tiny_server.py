@@ -1,6 +1,6 @@
 """Serve the tiny in-memory recommender's REST API (no UI) for tests that need a real process.
 
-python -m tests.tiny_server PORT FEEDBACK_DB
+python -m tests.tiny_server PORT DB   (DB: a SQLite file or a postgresql:// URL)
 """
 
 import sys

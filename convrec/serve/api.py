@@ -13,7 +13,7 @@ chat beside it, so `convrec serve` answers both on one port.
 Every refusal is a 4xx with {"error": "<what to fix>"}: 404 unknown session, 409 session busy,
 413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its remote
 address) holds too many sessions or sends too much feedback a minute, 503 (with Retry-After)
-when the model's line is full.
+when the model's line is full or the database cannot be reached.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
 Requests that may wait for the model (a turn, "more like this") wait on threads of their own
@@ -37,9 +37,10 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
-from convrec.core.errors import ConvrecError, InputError, RateLimited
+from convrec.core.errors import ConvrecError, InputError, RateLimited, StoreUnavailable
 from convrec.retrieve.images import MAX_PICTURE_BYTES
-from convrec.serve.feedback import ACTIONS, STEERING, default_db
+from convrec.serve.db import db_target, open_store
+from convrec.serve.feedback import ACTIONS, STEERING
 from convrec.serve.service import ChatService, make_service
 from convrec.serve.sessions import (
     ServiceBusy,
@@ -203,6 +204,9 @@ def create_api(
             return error(503, str(exc), retry_after=exc.retry_after_s)
         if isinstance(exc, RateLimited):
             return error(429, str(exc), retry_after=exc.retry_after_s)
+        if isinstance(exc, StoreUnavailable):
+            log.error("database unavailable: %s", exc)
+            return error(503, "the conversation store is unavailable; try again shortly.", retry_after=5)
         if isinstance(exc, InputError):
             return error(422, str(exc))
         log.exception("request failed")
@@ -247,7 +251,7 @@ def create_api(
         tags=["sessions"],
     )
     async def feedback(session_id: str, body: FeedbackIn, request: Request) -> dict[str, Any]:
-        """Rate one shown item. The event is on disk before this answers."""
+        """Rate one shown item. The event is committed to the database before this answers."""
         run = model.run if body.action in STEERING else run_in_threadpool  # only steering waits for the model
         event, nxt = await run(service.feedback, session_id, body.item_id, body.action, body.k, client_of(request))
         out = {
@@ -393,15 +397,19 @@ def serve(
     feedback_db: Path | None = None,
     ttl_s: float = 1800.0,
     max_sessions: int = 1000,
+    ui: bool = True,
 ) -> None:
-    """Run the chat and the API until interrupted (what `convrec serve` and `python app.py` do)."""
+    """Run the chat and the API until interrupted (what `convrec serve` and `python app.py` do).
+    Conversations and feedback are kept in `settings.db_url` when set (PostgreSQL, shared by
+    replicas), else in the SQLite file `feedback_db`."""
     import uvicorn
 
     host, port = host or settings.host, port or settings.port
-    db = feedback_db or default_db(settings)
-    service = make_service(recommender, feedback_db=db, ttl_s=ttl_s, max_sessions=max_sessions)
-    app = create_server(service)
-    print(f"convrec: chat on http://{host}:{port}/  API on http://{host}:{port}/docs  feedback in {db}", flush=True)
+    store = open_store(db_target(settings, feedback_db), pool_size=settings.db_pool_size)
+    service = make_service(recommender, store=store, ttl_s=ttl_s, max_sessions=max_sessions)
+    app = create_server(service, ui=ui)
+    where = f"http://{host}:{port}"
+    print(f"convrec: chat on {where}/  API on {where}/docs  conversations and feedback in {store.where}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
@@ -413,6 +421,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from convrec.core.config import settings_from_args
 
     settings = settings_from_args(args)
+    if args.db_url:
+        settings = settings.model_copy(update={"db_url": args.db_url})
     serve(
         load_recommender(settings),
         settings,
@@ -421,6 +431,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         feedback_db=args.feedback_db,
         ttl_s=args.session_ttl,
         max_sessions=args.max_sessions,
+        ui=not args.no_ui,
     )
     return 0
 
@@ -432,8 +443,14 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--feedback-db",
         type=Path,
-        help="SQLite feedback store (default: $CONVREC_FEEDBACK_DB or feedback/feedback.sqlite3)",
+        help="SQLite file for conversations and feedback (default: $CONVREC_FEEDBACK_DB or feedback/feedback.sqlite3)",
     )
+    s.add_argument(
+        "--db-url",
+        help="a PostgreSQL database shared by several servers, postgresql://USER:PASSWORD@HOST:5432/DB "
+        "(default: $CONVREC_DB_URL; used instead of --feedback-db)",
+    )
+    s.add_argument("--no-ui", action="store_true", help="serve only the REST API, without the browser chat")
     s.add_argument("--session-ttl", type=float, default=1800.0, help="seconds before an idle conversation is closed")
     s.add_argument("--max-sessions", type=int, default=1000, help="most conversations kept open at once")
     s.set_defaults(func=cmd_serve)

@@ -1,13 +1,9 @@
-"""The feedback store: one append-only SQLite table of 👍/👎/"more like this"/"not interested".
+"""Feedback: what 👍/👎/"more like this"/"not interested" become, and their export for training.
 
-Durability: the database runs in WAL mode with `synchronous=FULL`, and `record` returns only
-after its transaction is committed, so an event acknowledged to a client is in the WAL on disk
-and survives `kill -9` of the server (tests/test_feedback.py kills one to check).
-
-Append-only: rows are never updated (a trigger refuses UPDATE); a change of mind is a new event
-and the latest one per (session, item) wins on export. The one exception is privacy: `forget`
-deletes every event of a session (DELETE /v1/sessions/{id}), with `secure_delete` on and the
-WAL checkpointed so the deleted rows do not linger in the files.
+The events are kept by the store (`store.Store`: SQLite by default, PostgreSQL when
+`CONVREC_DB_URL` names one), append-only, each committed before it is acknowledged; a change of
+mind is a new event and the latest one per (session, item) wins on export. `FeedbackStore` is the
+SQLite store under its old name.
 
 `export_feedback` turns the events into interactions that `convrec build-index` learns from: a
 catalogue snapshot (items.jsonl + interactions.csv.gz) holding the indexed catalogue plus one new
@@ -19,122 +15,44 @@ clicking through the catalogue cannot outweigh real people in what is learnt.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
-import threading
-import time
-from dataclasses import dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-ACTIONS = ("like", "dislike", "more_like", "not_interested")
-POSITIVE = frozenset({"like", "more_like"})
-STEERING = frozenset({"more_like", "not_interested"})  # these also answer with the next turn
+from convrec.core.errors import ConvrecError
+from convrec.serve.db import DEFAULT_DB, db_target, default_db
+from convrec.serve.postgres_store import PostgresStore, is_postgres_url
+from convrec.serve.sqlite_store import SQLiteStore
+from convrec.serve.store import ACTIONS, POSITIVE, STEERING, Event
+
+__all__ = ["ACTIONS", "DEFAULT_DB", "POSITIVE", "RATING", "STEERING", "Event", "FeedbackStore", "default_db"]
+
 RATING = {"like": 5.0, "more_like": 5.0, "dislike": 1.0, "not_interested": 1.0}  # on MovieLens' 0.5-5 scale
-DEFAULT_DB = Path("feedback") / "feedback.sqlite3"
+EVENT_FIELDS = ["id", "session_id", "item_id", "action", "position", "created_at"]
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL,
-    item_id INTEGER NOT NULL,
-    action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ACTIONS)})),
-    position INTEGER,
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_session ON events (session_id);
-CREATE TRIGGER IF NOT EXISTS events_append_only BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'feedback events are append-only'); END;
-"""
+FeedbackStore = SQLiteStore
 
 
-@dataclass(frozen=True)
-class Event:
-    id: int
-    session_id: str
-    item_id: int
-    action: str
-    position: int | None
-    created_at: float
-
-
-def default_db(settings: Any = None) -> Path:
-    """`settings.feedback_db` when the settings have one, else $CONVREC_FEEDBACK_DB, else feedback/feedback.sqlite3."""
-    configured = getattr(settings, "feedback_db", None)
-    return Path(configured or os.environ.get("CONVREC_FEEDBACK_DB") or DEFAULT_DB)
-
-
-class FeedbackStore:
-    """Thread-safe: one connection, one lock; each `record` is its own committed transaction."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA secure_delete=ON")
-        self._db.executescript(SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    def record(self, session_id: str, item_id: int, action: str, position: int | None = None) -> Event:
-        """Append one event; when this returns, the event is committed to disk."""
-        if action not in ACTIONS:
-            raise ValueError(f"unknown feedback action {action!r}; expected one of {', '.join(ACTIONS)}")
-        now = time.time()
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO events (session_id, item_id, action, position, created_at) VALUES (?, ?, ?, ?, ?)",
-                (session_id, int(item_id), action, position, now),
-            )
-        assert cur.lastrowid is not None  # set by every INSERT
-        return Event(cur.lastrowid, session_id, int(item_id), action, position, now)
-
-    def events(self, session_id: str | None = None) -> list[Event]:
-        query = "SELECT id, session_id, item_id, action, position, created_at FROM events"
-        args: tuple = ()
-        if session_id is not None:
-            query, args = query + " WHERE session_id = ?", (session_id,)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY id", args).fetchall()
-        return [Event(*row) for row in rows]
-
-    def count(self, session_id: str | None = None) -> int:
-        with self._lock:
-            if session_id is None:
-                return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
-            return int(
-                self._db.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
-            )
-
-    def forget(self, session_id: str) -> int:
-        """Delete every event of one session (the privacy exception to append-only); returns how many."""
-        with self._lock:
-            n = self._db.execute("DELETE FROM events WHERE session_id = ?", (session_id,)).rowcount
-            if n:
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return int(n)
-
-
-def read_events(path: str | Path) -> pd.DataFrame:
-    """All events of a store, read-only (safe while a server is writing to it)."""
-    path = Path(path)
+def read_events(db: str | Path) -> pd.DataFrame:
+    """All events of a store, oldest first: a SQLite file (opened read-only, so safe while a
+    server writes to it) or a PostgreSQL URL."""
+    if is_postgres_url(db):
+        store = PostgresStore(str(db), pool_size=1)
+        try:
+            events = store.events()
+        finally:
+            store.close()
+        return pd.DataFrame([asdict(e) for e in events], columns=EVENT_FIELDS)
+    path = Path(str(db).removeprefix("sqlite:///"))
     if not path.is_file():
-        from convrec.core.errors import ConvrecError
-
         raise ConvrecError(
             f"{path}: no feedback database; it is created by `convrec serve` when someone gives feedback."
         )
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return pd.read_sql_query(
-            "SELECT id, session_id, item_id, action, position, created_at FROM events ORDER BY id", db
-        )
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        return pd.read_sql_query(f"SELECT {', '.join(EVENT_FIELDS)} FROM events ORDER BY id", con)
 
 
 def feedback_interactions(events: pd.DataFrame, first_user_id: int, max_per_session: int | None = None) -> pd.DataFrame:
@@ -223,7 +141,7 @@ def cmd_export_feedback(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     out = args.out or (Path("feedback") / ("ratings.csv" if args.ratings_only else "catalog"))
     summary = export_feedback(
-        args.db or default_db(settings),
+        args.db or db_target(settings),
         settings.index_dir,
         out,
         ratings_only=args.ratings_only,
@@ -243,7 +161,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export-feedback", help="write the chat feedback as interactions build-index can learn from"
     )
-    p.add_argument("--db", type=Path, help=f"the feedback database (default: $CONVREC_FEEDBACK_DB or {DEFAULT_DB})")
+    p.add_argument(
+        "--db",
+        help=f"the feedback database: a SQLite file or a postgresql:// URL (default: $CONVREC_DB_URL, "
+        f"else $CONVREC_FEEDBACK_DB, else {DEFAULT_DB})",
+    )
     p.add_argument(
         "--out", type=Path, help="output directory (snapshot) or CSV file (--ratings-only); default under feedback/"
     )

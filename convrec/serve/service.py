@@ -1,6 +1,6 @@
 """What the browser chat and the REST API both do, in one place: turns, feedback, forgetting.
 
-    ChatService(recommender, sessions, gate, feedback, feedback_rate)
+    ChatService(recommender, sessions, gate, feedback_rate)
       .create(client)                    -> session id   (at most so many live per client)
       .message(sid, text, k)             -> Turn         (queued fairly for the model)
       .message_stream(sid, text, k)      -> Turns        (a rules-only preview at once, then that Turn)
@@ -8,10 +8,15 @@
       .forget(sid)                       -> what was deleted
       .recommend(text, k)                -> Turn         (stateless)
 
+Conversations and feedback live in one `store.Store` (`sessions.store`): each request loads
+its conversation from there and each turn saves it there before it is answered, so any replica
+sharing the database can continue it. A feedback event is committed, with the conversation's
+pending rating, before it is acknowledged.
+
 Feedback semantics, the same in the UI and the API:
-  - 👍 `like` / 👎 `dislike` rate an item quietly: stored at once, folded into the session before
-    its next turn (liked items pull their neighbours in; disliked ones push theirs away and never
-    come back);
+  - 👍 `like` / 👎 `dislike` rate an item quietly: stored at once, shown in the session's state
+    and folded into it before its next turn (liked items pull their neighbours in; disliked ones
+    push theirs away and never come back);
   - `more_like` / `not_interested` steer now: the same rating, then a new turn, "more like #n" or
     "not interested in #n" against the latest list, whose answer is returned.
 
@@ -31,15 +36,17 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError
 from convrec.retrieve.images import Picture
-from convrec.serve.feedback import ACTIONS, POSITIVE, STEERING, Event, FeedbackStore
+from convrec.serve.db import open_store
 from convrec.serve.sessions import (
     BadFeedback,
     FairGate,
+    Live,
     RateWindow,
     SessionBusy,
     SessionStore,
     check_session_id,
 )
+from convrec.serve.store import ACTIONS, POSITIVE, STEERING, Event, Pending, Store
 
 MAX_TURNS = 200  # per conversation; bounds a session's memory
 
@@ -50,14 +57,17 @@ class ChatService:
         recommender: Any,
         sessions: SessionStore | None = None,
         gate: FairGate | None = None,
-        feedback: FeedbackStore | None = None,
         feedback_rate: RateWindow | None = None,
     ) -> None:
         self.recommender = recommender
         self.sessions = sessions if sessions is not None else SessionStore()  # an empty store is falsy
         self.gate = gate if gate is not None else FairGate()
-        self.store = feedback
         self.feedback_rate = feedback_rate  # None: no limit per client
+
+    @property
+    def store(self) -> Store:
+        """Where the conversations and the feedback are kept."""
+        return self.sessions.store
 
     # -- conversations -------------------------------------------------------------------------
     def create(self, client: str | None = None) -> str:
@@ -73,7 +83,7 @@ class ChatService:
             "needs": s.needs.to_dict(),
             "last_shown": list(s.last_shown),
             "pending_feedback": len(live.pending),
-            "feedback_events": self.store.count(sid) if self.store else 0,
+            "feedback_events": self.store.count(sid),
         }
 
     def message(self, sid: str, text: str, k: int | None = None, image: Picture | None = None) -> Turn:
@@ -84,17 +94,31 @@ class ChatService:
     def message_stream(self, sid: str, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """The preview (rules and blend only: it needs no place in the model's queue), then the
         final turn. The conversation is held from the first value to the last. `image`: an
-        uploaded picture, "more like this picture" (see `Recommender.stream`)."""
-        live = self.sessions.get(check_session_id(sid))
-        if not live.lock.acquire(blocking=False):
-            raise SessionBusy("this conversation is still answering its previous message; wait for that answer first.")
+        uploaded picture, "more like this picture" (see `Recommender.stream`). The final turn
+        is saved before it is yielded; a caller that stops after the preview changes nothing."""
+        live = self._hold(sid, "this conversation is still answering its previous message; wait for that answer first.")
         try:
             if len(live.session.turns) >= MAX_TURNS:
                 raise InputError(f"this conversation has reached {MAX_TURNS} turns; start a new one.")
-            live.apply_pending()
-            yield from self._turns(live.session, text, k, image)
+            turns = self._turns(live.session, text, k, image)
+            yield next(turns)
+            final = next(turns)
+            self.sessions.save(live)
+            yield final
         finally:
             live.lock.release()
+
+    def _hold(self, sid: str, busy: str) -> Live:
+        """The conversation, loaded again once this process's lock for it is held (so that it is
+        the latest version); SessionBusy with `busy` when a turn of it is running here."""
+        lock = self.sessions.get(check_session_id(sid)).lock
+        if not lock.acquire(blocking=False):
+            raise SessionBusy(busy)
+        try:
+            return self.sessions.get(sid)
+        except BaseException:
+            lock.release()
+            raise
 
     def recommend(self, text: str, k: int | None = None) -> Turn:
         """One stateless turn (POST /v1/recommend): the same object as `convrec recommend --json`."""
@@ -115,9 +139,10 @@ class ChatService:
     def feedback(
         self, sid: str, item_id: int, action: str, k: int | None = None, client: str | None = None
     ) -> tuple[Event | None, Turn | None]:
-        """Store one rating (acknowledged only once on disk), then apply it; steering actions
-        also return the next answer. Errors name what to fix: unknown item, not shown, busy, or
-        too many from this `client` this minute (the stored events become training data)."""
+        """Store one rating (acknowledged only once committed), to be folded into the conversation
+        by its next load; steering actions also return the next answer. Errors name what to fix:
+        unknown item, not shown, busy, or too many from this `client` this minute (the stored
+        events become training data)."""
         live = self.sessions.get(check_session_id(sid))
         if client is not None and self.feedback_rate is not None:
             self.feedback_rate.hit(client)
@@ -131,19 +156,13 @@ class ChatService:
         steer = action in STEERING
         liked = action in POSITIVE
         if not steer:
-            event = self._record(sid, item_id, action, _position(session.last_shown, item_id))
-            live.pending.append((item_id, liked))
-            if live.lock.acquire(blocking=False):  # idle: apply now, so the state shows it
-                try:
-                    live.apply_pending()
-                finally:
-                    live.lock.release()
-            return event, None
+            return self._record(sid, item_id, action, _position(session.last_shown, item_id)), None
 
-        if not live.lock.acquire(blocking=False):
-            raise SessionBusy("this conversation is still answering; try 'more like this' again when the answer is in.")
+        live = self._hold(
+            sid, "this conversation is still answering; try 'more like this' again when the answer is in."
+        )
         try:
-            position = _position(session.last_shown, item_id)
+            position = _position(live.session.last_shown, item_id)
             if position is None:
                 raise BadFeedback(
                     f"item {item_id} is not in the latest answer; 'more like this' and 'not interested' work on "
@@ -151,22 +170,22 @@ class ChatService:
                 )
             with self.gate.turn() as waited_s:  # a full line refuses before anything is stored
                 event = self._record(sid, item_id, action, position)  # the session may be gone by now
-                live.apply_pending()
-                session.feedback(item_id, liked)
-                turn = self.recommender.recommend(session, steer_text(action, position, session.needs.language), k)
+                live.pending.append(Pending(event.id, item_id, liked))  # stored pending, folded in here
+                live.session.feedback(item_id, liked)
+                language = live.session.needs.language
+                turn = self.recommender.recommend(live.session, steer_text(action, position, language), k)
+            self.sessions.save(live)
             turn.timings_ms["queue"] = waited_s * 1000
             return event, turn
         finally:
             live.lock.release()
 
-    def _record(self, sid: str, item_id: int, action: str, position: int | None) -> Event | None:
-        """Store one event unless the session was deleted: a deletion that comes before the write,
-        or while it happens, wins (its row is removed again and SessionNotFound raised)."""
-        self.sessions.get(sid)  # raises SessionNotFound once deleted (e.g. while waiting for the model)
-        event = self.store.record(sid, item_id, action, position) if self.store else None
-        if sid not in self.sessions:  # deleted while we wrote
-            self.forget(sid)
-            self.sessions.get(sid)  # raises SessionNotFound
+    def _record(self, sid: str, item_id: int, action: str, position: int | None) -> Event:
+        """Store one event, and queue it for the conversation, unless the conversation is gone:
+        a deletion that comes before the write, or while it happens, wins (SessionNotFound)."""
+        event = self.store.record_in_session(sid, item_id, action, position, self.sessions.clock())
+        if event is None:
+            raise self.sessions.not_found(sid)
         return event
 
     # -- privacy -------------------------------------------------------------------------------
@@ -174,9 +193,9 @@ class ChatService:
         """Delete the conversation and every feedback event it left; works after expiry too."""
         check_session_id(sid)
         dropped = self.sessions.drop(sid)
-        deleted = self.store.forget(sid) if self.store else 0
+        deleted = self.store.forget(sid)
         if not dropped and not deleted:
-            self.sessions.get(sid)  # raises SessionNotFound with the usual message
+            raise self.sessions.not_found(sid)
         return {"session_id": sid, "deleted": True, "feedback_events_deleted": deleted}
 
     def health(self) -> dict[str, Any]:
@@ -187,7 +206,7 @@ class ChatService:
             "llm": getattr(rec.llm, "name", None) if rec.llm is not None else None,
             "sessions": len(self.sessions),
             "model_queue": self.gate.stats(),
-            "feedback_db": str(self.store.path) if self.store else None,
+            "store": self.store.where,
         }
 
 
@@ -210,14 +229,18 @@ def make_service(
     recommender: Any,
     *,
     feedback_db: str | Path | None = None,
+    store: Store | None = None,
     ttl_s: float = 1800.0,
     max_sessions: int = 1000,
     max_waiting: int = 32,
 ) -> ChatService:
-    """The service over `recommender`, with the per-client limits of its settings (0 turns one off)."""
+    """The service over `recommender`, keeping its data in `store`, else in the database
+    `feedback_db` names (a SQLite path or a PostgreSQL URL), else in memory; with the per-client
+    limits of its settings (0 turns one off)."""
     settings = getattr(recommender, "settings", None) or Settings()
-    store = FeedbackStore(feedback_db) if feedback_db else None
+    if store is None:
+        store = open_store(feedback_db, pool_size=settings.db_pool_size)
     per_client = settings.max_sessions_per_client or None
-    sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client)
+    sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client, store=store)
     rate = settings.feedback_per_minute_per_client
-    return ChatService(recommender, sessions, FairGate(max_waiting), store, RateWindow(rate) if rate else None)
+    return ChatService(recommender, sessions, FairGate(max_waiting), RateWindow(rate) if rate else None)

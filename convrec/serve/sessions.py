@@ -1,19 +1,20 @@
 """Many conversations at once: a session store with idle expiry, and a fair line for the model.
 
-- `SessionStore` keeps each conversation (`Session`) under an unguessable id. Memory is bounded
-  twice: a session idle for `ttl_s` is dropped, and when `max_sessions` are live a new one is
-  refused (503) rather than evicting someone who is still talking. Nothing is shared between
-  sessions; each has its own lock, so one conversation runs one turn at a time.
-- `FairGate` is the line in front of the one shared model: first come, first served, with a
+- `SessionStore` keeps each conversation (`Session`) under an unguessable id in a `store.Store`
+  (SQLite, or PostgreSQL shared by several replicas): every request loads it from there and
+  every turn saves it there before answering, so any replica can continue any conversation and
+  a restart loses none. A session idle for `ttl_s` (by the last use stored with it, so every
+  replica agrees) is gone, and when `max_sessions` are live a new one is refused (503) rather
+  than evicting someone who is still talking. Each session has a lock in this process, so one
+  conversation runs one turn at a time here; across replicas, a save that finds that another
+  request saved first is refused (409) instead of overwriting it.
+- `FairGate` is the line in front of this process's model: first come, first served, with a
   bounded number of waiters. Because a session holds at most one place in the line, serving
   the line in order is round-robin across conversations: a busy user cannot starve the others.
 - Per client (`client_key`: the remote address, an IPv6 one by its /64), so that one client
-  cannot take what all share: at most `max_per_client` live sessions in the store (beyond,
-  429 instead of filling the store and locking everyone out), and `RateWindow` for events a
-  minute (feedback).
-
-Left out on purpose: persistence. A conversation lives in memory; what a person tells us that
-must survive a crash (their feedback) goes to `feedback.FeedbackStore` before it is acknowledged.
+  cannot take what all share: at most `max_per_client` live sessions (counted in the store, so
+  across replicas; beyond, 429 instead of filling the store and locking everyone out), and
+  `RateWindow` for events a minute (feedback; counted in each process).
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from convrec.chat.session import Session
 from convrec.core.errors import ConvrecError, InputError, RateLimited
+from convrec.serve.sqlite_store import SQLiteStore
+from convrec.serve.store import Pending, Store
 
 SESSION_ID_CHARS = 22  # secrets.token_urlsafe(16)
 
@@ -39,7 +42,7 @@ class SessionNotFound(ConvrecError):
 
 
 class SessionBusy(ConvrecError):
-    """The session is already running a turn (HTTP 409)."""
+    """The session is already running a turn, or was changed by another request meanwhile (HTTP 409)."""
 
 
 class ServiceBusy(ConvrecError):
@@ -56,114 +59,154 @@ class BadFeedback(InputError):
 
 @dataclass
 class Live:
-    """One conversation in the store: the session, its lock, and feedback not yet applied to it."""
+    """One conversation as loaded: its session with the pending ratings folded in, the version a
+    save must name, and this process's lock for it (held while a turn runs)."""
 
+    sid: str
     session: Session
+    version: int
+    client: str | None  # who opened it (`client_key`), for the per-client limit
     last_used: float
-    client: str | None = None  # who opened it (`client_key`), for the per-client limit
     lock: threading.Lock = field(default_factory=threading.Lock)
-    pending: list[tuple[int, bool]] = field(default_factory=list)  # (item_id, liked), applied before the next turn
-
-    def apply_pending(self) -> None:
-        """Fold queued 👍/👎 into the session; call with `lock` held."""
-        while self.pending:
-            item_id, liked = self.pending.pop(0)
-            self.session.feedback(item_id, liked)
+    pending: list[Pending] = field(default_factory=list)  # folded into `session`; the next save clears them
 
 
 class SessionStore:
-    """Thread-safe map of session id -> `Live`, with idle expiry, a size bound and a bound per
-    client (`max_per_client`; None: none).
+    """Conversations in a `Store` (default: SQLite in memory), with idle expiry, a size bound and a
+    bound per client (`max_per_client`; None: none).
 
-    `clock` is injectable so tests can expire sessions without sleeping.
+    `clock` (wall-clock seconds, as replicas must agree on it) is injectable so tests can expire
+    sessions without sleeping.
     """
 
     def __init__(
         self,
         ttl_s: float = 1800.0,
         max_sessions: int = 1000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         max_per_client: int | None = None,
+        store: Store | None = None,
     ) -> None:
         if ttl_s <= 0 or max_sessions <= 0:
             raise ValueError("ttl_s and max_sessions must be positive")
         self.ttl_s, self.max_sessions, self.clock = ttl_s, max_sessions, clock
         self.max_per_client = max_per_client
+        self.store = store if store is not None else SQLiteStore()
+        self.sweep_every_s = min(60.0, ttl_s / 10)  # how often expired rows are deleted (expiry itself is exact)
+        self.touch_after_s = ttl_s / 100  # a read marks the session used when its mark is older than this
         self._lock = threading.Lock()
-        self._live: OrderedDict[str, Live] = OrderedDict()  # least recently used first
+        self._locks: dict[str, tuple[threading.Lock, float]] = {}  # sid -> (its lock here, last used here)
+        self._swept_at = -math.inf
         self.expired = 0
 
     def __len__(self) -> int:
-        with self._lock:
-            self._sweep()
-            return len(self._live)
+        """Live conversations in the store (all replicas')."""
+        now = self.clock()
+        self._maybe_sweep(now)
+        return self.store.count_sessions(now - self.ttl_s)[0]
 
     def __contains__(self, sid: object) -> bool:
-        with self._lock:
-            return sid in self._live
+        if not isinstance(sid, str):
+            return False
+        stored = self.store.load_session(sid)
+        return stored is not None and self.clock() - stored.last_used < self.ttl_s
 
     def create(self, client: str | None = None) -> str:
-        """A new session for `client` (None: not counted against anyone)."""
-        with self._lock:
-            self._sweep()
-            if client is not None and self.max_per_client is not None:
-                self._check_client(client)
-            if len(self._live) >= self.max_sessions:
-                raise ServiceBusy(
-                    f"{self.max_sessions:,} conversations are open, the most this server keeps; "
-                    f"try again in a few minutes (idle ones close after {self.ttl_s / 60:.0f} minutes).",
-                    retry_after_s=60,
+        """A new session for `client` (None: not counted against anyone), stored before it is returned."""
+        now = self.clock()
+        self._maybe_sweep(now)
+        if client is not None and self.max_per_client is not None:
+            n, oldest = self.store.count_sessions(now - self.ttl_s, client)
+            if n >= self.max_per_client:
+                wait = max(1, math.ceil((oldest or now) + self.ttl_s - now))
+                raise RateLimited(
+                    f"this address has {n} conversations open, the most one client may keep; delete one "
+                    f"(DELETE /v1/sessions/{{id}}) or try again in {wait} s, when the longest idle one closes.",
+                    retry_after_s=wait,
                 )
-            sid = secrets.token_urlsafe(16)
-            self._live[sid] = Live(Session(), self.clock(), client)
-            return sid
-
-    def _check_client(self, client: str) -> None:
-        """RateLimited when `client` already holds `max_per_client` live sessions."""
-        theirs = [live for live in self._live.values() if live.client == client]  # least recently used first
-        if self.max_per_client is not None and len(theirs) >= self.max_per_client:
-            wait = max(1, math.ceil(theirs[0].last_used + self.ttl_s - self.clock()))
-            raise RateLimited(
-                f"this address has {len(theirs)} conversations open, the most one client may keep; delete one "
-                f"(DELETE /v1/sessions/{{id}}) or try again in {wait} s, when the longest idle one closes.",
-                retry_after_s=wait,
+        if self.store.count_sessions(now - self.ttl_s)[0] >= self.max_sessions:
+            raise ServiceBusy(
+                f"{self.max_sessions:,} conversations are open, the most kept at once; "
+                f"try again in a few minutes (idle ones close after {self.ttl_s / 60:.0f} minutes).",
+                retry_after_s=60,
             )
+        sid = secrets.token_urlsafe(16)
+        self.store.create_session(sid, client, Session().to_dict(), now)
+        return sid
 
     def get(self, sid: str) -> Live:
-        """The live session, marked as used now; SessionNotFound if unknown or idle too long."""
-        with self._lock:
-            self._sweep()
-            live = self._live.get(sid)
-            if live is None:
-                raise SessionNotFound(
-                    f"no conversation with id {sid[:40]!r}: it expired after {self.ttl_s / 60:.0f} idle minutes, "
-                    "was deleted, or never existed; create one with POST /v1/sessions."
-                )
-            live.last_used = self.clock()
-            self._live.move_to_end(sid)
-            return live
+        """The conversation as stored now (pending ratings folded in), marked as used; SessionNotFound
+        if unknown, deleted or idle too long."""
+        now = self.clock()
+        self._maybe_sweep(now)
+        stored = self.store.load_session(sid)
+        if stored is None:
+            raise self.not_found(sid)
+        lock = self._lock_of(sid, now)
+        if now - stored.last_used >= self.ttl_s and not lock.locked():  # a turn running here keeps it
+            if self.store.delete_session(sid):
+                self.expired += 1
+            raise self.not_found(sid)
+        if now - stored.last_used >= self.touch_after_s:
+            self.store.touch_session(sid, now)
+            stored.last_used = now
+        session = Session.from_dict(stored.data)
+        for p in stored.pending:
+            session.feedback(p.item_id, p.liked)
+        return Live(sid, session, stored.version, stored.client, stored.last_used, lock, stored.pending)
+
+    def save(self, live: Live) -> None:
+        """Store the conversation after a turn (and clear the pending ratings it folded in).
+        SessionNotFound if it was deleted or expired meanwhile; SessionBusy if another request
+        saved it first (this one's answer would overwrite what that one did)."""
+        now = self.clock()
+        applied = [p.event_id for p in live.pending]
+        if self.store.save_session(live.sid, live.session.to_dict(), live.version, now, applied):
+            live.version, live.last_used, live.pending = live.version + 1, now, []
+            return
+        if self.store.load_session(live.sid) is None:
+            raise self.not_found(live.sid)
+        raise SessionBusy(
+            "this conversation changed while this message was answered (another tab or request sent one too); "
+            "send the message again."
+        )
 
     def drop(self, sid: str) -> bool:
+        """Delete the conversation (its feedback events stay); False if there was none."""
         with self._lock:
-            return self._live.pop(sid, None) is not None
+            self._locks.pop(sid, None)
+        return self.store.delete_session(sid)
 
     def sweep(self) -> int:
+        """Delete the expired conversations from the store now; returns how many."""
+        now = self.clock()
         with self._lock:
-            return self._sweep()
-
-    def _sweep(self) -> int:
-        """Drop sessions idle longer than ttl_s (the oldest are first in the OrderedDict)."""
-        now, stale = self.clock(), []
-        for sid, live in self._live.items():
-            if now - live.last_used < self.ttl_s:
-                break
-            if not live.lock.locked():  # a turn still running keeps its session
-                stale.append(sid)
-        for sid in stale:
-            del self._live[sid]
-        dropped = len(stale)
+            self._swept_at = now
+            keep = [sid for sid, (lock, _) in self._locks.items() if lock.locked()]
+            self._locks = {
+                sid: (lock, used)
+                for sid, (lock, used) in self._locks.items()
+                if lock.locked() or now - used < self.ttl_s
+            }
+        dropped = self.store.expire_sessions(now - self.ttl_s, keep)
         self.expired += dropped
         return dropped
+
+    def _maybe_sweep(self, now: float) -> None:
+        if now - self._swept_at >= self.sweep_every_s:
+            self.sweep()
+
+    def _lock_of(self, sid: str, now: float) -> threading.Lock:
+        with self._lock:
+            lock = self._locks[sid][0] if sid in self._locks else threading.Lock()
+            self._locks[sid] = (lock, now)
+            return lock
+
+    def not_found(self, sid: str) -> SessionNotFound:
+        return SessionNotFound(
+            f"no conversation with id {sid[:40]!r}: it expired after {self.ttl_s / 60:.0f} idle minutes, "
+            "was deleted, or never existed; create one with POST /v1/sessions."
+        )
 
 
 class FairGate:
