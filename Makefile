@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install models index demo test lint clean mpnet browser java
+.PHONY: install models index demo test lint clean mpnet browser java postgres
 
 install: $(STAMP)
 
@@ -47,7 +47,15 @@ java:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(JAVA_PKGS); \
 	  else echo "java is missing (tests/test_spark.py will skip): sudo apt-get install -y $(JAVA_PKGS)"; fi; }
 
-test: install browser java lint
+# The store tests start a real PostgreSQL server of their own (tests/pg.py); install Debian's when missing.
+PG_PKGS := postgresql
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(PG_PKGS); \
+	  else echo "PostgreSQL is missing (its tests will skip): sudo apt-get install -y $(PG_PKGS)"; fi; }
+
+test: install browser java postgres lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,26 @@ def real_llm():
     llm = EmbeddedLLM(path, n_ctx=4096, n_threads=2)
     yield llm
     llm.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for this test run (tests/pg.py), stopped and removed at the end;
+    the tests using it skip, saying why, where no server binaries are installed."""
+    from tests.pg import PgServer, why_not
+
+    reason = why_not()
+    if reason:
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    server = PgServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request) -> str:
+    """The URL of a new, empty database on `pg_server`, one per test."""
+    import re
+
+    name = "t_" + re.sub(r"\W+", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    return pg_server.create_database(name)
