@@ -107,6 +107,7 @@ class Recommender:
         self.retriever = Retriever(index, cf, encoder, settings.domain_noun, settings.retrieve_k, images)
         self.popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.unrated = self.popularity == 0  # no interactions: collaborative scores know nothing of them
+        self.pop_known = ~self.unrated  # the items the popularity counts cover (see `set_popularity`)
         noun = settings.domain_noun
         # Up to PROMPT_GENRES_MAX genres are listed in full (a fixed prefix the model caches);
         # a catalogue with more categories (173 subjects of the courses) lists the ones nearest
@@ -277,15 +278,17 @@ class Recommender:
     def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Per score source, the candidates it knows nothing about (see `blend.blend`)."""
         rows = [self.index.position[int(i)] for i in ids]
-        return {"cf": self.unrated[rows], "pop": self.popularity[rows] == 0}
+        return {"cf": self.unrated[rows], "pop": ~self.pop_known[rows]}
 
-    def set_popularity(self, values: np.ndarray) -> None:
+    def set_popularity(self, values: np.ndarray, known: np.ndarray | None = None) -> None:
         """Rank by another popularity prior (log scale, one value per index row), e.g. an evaluation's
-        recent or in-domain counts; an item it gives 0 has no popularity evidence, one it gives more has."""
+        recent or in-domain counts. `known` marks the items the counts cover (default: those counted
+        above 0); the others have no popularity evidence, which is not a zero."""
         values = np.asarray(values, dtype=np.float32)
         if values.shape != self.popularity.shape:
             raise ValueError(f"popularity: {values.shape} values for {self.popularity.shape} items")
         self.popularity = values
+        self.pop_known = values > 0 if known is None else np.asarray(known, dtype=bool)
 
     def preview_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
         """The first `k` candidates in blended order with template reasons (the preview)."""

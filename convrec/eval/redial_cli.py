@@ -402,7 +402,7 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
     runs: dict[str, list[Any]] = {}
     for s in systems:
         chat = Recommender(s.rec.catalog, s.rec.index, s.rec.cf, s.rec.encoder, s.llm, s.rec.settings)
-        chat.set_popularity(s.rec.popularity)
+        chat.set_popularity(s.rec.popularity, s.rec.pop_known)
         episodes, latency = [], []
         for ex, target in chosen[: args.llm_episodes] if s.llm else chosen:
             session, _ = s.shared.replayed(ex, s.rec)
