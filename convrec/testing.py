@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from convrec.core.errors import LLMError
@@ -49,6 +50,24 @@ class FakeLLM:
         text = reply if isinstance(reply, str) else json.dumps(reply, ensure_ascii=False)
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=len(text.split()))
+
+
+class StreamingFakeLLM(FakeLLM):
+    """A `FakeLLM` whose backend streams free text, as the embedded one does: `stream` yields the
+    next queued reply word by word, `pause_s` apart (a model writing slowly)."""
+
+    def __init__(self, *replies: Any, pause_s: float = 0.0) -> None:
+        super().__init__(*replies)
+        self.pause_s = pause_s
+
+    def stream(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+        import re
+        import time
+
+        text = self.complete(messages, max_tokens=max_tokens).text
+        for piece in re.findall(r"\S+\s*", text):
+            time.sleep(self.pause_s)
+            yield piece
 
 
 class HashEncoder:

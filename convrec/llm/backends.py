@@ -6,17 +6,20 @@ it can (llama.cpp grammars, OpenAI `response_format`), and the caller still vali
 
 Backends: `EmbeddedLLM` (a GGUF in this process via xllamacpp, the offline default),
 `OpenAILLM` (any OpenAI-compatible server over HTTP) and `TransformersLLM` (a Hugging Face
-model, for a GPU). `make_llm(settings)` picks one. Streaming is left out on purpose: every
-caller needs the whole reply (JSON) before it can use it.
+model, for a GPU). `make_llm(settings)` picks one. A caller that shows free text as it is
+written (the chat's reply) uses `stream_text`: the embedded backend streams it piece by piece,
+the others answer whole; JSON answers are never streamed, as no caller can use half of one.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import json
+import queue
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
@@ -64,6 +67,15 @@ class Metered:
         self.prompt_tokens += out.prompt_tokens
         self.completion_tokens += out.completion_tokens
         return out
+
+
+def stream_text(llm: LLM, messages: list[Message], *, max_tokens: int = 256) -> Iterator[str]:
+    """The model's free-text answer piece by piece where its backend streams, else whole."""
+    stream = getattr(llm, "stream", None)
+    if stream is not None:
+        yield from stream(messages, max_tokens=max_tokens)
+    else:
+        yield llm.complete(messages, max_tokens=max_tokens).text
 
 
 # --- backends -------------------------------------------------------------------------------------
@@ -216,13 +228,57 @@ class EmbeddedLLM:
         self.last_timings = dict(reply.get("timings") or {})
         return completion_from_openai(reply, "embedded LLM")
 
-    def _handle(self, request: dict[str, Any]) -> Any:
+    def stream(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+        """Free text as llama.cpp decodes it, piece by piece. It is decoded on a worker thread; a
+        piece that takes longer than `timeout_s` ends the stream with LLMError (llama.cpp then
+        finishes the request in the background, at most `max_tokens` more)."""
+        request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": temperature}
+        request.update(cache_prompt=True, stream=True)
+        pieces: queue.Queue[str | LLMError | None] = queue.Queue()
+
+        def on_chunk(chunk: Any) -> None:
+            if not isinstance(chunk, dict):
+                return
+            if "error" in chunk:
+                pieces.put(LLMError(f"embedded LLM rejected the request: {chunk['error']}", reason="server error"))
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    pieces.put(text)
+            if chunk.get("timings"):
+                self.last_timings = dict(chunk["timings"])
+
+        def run() -> None:
+            try:
+                self._handle(request, on_chunk)
+            except LLMError as e:
+                pieces.put(e)
+            finally:
+                pieces.put(None)
+
+        _worker().submit(run)
+        while True:
+            try:
+                piece = pieces.get(timeout=self.timeout_s)
+            except queue.Empty:
+                raise LLMError(
+                    f"embedded LLM wrote nothing for {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)", reason="timeout"
+                ) from None
+            if piece is None:
+                return
+            if isinstance(piece, LLMError):
+                raise piece
+            yield piece
+
+    def _handle(self, request: dict[str, Any], on_chunk: Callable[[Any], None] | None = None) -> Any:
         with self._lock:
             if self._server is None:
                 t0 = time.perf_counter()
                 self._server = self._load()
                 self.load_s = time.perf_counter() - t0
             try:
+                if on_chunk is not None:
+                    return self._server.handle_chat_completions(request, on_chunk)
                 return self._server.handle_chat_completions(request)
             except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
                 raise LLMError(f"embedded LLM rejected the request: {e}", reason="server error") from e
