@@ -290,13 +290,13 @@ def test_manifest_records_source_mapping_and_noun(book_settings):
 def test_the_recorded_noun_reaches_the_prompts(book_settings):
     build(book_settings)
     plain = Settings(index_dir=book_settings.index_dir, embed_model="hash", llm="none", k=3)
-    llm = FakeLLM()  # no replies queued: every call fails (parse, propose, rerank), the turn degrades, the history keeps what was sent
+    llm = FakeLLM()  # no replies queued: every call fails (parse, propose, rerank, reply), the turn degrades, the history keeps what was sent
     rec = load_recommender(plain, llm=llm, encoder=HashEncoder())
     assert rec.settings.domain_noun == "book"
     turn = rec.recommend(Session(), "something about whales and the sea")
     assert turn.recs and turn.info.get("degraded")
     prompts = [m["content"] for call in llm.history for m in call["messages"] if m["role"] == "system"]
-    assert len(prompts) == 3 and all("book" in p and "movie" not in p for p in prompts)
+    assert len(prompts) == 4 and all("book" in p and "movie" not in p for p in prompts)  # parse, propose, rerank, reply
     chosen = load_recommender(plain.model_copy(update={"domain_noun": "title"}), llm=None, encoder=HashEncoder())
     assert chosen.settings.domain_noun == "title"  # a noun set explicitly wins over the recorded one
 

@@ -47,7 +47,9 @@ def test_convrec_drops_into_a_langchain_agent():
     assert all(1990 <= i["year"] <= 1999 for i in tool_replies[0]["items"])
     # the tool keeps one conversation: the follow-up is read against the first turn
     assert tool_replies[1]["needs"]["exclude_genres"] == ["Horror"]
-    assert all(1980 <= i["year"] <= 1989 and "Comedy" in i["genres"] for i in tool_replies[1]["items"])
+    exact = tool_replies[1]["items"][: tool_replies[1]["relaxed"]["exact"]]  # four 80s comedies, then the nearest
+    assert len(exact) == 4 and all(1980 <= i["year"] <= 1989 and "Comedy" in i["genres"] for i in exact)
+    assert tool_replies[1]["reply"].startswith("Understood: Comedy movies from the 1980s")
     assert result["messages"][-1].content == "Here you go."
 
 

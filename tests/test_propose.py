@@ -46,7 +46,7 @@ def test_the_turn_fuses_the_proposals_under_the_hard_filters():
     from .test_pipeline import make_recommender
 
     llm = FakeLLM(EMPTY_PARSE, {"titles": ["Roller Disco (1982)", "Night Terror (1993)", "Made Up Movie (2001)"]})
-    rec = make_recommender(llm=llm, propose_with_llm=True, rerank_with_llm=False)
+    rec = make_recommender(llm=llm, propose_with_llm=True, rerank_with_llm=False, llm_reply=False)
     turn = rec.recommend(Session(), "something with roller skates, no horror")
     assert turn.info["proposed"] == 2  # the invented title is dropped
     labels = [r.item.label() for r in turn.recs]

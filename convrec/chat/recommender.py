@@ -1,28 +1,31 @@
 """The Recommender: one chat turn through named stages.
 
-    text -> parse -> (merge into session) -> filter -> retrieve (FAISS) + cf (fold-in)
-         -> blend -> rerank/explain (LLM) -> Turn
+    text -> parse -> (merge into session) -> filter (relaxed when too few fit) -> retrieve (FAISS)
+         + cf (fold-in) -> blend -> rerank/explain (LLM) -> reply (+ question) -> Turn
 
 Each stage is timed into `Turn.timings_ms`. The LLM is optional at every step: when it is
 disabled, down or returns nothing usable, rules parse the text and the blended order stands
-with template reasons, and the turn says so (`Turn.info["degraded"]`).
+with template reasons and the template reply, and the turn says so (`Turn.info["degraded"]`).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from convrec.chat.relax import relax
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError
 from convrec.core.timing import timed
-from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec
+from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
 from convrec.llm.backends import LLM, Metered
@@ -30,7 +33,9 @@ from convrec.llm.propose import propose
 from convrec.llm.templates import load_prompt
 from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
-from convrec.rank.explain import because, template_recs
+from convrec.rank.explain import Ties, item_ties, template_recs
+from convrec.rank.narrate import Writing, narrate
+from convrec.rank.reply import Reply, TitleSpotter, template_reply
 from convrec.rank.rerank import rerank
 from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
@@ -41,6 +46,11 @@ from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.search import Retriever, query_text
 
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
+# Text similarity from which an item counts as close to the request's words in its reason. MiniLM
+# cosine, measured: topic matches 0.55-0.71 ("dinosaurs": Jurassic Park 0.58), unrelated titles
+# found for Chinese words the encoder cannot read 0.39-0.46.
+NEAR_TEXT = 0.5
+LANGUAGES = (("en", "English"), ("zh", "Chinese"))
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
@@ -62,17 +72,29 @@ def clean_message(text: str, max_chars: int) -> str:
 
 @dataclass
 class Turn:
+    """One answer: the needs understood, the recs, the reply (always a string) and at most one
+    question (None when the request was clear enough or the previous answer asked)."""
+
     needs: Needs
     recs: list[Rec]
     timings_ms: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    reply: str = ""
+    question: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "needs": self.needs.to_dict(),
+            "reply": self.reply,
+            "question": self.question,
             "items": [r.to_dict() for r in self.recs],
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             **({"degraded": self.info["degraded"]} if self.info.get("degraded") else {}),
+            **(
+                {"relaxed": {"exact": self.info["exact"], "dropped": self.info["relaxed"]}}
+                if "relaxed" in self.info
+                else {}
+            ),
         }
 
 
@@ -116,13 +138,9 @@ class Recommender:
         self.parse_prompt = load_prompt("parse", domain=noun, genres=listed)
         self.propose_prompt = load_prompt("propose", domain=noun, n=str(settings.propose_n))
         self._genre_vectors: np.ndarray | None = None
-        if settings.llm_reasons:
-            self.rerank_prompts = {
-                lang: load_prompt("rerank", domain=noun, language=name)
-                for lang, name in (("en", "English"), ("zh", "Chinese"))
-            }
-        else:
-            self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
+        self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
+        self.reply_prompts = {lang: load_prompt("reply", domain=noun, language=name) for lang, name in LANGUAGES}
+        self.reason_prompts = {lang: load_prompt("reason", domain=noun, language=name) for lang, name in LANGUAGES}
 
     # -- the turn ---------------------------------------------------------------------------
     def recommend(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Turn:
@@ -133,7 +151,13 @@ class Recommender:
 
     def stream(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """Yield a quick blended list first (rules only, no LLM: tens of milliseconds), then
-        the final turn after the LLM parse and rerank (`Turn.info["final"]`).
+        the final turn after the LLM parse and rerank (`Turn.info["final"]`), both with the
+        template reply; then, where the model writes the reply or the reasons
+        (`Settings.llm_reply`, `llm_reasons`), the final turn again each time it adds a checked
+        sentence or reason (see `convrec.rank.narrate`).
+
+        Too few items for every constraint: the nearest follow the exact ones, and the reply
+        says what was loosened (see `convrec.chat.relax`).
 
         The session changes only when the final turn is produced, so a caller that stops after
         the preview loses nothing and repeats nothing.
@@ -155,8 +179,10 @@ class Recommender:
             rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
         preview = Session.from_dict(session.to_dict())
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
-        top = self.candidates(needs, preview, k, timings, picture)
-        yield Turn(needs, self.preview_recs(top, needs, k), dict(timings), dict(info))
+        tiers, relaxed = self.tiers(needs, preview, k, timings)
+        top = self.candidates(needs, preview, k, timings, picture, tiers=tiers)
+        recs, ties = self.preview_recs(top, needs, k)
+        yield self.turn(needs, recs, ties, relaxed, session.asked_last, dict(timings), dict(info))
 
         update = rules
         if self.llm is not None and self.settings.parse_with_llm and worth_asking_llm(rules):
@@ -191,26 +217,78 @@ class Recommender:
                     propose_completion_tokens=metered.completion_tokens,
                 )
         if update != rules or proposed:
-            top = self.candidates(needs, session, k, timings, picture, proposed)
+            tiers, relaxed = self.tiers(needs, session, k, timings)
+            top = self.candidates(needs, session, k, timings, picture, proposed, tiers=tiers)
         with timed(timings, "rerank"):
+            items = [self.catalog.get(int(i)) for i in top.ids]
+            ties = item_ties(items, needs, self.catalog, self.cf, self.near(top))
             recs, rinfo = rerank(
-                [self.catalog.get(int(i)) for i in top.ids],
+                items,
                 top.scores["blend"],
                 needs,
                 k,
-                llm=self.llm if self.llm_reranks else None,
-                prompt=self.rerank_prompts.get(needs.language, self.rerank_prompts["en"]),
-                genres=self.genres,
+                llm=self.llm if self.llm_reranks and relaxed is None else None,  # the exact ones stay first
+                prompt=self.rerank_prompts["en"],
                 request=text,
-                llm_reasons=self.settings.llm_reasons,
-                because=because(top.ids, needs.liked, self.cf, self.catalog),
+                ties=ties,
                 weight=self.settings.rerank_weight,
                 follow_up=bool(session.turns),
                 noun=self.settings.domain_noun,
             )
             info.update(rinfo, final=True)
-        session.record(text, [r.item.item_id for r in recs])
-        yield Turn(needs, recs, timings, info)
+        tie = {it.item_id: t for it, t in zip(items, ties)}
+        turn = self.turn(needs, recs, [tie[r.item.item_id] for r in recs], relaxed, session.asked_last, timings, info)
+        session.record(text, [r.item.item_id for r in recs], asked=turn.question is not None)
+        yield turn
+        yield from self.written(turn, text, [tie[r.item.item_id] for r in recs])
+
+    def tiers(
+        self, needs: Needs, session: Session, k: int, timings: dict[str, float]
+    ) -> tuple[list[np.ndarray], Relaxation | None]:
+        """The allowed rows, exact ones first, and what was loosened to reach `k` (see `relax`)."""
+        with timed(timings, "filter"):
+            exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
+            return relax(self.filters, needs, exclude, k)
+
+    def turn(
+        self,
+        needs: Needs,
+        recs: list[Rec],
+        ties: Sequence[Ties],
+        relaxed: Relaxation | None,
+        asked_last: bool,
+        timings: dict[str, float],
+        info: dict[str, Any],
+    ) -> Turn:
+        """A Turn with its template reply and question (`asked_last`: the previous answer asked one)."""
+        noun = self.settings.domain_noun
+        reply = template_reply(needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun)
+        if relaxed is not None:  # the first `exact` recs meet every constraint; the rest meet all but `dropped`
+            info.update(relaxed=list(relaxed.dropped), exact=relaxed.strict)
+        return Turn(needs, recs, timings, info, reply.text, reply.question)
+
+    def written(self, turn: Turn, request: str, ties: list[Ties]) -> Iterator[Turn]:
+        """`turn` again each time the model adds a checked reply sentence or reason (nothing
+        when it writes neither; see `convrec.rank.narrate`)."""
+        writes_reply, writes_reasons = self.llm_replies, self.llm is not None and self.settings.llm_reasons
+        if self.llm is None or not (writes_reply or writes_reasons) or not turn.recs:
+            return
+        lang = turn.needs.language if turn.needs.language in self.reply_prompts else "en"
+        writing = Writing(
+            turn.needs,
+            request,
+            ties,
+            self.named(turn.needs),
+            self.spotter,
+            self.genres,
+            reply_prompt=self.reply_prompts[lang] if writes_reply else "",
+            reason_prompt=self.reason_prompts[lang] if writes_reasons else "",
+            noun=self.settings.domain_noun,
+        )
+        start = time.perf_counter()
+        for words in narrate(self.llm, writing, turn.recs, Reply(turn.reply, turn.question)):
+            timings = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
+            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, words.reply, turn.question)
 
     def candidates(
         self,
@@ -220,13 +298,45 @@ class Recommender:
         timings: dict[str, float],
         picture: np.ndarray | None = None,
         proposed: Sequence[int] = (),
+        tiers: Sequence[np.ndarray] | None = None,
     ) -> Candidates:
         """filter -> retrieve -> blend: the best `max(rerank_n, k)` allowed items, best first
-        (`proposed`: items the model named for this request, see `convrec.llm.propose`)."""
+        (`proposed`: items the model named for this request, see `convrec.llm.propose`).
+
+        `tiers` (see `tiers`): disjoint masks of allowed rows, best first; each tier's items come
+        after every item of the tiers before it. By default the rows that meet every constraint
+        (with several genres and fewer than `k` items having all of them, any of them)."""
+        n = max(self.settings.rerank_n, k)
+        if tiers is None:
+            with timed(timings, "filter"):
+                exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
+                tiers = [self.filters.allowed(needs, exclude=exclude, every_min=k)]
+        parts: list[Candidates] = []
+        spent = {"retrieve": 0.0, "blend": 0.0}
+        for rank, allowed in enumerate(tiers):
+            if sum(len(p) for p in parts) >= n:
+                break
+            if allowed.any() or (not parts and rank == len(tiers) - 1):  # nothing at all: an empty list
+                step: dict[str, float] = {}
+                cands = self._blended(needs, allowed, step, picture, proposed)
+                spent = {stage: spent[stage] + step[stage] for stage in spent}
+                above = len(tiers) - 1 - rank  # blended scores lie in [0, 1]: earlier tiers stay first
+                cands.scores["blend"] = cands.scores["blend"] + np.float32(above)
+                parts.append(cands.take(np.arange(min(len(cands), n))))
+        timings.update(spent)
+        joined = Candidates.concat(parts)
+        return joined.take(np.arange(min(len(joined), n)))
+
+    def _blended(
+        self,
+        needs: Needs,
+        allowed: np.ndarray,
+        timings: dict[str, float],
+        picture: np.ndarray | None,
+        proposed: Sequence[int],
+    ) -> Candidates:
+        """retrieve -> blend over the `allowed` rows, best first."""
         s = self.settings
-        with timed(timings, "filter"):
-            exclude = set(session.shown) | set(needs.liked) | set(needs.disliked)
-            allowed = self.filters.allowed(needs, exclude=exclude, every_min=k)
         with timed(timings, "retrieve"):
             preferred = self.filters.genre_share(needs.prefer_genres) if needs.prefer_genres else None
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, preferred)
@@ -238,8 +348,7 @@ class Recommender:
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
-            cands = cands.sorted_by("blend")
-        return cands.take(np.arange(min(len(cands), max(s.rerank_n, k))))
+            return cands.sorted_by("blend")
 
     def has_genre(self, ids: np.ndarray, genres: tuple[str, ...]) -> np.ndarray:
         """Per candidate, whether it has any of `genres`."""
@@ -254,6 +363,29 @@ class Recommender:
             return False
         chosen = self.settings.propose_with_llm
         return chosen if chosen is not None else self.llm.name != "embedded"
+
+    @property
+    def llm_replies(self) -> bool:
+        """Whether the model writes the reply (`Settings.llm_reply`; by default every model but
+        the embedded one, see README "What the assistant says")."""
+        if self.llm is None:
+            return False
+        chosen = self.settings.llm_reply
+        return chosen if chosen is not None else self.llm.name != "embedded"
+
+    @cached_property
+    def spotter(self) -> TitleSpotter:
+        """Finds the catalogue's titles in what a model wrote (built on first use)."""
+        return TitleSpotter((it.title for it in self.items), self.genres)
+
+    def named(self, needs: Needs) -> dict[int, str]:
+        """item id -> title of the items the person named (liked or disliked)."""
+        return {i: self.catalog.get(i).title for i in (*needs.liked, *needs.disliked) if i in self.catalog}
+
+    def near(self, top: Candidates) -> dict[int, bool]:
+        """item id -> whether its text is close to the request's words (`NEAR_TEXT`)."""
+        text = top.scores.get("text", np.zeros(len(top), np.float32))
+        return {int(i): bool(t >= NEAR_TEXT) for i, t in zip(top.ids, text)}
 
     @property
     def llm_reranks(self) -> bool:
@@ -290,12 +422,11 @@ class Recommender:
         self.popularity = values
         self.pop_known = values > 0 if known is None else np.asarray(known, dtype=bool)
 
-    def preview_recs(self, top: Candidates, needs: Needs, k: int) -> list[Rec]:
-        """The first `k` candidates in blended order with template reasons (the preview)."""
-        ids = top.ids[:k]
-        fans = because(ids, needs.liked, self.cf, self.catalog)
-        items = [self.catalog.get(int(i)) for i in ids]
-        return template_recs(items, top.scores["blend"][:k], needs, fans, self.settings.domain_noun)
+    def preview_recs(self, top: Candidates, needs: Needs, k: int) -> tuple[list[Rec], list[Ties]]:
+        """The first `k` candidates in blended order with template reasons (the preview), and their ties."""
+        items = [self.catalog.get(int(i)) for i in top.ids[:k]]
+        ties = item_ties(items, needs, self.catalog, self.cf, self.near(top))
+        return template_recs(items, top.scores["blend"][:k], needs, ties, self.settings.domain_noun), ties
 
     def _years_of(self, ids: list[int]) -> dict[int, int | None]:
         return {i: self.catalog.get(i).year for i in ids if i in self.catalog}

@@ -41,10 +41,16 @@ class Session:
             self.shown, self.last_shown = [], []
         return self.needs
 
-    def record(self, text: str, item_ids: list[int]) -> None:
-        self.turns.append({"user": text, "items": item_ids})
+    def record(self, text: str, item_ids: list[int], asked: bool = False) -> None:
+        """One answered turn: what was said, what was shown, and whether the answer asked a question."""
+        self.turns.append({"user": text, "items": item_ids, **({"asked": True} if asked else {})})
         self.last_shown = list(item_ids)
         self.shown.extend(i for i in item_ids if i not in self.shown)
+
+    @property
+    def asked_last(self) -> bool:
+        """Whether the previous answer asked a question (never two in a row)."""
+        return bool(self.turns and self.turns[-1].get("asked"))
 
     def feedback(self, item_id: int, liked: bool) -> None:
         """A 👍/👎 on one item; the opposite list loses it."""

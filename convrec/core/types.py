@@ -112,6 +112,24 @@ class Candidates:
     def sorted_by(self, column: str) -> Candidates:
         return self.take(np.argsort(-self.scores[column], kind="stable"))
 
+    @classmethod
+    def concat(cls, parts: list[Candidates]) -> Candidates:
+        """Candidates one after another; a score column some parts lack is 0 there (e.g. "llm").
+
+        >>> c = Candidates.concat([Candidates(np.array([1]), {"blend": np.array([1.5])}),
+        ...                        Candidates(np.array([2]), {"blend": np.array([0.2]), "llm": np.array([1.0])})])
+        >>> c.ids.tolist(), c.scores["llm"].tolist()
+        ([1, 2], [0.0, 1.0])
+        """
+        columns = list(dict.fromkeys(name for p in parts for name in p.scores))
+        return cls(
+            np.concatenate([p.ids for p in parts]) if parts else np.empty(0, np.int64),
+            {
+                name: np.concatenate([p.scores.get(name, np.zeros(len(p), np.float32)) for p in parts])
+                for name in columns
+            },
+        )
+
 
 @dataclass(frozen=True)
 class Rec:
@@ -131,3 +149,15 @@ class Rec:
             "score": round(float(self.score), 4),
             "why": self.why,
         }
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """How a turn's hard constraints were loosened because fewer items than asked for met them all.
+
+    Constraints are named "years", "genre:Horror" (an included genre) or "exclude:Horror".
+    """
+
+    strict: int  # items that meet every constraint (shown first)
+    dropped: tuple[str, ...]  # what was loosened, in order, until enough items remained
+    options: tuple[str, ...]  # every constraint that frees items when given up, the most limiting first

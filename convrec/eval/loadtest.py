@@ -158,11 +158,8 @@ def leaks(genres: tuple[str, ...], body: dict[str, Any], shown: set[int]) -> lis
     ...       "items": [{"item_id": 2, "genres": ["Comedy"]}]}, {1, 2})
     ['item 2 has none of Western']
     """
-    out = [
-        f"item {i['item_id']} has none of {', '.join(genres)}"
-        for i in body["items"]
-        if not set(genres) & set(i["genres"])
-    ]
+    exact = body["items"][: body["relaxed"]["exact"]] if body.get("relaxed") else body["items"]  # the rest: loosened
+    out = [f"item {i['item_id']} has none of {', '.join(genres)}" for i in exact if not set(genres) & set(i["genres"])]
     asked = body["needs"]["include_genres"]
     if set(asked) != set(genres):
         out.append(f"needs name {asked}, this session asked for {list(genres)}")

@@ -223,7 +223,6 @@ class System:
                     window,
                     llm=self.llm,
                     prompt=self.rec.rerank_prompts["en"],
-                    genres=self.rec.genres,
                     request=example.seeker_text(),
                     weight=self.rec.settings.rerank_weight,
                 )

@@ -1,12 +1,24 @@
-"""Reasons: one sentence per recommended item built from its catalogue record and the stated needs
-(`template_reason`), and the checker every reason passes, whoever wrote it (`unsupported_claims`):
-a year, genre or title the record does not support is a claim to refuse.
+"""Reasons: one sentence per recommended item saying what ties it to this request (`reasons`),
+and the checker every reason passes, whoever wrote it (`unsupported_claims`): a year, decade,
+genre or title the record does not support is a claim to refuse.
+
+A reason has two parts, both read from the catalogue record, the stated needs and the
+collaborative scores, never invented:
+- what ties the item to the request (`Ties`): the asked genres it has, the asked period, request
+  words found in its record, the liked title it resembles and what they share, the liked title
+  whose fans also liked it, or closeness of its text to the request's words;
+- what sets it apart from the other picks of the same answer (`contrasts`): the newest, the most
+  popular, the only one that is also a Crime film... so that no two reasons of one answer are the
+  same sentence with other titles and years ("Comedy from 1996, as you asked." five times over).
+
+Left out on purpose: adjectives the record cannot support ("hilarious", "a classic").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
@@ -33,77 +45,394 @@ GENRE_ZH = {
     "War": "战争",
     "Western": "西部",
 }
+ORDINALS = ("", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+ORDINALS_ZH = ("", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十")
+TOPIC_CHARS = 40  # the longest quote of the request's words in a reason
 
 
-def template_reason(item: Item, needs: Needs, because: str | None = None, noun: str = "movie") -> str:
-    """A reason built only from the item's record, the stated needs and, when given, the liked
-    item whose fans also liked this one (`because`, from the collaborative scores). `noun` is
-    what an item is called: Chinese reasons call genres "片" (films) only for movies.
+@dataclass(frozen=True)
+class Ties:
+    """What ties one item to the request; every field is read from its record or the CF scores."""
 
-    >>> template_reason(Item(7, "Heat", 1995, ("Action", "Crime"), tags=("heist",)), Needs(include_genres=("Crime",)))
-    'Crime from 1995, as you asked; also Action; tagged heist.'
-    >>> template_reason(Item(7, "Heat", 1995, ("Action",)), Needs(), because="Ronin")
-    'Action from 1995; people who liked Ronin also liked it.'
-    >>> template_reason(Item(8, "Intro to Ethics", None, ("Philosophy",)), Needs(language="zh"), noun="course")
-    'Philosophy类。'
+    genres: tuple[str, ...] = ()  # asked genres it has
+    preferred: tuple[str, ...] = ()  # genres it has that the request leans to ("uplifting": Comedy)
+    period: str = ""  # it lies in the asked years: "decade" (they are its decade), "year" or "range"
+    word: str = ""  # a request word as its record writes it ("Robot" for "robots")
+    field: str = ""  # where: "title", "tags", "text" or "people"
+    liked: str = ""  # the liked title it resembles most
+    shared: tuple[str, ...] = ()  # genres, tags or people it shares with that title
+    same_decade: bool = False  # it is from that title's decade
+    fans: str = ""  # a liked title whose fans also liked it (collaborative scores)
+    near: str = ""  # the request's words its text is among the closest to
+    misses: tuple[str, ...] = ()  # on a relaxed turn, what it lacks: "genres", "years", "excluded"
+
+    def named(self) -> bool:
+        """Whether anything ties it to the request."""
+        return bool(self.genres or self.preferred or self.period or self.word or self.liked or self.fans or self.near)
+
+
+def ties_of(item: Item, needs: Needs, *, liked: Sequence[Item] = (), fans: Item | None = None, near: str = "") -> Ties:
+    """The ties of `item` to `needs`: `liked` are the liked items, `fans` the one whose fans also
+    liked it, `near` the request words its text is close to (the caller judges closeness).
+
+    >>> t = ties_of(Item(1, "I, Robot", 2004, ("Action", "Sci-Fi")), Needs(include_genres=("Sci-Fi",), keywords=("robots",)))
+    >>> t.genres, t.word, t.field
+    (('Sci-Fi',), 'Robot', 'title')
     """
-    wanted = [g for g in item.genres if g in needs.include_genres]
-    other = [g for g in item.genres if g not in wanted]
-    if needs.language == "zh":
-        film = noun == "movie"
-        genres = "、".join(GENRE_ZH.get(g, g) for g in (wanted or other)) or ("影片" if film else "推荐")
-        year = f"{item.year}年的" if item.year else ""
-        tail = "，符合你的要求" if wanted or needs.year_min or needs.year_max else ""
-        tags = f"；标签：{', '.join(item.tags[:2])}" if item.tags else ""
-        fans = f"；喜欢《{because}》的人也喜欢它" if because else ""
-        return f"{year}{genres}{'片' if film else '类'}{tail}{tags}{fans}。"
-    lead = "/".join(wanted or other[:2]) or "A pick"
-    year = f" from {item.year}" if item.year else ""
-    asked = ", as you asked" if wanted or (needs.year_min or needs.year_max) else ""
-    extra = f"; also {'/'.join(other[:2])}" if wanted and other else ""
-    tags = f"; tagged {', '.join(item.tags[:2])}" if item.tags else ""
-    fans = f"; people who liked {because} also liked it" if because else ""
-    return f"{lead}{year}{asked}{extra}{tags}{fans}."
+    lo, hi = needs.year_min, needs.year_max
+    period = ""
+    if (lo or hi) and item.year and (lo is None or item.year >= lo) and (hi is None or item.year <= hi):
+        period = "decade" if lo is not None and lo % 10 == 0 and hi == lo + 9 else "year" if lo == hi else "range"
+    word, where = found_word(item, needs.keywords)
+    resembles = max(
+        liked, key=lambda it: (fans is not None and it.item_id == fans.item_id, len(_shared(item, it))), default=None
+    )
+    misses = []
+    if needs.include_genres and not all(g in item.genres for g in needs.include_genres):
+        misses.append("genres")
+    if (lo or hi) and item.year and not period:
+        misses.append("years")
+    if any(g in item.genres for g in needs.exclude_genres):
+        misses.append("excluded")
+    return Ties(
+        genres=tuple(g for g in item.genres if g in needs.include_genres),
+        preferred=tuple(g for g in item.genres if g in needs.prefer_genres),
+        period=period,
+        word=word,
+        field=where,
+        liked=resembles.title if resembles else "",
+        shared=_shared(item, resembles) if resembles else (),
+        same_decade=bool(resembles and resembles.year and item.year and resembles.year // 10 == item.year // 10),
+        fans=fans.title if fans else "",
+        near="" if word else near,
+        misses=tuple(misses),
+    )
 
 
-def unsupported_claims(why: str, item: Item, genres: Sequence[str], other_titles: Sequence[str] = ()) -> list[str]:
-    """Facts in a reason that the item's record does not support (empty list = grounded).
+def _shared(item: Item, other: Item) -> tuple[str, ...]:
+    return tuple(
+        x for field in ("genres", "people", "tags") for x in getattr(item, field) if x in getattr(other, field)
+    )
 
-    >>> unsupported_claims("A 1984 horror classic", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
-    ['year 1984', 'genre Horror']
+
+def found_word(item: Item, keywords: Iterable[str]) -> tuple[str, str]:
+    """The first request keyword found in the item's record, as the record writes it, and where.
+
+    >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
+    ('Traveler', 'title')
+    >>> found_word(Item(1, "Heat", tags=("heist",)), ["heists"])
+    ('heist', 'tags')
     """
-    problems = []
-    for y in re.findall(r"\b(1[89]\d\d|20\d\d)\b", why):
-        if item.year is None or int(y) != item.year:
-            problems.append(f"year {y}")
-    for decade in re.findall(r"\b(?:19|20)?(\d)0'?s\b", why):
-        if item.year is None or (item.year // 10) % 10 != int(decade):
-            problems.append(f"decade {decade}0s")
-    lowered = why.casefold()
-    for g in genres:
-        if g not in item.genres and re.search(rf"\b{re.escape(g.casefold())}", lowered):
-            problems.append(f"genre {g}")
-    for t in other_titles:
-        if len(t) > 3 and t != item.title and t.casefold() in lowered:
-            problems.append(f"title {t}")
-    return problems
+    fields = [("title", item.title), ("tags", " | ".join(item.tags)), ("people", " | ".join(item.people))]
+    fields.append(("text", item.text))
+    for kw in keywords:
+        kw = kw.strip().casefold()
+        if len(kw) < 3:
+            continue
+        stem = kw[:-1] if kw.endswith("s") and len(kw) > 4 else kw
+        pattern = re.compile(re.escape(stem) if not stem.isascii() else rf"\b{re.escape(stem)}\w*", re.IGNORECASE)
+        for where, text in fields:
+            hit = pattern.search(text)
+            if hit:
+                return hit.group(0), where
+    return "", ""
 
 
-def because(ids: Iterable[int], liked: Sequence[int], cf: Scorer, catalog: Catalog) -> dict[int, str]:
-    """item id -> the liked title whose fans also liked it (for the reasons); empty with no likes."""
-    out = {}
-    for i in ids if liked else ():
-        j = cf.because(int(i), liked)
-        if j is not None:
-            out[int(i)] = catalog.get(j).title
+def topic_phrase(needs: Needs) -> str:
+    """The request's words to quote for its topic: the stretch of one clause of the request that
+    holds its keywords (the keywords themselves when the request does not hold them).
+
+    >>> topic_phrase(Needs(keywords=("time", "travel"), text="movies about time travel, please"))
+    'time travel'
+    """
+    clauses = [c for c in re.split(r"[,.;!?，。；！？、《》“”\"]", needs.text) if c.strip()]
+    best, span = 0, ""
+    for clause in clauses:
+        low = clause.casefold()
+        found = [(low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low]
+        size = sum(n for _, n in found)
+        if found and size > best:
+            start, end = min(s for s, _ in found), max(s + n for s, n in found)
+            best, span = size, clause[start:end].strip()
+    span = span or " ".join(needs.keywords[:3])
+    return span if len(span) <= TOPIC_CHARS else span[:TOPIC_CHARS].rsplit(" ", 1)[0]
+
+
+# -- sentences ------------------------------------------------------------------------------
+
+
+def _genres(names: Sequence[str], zh: bool) -> str:
+    return "、".join(GENRE_ZH.get(g, g) for g in names) if zh else "/".join(names)
+
+
+def _and(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))
+
+
+def base_reason(item: Item, needs: Needs, ties: Ties, noun: str = "movie", apart: str = "") -> list[str]:
+    """The clauses that tie `item` to the request, first the one that describes it (`apart`: a
+    genre its contrast names, not repeated here).
+
+    >>> base_reason(Item(7, "Heat", 1995, ("Action", "Crime")), Needs(include_genres=("Crime",), year_min=1990, year_max=1999),
+    ...             Ties(genres=("Crime",), period="decade"))
+    ['Crime from 1995, in the 1990s you asked for', 'also Action']
+    """
+    zh, film = needs.language == "zh", noun == "movie"
+    liking = bool(ties.liked and any(g in item.genres for g in ties.shared))  # its genres come with the liked title
+    wanted = ties.genres or ties.preferred
+    shown = () if liking else wanted or item.genres[:2]
+    other = [g for g in item.genres if g not in wanted and g != apart][:2] if wanted else []
+    decade = f"{item.year // 10 * 10}" if item.year else ""
+    if zh:
+        kind = (_genres(shown, True) + ("片" if film else "类")) if shown else ("电影" if film else noun)
+        lead = f"{item.year}年的{kind}" if item.year else kind
+        if ties.period:
+            lead += f"，在你要的{decade}年代" if ties.period == "decade" else "，在你要的年份之内"
+        elif ties.genres and "genres" not in ties.misses:
+            lead += "，正是你要的类型"
+        elif ties.preferred:
+            lead += "，正是你想要的那种"
+    else:
+        lead = _genres(shown, False) or ("from" if item.year else f"a {noun}")
+        lead += f" from {item.year}".removeprefix(" from" if lead == "from" else "") if item.year else ""
+        if ties.period:
+            said = {"decade": f"the {decade}s", "year": "the year"}.get(ties.period, "the years")
+            lead += f", in {said} you asked for"
+        elif ties.genres and "genres" not in ties.misses:
+            lead += ", the genre you asked for" if len(ties.genres) == 1 else ", the genres you asked for"
+        elif ties.preferred:
+            lead += ", the kind you wanted"
+    parts = [lead]
+    if other:
+        parts.append(("也是" + _genres(other, True) + ("片" if film else "类")) if zh else "also " + "/".join(other))
+    if ties.word:
+        parts.append(_word_clause(ties.word, ties.field, zh))
+    if ties.liked and (ties.shared or ties.same_decade):
+        parts.append(_liked_clause(ties, zh))
+    if ties.fans:
+        parts.append(f"喜欢《{ties.fans}》的人也喜欢它" if zh else f"people who liked {ties.fans} also liked it")
+    if ties.near:
+        parts.append(f"在目录里与“{ties.near}”最接近" if zh else f"among the closest in the catalogue to “{ties.near}”")
+    if ties.misses:
+        parts.append(_misses_clause(ties.misses, zh))
+    return parts
+
+
+def _word_clause(word: str, field: str, zh: bool) -> str:
+    if zh:
+        return {"title": f"片名里有“{word}”", "tags": f"标签有“{word}”", "people": f"有{word}"}.get(
+            field, f"简介提到“{word}”"
+        )
+    return {"title": f"“{word}” is in its title", "tags": f"tagged “{word}”", "people": f"with {word}"}.get(
+        field, f"its description mentions “{word}”"
+    )
+
+
+def _liked_clause(ties: Ties, zh: bool) -> str:
+    if zh:
+        shared = "、".join(GENRE_ZH.get(x, x) for x in ties.shared[:3])
+        what = (f"都有{shared}" if shared else "") + ("，年代相同" if ties.same_decade else "")
+        return f"和《{ties.liked}》{what.lstrip('，')}"
+    return f"shares {_and([*ties.shared[:3], *(['the decade'] if ties.same_decade else [])])} with {ties.liked}"
+
+
+def _misses_clause(misses: tuple[str, ...], zh: bool) -> str:
+    if zh:
+        said = {"genres": "类型不全是你要的", "years": "年份不在你要的范围内", "excluded": "含有你排除的类型"}
+        return "最接近的替代：" + "，".join(said[m] for m in misses)
+    said = {"genres": "not every genre you named", "years": "outside the years you asked for"}
+    said["excluded"] = "it has a genre you ruled out"
+    return "the nearest I found: " + ", ".join(said[m] for m in misses)
+
+
+def contrasts(items: Sequence[Item], needs: Needs, noun: str = "movie") -> dict[int, tuple[str, str]]:
+    """item id -> (the genre it names or "", what sets it apart from the other items of this
+    answer), at most one each and each at most once: the only one of a genre, the newest, the
+    oldest, the most popular, the least known (items with fewer such facts choose first).
+
+    >>> items = [Item(1, "A", 1990, ("Comedy",), popularity=9), Item(2, "B", 1995, ("Comedy", "Crime"), popularity=3)]
+    >>> contrasts(items, Needs(include_genres=("Comedy",)))
+    {1: ('', 'the oldest of these'), 2: ('Crime', 'the only one of these that is also Crime')}
+    """
+    zh, film = needs.language == "zh", noun == "movie"
+    if len(items) < 2:
+        return {}
+    said = {
+        "newest": "这几部里最新的" if zh else "the newest of these",
+        "oldest": "这几部里最早的" if zh else "the oldest of these",
+        "popular": "这几部里最受欢迎的" if zh else "the most popular of these",
+        "rare": "这几部里最冷门的" if zh else "the least known of these",
+    }
+    options: dict[int, list[tuple[str, str]]] = {it.item_id: [] for it in items}
+    for g in dict.fromkeys(g for it in items for g in it.genres if g not in needs.include_genres):
+        having = [it for it in items if g in it.genres]
+        if len(having) == 1:
+            zh_text = f"这几部里唯一的{GENRE_ZH.get(g, g)}{'片' if film else '类'}"
+            en_text = (
+                f"the only one of these that is also {g}" if needs.include_genres else f"the only {g} {noun} of these"
+            )
+            options[having[0].item_id].append((f"only:{g}", zh_text if zh else en_text))
+    for kind, key, sign in (
+        ("newest", "year", 1),
+        ("oldest", "year", -1),
+        ("popular", "popularity", 1),
+        ("rare", "popularity", -1),
+    ):
+        known = [it for it in items if getattr(it, key)]
+        if len(known) < 2:
+            continue
+        best = max(sign * getattr(it, key) for it in known)
+        top = [it for it in known if sign * getattr(it, key) == best]
+        if len(top) == 1:
+            options[top[0].item_id].append((kind, said[kind]))
+    used: set[str] = set()
+    out: dict[int, tuple[str, str]] = {}
+    for item_id in sorted(options, key=lambda i: len(options[i])):
+        for kind, text in options[item_id]:
+            if kind not in used:
+                used.add(kind)
+                out[item_id] = (kind.removeprefix("only:") if kind.startswith("only:") else "", text)
+                break
     return out
 
 
-def template_recs(
-    items: Sequence[Item], scores: Iterable[float], needs: Needs, fans: dict[int, str], noun: str = "movie"
-) -> list[Rec]:
-    """Items in the given order, each with its template reason (`fans`: see `because`)."""
+def popularity_rank(items: Sequence[Item], item: Item, zh: bool) -> str:
+    """'the third most popular of these': the fallback that tells two otherwise equal reasons apart."""
+    rank = sorted(items, key=lambda it: -it.popularity).index(item)
+    if zh:
+        return f"受欢迎程度在这几部里排{ORDINALS_ZH[rank]}" if 0 < rank < len(ORDINALS_ZH) else "这几部里较冷门的"
+    return (
+        f"the {ORDINALS[rank]} most popular of these" if 0 < rank < len(ORDINALS) else "less known than most of these"
+    )
+
+
+def reasons(items: Sequence[Item], needs: Needs, ties: Sequence[Ties], noun: str = "movie") -> list[str]:
+    """One reason per item (aligned with `items`): its ties, then what sets it apart; any two
+    that are still the same sentence once titles and years are masked get the item's place by
+    popularity as well."""
+    zh = needs.language == "zh"
+    apart = contrasts(items, needs, noun)
+    parts = []
+    for it, t in zip(items, ties):
+        genre, text = apart.get(it.item_id, ("", ""))
+        parts.append([*base_reason(it, needs, t, noun, genre), text])
+    titles = [it.title for it in items] + [t.liked for t in ties] + [t.fans for t in ties]
+    seen: set[str] = set()
+    for it, clauses in zip(items, parts):
+        if masked(sentence(clauses, zh), titles) in seen:
+            clauses.append(popularity_rank(items, it, zh))
+        seen.add(masked(sentence(clauses, zh), titles))
+    return [sentence(clauses, zh) for clauses in parts]
+
+
+def sentence(clauses: Sequence[str], zh: bool) -> str:
+    """Clauses joined into one sentence.
+
+    >>> sentence(["comedy from 1995", "the newest of these"], False)
+    'Comedy from 1995; the newest of these.'
+    """
+    text = ("；" if zh else "; ").join(c for c in clauses if c)
+    return text + "。" if zh else text[:1].upper() + text[1:] + "."
+
+
+def masked(text: str, titles: Iterable[str] = ()) -> str:
+    """`text` with titles, years and other numbers masked: two reasons equal once masked are the
+    same sentence with other titles and years.
+
+    >>> masked("Comedy from 1996; people who liked Heat also liked it.", ["Heat"])
+    'Comedy from #; people who liked TITLE also liked it.'
+    """
+    for title in sorted({t for t in titles if t}, key=len, reverse=True):
+        text = text.replace(title, "TITLE")
+    return re.sub(r"\d+", "#", text)
+
+
+def item_ties(
+    items: Sequence[Item],
+    needs: Needs,
+    catalog: Catalog,
+    cf: Scorer | None,
+    near: dict[int, bool] | None = None,
+) -> list[Ties]:
+    """`ties_of` for each item: the liked items come from `catalog`, whose fans also liked each
+    from `cf`, and `near[item_id]` says its text is close to the request's words."""
+    liked = [catalog.get(i) for i in needs.liked if i in catalog]
+    fans = because([it.item_id for it in items], needs.liked, cf, catalog) if cf is not None else {}
+    phrase = topic_phrase(needs) if needs.keywords else ""
     return [
-        Rec(it, float(score), template_reason(it, needs, fans.get(it.item_id), noun))
-        for it, score in zip(items, scores)
+        ties_of(
+            it,
+            needs,
+            liked=liked,
+            fans=catalog.get(fans[it.item_id]) if it.item_id in fans else None,
+            near=phrase if (near or {}).get(it.item_id) else "",
+        )
+        for it in items
     ]
+
+
+def template_recs(
+    items: Sequence[Item], scores: Iterable[float], needs: Needs, ties: Sequence[Ties], noun: str = "movie"
+) -> list[Rec]:
+    """Items in the given order, each with its template reason."""
+    return [Rec(it, float(s), why) for it, s, why in zip(items, scores, reasons(items, needs, ties, noun))]
+
+
+# -- the checker ----------------------------------------------------------------------------
+
+YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d|'?s\b|年代)")
+DECADE = re.compile(
+    r"(?<![\d'])(?:19|20)?(\d)0'?s\b|\b'(\d)0s\b|(?<!\d)(?:1[89]|20)?(\d)0年代|([二三四五六七八九])十年代"
+)
+ZH_DIGITS = "〇一二三四五六七八九"
+
+
+def unsupported_claims(
+    why: str, item: Item, genres: Sequence[str], other_titles: Sequence[str] = (), named: Sequence[str] = ()
+) -> list[str]:
+    """Facts in a reason that the item's record does not support (empty list = grounded).
+
+    Its own title (or a quoted part of it), and the `named` texts (titles the person named, as in
+    "people who liked Star Wars", and the request's own words) are read as names, not as claims
+    about years, genres or other titles; `other_titles` must not be mentioned at all.
+
+    >>> unsupported_claims("A 1984 horror classic", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
+    ['year 1984', 'genre Horror']
+    >>> unsupported_claims("1984年的恐怖片，八十年代", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
+    ['year 1984', 'decade 80s', 'genre Horror']
+    """
+    text = why
+    quoted = [q for q in re.findall(r"[“\"《](.+?)[”\"》]", why) if q in item.title]
+    for t in sorted({item.title, *quoted, *named} - {""}, key=len, reverse=True):
+        text = re.sub(re.escape(t), " ", text, flags=re.IGNORECASE)
+    problems = []
+    for t in other_titles:
+        if len(t) > 3 and t != item.title and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text, re.IGNORECASE):
+            problems.append(f"title {t}")
+    for y in YEAR.findall(text):
+        if item.year is None or int(y) != item.year:
+            problems.append(f"year {y}")
+    for match in DECADE.finditer(text):
+        digit = next(g for g in match.groups() if g)
+        decade = int(digit) if digit.isdigit() else ZH_DIGITS.index(digit)
+        if item.year is None or (item.year // 10) % 10 != decade:
+            problems.append(f"decade {decade}0s")
+    lowered = text.casefold()
+    for g in genres:
+        if g in item.genres:
+            continue
+        zh = GENRE_ZH.get(g, "")
+        if re.search(rf"\b{re.escape(g.casefold())}", lowered) or (zh and not zh.isascii() and zh in text):
+            problems.append(f"genre {g}")
+    return problems
+
+
+def because(ids: Iterable[int], liked: Sequence[int], cf: Scorer, catalog: Catalog) -> dict[int, int]:
+    """item id -> the liked item whose fans also liked it (for the reasons); empty with no likes."""
+    out = {}
+    for i in ids if liked else ():
+        j = cf.because(int(i), liked)
+        if j is not None and j in catalog:
+            out[int(i)] = j
+    return out

@@ -1,15 +1,10 @@
-"""Needs + blended candidates -> ordered `Rec`s with grounded one-sentence reasons.
+"""Needs + blended candidates -> ordered `Rec`s with template reasons (see `explain`).
 
-The LLM sees the top few candidates as compact numbered lines and returns, as JSON, either
-only an order (`{"order": [3, 1, 2]}`, the default: a handful of tokens) or picks with
-reasons (`{"picks": [{"n": 3, "why": "..."}]}`, for stronger models). Everything it says is
-checked: a pick must be a listed number, and a reason that mentions a year, genre or title the
-item's record does not support is replaced by a template reason built from the record.
-
-Why order-only by default: the embedded 1.5B model, asked for reasons, attached facts of one
-candidate to another ("Trading Places ... features a high school setting") and copied the
-candidate lines, while costing ~120 extra decoded tokens (~8 s on 2 cores) per turn. The
-template reasons state only what the record and the stated needs say.
+The LLM sees the top few candidates as compact numbered lines and returns, as JSON, only an
+order (`{"order": [3, 1, 2]}`: a handful of tokens); a listed number is all it can say. It never
+writes reasons here: given all candidates at once, the embedded 1.5B model attached facts of one
+candidate to another ("Trading Places ... features a high school setting"). Where the model
+writes reasons, `convrec.rank.narrate` gives it one item's record at a time.
 
 When the model is disabled, down or returns nothing usable, the blended order stands. The
 failure is logged in full, and the turn says only what kind it was (`UNAVAILABLE`): the error
@@ -29,7 +24,7 @@ import numpy as np
 from convrec.core.errors import LLMError
 from convrec.core.types import Item, Needs, Rec
 from convrec.llm.backends import LLM
-from convrec.rank.explain import template_reason, unsupported_claims
+from convrec.rank.explain import Ties, template_recs, ties_of
 from convrec.retrieve.blend import minmax
 
 log = logging.getLogger(__name__)
@@ -118,31 +113,6 @@ def tail(text: str, n: int) -> str:
     return cut.split(" ", 1)[1] if " " in cut else cut
 
 
-PICKS_SCHEMA_MAX_WHY = 160
-
-
-def picks_schema(n_candidates: int, k: int) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "picks": {
-                "type": "array",
-                "minItems": k,
-                "maxItems": k,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "n": {"type": "integer", "minimum": 1, "maximum": n_candidates},
-                        "why": {"type": "string", "maxLength": PICKS_SCHEMA_MAX_WHY},
-                    },
-                    "required": ["n", "why"],
-                },
-            }
-        },
-        "required": ["picks"],
-    }
-
-
 def order_schema(n_candidates: int, k: int) -> dict[str, Any]:
     return {
         "type": "object",
@@ -166,67 +136,44 @@ def rerank(
     *,
     llm: LLM | None,
     prompt: str,
-    genres: Sequence[str],
     request: str = "",
-    llm_reasons: bool = False,
-    because: dict[int, str] | None = None,
+    ties: Sequence[Ties] | None = None,
     weight: float = 1.0,
     follow_up: bool = True,
     noun: str = "movie",
 ) -> tuple[list[Rec], dict[str, Any]]:
-    """Order `items` (already in blended order) and explain the top k.
+    """Order `items` (already in blended order) and explain the top k with template reasons.
 
-    `llm_reasons` asks the model for reasons too (checked; see the module docstring);
-    `because` maps item id -> the liked title that the collaborative scores tie it to;
-    `weight` is how far the model's order moves the blended one (see `fuse`);
-    `follow_up` says earlier turns shaped `needs` (see `rank_request`); `noun` is what an item
-    is called (see `template_reason`).
+    `ties` (aligned with `items`) say what ties each item to the request (see `explain.item_ties`;
+    by default only what its record and `needs` say); `weight` is how far the model's order
+    moves the blended one (see `fuse`); `follow_up` says earlier turns shaped `needs` (see
+    `rank_request`); `noun` is what an item is called.
     Returns the recs and facts about the call (tokens, whether it degraded and why).
     """
     info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
-    because = because or {}
-    picks: list[tuple[int, str]] = []
+    order: list[int] = []
     if llm is not None and items:
         k_llm = min(k, len(items))
         user = rank_request(items, needs, request, k_llm, follow_up=follow_up)
-        schema = picks_schema(len(items), k_llm) if llm_reasons else order_schema(len(items), k_llm)
         try:
             out = llm.complete(
                 [{"role": "system", "content": prompt}, {"role": "user", "content": user}],
-                schema=schema,
-                max_tokens=60 * k_llm if llm_reasons else 6 * k_llm + 24,
+                schema=order_schema(len(items), k_llm),
+                max_tokens=6 * k_llm + 24,
             )
             info.update(llm=True, prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens)
-            picks = _read_picks(out.text, len(items))
+            order = _read_order(out.text, len(items))
         except LLMError as e:
             log.warning("LLM rerank failed (%s), blended order kept: %s", e.reason, e)
             info["degraded"] = UNAVAILABLE.get(e.reason, UNAVAILABLE["error"])
-        if info["llm"] and not picks:
+        if info["llm"] and not order:
             log.warning("LLM rerank answer had no usable order, blended order kept: %.200r", out.text)
             info["degraded"] = UNAVAILABLE["bad answer"]
-
-    reasons: dict[int, tuple[str, str]] = {}
-    llm_rank: list[int] = []
-    titles = [it.title for it in items]
-    for n, why in picks:
-        idx = n - 1
-        if idx in reasons:
-            continue
-        item = items[idx]
-        grounded = why.strip() and not unsupported_claims(why, item, genres, titles)
-        reasons[idx] = (why.strip(), "llm") if grounded else ("", "template")
-        if why and not grounded:
-            info["rejected_reasons"] = info.get("rejected_reasons", 0) + 1
-        llm_rank.append(idx)
-    final = fuse(scores, llm_rank, weight)
-    recs = []
-    for idx in np.argsort(-final, kind="stable")[:k]:
-        why, source = reasons.get(idx) or ("", "template")
-        item = items[idx]
-        recs.append(
-            Rec(item, float(final[idx]), why or template_reason(item, needs, because.get(item.item_id), noun), source)
-        )
-    return recs, info
+    final = fuse(scores, order, weight)
+    top = [int(i) for i in np.argsort(-final, kind="stable")[:k]]
+    chosen = [items[i] for i in top]
+    found = [ties[i] for i in top] if ties is not None else [ties_of(it, needs) for it in chosen]
+    return template_recs(chosen, final[top], needs, found, noun), info
 
 
 def fuse(scores: Sequence[float] | np.ndarray, llm_rank: Sequence[int], weight: float) -> np.ndarray:
@@ -246,11 +193,11 @@ def fuse(scores: Sequence[float] | np.ndarray, llm_rank: Sequence[int], weight: 
     return final
 
 
-def _read_picks(text: str, n_items: int) -> list[tuple[int, str]]:
-    """Valid (number, reason) pairs from the model's JSON; anything malformed is skipped.
+def _read_order(text: str, n_items: int) -> list[int]:
+    """The valid, distinct 0-based positions of the model's JSON order; anything malformed is skipped.
 
-    >>> _read_picks('{"order": [2, 9, 1]}', 3)
-    [(2, ''), (1, '')]
+    >>> _read_order('{"order": [2, 9, 1, 2]}', 3)
+    [1, 0]
     """
     try:
         data = json.loads(text)
@@ -262,11 +209,6 @@ def _read_picks(text: str, n_items: int) -> list[tuple[int, str]]:
             data = json.loads(match.group(0))
         except json.JSONDecodeError:
             return []
-    if isinstance(data, dict) and isinstance(data.get("order"), list):
-        return [(n, "") for n in data["order"] if isinstance(n, int) and 1 <= n <= n_items]
-    picks = data.get("picks") if isinstance(data, dict) else None
-    out = []
-    for p in picks if isinstance(picks, list) else []:
-        if isinstance(p, dict) and isinstance(p.get("n"), int) and 1 <= p["n"] <= n_items:
-            out.append((p["n"], str(p.get("why", ""))[:PICKS_SCHEMA_MAX_WHY]))
-    return out
+    order = data.get("order") if isinstance(data, dict) else None
+    picked = [n - 1 for n in order if isinstance(n, int) and 1 <= n <= n_items] if isinstance(order, list) else []
+    return list(dict.fromkeys(picked))
