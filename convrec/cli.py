@@ -55,9 +55,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _print_turn(turn) -> None:
+    print(turn.reply)
     for n, rec in enumerate(turn.recs, 1):
         genres = ", ".join(rec.item.genres)
         print(f"{n}. {rec.item.label()}  [{genres}]\n   {rec.why}")
+    if turn.question:
+        print(turn.question)
     if turn.info.get("degraded"):
         print(f"(the language model was not used: {turn.info['degraded']})")
 
@@ -185,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
     bc.set_defaults(func=cmd_bench_chat)
-    from convrec.eval import commands, content, images, redial_cli
+    from convrec.eval import commands, content, explanations, images, redial_cli
 
     commands.add_bench_index_cli(bench)
     images.add_bench_cli(bench)
@@ -207,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_eval_cli(eval_sub)
     redial_cli.add_eval_cli(eval_sub)
     content.add_eval_cli(eval_sub)
+    explanations.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest
     from convrec.serve import api, feedback
