@@ -14,6 +14,7 @@ import pytest
 
 from convrec.serve.api import Running, create_server
 from convrec.serve.service import make_service
+from convrec.testing import StreamingFakeLLM
 
 from .test_pipeline import make_recommender
 
@@ -107,9 +108,41 @@ def test_chat_cards_and_dislike_in_a_real_browser(browser, tmp_path):
         page.close()
 
 
+def last_reply(page) -> str:
+    """The assistant's latest message in the chat."""
+    bubbles = page.locator("#chat .bot")
+    return bubbles.nth(bubbles.count() - 1).inner_text() if bubbles.count() else ""
+
+
+def test_the_reply_appears_in_the_chat_as_it_is_written_and_above_the_cards(browser):
+    first, second = "Five 90s comedies, and none of them is horror.", "Laugh Riot is the oldest of them."
+    llm = StreamingFakeLLM(f"{first} {second}", pause_s=0.3)
+    rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
+    with Running(create_server(make_service(rec))) as server:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        box = page.get_by_label("Your message")
+        box.fill("a funny 90s movie, nothing with horror")
+        box.press("Enter")
+        seen = "() => { const b = [...document.querySelectorAll('#chat .bot')].map(e => e.innerText); return b.length ? b[b.length - 1] : ''; }"
+        page.wait_for_function(f"() => ({seen})().startsWith('Understood: Comedy movies')", timeout=60_000)
+        page.wait_for_function(
+            f"() => {{ const t = ({seen})(); return t.includes({first!r}) && !t.includes({second!r}); }}",
+            timeout=60_000,
+        )
+        page.wait_for_function(f"() => ({seen})().includes({second!r})", timeout=60_000)
+        page.wait_for_function("() => /recommendations/.test(document.querySelector('#status-text').innerText)")
+        assert last_reply(page) == f"{first} {second}"
+        reply = page.locator("#reply")
+        assert reply.inner_text().strip() == f"{first} {second}"
+        assert reply.bounding_box()["y"] < page.locator(".card").first.bounding_box()["y"]  # above the cards
+        page.close()
+
+
 @pytest.mark.slow
 def test_screenshot_with_the_real_index_and_model(browser):
-    """≥ 5 real cards with reasons, an English then a Chinese turn: reports/chat_real.png and chat_real_zh.png."""
+    """≥ 5 real cards with reasons under the assistant's reply, an English then a Chinese turn:
+    reports/chat_real.png and chat_real_zh.png."""
     from convrec.chat.load import load_recommender
     from convrec.core.config import Settings
     from convrec.core.errors import ConvrecError
@@ -123,14 +156,18 @@ def test_screenshot_with_the_real_index_and_model(browser):
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server.url)
         REPORTS.mkdir(exist_ok=True)
-        for text, shot in (
-            ("a funny 90s movie, nothing with horror", "chat_real.png"),
-            ("更老一点的，八十年代的", "chat_real_zh.png"),
+        for text, shot, understood in (
+            ("a funny 90s movie, nothing with horror", "chat_real.png", "Understood: Comedy movies from the 1990s"),
+            ("更老一点的，八十年代的", "chat_real_zh.png", "明白了：八十年代的喜剧片"),
         ):
             ask(page, text)
+            page.wait_for_function("() => !/⏳/.test(document.querySelector('#reply')?.innerText ?? '⏳')")
             cards = page.locator(".card")
             assert cards.count() >= 5
-            for i in range(cards.count()):
-                assert cards.nth(i).locator(".why").inner_text().strip()
+            whys = [cards.nth(i).locator(".why").inner_text().strip() for i in range(cards.count())]
+            assert all(whys) and len(set(whys)) == len(whys)
+            assert last_reply(page).startswith(understood) and page.locator("#reply").inner_text().startswith(
+                understood
+            )
             page.screenshot(path=str(REPORTS / shot), full_page=True)
         page.close()

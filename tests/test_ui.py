@@ -12,7 +12,7 @@ from convrec.serve.ui import (
     looking_for,
     poster_src,
 )
-from convrec.testing import FakeLLM
+from convrec.testing import FakeLLM, StreamingFakeLLM
 
 from .test_pipeline import make_recommender
 
@@ -86,7 +86,25 @@ def test_chat_stream_shows_preview_cards_while_the_model_is_busy():
     with service.gate.turn():  # another conversation holds the model
         sid, history, cards, status, answered = next(steps)
     assert answered is None and len(cards) == 5 and "Working" in status
-    assert history[-1]["content"].startswith("⏳") and service.sessions.get(sid).session.turns == []
-    sid, history, final_cards, status, answered = next(steps)
+    assert history[-1]["content"].startswith("Understood: Comedy movies from the 1990s, no Horror.")
+    assert "⏳" in history[-1]["content"] and service.sessions.get(sid).session.turns == []
+    *_, (sid, history, final_cards, status, answered) = steps
     assert answered is True and len(final_cards) == 5 and "5 recommendations" in status
-    assert len(service.sessions.get(sid).session.turns) == 1
+    assert len(service.sessions.get(sid).session.turns) == 1 and "⏳" not in history[-1]["content"]
+
+
+def test_the_reply_is_the_assistants_message_with_its_question_and_streams_as_written():
+    service = make_service(make_recommender())
+    _, history, *_ = chat_turn(service, None, "recommend me something", [], [])
+    assert history[-1]["content"] == (
+        "You didn't say what you like, so here are five popular movies to start.\n\n"
+        "**What are you in the mood for: a genre, a decade, or a movie you liked?**"
+    )
+    llm = StreamingFakeLLM("Five 90s comedies, none of them horror. Laugh Riot is one.")
+    rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
+    steps = list(chat_stream(make_service(rec), None, "a funny 90s movie, nothing with horror", [], []))
+    said = [h[-1]["content"] for _, h, _, _, _ in steps]
+    assert said[1].startswith("Understood:")  # the template reply with the final cards
+    assert said[2] == "Five 90s comedies, none of them horror."
+    assert said[3] == said[-1] == "Five 90s comedies, none of them horror. Laugh Riot is one."
+    assert [answered for *_, answered in steps] == [None, None, None, None, True]

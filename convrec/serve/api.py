@@ -101,9 +101,15 @@ class ItemOut(BaseModel):
 
 class TurnOut(BaseModel):
     needs: dict[str, Any]
+    reply: str = Field("", description="What was understood and how the items relate to it, in the person's language.")
+    question: str | None = Field(None, description="One short question when the request was too vague or too narrow.")
     items: list[ItemOut]
     timings_ms: dict[str, float]
     degraded: str | None = None
+    relaxed: dict[str, Any] | None = Field(
+        None,
+        description="When too few items met every constraint: the first `exact` do, the rest not all of `dropped`.",
+    )
     session_id: str | None = None
 
 

@@ -58,7 +58,8 @@ def recommend_tool(recommender, session: Session | None = None, k: int = 5) -> B
 
     def recommend_items(request: str) -> str:
         """Recommend catalogue items for what the person asked, e.g. 'a funny 90s movie,
-        nothing scary' or a follow-up such as 'older' or 'more like #2'."""
+        nothing scary' or a follow-up such as 'older' or 'more like #2'. Answers JSON: `reply`
+        (what was understood, to pass on), `question` (one to ask the person, or null), `items`."""
         try:
             turn = recommender.recommend(state["session"], request, k=k)
         except InputError as e:

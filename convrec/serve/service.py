@@ -3,7 +3,7 @@
     ChatService(recommender, sessions, gate, feedback_rate)
       .create(client)                    -> session id   (at most so many live per client)
       .message(sid, text, k)             -> Turn         (queued fairly for the model)
-      .message_stream(sid, text, k)      -> Turns        (a rules-only preview at once, then that Turn)
+      .message_stream(sid, text, k)      -> Turns        (a rules-only preview at once, then that Turn, then the model's checked words)
       .feedback(sid, item_id, action, k, client) -> (Event, Turn | None)   (so many a minute per client)
       .forget(sid)                       -> what was deleted
       .recommend(text, k)                -> Turn         (stateless)
@@ -105,6 +105,7 @@ class ChatService:
             final = next(turns)
             self.sessions.save(live)
             yield final
+            yield from turns  # the model's checked words, where it writes the reply or reasons
         finally:
             live.lock.release()
 
@@ -130,10 +131,9 @@ class ChatService:
         turns = self.recommender.stream(session, text, k, image=image)
         yield next(turns)
         with self.gate.turn() as waited_s:
-            for turn in turns:
-                pass
-        turn.timings_ms["queue"] = waited_s * 1000
-        yield turn
+            for turn in turns:  # the final turn, then each addition the model writes to it
+                turn.timings_ms["queue"] = waited_s * 1000
+                yield turn
 
     # -- feedback ------------------------------------------------------------------------------
     def feedback(

@@ -3,9 +3,12 @@
 Each browser tab holds one session id; the conversation itself lives in the service's
 `SessionStore` (idle expiry, size bound), so the browser and the REST API behave the same.
 A turn streams: the message and a "looking for ..." line appear at once (with the place in the
-model's line when others are ahead), then the preview cards of the rules and the blend (tens of
-milliseconds), then the final cards once the model has parsed and ranked. Each card has 👍 / 👎 (quiet ratings for the
-next answer; 👎 also removes the card) and "More like this" / "Not interested" (a new answer now).
+model's line when others are ahead), then the preview cards of the rules and the blend with the
+assistant's reply (tens of milliseconds), then the final cards and reply once the model has parsed
+and ranked, then each sentence or reason the model writes (where it writes them), as it comes. The
+reply is the assistant's message in the chat and stands above the cards. Each card has 👍 / 👎
+(quiet ratings for the next answer; 👎 also removes the card) and "More like this" / "Not
+interested" (a new answer now).
 
 The pure functions (`card_html`, `cards_of`, `chat_stream`, `feedback_click`) do the work and are
 tested without a browser; `build_app` only wires them to components. A tab counts against the
@@ -17,6 +20,7 @@ can read the parameter's type `gr.Request`, which it cannot from a string naming
 
 import base64
 import html
+import itertools
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -48,6 +52,7 @@ CSS = """
 .card.liked {outline: 2px solid var(--color-accent);}
 .card-actions {display: grid !important; grid-template-columns: 1fr 1fr; gap: 6px !important;}
 .card-actions button {min-width: 0 !important; white-space: nowrap; font-size: 0.85em !important; padding: 4px 6px !important;}
+#reply {padding: 8px 12px; border-left: 3px solid var(--color-accent); background: var(--block-background-fill);}
 """
 
 # Gradio buttons take no aria-label; name each per-card button after its item ("👍 Like: Heat (1995)"),
@@ -130,11 +135,15 @@ def card_html(card: dict[str, Any]) -> str:
     )
 
 
-def summary(recs: list[Rec], info: dict[str, Any]) -> str:
-    lines = [f"{n}. **{r.item.label()}** — {r.why}" for n, r in enumerate(recs, 1)]
-    if info.get("degraded"):
-        lines.append(f"\n_(ranked without the language model: {info['degraded']})_")
-    return "\n".join(lines) or "I found nothing that fits every constraint; try relaxing one."
+def reply_text(turn: Any) -> str:
+    """The assistant's message for a turn: its reply, its question in bold, and a note when the
+    language model could not be used."""
+    text = turn.reply or "I found nothing that fits; try saying it another way."
+    if turn.question:
+        text += f"\n\n**{turn.question}**"
+    if turn.info.get("degraded"):
+        text += f"\n\n_(ranked without the language model: {turn.info['degraded']})_"
+    return text
 
 
 def looking_for(text: str, recommender: Any) -> str:
@@ -197,8 +206,9 @@ def chat_stream(
     image: str | None = None,
     client: str | None = None,
 ):
-    """Yield (session id, history, cards, status, answered): first the preview cards (rules and
-    blend, tens of milliseconds; `answered` None) while the model works, then the final answer.
+    """Yield (session id, history, cards, status, answered): first the preview cards and reply
+    (rules and blend, tens of milliseconds; `answered` None) while the model works, then the final
+    answer, then each checked sentence or reason the model adds (`answered` None until the last).
     Bad input is answered in the chat and changes nothing; `answered` is False then, so the UI
     can give the text back to edit. `image`: the path of an uploaded picture ("more like this");
     `client`: who a new session counts against (`sessions.client_key`)."""
@@ -209,10 +219,7 @@ def chat_stream(
         sid, note = _ensure_session(service, sid, client)
         turns = service.message_stream(sid, text, image=picture)
         preview = next(turns)
-        waiting = {
-            "role": "assistant",
-            "content": "⏳ Ranking and explaining these… " + looking_for(text, service.recommender),
-        }
+        waiting = {"role": "assistant", "content": f"{reply_text(preview)}\n\n_⏳ Ranking and explaining these…_"}
         yield (
             sid,
             [*history, {"role": "user", "content": asked}, waiting],
@@ -220,19 +227,18 @@ def chat_stream(
             status_html("Working…"),
             None,
         )
-        turn = next(turns)
+        final = next(turns)
     except (InputError, SessionBusy, ServiceBusy, RateLimited) as e:
         said = [{"role": "user", "content": asked}] if asked.strip() else []
         yield sid, [*history, *said, {"role": "assistant", "content": str(e)}], cards, status_html(str(e)), False
         return
-    history += [
-        {"role": "user", "content": asked},
-        {"role": "assistant", "content": note + summary(turn.recs, turn.info)},
-    ]
-    new_cards = cards_of(turn.recs)
+    history.append({"role": "user", "content": asked})
+    for turn in itertools.chain([final], turns):  # the model's words arrive as it writes them
+        shown = [*history, {"role": "assistant", "content": note + reply_text(turn)}]
+        yield sid, shown, cards_of(turn.recs), status_html("Writing…"), None
     waited = turn.timings_ms.get("queue", 0)
     waited_note = f" (waited {waited / 1000:.0f} s for the model)" if waited >= 1000 else ""
-    yield sid, history, new_cards, status_html(f"{len(new_cards)} recommendations{waited_note}."), True
+    yield sid, shown, cards_of(turn.recs), status_html(f"{len(turn.recs)} recommendations{waited_note}."), True
 
 
 def read_upload(path: str) -> bytes:
@@ -274,7 +280,7 @@ def feedback_click(
         cards = [c for c in cards if c["item_id"] != item_id]
         return history, cards, status_html(f"Noted: {name} is not for you; it will not come back, nor much like it.")
     said = f"{ACTION_LABELS[action]}: {name}"
-    history += [{"role": "user", "content": said}, {"role": "assistant", "content": summary(turn.recs, turn.info)}]
+    history += [{"role": "user", "content": said}, {"role": "assistant", "content": reply_text(turn)}]
     return history, cards_of(turn.recs), status_html(f"{len(turn.recs)} new recommendations.")
 
 
@@ -294,7 +300,7 @@ def build_app(service: Any) -> Any:
         n = service.gate.waiting() + (1 if service.gate.stats()["busy"] else 0)
         return f" ({n} {'request' if n == 1 else 'requests'} ahead of you)" if n else ""
 
-    def on_message(text, image, history, sid, cards, mine, request: gr.Request):
+    def on_message(text, image, history, sid, cards, mine, lead, request: gr.Request):
         history = list(history or [])
         if text and text.strip():  # stream: show the message and what we read from it at once
             pending = [
@@ -302,12 +308,13 @@ def build_app(service: Any) -> Any:
                 {"role": "user", "content": text},
                 {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()},
             ]
-            yield "", image, pending, sid, cards, status_html("Working…"), mine
+            yield "", image, pending, sid, cards, status_html("Working…"), mine, lead
         client = _client(request)
         for new_sid, shown, new_cards, status, answered in chat_stream(
             service, sid, text, history, cards, image, client
         ):
             mine = mine if not new_sid or new_sid in mine else [*mine, new_sid]
+            lead = lead if answered is False else shown[-1]["content"]  # the reply above its cards
             # a refused message stays in the box to edit; a picture steers one answer, then goes
             yield (
                 "" if answered is not False else text,
@@ -317,10 +324,11 @@ def build_app(service: Any) -> Any:
                 new_cards,
                 status,
                 mine,
+                lead,
             )
 
     def on_feedback(item_id, action):
-        def handler(sid, history, cards, request: gr.Request):
+        def handler(sid, history, cards, lead, request: gr.Request):
             if action in ("more_like", "not_interested"):
                 label = next((c["label"] for c in cards or [] if c["item_id"] == item_id), str(item_id))
                 pending = [
@@ -328,15 +336,17 @@ def build_app(service: Any) -> Any:
                     {"role": "user", "content": f"{ACTION_LABELS[action]}: {label}"},
                     {"role": "assistant", "content": "⏳ Looking…" + ahead()},
                 ]
-                yield pending, cards, status_html("Working…")
-            yield feedback_click(service, sid, item_id, action, history, cards, _client(request))
+                yield pending, cards, status_html("Working…"), lead
+            history, cards, status = feedback_click(service, sid, item_id, action, history, cards, _client(request))
+            steered = action in ("more_like", "not_interested") and history and history[-1]["role"] == "assistant"
+            yield history, cards, status, history[-1]["content"] if steered else lead
 
         return handler
 
     def start_over(sid):
         if sid:
             service.sessions.drop(sid)
-        return None, [], [], status_html("Started over. Feedback you gave is kept; 'Delete my data' removes it.")
+        return None, [], [], status_html("Started over. Feedback you gave is kept; 'Delete my data' removes it."), ""
 
     def forget(mine):
         """Every conversation this tab had (also the ones before 'Start over'), and their feedback."""
@@ -352,7 +362,7 @@ def build_app(service: Any) -> Any:
             if mine
             else "Nothing to delete: no conversation yet."
         )
-        return None, [], [], status_html(note), []
+        return None, [], [], status_html(note), [], ""
 
     noun = recommender.settings.domain_noun
     films = noun == "movie"  # the examples and the placeholder are about films
@@ -364,6 +374,7 @@ def build_app(service: Any) -> Any:
         sid = gr.State(None)  # the current conversation
         mine = gr.State([])  # every conversation of this tab, for 'Delete my data'
         cards = gr.State([])
+        lead = gr.State("")  # the reply the cards answer
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 chat = gr.Chatbot(label="Conversation", height=440, elem_id="chat")
@@ -392,11 +403,13 @@ def build_app(service: Any) -> Any:
             with gr.Column(scale=3, min_width=360):
                 gr.Markdown("### Recommendations")
 
-                @gr.render(inputs=[cards])
-                def show(current):
+                @gr.render(inputs=[cards, lead])
+                def show(current, said):
                     if not current:
                         gr.HTML('<p class="empty">Recommendations appear here.</p>')
                         return
+                    if said:  # the assistant's reply, above the cards it is about
+                        gr.Markdown(said, elem_id="reply")
                     with gr.Row(elem_classes=["cards"]):
                         for card in current:
                             classes = ["card", "liked"] if card.get("liked") else ["card"]
@@ -407,14 +420,18 @@ def build_app(service: Any) -> Any:
                                         button = gr.Button(text, size="sm", elem_classes=[f"fb-{action}"])
                                         button.click(
                                             on_feedback(card["item_id"], action),
-                                            [sid, chat, cards],
-                                            [chat, cards, status],
+                                            [sid, chat, cards, lead],
+                                            [chat, cards, status, lead],
                                         )
 
         for trigger in (box.submit, send.click):
-            trigger(on_message, [box, picture, chat, sid, cards, mine], [box, picture, chat, sid, cards, status, mine])
-        reset.click(start_over, [sid], [sid, chat, cards, status])
-        wipe.click(forget, [mine], [sid, chat, cards, status, mine])
+            trigger(
+                on_message,
+                [box, picture, chat, sid, cards, mine, lead],
+                [box, picture, chat, sid, cards, status, mine, lead],
+            )
+        reset.click(start_over, [sid], [sid, chat, cards, status, lead])
+        wipe.click(forget, [mine], [sid, chat, cards, status, mine, lead])
     # Model turns are ordered by the service's fair line, so Gradio itself need not serialise:
     # a 👍 must not wait behind someone else's six-second turn.
     app.queue(default_concurrency_limit=None)
