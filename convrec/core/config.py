@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     rerank_with_llm: bool | None = None
     llm_reasons: bool = False  # let the model write the reasons (checked); off for the 1.5B default
     # None: the model writes the turn's reply (checked, else the template's) unless it is the
-    # embedded 1.5B one: its reply came a median 15-22 s after the template answer (README "What the assistant says")
+    # embedded 1.5B one: its reply came ~10-14 s after the template answer, and read worse (README
+    # "What the assistant says")
     llm_reply: bool | None = None
     # None: the model names candidates for requests the rules cannot ground (topics, moods, "like X")
     # unless it is the embedded 1.5B one (see README "How a turn works" for what it measured)
