@@ -116,7 +116,7 @@ def last_reply(page) -> str:
 
 def test_the_reply_appears_in_the_chat_as_it_is_written_and_above_the_cards(browser):
     first, second = "Five 90s comedies, and none of them is horror.", "Laugh Riot is the oldest of them."
-    llm = StreamingFakeLLM(f"{first} {second}", pause_s=0.3)
+    llm = StreamingFakeLLM(f"{first} {second}", pause_s=0.6)  # seconds between sentences to see one alone
     rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
     with Running(create_server(make_service(rec))) as server:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
