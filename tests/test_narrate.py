@@ -3,8 +3,11 @@ record, every word checked, the template standing until then and whenever the mo
 
 from __future__ import annotations
 
+import pytest
+
 from convrec.chat.session import Session
 from convrec.core.errors import LLMError
+from convrec.rank.reply import reply_claims
 from convrec.testing import FakeLLM, StreamingFakeLLM
 
 from .test_pipeline import make_recommender
@@ -87,3 +90,16 @@ def test_a_timeout_stops_the_writing_and_the_templates_stand():
     turn = writer(llm, llm_reply=False, llm_reasons=True).recommend(Session(), REQUEST)
     assert [r.why_source for r in turn.recs] == ["llm", "template", "template", "template", "template"]
     assert turn.info["degraded_text"] == "timeout" and len(llm.history) == 2
+
+
+@pytest.mark.slow
+def test_the_embedded_model_streams_its_reply_and_only_checked_words_are_shown(real_llm):
+    pieces = list(real_llm.stream([{"role": "user", "content": "Say hello in five words."}], max_tokens=12))
+    assert len(pieces) > 1 and "".join(pieces).strip()
+    rec = make_recommender(llm=real_llm, parse_with_llm=False, llm_reply=True)
+    turns = list(rec.stream(Session(), REQUEST))
+    final = turns[-1]
+    named = [rec.catalog.get(i).title for i in final.needs.liked]
+    assert final.info["reply_source"] in ("llm", "template") and final.reply
+    for turn in turns[2:]:
+        assert not reply_claims(turn.reply, turn.recs, turn.needs, rec.spotter, rec.genres, named), turn.reply
