@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from convrec.core.errors import LLMError
-from convrec.llm.backends import Completion, Message
+from convrec.llm.base import Completion, Message
 
 
 class FakeLLM:

@@ -16,15 +16,8 @@ import pytest
 
 from convrec.core.config import Settings
 from convrec.core.errors import LLMError, ModelNotFound
-from convrec.llm.backends import (
-    EmbeddedLLM,
-    Message,
-    OpenAILLM,
-    TransformersLLM,
-    extract_first_json,
-    make_llm,
-    with_schema_instruction,
-)
+from convrec.llm.backends import EmbeddedLLM, OpenAILLM, TransformersLLM, make_llm
+from convrec.llm.base import Message, extract_first_json, with_schema_instruction
 
 HELLO: list[Message] = [{"role": "user", "content": "Recommend a comedy."}]
 SCHEMA: dict[str, Any] = {
@@ -386,7 +379,7 @@ def test_openai_against_llama_cpp_http_server(gguf: Path) -> None:
 
 
 def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
-    from convrec.llm.backends import compact_json_constraint
+    from convrec.llm.base import compact_json_constraint
 
     fields = compact_json_constraint(SCHEMA)
     assert set(fields) <= {"grammar", "response_format"}

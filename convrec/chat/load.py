@@ -13,7 +13,8 @@ from convrec.chat.recommender import Recommender
 from convrec.core.config import Settings
 from convrec.core.errors import IndexMissing
 from convrec.data.catalog import Catalog
-from convrec.llm.backends import LLM, make_llm
+from convrec.llm.backends import make_llm
+from convrec.llm.base import LLM
 from convrec.retrieve import build
 from convrec.retrieve.cf import load_cf
 from convrec.retrieve.embed import Encoder

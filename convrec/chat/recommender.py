@@ -28,7 +28,7 @@ from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
-from convrec.llm.backends import LLM, Metered
+from convrec.llm.base import LLM, Metered
 from convrec.llm.propose import propose
 from convrec.llm.templates import load_prompt
 from convrec.parse.model import parse_llm, worth_asking_llm

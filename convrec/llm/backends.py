@@ -1,4 +1,4 @@
-"""One small LLM protocol; backends live behind it.
+"""The backends behind the small LLM protocol of `convrec.llm.base`.
 
 A backend implements one method, `complete(messages, schema=..., max_tokens=...)`, returning a
 `Completion`. When `schema` is given the backend constrains decoding to that JSON schema where
@@ -14,68 +14,26 @@ the others answer whole; JSON answers are never streamed, as no caller can use h
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import queue
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from convrec.core.errors import LLMError
+from convrec.llm.base import (
+    LLM,
+    Completion,
+    Message,
+    compact_json_constraint,
+    extract_first_json,
+    with_schema_instruction,
+)
 
 if TYPE_CHECKING:
     from convrec.core.config import Settings
-
-
-class Message(TypedDict):
-    role: str  # "system" | "user" | "assistant"
-    content: str
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class LLM(Protocol):
-    name: str
-
-    def complete(
-        self,
-        messages: list[Message],
-        *,
-        schema: dict[str, Any] | None = None,
-        max_tokens: int = 256,
-        temperature: float = 0.0,
-    ) -> Completion: ...
-
-
-class Metered:
-    """Counts the tokens of the calls made through it (for a stage that does not report them)."""
-
-    def __init__(self, llm: LLM) -> None:
-        self.llm, self.name = llm, llm.name
-        self.prompt_tokens = self.completion_tokens = 0
-
-    def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
-        out = self.llm.complete(messages, **kwargs)
-        self.prompt_tokens += out.prompt_tokens
-        self.completion_tokens += out.completion_tokens
-        return out
-
-
-def stream_text(llm: LLM, messages: list[Message], *, max_tokens: int = 256) -> Iterator[str]:
-    """The model's free-text answer piece by piece where its backend streams, else whole."""
-    stream = getattr(llm, "stream", None)
-    if stream is not None:
-        yield from stream(messages, max_tokens=max_tokens)
-    else:
-        yield llm.complete(messages, max_tokens=max_tokens).text
 
 
 # --- backends -------------------------------------------------------------------------------------
@@ -85,60 +43,6 @@ def stream_text(llm: LLM, messages: list[Message], *, max_tokens: int = 256) -> 
 # The model the transformers backend loads when CONVREC_LLM_PATH is not set (the same model as
 # the embedded GGUF, unquantised).
 TRANSFORMERS_DEFAULT = "Qwen/Qwen2.5-Coder-1.5B-Instruct"
-
-
-def schema_instruction(schema: dict[str, Any]) -> str:
-    """The sentence that asks a model without constrained decoding for JSON matching `schema`."""
-    return "Reply with one JSON object and nothing else. It must match this JSON schema:\n" + json.dumps(
-        schema, ensure_ascii=False
-    )
-
-
-def with_schema_instruction(messages: list[Message], schema: dict[str, Any]) -> list[Message]:
-    """`messages` with `schema_instruction` appended to the system message (added if absent)."""
-    note = schema_instruction(schema)
-    if messages and messages[0]["role"] == "system":
-        first: Message = {"role": "system", "content": messages[0]["content"] + "\n\n" + note}
-        return [first, *messages[1:]]
-    return [{"role": "system", "content": note}, *messages]
-
-
-def extract_first_json(text: str) -> str | None:
-    """The first complete JSON object in `text`, as text; None if there is none.
-
-    >>> extract_first_json('Sure! {"a": [1, {"b": 2}]} and {"c": 3}')
-    '{"a": [1, {"b": 2}]}'
-    """
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            obj, end = decoder.raw_decode(text, start)
-        except ValueError:
-            pass
-        else:
-            if isinstance(obj, dict):
-                return text[start:end]
-        start = text.find("{", start + 1)
-    return None
-
-
-def compact_json_constraint(schema: dict[str, Any]) -> dict[str, Any]:
-    """Request fields that constrain llama.cpp to `schema`, written on one line.
-
-    llama.cpp's own `response_format` grammar lets the model pretty-print, and a 1.5B model
-    does: the rerank answer `{"order": [1, 2, 4, 5, 6]}` took 19 decoded tokens on one line
-    against 34 indented (measured), at ~15 tokens/s on 2 cores. llguidance's JSON grammar can
-    fix the separators. They stay `", "` and `": "` (json.dumps style): with no spaces at all
-    the model drifted out of distribution and looped inside an open string array.
-    """
-    import xllamacpp as xlc
-
-    style = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-    grammar = xlc.json_schema_to_grammar(json.dumps({**schema, "x-guidance": style}))
-    if grammar.lstrip().startswith("%llguidance"):
-        return {"grammar": grammar}
-    return {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
 
 
 class EmbeddedLLM:

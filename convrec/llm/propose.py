@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from convrec.data.titles import TitleMatcher
-from convrec.llm.backends import LLM, Message, extract_first_json
+from convrec.llm.base import LLM, Message, extract_first_json
 
 log = logging.getLogger(__name__)
 

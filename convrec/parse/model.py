@@ -22,7 +22,7 @@ from typing import Any
 
 from convrec.core.types import NeedsUpdate
 from convrec.data.titles import TitleMatcher, title_occurs
-from convrec.llm.backends import LLM, Message
+from convrec.llm.base import LLM, Message
 from convrec.parse.lexicon import (
     GENRE_PHRASES_EN,
     MAX_KEYWORDS,

@@ -23,7 +23,7 @@ from typing import Any
 
 from convrec.core.errors import LLMError
 from convrec.core.types import Needs, Rec
-from convrec.llm.backends import LLM, Message, stream_text
+from convrec.llm.base import LLM, Message, stream_text
 from convrec.rank.explain import Ties, masked, unsupported_claims
 from convrec.rank.reply import QUOTED, Reply, TitleSpotter, reply_claims, split_sentences, understood
 from convrec.rank.rerank import compact_line, tail

@@ -23,7 +23,7 @@ import numpy as np
 
 from convrec.core.errors import LLMError
 from convrec.core.types import Item, Needs, Rec
-from convrec.llm.backends import LLM
+from convrec.llm.base import LLM
 from convrec.rank.explain import Ties, template_recs, ties_of
 from convrec.retrieve.blend import minmax
 

@@ -25,12 +25,7 @@ from pydantic import ConfigDict
 from convrec.chat.session import Session
 from convrec.core.errors import InputError, LLMError
 from convrec.core.types import Rec
-from convrec.llm.backends import (
-    Completion,
-    Message,
-    extract_first_json,
-    with_schema_instruction,
-)
+from convrec.llm.base import Completion, Message, extract_first_json, with_schema_instruction
 
 
 def rec_document(rec: Rec) -> Document:
