@@ -347,13 +347,9 @@ class Recommender:
             weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
-                cands = penalize(cands, self.has_genre(cands.ids, needs.avoid_genres))
+                rows = [self.index.position[int(i)] for i in cands.ids]
+                cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[rows] > 0)
             return cands.sorted_by("blend")
-
-    def has_genre(self, ids: np.ndarray, genres: tuple[str, ...]) -> np.ndarray:
-        """Per candidate, whether it has any of `genres`."""
-        wanted = set(genres)
-        return np.array([bool(wanted & set(self.items[self.index.position[int(i)]].genres)) for i in ids], bool)
 
     @property
     def llm_proposes(self) -> bool:
