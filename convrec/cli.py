@@ -213,8 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     explanations.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest
+    from convrec.llm import profiles
     from convrec.serve import api, feedback
 
+    profiles.add_cli(sub)
     api.add_cli(sub)
     feedback.add_cli(sub)
     loadtest.add_cli(sub)

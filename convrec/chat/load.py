@@ -13,6 +13,7 @@ from convrec.chat.recommender import Recommender
 from convrec.core.config import Settings
 from convrec.core.errors import IndexMissing
 from convrec.data.catalog import Catalog
+from convrec.data.profiles import PROFILES, read_profiles
 from convrec.llm.backends import make_llm
 from convrec.llm.base import LLM
 from convrec.retrieve import build
@@ -50,4 +51,8 @@ def load_recommender(
             f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`."
         )
     llm_obj = make_llm(settings) if isinstance(llm, str) else llm
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images)
+    profiles = read_profiles(
+        index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in index.ids if int(i) in catalog}
+    )
+    written = {i: p.words() for i, p in profiles.items()}
+    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written)

@@ -37,13 +37,14 @@ from convrec.rank.explain import Ties, item_ties, template_recs
 from convrec.rank.narrate import Writing, narrate
 from convrec.rank.reply import Reply, TitleSpotter, template_reply
 from convrec.rank.rerank import rerank
+from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
-from convrec.retrieve.search import Retriever, query_text
+from convrec.retrieve.search import CJK, Retriever, query_text
 
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
 # Text similarity from which an item counts as close to the request's words in its reason. MiniLM
@@ -108,6 +109,7 @@ class Recommender:
         llm: LLM | None,
         settings: Settings,
         images: ImageIndex | None = None,
+        written: dict[int, tuple[str, ...]] | None = None,
     ) -> None:
         self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = (
             catalog,
@@ -122,6 +124,8 @@ class Recommender:
         self.genres = catalog.genres()
         self.titles = TitleMatcher(self.items)
         self.filters = Filters(self.items, self.genres, index.position)
+        # `written`: item id -> the moods and themes a model wrote for it (convrec/data/profiles.py)
+        self.attributes = Attributes.from_items(self.items, self.filters.genre_matrix, written)
         # "recent", "the last decade": relative to the catalogue's newest year (a 2016 snapshot's
         # last decade is 2007-2016), never past this year
         dated = [it.year for it in self.items if it.year]
@@ -313,12 +317,14 @@ class Recommender:
                 tiers = [self.filters.allowed(needs, exclude=exclude, every_min=k)]
         parts: list[Candidates] = []
         spent = {"retrieve": 0.0, "blend": 0.0}
+        with timed(timings, "about"):
+            about = self.about(needs)
         for rank, allowed in enumerate(tiers):
             if sum(len(p) for p in parts) >= n:
                 break
             if allowed.any() or (not parts and rank == len(tiers) - 1):  # nothing at all: an empty list
                 step: dict[str, float] = {}
-                cands = self._blended(needs, allowed, step, picture, proposed)
+                cands = self._blended(needs, allowed, step, picture, proposed, about)
                 spent = {stage: spent[stage] + step[stage] for stage in spent}
                 above = len(tiers) - 1 - rank  # blended scores lie in [0, 1]: earlier tiers stay first
                 cands.scores["blend"] = cands.scores["blend"] + np.float32(above)
@@ -334,21 +340,26 @@ class Recommender:
         timings: dict[str, float],
         picture: np.ndarray | None,
         proposed: Sequence[int],
+        about: np.ndarray | None,
     ) -> Candidates:
-        """retrieve -> blend over the `allowed` rows, best first."""
+        """retrieve -> blend over the `allowed` rows, best first (`about`: see `about`)."""
         s = self.settings
         with timed(timings, "retrieve"):
-            preferred = self.filters.genre_share(needs.prefer_genres) if needs.prefer_genres else None
-            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, preferred)
+            boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
+            if about is not None:
+                boosts["about"] = about
+            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, boosts)
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
-                cands.scores["attr"] = self.filters.likeness(cands.ids, needs.liked)
+                rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
+                liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
+                cands.scores["attr"] = self.attributes.likeness(rows, liked)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
-            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref)
+            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
-                rows = [self.index.position[int(i)] for i in cands.ids]
-                cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[rows] > 0)
+                at = [self.index.position[int(i)] for i in cands.ids]
+                cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[at] > 0)
             return cands.sorted_by("blend")
 
     @property
@@ -402,6 +413,21 @@ class Recommender:
         near = np.argsort(-(self._genre_vectors @ self.encoder.encode([text])[0]))[:n]
         keep = {self.genres[i] for i in near} | set(rules.include_genres) | set(rules.exclude_genres)
         return [g for g in self.genres if g in keep]
+
+    def about(self, needs: Needs) -> np.ndarray | None:
+        """Per catalogue row, how much it is about the request's moods and topics (see
+        `convrec.retrieve.attributes`): the English words they mean, the vocabulary's phrases among
+        the keywords ("serial killer"), and the keywords themselves; None when none of them is an
+        attribute of any item. With liked items, an item counts as much as it is also like them."""
+        if not len(self.attributes):
+            return None
+        english = [w for w in needs.keywords if not CJK.search(w)]
+        words = [*needs.about, *self.attributes.said(" ".join(english)), *english]
+        about = self.attributes.about(words, self.encoder) if words else None
+        liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
+        if about is not None and liked:  # "like Die Hard but funnier": funny among those like Die Hard
+            about *= self.attributes.likeness(np.arange(len(about)), liked)
+        return about
 
     def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Per score source, the candidates it knows nothing about (see `blend.blend`)."""

@@ -129,6 +129,7 @@ def merge(
     liked = [i for i in dict.fromkeys((*needs.liked, *new_liked)) if i not in new_disliked]
     disliked = [i for i in dict.fromkeys((*needs.disliked, *new_disliked)) if i not in new_liked]
     keywords = list(dict.fromkeys((*needs.keywords, *u.keywords)))[-8:]
+    about = list(u.about) if u.about else list(needs.about)  # the latest mood or topic wins, as `prefer`
     return Needs(
         liked=tuple(liked),
         disliked=tuple(disliked),
@@ -141,6 +142,7 @@ def merge(
         language=u.language,
         avoid_genres=tuple(avoid),
         prefer_genres=tuple(prefer),
+        about=tuple(about),
     )
 
 

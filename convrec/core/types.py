@@ -54,6 +54,7 @@ class Needs:
     language: str = "en"
     avoid_genres: tuple[str, ...] = ()
     prefer_genres: tuple[str, ...] = ()
+    about: tuple[str, ...] = ()  # English attribute words a mood or topic means ("治愈" -> "heartwarming")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,6 +87,7 @@ class NeedsUpdate:
     year_min: int | None = None
     year_max: int | None = None
     keywords: tuple[str, ...] = ()
+    about: tuple[str, ...] = ()  # English attribute words of its moods and topics
     text: str = ""
     language: str = "en"
     older: bool = False

@@ -213,7 +213,7 @@ NEWER_PHRASES = (
 RECENT_PHRASES = (
     r"(?<!more )\brecent\b", r"\blatest\b", r"\bnewest\b", r"\bbrand[- ]new\b", r"\bnew releases?\b",
     r"\b(?:recently|newly) released\b", r"\breleased recently\b", r"\bcame out recently\b",
-    r"\bin recent years\b", r"\bthe (?:last|past) few years\b",
+    r"\bin recent years\b", r"\bthe (?:last|past) (?:few|couple of|two|three) years\b",
     "最近的", "最近上映", "最新", "新片", "新上映", "近几年", "近幾年", "近年", "这几年", "這幾年", "近些年",
 )  # fmt: skip
 OLD_PHRASES = (

@@ -66,6 +66,7 @@ from convrec.parse.lexicon import (
 )
 from convrec.parse.meaning import read_meaning
 from convrec.parse.negation import (
+    Cue,
     GenreHit,
     alternation,
     any_of,
@@ -213,6 +214,7 @@ def parse_rules(
     older = bool(scan.consume(_OLDER))
     newer = bool(scan.consume(_NEWER))
     meaning = read_meaning(scan.text, set(vocab.values()), now_year)
+    wanted = read_meaning(unnegated(scan.text, cues), set(vocab.values()), now_year)  # "不要僵尸": no topic
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
     hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
@@ -241,7 +243,8 @@ def parse_rules(
         prefer_genres=tuple(g for g in meaning.prefer if g not in (*said, *avoid)),
         year_min=year_min,
         year_max=year_max,
-        keywords=tuple(dict.fromkeys((*keywords_of(scan.text), *topics, *meaning.keywords))),
+        keywords=tuple(dict.fromkeys((*keywords_of(unnegated(scan.text, cues)), *topics, *wanted.keywords))),
+        about=wanted.about,
         text=original,
         language=language_of(original),
         older=older,
@@ -402,6 +405,27 @@ def _disliked(text: str, mention: Mention, previous_end: int) -> bool:
     clause_ends = [c.end() for c in _CLAUSE_END.finditer(text, 0, mention.cue_start)]
     floor = max([previous_end, mention.cue_start - 30, *clause_ends])
     return bool(_DISLIKE.search(blank_false_negations(text), floor, cue_end))
+
+
+_UNIT = re.compile(r"[^\W\u3400-\u9fff\uf900-\ufaff]+|[\u3400-\u9fff\uf900-\ufaff]")  # a word, or one Chinese character
+
+
+def unnegated(text: str, cues: Sequence[Cue]) -> str:
+    """`text` with the words a hard negation governs blanked, so that none is a keyword: "light and
+    silly, nothing serious" would otherwise search for serious films.
+
+    >>> t = "silly, nothing serious; about robots"
+    >>> unnegated(t, find_cues(t))
+    'silly,                ; about robots'
+    >>> unnegated("我不喜欢战争片", find_cues("我不喜欢战争片"))
+    '我      '
+    """
+    spans = [(c.start, c.end) for c in cues if c.kind != "soft"]
+    chars = list(text)
+    for m in _UNIT.finditer(text):
+        if any(a <= m.start() < b for a, b in spans) or in_negation_scope(text, spans, m.start()):
+            chars[m.start() : m.end()] = " " * (m.end() - m.start())
+    return "".join(chars)
 
 
 def keywords_of(text: str) -> tuple[str, ...]:

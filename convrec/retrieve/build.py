@@ -24,6 +24,7 @@ from convrec.core.errors import CatalogError, IndexMissing
 from convrec.core.files import write_atomic
 from convrec.data.catalog import Catalog
 from convrec.data.loaders import load_catalog
+from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.retrieve.cf import Scorer, make_cf
 from convrec.retrieve.embed import Encoder, SentenceEncoder, item_text
 from convrec.retrieve.images import build_image_index
@@ -41,10 +42,12 @@ def make_encoder(settings: Settings) -> Encoder:
     return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
 
 
-def _inputs(catalog: Catalog, settings: Settings, cf: Scorer) -> dict[str, Any]:
+def _inputs(catalog: Catalog, settings: Settings, cf: Scorer, profiles: dict[int, Profile]) -> dict[str, Any]:
+    written = "".join(profiles[i].to_json() for i in sorted(profiles))
     return {
         "format": FORMAT,
         "catalog_hash": catalog.content_hash(),
+        **({"profiles": hashlib.blake2b(written.encode(), digest_size=16).hexdigest()} if profiles else {}),
         "embed_model": settings.embed_model,
         "cf": cf.config(),
         "index_kind": choose_kind(len(catalog)),
@@ -104,7 +107,8 @@ def build_index(
     index_dir = Path(settings.index_dir)
     catalog = _load_catalog(settings)
     cf = make_cf(settings)
-    inputs = _inputs(catalog, settings, cf)
+    profiles = read_profiles(index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in catalog.ids()})
+    inputs = _inputs(catalog, settings, cf, profiles)
     described = _describe(catalog, settings)
     if not force:
         try:
@@ -130,7 +134,7 @@ def build_index(
     t = time.perf_counter()
     encoder = encoder or make_encoder(settings)
     ids = catalog.ids()
-    texts = [item_text(catalog.get(int(i))) for i in ids]
+    texts = [item_text(catalog.get(int(i)), profiles[int(i)].text() if int(i) in profiles else "") for i in ids]
     keys = np.array([text_key(encoder.name, text) for text in texts], dtype="S16")
     vectors, fresh = _reuse(keys, previous)
     log(

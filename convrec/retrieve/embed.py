@@ -60,8 +60,9 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def item_text(item: Item, max_chars: int = 600) -> str:
-    """The text an item is embedded from: the facts a person would search by.
+def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
+    """The text an item is embedded from: the facts a person would search by, then what a model
+    wrote about it (`written`, see `convrec.data.profiles`) where the facts leave room.
 
     >>> item_text(Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",)))
     'Heat (1995). Genres: Action, Crime. Tags: heist.'
@@ -75,4 +76,6 @@ def item_text(item: Item, max_chars: int = 600) -> str:
         parts.append(item.text)
     if item.people:
         parts.append(f"With {', '.join(item.people[:4])}.")
+    if written:
+        parts.append(written)
     return " ".join(parts)[:max_chars]

@@ -68,25 +68,6 @@ class Filters:
             return np.zeros(len(self.years), np.float32)
         return (self.genre_matrix[:, cols].sum(axis=1) / len(genres)).astype(np.float32)
 
-    def likeness(self, ids: np.ndarray, liked: Sequence[int]) -> np.ndarray:
-        """Per candidate, how much of what makes the liked items themselves it shares: the mean
-        overlap (Jaccard) of its genres with each liked item's; zeros without a known liked item.
-
-        >>> f = Filters([Item(1, "A", 1999, ("Action", "Sci-Fi")), Item(2, "B", 1994, ("Drama",)),
-        ...              Item(3, "C", 1984, ("Action", "Sci-Fi", "Thriller"))], ["Action", "Drama", "Sci-Fi", "Thriller"],
-        ...             {1: 0, 2: 1, 3: 2})
-        >>> [round(x, 2) for x in f.likeness(np.array([2, 3]), [1]).tolist()]
-        [0.0, 0.67]
-        """
-        rows = [self.position[i] for i in liked if i in self.position]
-        if not rows or not len(ids):
-            return np.zeros(len(ids), np.float32)
-        cand = self.genre_matrix[[self.position[int(i)] for i in ids]].astype(np.float32)
-        like = self.genre_matrix[rows].astype(np.float32)
-        both = cand @ like.T
-        either = cand.sum(axis=1)[:, None] + like.sum(axis=1)[None, :] - both
-        return (both / np.maximum(either, 1.0)).mean(axis=1).astype(np.float32)
-
 
 def top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
     """The ids of the `n` best-scoring allowed rows (in no particular order).

@@ -9,7 +9,7 @@ index, the nearest pictures; each source's score for every candidate is one colu
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,16 +81,17 @@ class Retriever:
         popularity: np.ndarray,
         picture: np.ndarray | None = None,
         proposed: Sequence[int] = (),
-        preferred: np.ndarray | None = None,
+        boosts: Mapping[str, np.ndarray] | None = None,
     ) -> Candidates:
         """The allowed candidates from every source, with a score column per source.
 
         `popularity` (one value per row) is the popularity prior: log interaction counts in a chat,
         another prior where an evaluation substitutes one. `proposed` are item ids a language model
         named for the request, best first (`convrec.llm.propose`): the allowed ones join the
-        candidates with an "llm" column. `preferred` (one value per row, 0..1) is how much each item
-        has of what the request prefers (the share of its preferred genres): the best of it, the
-        more popular first among equals, join the candidates with a "pref" column.
+        candidates with an "llm" column. `boosts` are more sources, one value per row in 0..1, by name:
+        how much each item has of what the request prefers ("pref": the share of its preferred
+        genres; "about": its attributes the request's moods and topics mean); the best of each, the
+        more popular first among equals, join the candidates with a column of that name.
         """
         query = query_text(needs, self.noun, is_multilingual(self.encoder.name))
         vectors = []
@@ -112,9 +113,10 @@ class Retriever:
         ivec = self.image_query(query, picture)
         if ivec is not None and self.images is not None:
             pieces.append(self.images.search(ivec, self.n, allowed)[0])
-        if preferred is not None:
-            spread = float(popularity.max()) + 1.0
-            pieces.append(top_allowed(self.index.ids, preferred + popularity / spread / 10, allowed, self.n))
+        boosts = boosts or {}
+        spread = float(popularity.max()) + 1.0 if len(popularity) else 1.0
+        for boost in boosts.values():
+            pieces.append(top_allowed(self.index.ids, boost + popularity / spread / 10, allowed, self.n))
         proposed = [i for i in proposed if i in self.index.position and allowed[self.index.position[i]]]
         if proposed:
             pieces.append(np.array(proposed, np.int64))
@@ -127,8 +129,8 @@ class Retriever:
             cands.scores["image"] = self.images.scores_for(ivec, ids)
         if proposed:
             cands.scores["llm"] = rank_scores(ids, proposed)
-        if preferred is not None:
-            cands.scores["pref"] = preferred[rows] if len(rows) else np.zeros(0, np.float32)
+        for name, boost in boosts.items():
+            cands.scores[name] = boost[rows] if len(rows) else np.zeros(0, np.float32)
         return cands
 
     # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----

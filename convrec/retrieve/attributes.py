@@ -1,0 +1,164 @@
+"""The catalogue's attribute vocabulary: what items are about, beyond their genres.
+
+Every tag an item carries (MovieLens tags, a bring-your-own catalogue's tags or categories, the
+themes and moods a model wrote for it at build time, see `convrec.llm.profiles`) is one attribute
+with a per-item relevance (1 for a catalogue tag, `PROFILE_RELEVANCE` for a model-written one). A
+request reaches the vocabulary two ways:
+- by the words it says: a phrase of the vocabulary standing in the message ("a thriller about a
+  serial killer" -> "serial killer"), or one the parse found (a mood's English words, a Chinese
+  topic's translation: "治愈" -> "heartwarming");
+- by meaning: each requested word's nearest attribute names in the text encoder's space, from
+  `NEAR_ATTRIBUTE` cosine ("uplifting" -> "feel-good", "inspirational").
+
+`about` gives each catalogue row how much of the request it is about (0..1), one more score source
+for the blend ("about"); `likeness` is what "like X" shares of X itself: its genres and its attributes.
+
+Left out on purpose: tag relevance from counts (an item's tags are present or absent), and
+spreading attributes to untagged items through co-ratings (measured neither; the long tail has none).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from convrec.core.types import Item
+from convrec.retrieve.embed import Encoder
+
+# MiniLM cosine between a requested word and an attribute name from which they mean the same thing.
+# Measured on MovieLens tags: "uplifting"-"feel-good" 0.66, "heist"-"bank robbery" 0.62,
+# "scary"-"creepy" 0.63, while unrelated pairs stay below 0.5 ("uplifting"-"dark" 0.38).
+NEAR_ATTRIBUTE = 0.6
+PROFILE_RELEVANCE = 0.5  # a model-written theme counts half a catalogue tag
+MIN_ITEMS = 1  # an attribute no item carries is not in the vocabulary
+MAX_MATCHES = 8  # attribute names per requested word
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_-]+", " ", name.casefold()).strip()
+
+
+@dataclass
+class Attributes:
+    """Items x attributes relevance (rows in index order), the attribute names, and their vectors
+    in the encoder's space (computed on first use)."""
+
+    names: list[str]
+    matrix: sparse.csr_matrix  # float32, rows = catalogue rows, columns = names
+    genre_matrix: np.ndarray  # rows x genres, 0/1 (the filters' matrix)
+    _vectors: np.ndarray | None = field(default=None, repr=False)
+    _pattern: re.Pattern[str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_items(
+        cls, items: Sequence[Item], genre_matrix: np.ndarray, written: Mapping[int, Sequence[str]] | None = None
+    ) -> Attributes:
+        """The vocabulary of `items`' tags (and of `written`: item id -> model-written attributes).
+
+        >>> a = Attributes.from_items([Item(1, "A", tags=("Heist", "funny")), Item(2, "B", tags=("heist",))],
+        ...                           np.zeros((2, 0)), {2: ["feel-good"]})
+        >>> a.names, a.matrix.toarray().tolist()
+        (['feel good', 'funny', 'heist'], [[0.0, 1.0, 1.0], [0.5, 0.0, 1.0]])
+        """
+        written = written or {}
+        cells: dict[tuple[int, str], float] = {}
+        for row, item in enumerate(items):
+            for name in written.get(item.item_id, ()):
+                cells[row, _norm(name)] = PROFILE_RELEVANCE
+            for tag in item.tags:
+                cells[row, _norm(tag)] = 1.0
+        names = sorted({name for _, name in cells if name})
+        column = {name: c for c, name in enumerate(names)}
+        keys = [(r, column[n]) for r, n in cells if n]
+        values = np.array([cells[r, n] for r, n in cells if n], np.float32)
+        rows = np.array([r for r, _ in keys], np.int64)
+        cols = np.array([c for _, c in keys], np.int64)
+        matrix = sparse.csr_matrix((values, (rows, cols)), shape=(len(items), len(names)), dtype=np.float32)
+        return cls(names, matrix, np.asarray(genre_matrix, np.float32))
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    # -- a request -> its attributes --------------------------------------------------------------
+    def said(self, text: str) -> list[str]:
+        """The vocabulary's phrases standing in `text` as words, longest first.
+
+        >>> a = Attributes.from_items([Item(1, "A", tags=("serial killer", "killer whale", "heist"))], np.zeros((1, 0)))
+        >>> a.said("A thriller about a serial-killer, no heist movies")
+        ['serial killer', 'heist']
+        """
+        if not self.names:
+            return []
+        if self._pattern is None:
+            phrases = sorted((n for n in self.names if len(n) > 2), key=len, reverse=True)
+            body = "|".join(re.escape(p).replace(r"\ ", r"[\s_-]+") for p in phrases)
+            self._pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+        found = [_norm(m.group(0)) for m in self._pattern.finditer(text.casefold())]
+        return list(dict.fromkeys(found))
+
+    def near(self, words: Iterable[str], encoder: Encoder) -> dict[str, list[tuple[int, float]]]:
+        """Per requested word: the attribute columns whose names mean it, with their cosine (an
+        exact name is 1.0), best first."""
+        words = [w for w in dict.fromkeys(_norm(w) for w in words) if w]
+        if not words or not self.names:
+            return {}
+        if self._vectors is None:
+            self._vectors = encoder.encode(self.names)
+        sims = encoder.encode(words) @ self._vectors.T
+        out = {}
+        for word, row in zip(words, sims):
+            best = np.argsort(-row)[:MAX_MATCHES]
+            out[word] = [(int(c), float(row[c])) for c in best if row[c] >= NEAR_ATTRIBUTE]
+        return out
+
+    def about(self, words: Sequence[str], encoder: Encoder) -> np.ndarray | None:
+        """Per catalogue row, how much it is about the requested `words` (0..1): for each word its
+        best matching attribute's relevance times the match's cosine, averaged over the words;
+        None when no word matches any attribute."""
+        matches = self.near(words, encoder)
+        if not any(matches.values()):
+            return None
+        total = np.zeros(self.matrix.shape[0], np.float32)
+        for found in matches.values():
+            best = np.zeros(self.matrix.shape[0], np.float32)
+            for col, sim in found:
+                column = self.matrix[:, col].toarray().ravel() * min(sim, 1.0)
+                np.maximum(best, column, out=best)
+            total += best
+        return total / len(matches)
+
+    # -- "like X" ---------------------------------------------------------------------------------
+    def likeness(self, rows: np.ndarray, liked_rows: Sequence[int]) -> np.ndarray:
+        """Per candidate row, how much of what makes the liked items themselves it shares: the mean
+        over liked items of their genre overlap (Jaccard) and, where the liked item has attributes,
+        the cosine of their attributes weighted by rarity (idf), half each.
+
+        >>> a = Attributes.from_items([Item(1, "A", tags=("heist", "funny")), Item(2, "B", tags=("heist",)),
+        ...                            Item(3, "C", tags=("funny",))], np.array([[1, 0], [1, 0], [0, 1]]))
+        >>> [round(x, 2) for x in a.likeness(np.array([1, 2]), [0]).tolist()]
+        [0.85, 0.35]
+        """
+        if not len(rows) or not len(liked_rows):
+            return np.zeros(len(rows), np.float32)
+        g_cand, g_like = self.genre_matrix[rows], self.genre_matrix[list(liked_rows)]
+        both = g_cand @ g_like.T
+        either = g_cand.sum(axis=1)[:, None] + g_like.sum(axis=1)[None, :] - both
+        genres = both / np.maximum(either, 1.0)
+        weighted = self._weighted()
+        a_cand, a_like = weighted[rows], weighted[list(liked_rows)]
+        attrs = (a_cand @ a_like.T).toarray()
+        has = np.asarray(a_like.getnnz(axis=1) > 0)[None, :]
+        score = np.where(has, (genres + attrs) / 2, genres)
+        return score.mean(axis=1).astype(np.float32)
+
+    def _weighted(self) -> sparse.csr_matrix:
+        """Rows scaled by idf and L2-normalised, so that a row product is the cosine."""
+        counts = np.asarray((self.matrix > 0).sum(axis=0)).ravel()
+        idf = np.log((1 + self.matrix.shape[0]) / (1 + counts)).astype(np.float32)
+        m = self.matrix @ sparse.diags(idf)
+        norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+        return sparse.csr_matrix(sparse.diags(1 / np.maximum(norms, 1e-9)) @ m, dtype=np.float32)

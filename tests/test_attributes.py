@@ -1,0 +1,80 @@
+"""The attribute vocabulary: moods and topics reach what items are about, by the words they say and
+by meaning, and "like X" shares what X is."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from convrec.chat.recommender import Recommender
+from convrec.chat.session import Session
+from convrec.core.config import Settings
+from convrec.data.catalog import Catalog
+from convrec.parse.lexicon import MOVIELENS_GENRES
+from convrec.parse.rules import parse_rules
+from convrec.retrieve.cf import ItemKNN
+from convrec.retrieve.embed import item_text
+from convrec.retrieve.index import ItemIndex
+from convrec.testing import HashEncoder, tiny_catalog
+
+TAGS = {
+    18: ("feel-good", "heartwarming"),  # Quiet Drama
+    17: ("feel-good", "romantic"),  # Love in Paris
+    10: ("serial killer", "dark"),  # The Cellar
+    9: ("dark",),  # Night Terror
+    15: ("space", "aliens"),  # Space Station
+    23: ("aliens", "funny"),  # Alien Comedy
+}
+
+
+def tagged_recommender() -> Recommender:
+    base = tiny_catalog()
+    items = {i: replace(it, tags=TAGS.get(i, ())) for i, it in base.items.items()}
+    catalog = Catalog("tagged", items, base.interactions)
+    encoder, ids = HashEncoder(), catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    cf = ItemKNN().fit(catalog.interactions, ids)
+    return Recommender(catalog, index, cf, encoder, None, Settings(llm="none"))
+
+
+def test_a_mood_reaches_the_tags_it_means_in_english_and_chinese():
+    rec = tagged_recommender()
+    for text in ("something uplifting after a rough week", "最近心情不好，来点治愈系的电影"):
+        top = [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs]
+        assert set(top[:2]) == {17, 18}, (text, top)  # the feel-good ones, though neither says "uplifting"
+
+
+def test_a_phrase_of_the_vocabulary_in_the_message_is_searched_whole():
+    rec = tagged_recommender()
+    assert rec.attributes.said("a thriller about a serial-killer") == ["serial killer"]
+    turn = rec.recommend(Session(), "a movie about a serial killer", k=3)
+    assert turn.recs[0].item.item_id == 10
+
+
+def test_a_negated_word_is_no_keyword():
+    u = parse_rules("light and silly, nothing serious", MOVIELENS_GENRES, now_year=2016)
+    assert "serious" not in u.keywords
+    u = parse_rules("a comedy, nothing with Jim Carrey", MOVIELENS_GENRES, now_year=2016)
+    assert not {"jim", "carrey"} & set(u.keywords)
+
+
+def test_like_x_shares_its_attributes_beside_its_genres():
+    rec = tagged_recommender()
+    rows = np.array([rec.index.position[i] for i in (23, 16)])
+    liked = [rec.index.position[15]]  # Space Station: Sci-Fi, Action; tagged space, aliens
+    alien_comedy, robot_dawn = rec.attributes.likeness(rows, liked).tolist()
+    # Robot Dawn shares more genres (Jaccard 0.5 against 0.33); Alien Comedy shares the aliens too
+    assert alien_comedy > robot_dawn > 0
+
+
+def test_no_attributes_no_about_column():
+    rec = Recommender(*_plain(), None, Settings(llm="none"))
+    assert len(rec.attributes) == 0
+    turn = rec.recommend(Session(), "something uplifting", k=3)
+    assert turn.recs and rec.about(turn.needs) is None
+
+
+def _plain():
+    catalog, encoder = tiny_catalog(), HashEncoder()
+    ids = catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    return catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder
