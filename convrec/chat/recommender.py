@@ -149,6 +149,16 @@ class Recommender:
             pass
         return turn
 
+    def replay(self, session: Session, text: str, shown: Sequence[int] = (), asked: bool = False) -> None:
+        """Fold an earlier turn of a conversation that the client keeps into `session`: its words
+        as the rules read them (no model, no ranking: milliseconds), and the items its answer
+        showed (`shown`, catalogue ids in display order), so that "more like #2" and "nothing I
+        have seen" mean what they meant then. `asked`: that answer asked a question."""
+        text = clean_message(text, self.settings.max_message_chars)
+        rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
+        session.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
+        session.record(text, [i for i in shown if i in self.catalog], asked=asked)
+
     def stream(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """Yield a quick blended list first (rules only, no LLM: tens of milliseconds), then
         the final turn after the LLM parse and rerank (`Turn.info["final"]`), both with the
