@@ -3,16 +3,20 @@ and LangChain's `ChatOpenAI` against a real server on loopback."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from convrec.chat.session import Session
 from convrec.serve.api import Running, create_api
-from convrec.serve.openai_api import content_of, said_back
+from convrec.serve.openai_api import content_of, finder, said_back
 from convrec.serve.service import make_service
-from convrec.testing import StreamingFakeLLM
+from convrec.testing import FakeLLM, StreamingFakeLLM
 
 from .test_pipeline import make_recommender
 
@@ -124,6 +128,25 @@ def test_earlier_turns_are_replayed_without_the_model():
     assert [a.choices[0].message.content.split("\n")[0] for a in answers] == ["Comedies from the 1990s."] * 3
 
 
+def test_an_earlier_turn_keeps_the_models_reading_of_it_without_asking_again():
+    reading = {"include_genres": ["Romance"], "exclude_genres": [], "year_min": None, "year_max": None}
+    llm = FakeLLM({**reading, "liked_titles": [], "disliked_titles": [], "keywords": ["date"]})
+    rec = make_recommender(llm=llm, rerank_with_llm=False, propose_with_llm=False, llm_reply=False)
+    with Running(create_api(make_service(rec))) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="-", max_retries=0, timeout=60)
+        answers = converse(client, ["something for date night", "from the 90s"])
+        assert answers[0].model_extra["convrec"]["needs"]["include_genres"] == ["Romance"]  # read by the model
+        needs = answers[1].model_extra["convrec"]["needs"]
+        assert needs["include_genres"] == ["Romance"] and (needs["year_min"], needs["year_max"]) == (1990, 1999)
+        assert len(llm.history) == 1  # asked once, when the message was the last one
+        fresh = make_recommender(llm=FakeLLM(), rerank_with_llm=False, propose_with_llm=False, llm_reply=False)
+    with Running(create_api(make_service(fresh))) as other:  # another process: no reading kept, the rules read it
+        client = openai.OpenAI(base_url=f"{other.url}/v1", api_key="-", max_retries=0, timeout=60)
+        history = [user("something for date night"), {"role": "assistant", "content": "ok"}, user("from the 90s")]
+        done = client.chat.completions.create(model="convrec", messages=history)
+    assert done.model_extra["convrec"]["needs"]["include_genres"] == [] and not fresh.llm.history
+
+
 def test_a_streamed_answer_carries_the_models_checked_reply():
     llm = StreamingFakeLLM("Five 90s comedies without horror.")
     rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
@@ -155,8 +178,10 @@ def test_the_assistant_message_round_trips_to_the_items_it_listed():
     recommender = make_recommender()
     turn = recommender.recommend(Session(), "recommend me something")
     assert turn.question  # a vague request: the answer asks
-    assert said_back(content_of(turn), recommender.titles) == (tuple(r.item.item_id for r in turn.recs), True)
-    assert said_back("Sure! Laugh Riot is great.", recommender.titles) == ((), False)
+    find = finder(recommender.items, recommender.titles)
+    assert said_back(content_of(turn), find) == (tuple(r.item.item_id for r in turn.recs), True)
+    assert said_back("Sure! Laugh Riot is great.", find) == ((), False)
+    assert said_back("1. **Laugh riot (1994)** — edited by hand", find) == ((1,), False)
 
 
 def test_a_second_vague_turn_does_not_ask_again(client):
@@ -225,3 +250,14 @@ def test_langchain_chat_openai_works_unchanged(server):
     assert streamed == answer.content
     follow = chat.invoke([("human", "a comedy"), ("ai", answer.content), ("human", "from the 80s")])
     assert "1980s" in follow.content
+
+
+def test_the_readme_example_runs_as_written(server):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- example: tests/test_openai_api.py [^>]*-->\s*```python\n(.*?)```", readme, re.S)
+    assert block, "README has no example block for the chat API"
+    code = block.group(1).replace("http://127.0.0.1:7860", server.url)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(code, {})
+    assert "1. **" in out.getvalue() and "'item_id'" in out.getvalue() and "1990s" in out.getvalue()

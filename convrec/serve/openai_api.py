@@ -5,11 +5,13 @@ package, LangChain's `ChatOpenAI`) talk to convrec unchanged:
     GET  /v1/models              the one model, "convrec" (front-ends list it to choose from)
 
 The API is stateless, as OpenAI's is: each request carries the whole conversation. Its earlier
-user turns are replayed into a fresh session by the rules alone (`Recommender.replay`: no model
-call and no ranking for turns already answered, so a long history costs milliseconds, not a model
-call a turn), each with the items its assistant answer listed (read back from the numbered list
-of `content_of`), so constraints carry ("a comedy" -> "from the 90s" -> "nothing with horror") and
-nothing shown is shown again. Only the last user turn gets the full pipeline, model included.
+user turns are replayed into a fresh session (`Recommender.replay`: no model call and no ranking
+for turns already answered, so a long history costs about a millisecond a turn, not a model call
+a turn): each as the model read it when this process answered it (its readings of recent
+messages are kept), else as the rules read it (another replica, a restart), with the items its
+assistant answer listed (read back from the numbered list of `content_of`), so constraints carry
+("a comedy" -> "from the 90s" -> "nothing with horror") and nothing shown is shown again. Only
+the last user turn gets the full pipeline, model included.
 System and developer messages are not read: the catalogue answers every turn, and no instruction
 (a prompt injection included) changes which items come back. Tool messages are skipped too.
 
@@ -46,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from convrec.chat.recommender import Turn, clean_message
 from convrec.core.errors import InputError
+from convrec.core.types import Item
 from convrec.data.titles import TitleMatcher
 from convrec.serve.service import MAX_K, ChatService, Said
 
@@ -122,21 +125,37 @@ def content_of(turn: Turn) -> str:
     return "".join(pieces(turn))
 
 
-def said_back(content: str, titles: TitleMatcher) -> tuple[tuple[int, ...], bool]:
-    """What an assistant message of `content_of`'s shape listed (catalogue ids, in order) and
-    whether it asked a question; a message of another shape lists nothing.
+def finder(items: Iterable[Item], titles: TitleMatcher) -> Callable[[str], int | None]:
+    """The item a listed label names: the one `content_of` wrote it for, else the nearest title
+    (a message edited by hand); with two items of one label and year, the first.
 
-    >>> from convrec.core.types import Item
-    >>> said_back("Comedies.\\n\\n1. **Heat (1995)** — Crime\\n   Why.\\n\\n**Which decade?**", TitleMatcher([Item(7, "Heat", 1995)]))
+    >>> find = finder([Item(7, "Russian Ark (Russkiy Kovcheg)", 2002)], TitleMatcher([]))
+    >>> find("Russian Ark (Russkiy Kovcheg) (2002)"), find("Heat (1995)")
+    (7, None)
+    """
+    exact: dict[str, int] = {}
+    for item in items:
+        exact.setdefault(item.label(), item.item_id)
+    return lambda label: exact[label] if label in exact else titles.match(label)
+
+
+def said_back(content: str, find: Callable[[str], int | None]) -> tuple[tuple[int, ...], bool]:
+    """What an assistant message of `content_of`'s shape listed (catalogue ids, in order, as
+    `find` resolves each label) and whether it asked a question; other messages list nothing.
+
+    >>> said_back("Comedies.\\n\\n1. **Heat (1995)** — Crime\\n   Why.\\n\\n**Which decade?**", {"Heat (1995)": 7}.get)
     ((7,), True)
     """
-    found = (titles.match(label) for label in LISTED.findall(content))
+    found = (find(label) for label in LISTED.findall(content))
     shown = tuple(dict.fromkeys(i for i in found if i is not None))
     return shown, content.rstrip().endswith(("?**", "？**"))
 
 
-def conversation_of(messages: list[ChatMessage], titles: TitleMatcher, max_chars: int) -> tuple[list[Said], str]:
-    """The earlier turns and the last user message; InputError naming the message to fix."""
+def conversation_of(
+    messages: list[ChatMessage], find: Callable[[str], int | None], max_chars: int
+) -> tuple[list[Said], str]:
+    """The earlier turns and the last user message; InputError naming the message to fix.
+    `find`: the item a listed label names (see `finder`)."""
     turns: list[Said] = []
     for n, m in enumerate(messages):
         if m.role in SKIPPED_ROLES:
@@ -148,7 +167,7 @@ def conversation_of(messages: list[ChatMessage], titles: TitleMatcher, max_chars
             except InputError as e:
                 raise InputError(f"messages[{n}] (user): {e}") from None
         elif turns:  # an assistant answer: what the turn before it showed
-            shown, asked = said_back(text, titles)
+            shown, asked = said_back(text, find)
             turns[-1] = turns[-1]._replace(shown=shown, asked=asked)
     if not turns:
         raise InputError('messages holds no user message; send at least {"role": "user", "content": "a comedy"}.')
@@ -261,6 +280,7 @@ def add_routes(
     from fastapi.responses import StreamingResponse
 
     recommender = service.recommender
+    find = finder(recommender.items, recommender.titles)
     started = int(time.time())
     model = {"id": MODEL_ID, "object": "model", "created": started, "owned_by": "convrec"}
 
@@ -281,7 +301,7 @@ def add_routes(
     async def chat_completions(body: ChatRequest) -> Any:
         """OpenAI's chat completion: the person's last message answered in the light of the
         earlier ones, the items in the extra field "convrec" (see the module docstring)."""
-        earlier, text = conversation_of(body.messages, recommender.titles, recommender.settings.max_message_chars)
+        earlier, text = conversation_of(body.messages, find, recommender.settings.max_message_chars)
         prompt_tokens = tokens(_text(m, n) for n, m in enumerate(body.messages))
         reply = Reply()
         if not body.stream:
