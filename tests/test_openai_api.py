@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,8 @@ import pytest
 from convrec.chat.session import Session
 from convrec.serve.api import Running, create_api
 from convrec.serve.openai_api import content_of, finder, said_back
-from convrec.serve.service import make_service
+from convrec.serve.service import ChatService, make_service
+from convrec.serve.sessions import FairGate
 from convrec.testing import FakeLLM, StreamingFakeLLM
 
 from .test_pipeline import make_recommender
@@ -237,6 +239,47 @@ def test_the_openai_client_raises_its_own_errors(client, server):
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     assert "error" in httpx.post(f"{server.url}/v1/recommend", json={}).json()  # the REST API keeps its shape
     assert isinstance(httpx.post(f"{server.url}/v1/recommend", json={}).json()["error"], str)
+
+
+def test_a_full_model_line_is_a_503_before_a_stream_and_an_error_event_within_one():
+    service = ChatService(make_recommender(), gate=FairGate(max_waiting=0))
+    service.gate.acquire()  # someone else's turn holds the model, and nobody may wait
+    try:
+        with Running(create_api(service)) as server:
+            client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="-", max_retries=0, timeout=60)
+            r = httpx.post(f"{server.url}/v1/chat/completions", json={"messages": [user(ASK)]})
+            assert r.status_code == 503 and r.headers["retry-after"] == "10"
+            assert r.json()["error"]["type"] == "server_error" and r.json()["error"]["code"] == "overloaded"
+            stream = client.chat.completions.create(model="convrec", messages=[user(ASK)], stream=True)
+            assert next(stream).choices[0].delta.role == "assistant"  # the preview ran: the request is valid
+            with pytest.raises(openai.APIError, match="waiting for the model"):
+                list(stream)
+    finally:
+        service.gate.release()
+
+
+def test_a_client_that_leaves_a_stream_frees_the_model_and_stops_its_writing():
+    words = " ".join(["These are funny films from the nineties."] * 2)
+    llm = StreamingFakeLLM(words, *[f"A reason {n}." for n in range(5)], pause_s=0.2)
+    rec = make_recommender(
+        llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False, llm_reply=True, llm_reasons=True
+    )
+    service = make_service(rec)
+    with Running(create_api(service)) as server:
+        body = {"messages": [user(ASK)], "stream": True}
+        with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as r:
+            assert next(r.iter_lines()).startswith("data: ")  # the role; then the client goes
+        deadline = time.monotonic() + 30
+        while service.gate.stats()["busy"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not service.gate.stats()["busy"]
+        assert len(llm.queue) >= 5  # no reason was asked for: the writing stopped with the client
+        assert client_answers(server)
+
+
+def client_answers(server) -> bool:
+    r = httpx.post(f"{server.url}/v1/chat/completions", json={"messages": [user("a western")], "k": 1})
+    return r.status_code == 200 and len(r.json()["convrec"]["items"]) == 1
 
 
 def test_langchain_chat_openai_works_unchanged(server):
