@@ -330,10 +330,10 @@ def add_routes(
         pumping = asyncio.ensure_future(run(pump))
         first = asyncio.ensure_future(queue.get())
         await asyncio.wait({pumping, first}, return_when=asyncio.FIRST_COMPLETED)
-        if not first.done():  # refused before it ran (every model thread taken)
+        if pumping.done() and pumping.exception() is not None:  # refused before it ran: every model thread taken
             first.cancel()
-            pumping.result()
-        kind, value = first.result()
+            raise pumping.exception()  # type: ignore[misc]
+        kind, value = await first  # the pump queues a value before it ends
         if kind == "error":  # invalid input or a full line: a plain error response, not a stream
             raise value
 
