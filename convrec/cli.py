@@ -112,13 +112,26 @@ def cmd_eval_constraints(args: argparse.Namespace) -> int:
         in_process,
         print_report,
         run_suite,
+        through_chat_api,
         through_cli,
     )
 
     rec = _recommender(args)
-    runner = through_cli() if args.cli else in_process(rec)
-    report = run_suite(args.suite, runner, rec.catalog)
-    report["mode"] = "cli" if args.cli else "in-process"
+    times: dict[int, list[float]] = {}
+    if args.chat_api:
+        from convrec.serve.api import Running, create_api
+        from convrec.serve.service import make_service
+
+        with Running(create_api(make_service(rec))) as server:
+            report = run_suite(args.suite, through_chat_api(server.url, times), rec.catalog)
+    else:
+        report = run_suite(args.suite, through_cli() if args.cli else in_process(rec), rec.catalog)
+    report["mode"] = "chat-api" if args.chat_api else "cli" if args.cli else "in-process"
+    if times:  # a stateless request replays its history: what each turn number cost
+        report["request_ms_by_turn"] = {n: round(sum(t) / len(t), 1) for n, t in sorted(times.items())}
+        print(
+            "mean request ms by turn: " + ", ".join(f"#{n} {ms:.0f}" for n, ms in report["request_ms_by_turn"].items())
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     if args.json:
@@ -199,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     ec = eval_sub.add_parser("constraints", help="share of top-k items that satisfy every stated constraint")
     ec.add_argument("--suite", type=Path, default=Path("bench/constraints.jsonl"))
     ec.add_argument("--cli", action="store_true", help="run each turn as `convrec recommend --json --session FILE`")
+    ec.add_argument(
+        "--chat-api",
+        action="store_true",
+        help="send each turn with its history to POST /v1/chat/completions on a server on loopback",
+    )
     ec.add_argument("--json", action="store_true")
     ec.add_argument("--out", type=Path, default=Path("reports/constraints.json"))
     ec.set_defaults(func=cmd_eval_constraints)

@@ -11,6 +11,7 @@ with template reasons and the template reply, and the turn says so (`Turn.info["
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.search import CJK, Retriever, query_text
 
+READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
 # Text similarity from which an item counts as close to the request's words in its reason. MiniLM
 # cosine, measured: topic matches 0.55-0.71 ("dinosaurs": Jurassic Park 0.58), unrelated titles
@@ -142,6 +144,8 @@ class Recommender:
         self.parse_prompt = load_prompt("parse", domain=noun, genres=listed)
         self.propose_prompt = load_prompt("propose", domain=noun, n=str(settings.propose_n))
         self._genre_vectors: np.ndarray | None = None
+        self._readings: dict[str, NeedsUpdate] = {}  # message -> the model's reading, oldest first
+        self._readings_lock = threading.Lock()
         self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
         self.reply_prompts = {lang: load_prompt("reply", domain=noun, language=name) for lang, name in LANGUAGES}
         self.reason_prompts = {lang: load_prompt("reason", domain=noun, language=name) for lang, name in LANGUAGES}
@@ -152,6 +156,29 @@ class Recommender:
         for turn in self.stream(session, text, k, image=image):
             pass
         return turn
+
+    def replay(self, session: Session, text: str, shown: Sequence[int] = (), asked: bool = False) -> None:
+        """Fold an earlier turn of a conversation that the client keeps into `session`, without
+        the model and without ranking (milliseconds): its words as the model read them when this
+        process answered them (the last `READINGS_KEPT` readings are kept), else as the rules
+        read them; and the items its answer showed (`shown`, catalogue ids in display order), so
+        that "more like #2" and "nothing shown twice" mean what they meant then. `asked`: that
+        answer asked a question."""
+        text = clean_message(text, self.settings.max_message_chars)
+        with self._readings_lock:
+            update = self._readings.get(text)
+        if update is None:
+            update = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
+        session.apply(update, self._years_of([*session.last_shown, *update.liked]))
+        session.record(text, [i for i in shown if i in self.catalog], asked=asked)
+
+    def _remember(self, text: str, update: NeedsUpdate) -> None:
+        """Keep the model's reading of `text` for `replay`, dropping the oldest beyond `READINGS_KEPT`."""
+        with self._readings_lock:
+            self._readings.pop(text, None)
+            self._readings[text] = update
+            if len(self._readings) > READINGS_KEPT:
+                del self._readings[next(iter(self._readings))]
 
     def stream(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
         """Yield a quick blended list first (rules only, no LLM: tens of milliseconds), then
@@ -205,6 +232,7 @@ class Recommender:
                 info.update(
                     parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens
                 )
+            self._remember(text, update)
         info["parse_source"] = update.source
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         proposed: list[int] = []

@@ -3,8 +3,10 @@ hand (never taken from the parser), checked against every top-k item of every tu
 
 Each line of the suite file is `{"type": ..., "turns": [{"text": ..., "include": [...],
 "exclude": [...], "years": [lo, hi], "liked": [titles], "more_like": n, "less_like": n,
-"newer_than_last": true}, ...]}`. A turn can run in-process or through
-`convrec recommend --json --session FILE` (the `--cli` mode), which is how users call it.
+"newer_than_last": true}, ...]}`. A turn can run in-process, through
+`convrec recommend --json --session FILE` (the `--cli` mode), which is how users call it, or
+through the OpenAI-compatible `POST /v1/chat/completions` with the whole conversation in each
+request (the `--chat-api` mode), as chat front-ends call it.
 
 Also checks every reason with `rerank.unsupported_claims`.
 """
@@ -16,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +94,31 @@ def check_turn(
     if missing:
         problems.append([f"liked title not resolved: {sorted(missing)}"])
     return problems
+
+
+def through_chat_api(base_url: str, times: dict[int, list[float]] | None = None) -> Runner:
+    """Each turn is one `POST /v1/chat/completions` carrying the conversation so far, the
+    assistant's earlier answers included (the API is stateless); the result is the answer's
+    "convrec" field. `times` collects each request's wall milliseconds by turn number."""
+    import httpx
+
+    def run(texts: list[str]) -> list[dict[str, Any]]:
+        messages: list[dict[str, str]] = []
+        out = []
+        for n, text in enumerate(texts, 1):
+            messages.append({"role": "user", "content": text})
+            start = time.perf_counter()
+            r = httpx.post(f"{base_url}/v1/chat/completions", json={"messages": messages}, timeout=600)
+            if times is not None:
+                times.setdefault(n, []).append((time.perf_counter() - start) * 1000)
+            if r.status_code != 200:
+                raise RuntimeError(f"the chat API refused {text!r}: {r.status_code} {r.text[:500]}")
+            answer = r.json()
+            messages.append({"role": "assistant", "content": answer["choices"][0]["message"]["content"]})
+            out.append(answer["convrec"])
+        return out
+
+    return run
 
 
 def catalog_id(catalog, title: str) -> int:

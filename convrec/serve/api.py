@@ -7,10 +7,12 @@ chat beside it, so `convrec serve` answers both on one port.
     POST   /v1/sessions/{id}/messages    one turn in the conversation
     POST   /v1/sessions/{id}/feedback    like / dislike / more_like / not_interested one shown item
     DELETE /v1/sessions/{id}             forget the conversation and its feedback (privacy)
+    POST   /v1/chat/completions          OpenAI-compatible chat, stateless (see `openai_api`)
+    GET    /v1/models                    the one model, for OpenAI clients and chat front-ends
     GET    /healthz                      liveness, sessions open, the model's line
     GET    /docs, /openapi.json          the schema
 
-Every refusal is a 4xx with {"error": "<what to fix>"}: 404 unknown session, 409 session busy,
+Every refusal is a 4xx with {"error": "<what to fix>"} (OpenAI's shape under its paths): 404 unknown session, 409 session busy,
 413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its remote
 address) holds too many sessions or sends too much feedback a minute, 503 (with Retry-After)
 when the model's line is full or the database cannot be reached.
@@ -39,9 +41,10 @@ from starlette.requests import Request  # at module level: FastAPI reads the han
 
 from convrec.core.errors import ConvrecError, InputError, RateLimited, StoreUnavailable
 from convrec.retrieve.images import MAX_PICTURE_BYTES
+from convrec.serve import openai_api
 from convrec.serve.db import db_target, open_store
 from convrec.serve.feedback import ACTIONS, STEERING
-from convrec.serve.service import ChatService, make_service
+from convrec.serve.service import MAX_K, ChatService, make_service
 from convrec.serve.sessions import (
     ServiceBusy,
     SessionBusy,
@@ -53,7 +56,6 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_UPLOAD_BYTES = MAX_PICTURE_BYTES + 64 * 1024  # any other request (the chat's): a picture and its form
-MAX_K = 20
 INT64 = 2**63 - 1
 SPARE_MODEL_THREADS = 8  # beside the model's holder and its line: requests building their preview
 T = TypeVar("T")
@@ -171,8 +173,10 @@ def create_api(
     api.add_middleware(BodyLimit, max_bytes=max_body_bytes, max_other_bytes=max_upload_bytes)
     model = ModelThreads(service.gate.max_waiting + 1 + SPARE_MODEL_THREADS)
 
-    def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    def error(request: Request, status: int, message: str, **extra: Any) -> JSONResponse:
         headers = {"Retry-After": str(extra.pop("retry_after"))} if "retry_after" in extra else None
+        if request.url.path.startswith(openai_api.PATHS):  # OpenAI's clients read OpenAI's error shape
+            return openai_api.error_response(status, message, headers, param=_param(extra.get("detail")))
         return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
     @api.exception_handler(RequestValidationError)
@@ -182,8 +186,9 @@ def create_api(
             for e in exc.errors()
         ]
         if any(d["type"] == "json_invalid" for d in detail):
+            example = openai_api.EXAMPLE if request.url.path.startswith(openai_api.PATHS) else '{"text": "a comedy"}'
             return error(
-                422, 'the request body is not valid JSON; send an object such as {"text": "a comedy"}.', detail=detail
+                request, 422, f"the request body is not valid JSON; send an object such as {example}.", detail=detail
             )
         message = (
             "; ".join(
@@ -191,37 +196,28 @@ def create_api(
             )
             or "invalid request"
         )
-        return error(422, message, detail=detail)
+        return error(request, 422, message, detail=detail)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = str(exc.detail)
         if exc.status_code in (404, 405):
             message = f"{message}: {request.method} {request.url.path[:100]}; the endpoints are listed at /docs."
-        return error(exc.status_code, message)
+        return error(request, exc.status_code, message)
 
     @api.exception_handler(ConvrecError)
     async def refused(request: Request, exc: ConvrecError) -> JSONResponse:
-        if isinstance(exc, SessionNotFound):
-            return error(404, str(exc))
-        if isinstance(exc, SessionBusy):
-            return error(409, str(exc))
-        if isinstance(exc, ServiceBusy):
-            return error(503, str(exc), retry_after=exc.retry_after_s)
-        if isinstance(exc, RateLimited):
-            return error(429, str(exc), retry_after=exc.retry_after_s)
+        status, message, retry_after = refusal(exc)
         if isinstance(exc, StoreUnavailable):
             log.error("database unavailable: %s", exc)
-            return error(503, "the conversation store is unavailable; try again shortly.", retry_after=5)
-        if isinstance(exc, InputError):
-            return error(422, str(exc))
-        log.exception("request failed")
-        return error(500, f"the server could not answer: {exc}")
+        elif status == 500:
+            log.exception("request failed")
+        return error(request, status, message, **({"retry_after": retry_after} if retry_after else {}))
 
     @api.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error(500, "internal error; the request was not applied. It is logged on the server.")
+        return error(request, 500, "internal error; the request was not applied. It is logged on the server.")
 
     def turn_out(turn, **extra: Any) -> dict[str, Any]:
         return {**turn.to_dict(), **extra}
@@ -279,7 +275,34 @@ def create_api(
     async def healthz() -> dict[str, Any]:
         return service.health()
 
+    openai_api.add_routes(api, service, model.run, refusal)
     return api
+
+
+def refusal(exc: BaseException) -> tuple[int, str, int | None]:
+    """The status, message and Retry-After seconds (None: no header) an error is answered with."""
+    if isinstance(exc, SessionNotFound):
+        return 404, str(exc), None
+    if isinstance(exc, SessionBusy):
+        return 409, str(exc), None
+    if isinstance(exc, ServiceBusy):
+        return 503, str(exc), exc.retry_after_s
+    if isinstance(exc, RateLimited):
+        return 429, str(exc), exc.retry_after_s
+    if isinstance(exc, StoreUnavailable):
+        return 503, "the conversation store is unavailable; try again shortly.", 5
+    if isinstance(exc, InputError):
+        return 422, str(exc), None
+    if isinstance(exc, ConvrecError):
+        return 500, f"the server could not answer: {exc}", None
+    return 500, "internal error; the request was not applied. It is logged on the server.", None
+
+
+def _param(detail: list[dict[str, Any]] | None) -> str | None:
+    """The field a validation error names, as OpenAI's `param` ("messages.0.role"), or None."""
+    if not detail or detail[0]["type"] == "json_invalid":  # its loc is a character offset
+        return None
+    return ".".join(detail[0]["loc"][1:]) or None
 
 
 def client_of(request: Request) -> str | None:
@@ -302,7 +325,7 @@ class BodyLimit:
         limit = self.max_bytes if scope["path"].startswith("/v1") else self.max_other_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared and (not declared.isdigit() or int(declared) > limit):
-            return await self._too_large(send, limit)
+            return await self._too_large(send, limit, scope["path"])
         chunks, size, more = [], 0, True
         while more:
             msg = await receive()
@@ -311,7 +334,7 @@ class BodyLimit:
             chunks.append(msg.get("body", b""))
             size += len(chunks[-1])
             if size > limit:
-                return await self._too_large(send, limit)
+                return await self._too_large(send, limit, scope["path"])
             more = msg.get("more_body", False)
         body, replayed = b"".join(chunks), False
 
@@ -324,8 +347,10 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, send: Any, limit: int) -> None:
-        payload = json.dumps({"error": f"the request body is over {limit:,} bytes; send less."}).encode()
+    async def _too_large(self, send: Any, limit: int, path: str) -> None:
+        message = f"the request body is over {limit:,} bytes; send less."
+        body = openai_api.error_body(413, message) if path.startswith(openai_api.PATHS) else {"error": message}
+        payload = json.dumps(body).encode()
         await send(
             {
                 "type": "http.response.start",

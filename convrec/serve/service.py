@@ -7,6 +7,7 @@
       .feedback(sid, item_id, action, k, client) -> (Event, Turn | None)   (so many a minute per client)
       .forget(sid)                       -> what was deleted
       .recommend(text, k)                -> Turn         (stateless)
+      .conversation_stream(earlier, text, k) -> Turns    (stateless: a conversation the client keeps, replayed)
 
 Conversations and feedback live in one `store.Store` (`sessions.store`): each request loads
 its conversation from there and each turn saves it there before it is answered, so any replica
@@ -27,9 +28,9 @@ the index.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
@@ -49,6 +50,16 @@ from convrec.serve.sessions import (
 from convrec.serve.store import ACTIONS, POSITIVE, STEERING, Event, Pending, Store
 
 MAX_TURNS = 200  # per conversation; bounds a session's memory
+MAX_K = 20  # the most items one answer may hold
+
+
+class Said(NamedTuple):
+    """An earlier turn of a conversation that the client keeps: what the person said, the items
+    the answer showed (catalogue ids, in display order) and whether it asked a question."""
+
+    text: str
+    shown: tuple[int, ...] = ()
+    asked: bool = False
 
 
 class ChatService:
@@ -126,6 +137,28 @@ class ChatService:
         for turn in self._turns(Session(), text, k):
             pass
         return turn
+
+    def conversation(self, earlier: Sequence[Said], text: str, k: int | None = None) -> Turn:
+        """The last value of `conversation_stream`: the turn with the model's final words."""
+        for turn in self.conversation_stream(earlier, text, k):
+            pass
+        return turn
+
+    def conversation_stream(
+        self, earlier: Sequence[Said], text: str, k: int | None = None
+    ) -> Generator[Turn, None, None]:
+        """A conversation that the client keeps (the OpenAI-style API is stateless): the
+        `earlier` turns folded into a fresh session by `Recommender.replay` (rules only: no model
+        call and no ranking for turns already answered), then `text` answered as `message_stream`
+        answers it (preview, final turn, the model's words). Nothing is stored."""
+        if len(earlier) >= MAX_TURNS:
+            raise InputError(
+                f"the conversation has {len(earlier) + 1} turns; the limit is {MAX_TURNS}. Start a new one."
+            )
+        session = Session()
+        for said in earlier:
+            self.recommender.replay(session, said.text, said.shown, said.asked)
+        yield from self._turns(session, text, k)
 
     def _turns(self, session: Session, text: str, k: int | None, image: Picture | None = None) -> Iterator[Turn]:
         turns = self.recommender.stream(session, text, k, image=image)
