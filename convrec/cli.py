@@ -213,10 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     explanations.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest
-    from convrec.serve import api, feedback
+    from convrec.serve import api, feedback, learn
 
     api.add_cli(sub)
     feedback.add_cli(sub)
+    learn.add_cli(sub)
     loadtest.add_cli(sub)
     return p
 

@@ -17,6 +17,7 @@ from convrec.llm.backends import make_llm
 from convrec.llm.base import LLM
 from convrec.retrieve import build
 from convrec.retrieve.cf import load_cf
+from convrec.retrieve.conv import load_conv
 from convrec.retrieve.embed import Encoder
 from convrec.retrieve.images import load_image_index
 from convrec.retrieve.index import ItemIndex
@@ -42,6 +43,7 @@ def load_recommender(
         index = ItemIndex.load(index_dir, manifest["index"]["kind"])
         cf = load_cf(index_dir, manifest["inputs"]["cf"])
         images = load_image_index(index_dir, manifest.get("images"), settings, index.ids)
+        conv = load_conv(index_dir, index.ids)
     except (OSError, ValueError, RuntimeError) as e:
         raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
     encoder = encoder or build.make_encoder(settings)
@@ -50,4 +52,4 @@ def load_recommender(
             f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`."
         )
     llm_obj = make_llm(settings) if isinstance(llm, str) else llm
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images)
+    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, conv=conv)

@@ -39,6 +39,7 @@ from convrec.rank.reply import Reply, TitleSpotter, template_reply
 from convrec.rank.rerank import rerank
 from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
+from convrec.retrieve.conv import ConvModel
 from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
@@ -108,6 +109,7 @@ class Recommender:
         llm: LLM | None,
         settings: Settings,
         images: ImageIndex | None = None,
+        conv: ConvModel | None = None,
     ) -> None:
         self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = (
             catalog,
@@ -118,6 +120,7 @@ class Recommender:
             settings,
         )
         self.images = images  # the items' pictures in CLIP space; None for a text-only index
+        self.conv = conv  # learnt from dialogues (`convrec learn`); None: no "conv" source
         self.items: list[Item] = [catalog.get(int(i)) for i in index.ids]
         self.genres = catalog.genres()
         self.titles = TitleMatcher(self.items)
@@ -339,12 +342,13 @@ class Recommender:
         s = self.settings
         with timed(timings, "retrieve"):
             preferred = self.filters.genre_share(needs.prefer_genres) if needs.prefer_genres else None
-            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, preferred)
+            conv = self.conv.score(needs.liked) if self.conv is not None and s.w_conv > 0 else None
+            cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, preferred, conv)
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 cands.scores["attr"] = self.filters.likeness(cands.ids, needs.liked)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
-            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref)
+            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, conv=s.w_conv)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 rows = [self.index.position[int(i)] for i in cands.ids]

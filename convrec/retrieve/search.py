@@ -82,6 +82,7 @@ class Retriever:
         picture: np.ndarray | None = None,
         proposed: Sequence[int] = (),
         preferred: np.ndarray | None = None,
+        conv: np.ndarray | None = None,
     ) -> Candidates:
         """The allowed candidates from every source, with a score column per source.
 
@@ -90,7 +91,9 @@ class Retriever:
         named for the request, best first (`convrec.llm.propose`): the allowed ones join the
         candidates with an "llm" column. `preferred` (one value per row, 0..1) is how much each item
         has of what the request prefers (the share of its preferred genres): the best of it, the
-        more popular first among equals, join the candidates with a "pref" column.
+        more popular first among equals, join the candidates with a "pref" column. `conv` (one
+        value per row) is the conversation model's score (`convrec.retrieve.conv`): its best join
+        the candidates with a "conv" column.
         """
         query = query_text(needs, self.noun, is_multilingual(self.encoder.name))
         vectors = []
@@ -115,6 +118,8 @@ class Retriever:
         if preferred is not None:
             spread = float(popularity.max()) + 1.0
             pieces.append(top_allowed(self.index.ids, preferred + popularity / spread / 10, allowed, self.n))
+        if conv is not None:
+            pieces.append(top_allowed(self.index.ids, conv, allowed, self.n))
         proposed = [i for i in proposed if i in self.index.position and allowed[self.index.position[i]]]
         if proposed:
             pieces.append(np.array(proposed, np.int64))
@@ -129,6 +134,8 @@ class Retriever:
             cands.scores["llm"] = rank_scores(ids, proposed)
         if preferred is not None:
             cands.scores["pref"] = preferred[rows] if len(rows) else np.zeros(0, np.float32)
+        if conv is not None:
+            cands.scores["conv"] = conv[rows] if len(rows) else np.zeros(0, np.float32)
         return cands
 
     # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
