@@ -169,3 +169,31 @@ def test_the_product_learns_from_likes_and_more_like_this_recorded_over_rest(bui
 def test_learn_needs_something_to_learn_from(built):
     with pytest.raises(InputError, match="nothing to learn from"):
         learn(built.index_dir)
+
+
+def test_learn_command_from_a_dialogue_table_and_the_store(built, tmp_path, capsys):
+    from convrec.cli import main
+    from convrec.serve.feedback import FeedbackStore
+
+    table = tmp_path / "turns.csv"
+    table.write_text(
+        'id,context,target\nc1/2,"User: I loved ""Dusty Trail"" (1965)",Robot Dawn (2012)|Six Guns (1958)\n'
+    )
+    FeedbackStore(tmp_path / "fb.sqlite3").record("s", 18, "like")
+    code = main(
+        [
+            "--index-dir",
+            str(built.index_dir),
+            "learn",
+            "--dialogs",
+            str(table),
+            "--feedback",
+            "--db",
+            str(tmp_path / "fb.sqlite3"),
+        ]
+    )
+    assert code == 0
+    assert "from 2 dialogues (turns.csv: 1, feedback: 1)" in capsys.readouterr().out
+    model = load_conv(built.index_dir, IDS)
+    assert model is not None and model.answered[11, 15] == model.answered[11, 12] == 1 and model.proposed[17] == 1
+    assert main(["--index-dir", str(built.index_dir), "learn", "--dialogs", str(tmp_path / "x.txt")]) == 2
