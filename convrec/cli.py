@@ -232,11 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from convrec.eval import loadtest
     from convrec.llm import profiles
-    from convrec.serve import api, feedback
+    from convrec.serve import api, feedback, learn
 
     profiles.add_cli(sub)
     api.add_cli(sub)
     feedback.add_cli(sub)
+    learn.add_cli(sub)
     loadtest.add_cli(sub)
     return p
 

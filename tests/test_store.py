@@ -225,3 +225,19 @@ def test_turn_latency_through_each_store(open_db, target, capsys):
             f"max {max(turns) * 1000:.1f} ms; rating p50 {statistics.median(ratings) * 1000:.1f} ms, "
             f"max {max(ratings) * 1000:.1f} ms (20 each)"
         )
+
+
+def test_conversations_and_their_ratings_become_dialogues(open_db):
+    from convrec.serve.learn import store_dialogues
+
+    db = open_db()
+    db.create_session(A, "c1", {"needs": {"liked": [12]}}, 1.0)  # named in a message
+    db.create_session(B, "c1", {}, 2.0)  # nothing liked: no dialogue
+    db.record(A, 13, "like", 1)
+    db.record(A, 16, "more_like", 2)
+    db.record(C, 5, "like", 1)  # its conversation expired; its ratings still count
+    assert db.conversations() == [(A, {"needs": {"liked": [12]}}), (B, {})]
+    assert [(d.id, d.turns) for d in store_dialogues(db, cap=None)] == [
+        (A, (("seeker", (12,)), ("recommender", (13,)), ("recommender", (16,)))),
+        (C, (("recommender", (5,)),)),
+    ]

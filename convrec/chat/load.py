@@ -18,6 +18,7 @@ from convrec.llm.backends import make_llm
 from convrec.llm.base import LLM
 from convrec.retrieve import build
 from convrec.retrieve.cf import load_cf
+from convrec.retrieve.conv import load_conv
 from convrec.retrieve.embed import Encoder
 from convrec.retrieve.images import load_image_index
 from convrec.retrieve.index import ItemIndex
@@ -43,6 +44,7 @@ def load_recommender(
         index = ItemIndex.load(index_dir, manifest["index"]["kind"])
         cf = load_cf(index_dir, manifest["inputs"]["cf"])
         images = load_image_index(index_dir, manifest.get("images"), settings, index.ids)
+        conv = load_conv(index_dir, index.ids)
     except (OSError, ValueError, RuntimeError) as e:
         raise IndexMissing(f"{index_dir}/ is incomplete or damaged ({e}): run `convrec build-index --force`.") from e
     encoder = encoder or build.make_encoder(settings)
@@ -55,4 +57,4 @@ def load_recommender(
         index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in index.ids if int(i) in catalog}
     )
     written = {i: p.words() for i, p in profiles.items()}
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written)
+    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written, conv=conv)

@@ -41,6 +41,7 @@ from convrec.rank.rerank import rerank
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
+from convrec.retrieve.conv import ConvModel
 from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
@@ -112,6 +113,7 @@ class Recommender:
         settings: Settings,
         images: ImageIndex | None = None,
         written: dict[int, tuple[str, ...]] | None = None,
+        conv: ConvModel | None = None,
     ) -> None:
         self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = (
             catalog,
@@ -122,6 +124,7 @@ class Recommender:
             settings,
         )
         self.images = images  # the items' pictures in CLIP space; None for a text-only index
+        self.conv = conv  # learnt from dialogues (`convrec learn`); None: no "conv" source
         self.items: list[Item] = [catalog.get(int(i)) for i in index.ids]
         self.genres = catalog.genres()
         self.titles = TitleMatcher(self.items)
@@ -376,6 +379,8 @@ class Recommender:
             boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
             if about is not None:
                 boosts["about"] = about
+            if self.conv is not None and s.w_conv > 0:
+                boosts["conv"] = self.conv.score(needs.liked)
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, boosts)
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
@@ -383,7 +388,7 @@ class Recommender:
                 cands.scores["attr"] = self.attributes.likeness(rows, liked)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
-            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about)
+            weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about, conv=s.w_conv)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 at = [self.index.position[int(i)] for i in cands.ids]

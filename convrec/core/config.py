@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     w_attr: float = 0.4  # "like X": the genres a candidate shares with the liked items
     w_pref: float = 0.6  # moods and "but funnier": the share of the preferred genres a candidate has
     w_about: float = 0.6  # moods and topics: the candidate's attributes they mean (convrec/retrieve/attributes.py)
+    # the conversation model (`convrec learn`): what the dialogues it learnt from brought up together
+    # and answered with, from this conversation's items; nothing when index/ holds none
+    w_conv: float = 1.0
     w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense

@@ -111,6 +111,39 @@ class Example:
         return list(dict.fromkeys(i for u in self.context if role in (None, u.role) for i in u.items))
 
 
+@dataclass(frozen=True)
+class Dialogue:
+    """One conversation as what was brought up: (role, catalogue items mentioned) per utterance,
+    oldest first; what the conversation model learns from (`convrec.retrieve.conv`)."""
+
+    id: str
+    turns: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def dialogues_of(examples: Iterable[Example]) -> list[Dialogue]:
+    """The dialogues behind graded turns, one per conversation (`Example.group`): the context of
+    its last graded turn and that turn's targets as the recommender's answer.
+
+    >>> a = Example({}, (Utterance(SEEKER, "x", (1,)),), ("B",), (2,), group="c")
+    >>> b = Example({}, (*a.context, Utterance(RECOMMENDER, "y", (2,))), ("C", "?"), (3, None), group="c")
+    >>> dialogues_of([a, b])
+    [Dialogue(id='c', turns=(('seeker', (1,)), ('recommender', (2,)), ('recommender', (3,))))]
+    """
+    last: dict[str, Example] = {}
+    for e in examples:
+        last[e.group] = e
+    return [
+        Dialogue(
+            group,
+            (
+                *((u.role, u.items) for u in e.context),
+                (RECOMMENDER, tuple(i for i in e.target_ids if i is not None)),
+            ),
+        )
+        for group, e in last.items()
+    ]
+
+
 class Resolver:
     """Catalogue id of a title such as "Police Academy  (1984)", cached (ReDial repeats names).
 
@@ -206,6 +239,18 @@ def redial_examples(
         context.append(Utterance(role, text, ids, bare))
         seen_redial.update(mentions)
         seen.update(ids)
+
+
+def read_dialogues(path: Path, matcher: TitleMatcher) -> list[Dialogue]:
+    """The dialogues of a ReDial .jsonl file, or of a "context -> target" .csv/.tsv table as
+    `eval redial --export-table` writes it (columns id, context, target; targets joined by "|";
+    each row one dialogue), with their items resolved in the catalogue `matcher` holds."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        return dialogues_of(read_redial(path, Resolver(matcher)))
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return dialogues_of(read_table(path, "context", "target", matcher, id_col="id", target_sep="|"))
+    raise DataError(f"{path.name}: unknown dialogue format; use ReDial .jsonl or a .csv with id, context, target")
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ and in whether the LLM reorders the top of the list:
     popularity   pop only
     text         text retrieval only (genres/keywords said + the liked items' vectors)
     cf           collaborative scores from the liked items only
-    blend        weights text/cf/pop from --weights (0.2/0.4/0.4; "settings" for Settings')
+    conv         the conversation model only (`convrec.retrieve.conv`, cross-fitted: `crossfit`)
+    blend-noconv the blend without the conversation model (what it adds: blend minus this)
+    blend        weights text/cf/pop from --weights (0.2/0.4/0.4; "settings" for Settings'), the
+                 other sources (conv included) at the Settings' weights, as in a chat
     blend+llm    blend, then the LLM orders the top `llm_window` (rerank.rerank, fused as in a chat)
 
 The single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
@@ -56,6 +59,7 @@ from convrec.data.dialogs import (
     Tally,
 )
 from convrec.data.titles import normalize_title
+from convrec.eval.crossfit import CrossFit
 from convrec.parse.rules import parse_rules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +80,8 @@ ANCHORS = {  # He et al., CIKM 2023, ReDial test (filtered, seen excluded, "reco
     "Vicuna-13B (zero-shot)": {"recall@10": 0.120},
     "UniCRS (fine-tuned, older evaluation)": {"recall@10": 0.215},
 }
-SYSTEMS = ("popularity", "text", "cf", "blend", "blend+llm")
+SYSTEMS = ("popularity", "text", "cf", "conv", "blend-noconv", "blend", "blend+llm")
+BLENDS = ("blend-noconv", "blend", "blend+llm")  # the systems --weights applies to
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,6 +184,7 @@ class Shared:
     reading: Reading = Reading()
     vocabulary: frozenset[str] = frozenset()
     replays: dict[int, tuple[Session, Any]] = field(default_factory=dict)
+    conv: CrossFit | None = None  # the conversation model each graded conversation may use
 
     def replayed(self, example: Example, rec) -> tuple[Session, Any]:
         if id(example) not in self.replays:
@@ -208,6 +214,8 @@ class System:
         from convrec.rank.rerank import rerank
 
         session, needs = self.shared.replayed(example, self.rec)
+        if self.shared.conv is not None:
+            self.rec.conv = self.shared.conv.model_for(example.group)
         timings: dict[str, float] = {}
         top = self.rec.candidates(needs, session, k + len(example.seen), timings)
         top = top.take(np.flatnonzero([int(i) not in example.seen for i in top.ids]))
@@ -242,9 +250,16 @@ def weights_for(name: str, settings: Settings) -> dict[str, float]:
     every `w_*` setting. "blend" keeps the configured weights of the sources beside text, CF and
     popularity.
     """
-    own = {"popularity": {"w_pop": 1.0}, "text": {"w_text": 1.0}, "cf": {"w_cf": 1.0}}.get(name)
+    own = {"popularity": {"w_pop": 1.0}, "text": {"w_text": 1.0}, "cf": {"w_cf": 1.0}, "conv": {"w_conv": 1.0}}.get(
+        name
+    )
     if own is None:
-        return {"w_text": settings.w_text, "w_cf": settings.w_cf, "w_pop": settings.w_pop}
+        return {
+            "w_text": settings.w_text,
+            "w_cf": settings.w_cf,
+            "w_pop": settings.w_pop,
+            **({"w_conv": 0.0} if name == "blend-noconv" else {}),
+        }
     silent = {field: 0.0 for field in type(settings).model_fields if field.startswith("w_")}
     return {**silent, "w_pop": TIE_BREAK, **own}
 
@@ -284,12 +299,14 @@ def make_systems(
     half_life_days: float | None = None,
     as_of: int | None = None,
     weights: dict[str, float] | None = None,
+    conv: CrossFit | None = None,
 ) -> list[System]:
     """Systems sharing one loaded catalogue, index, CF model and (caching) encoder.
 
     `half_life_days` replaces all-time popularity by `recent_popularity` as of `as_of` (a unix
     time; None: the newest rating); `weights` overrides the blend weights of "blend" and
-    "blend+llm" (keys w_text, w_cf, w_pop).
+    "blend+llm" (keys w_text, w_cf, w_pop); `conv` gives each graded conversation its
+    conversation model (None: the one the index holds, if any).
     """
     from convrec.chat.recommender import Recommender
 
@@ -299,15 +316,16 @@ def make_systems(
         else None
     )
     encoder = rec.encoder if isinstance(rec.encoder, CachedEncoder) else CachedEncoder(rec.encoder)
-    shared = Shared(reading, content_words(rec.catalog) if reading.keywords == "content" else frozenset())
+    shared = Shared(reading, content_words(rec.catalog) if reading.keywords == "content" else frozenset(), conv=conv)
     out = []
     for name in names:
         if name not in SYSTEMS:
             raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
         chosen = weights_for(name, rec.settings)
-        if weights and name in ("blend", "blend+llm"):
+        if weights and name in BLENDS:
             chosen.update(weights)
-        clone = Recommender(rec.catalog, rec.index, rec.cf, encoder, None, rec.settings.model_copy(update=chosen))
+        settings = rec.settings.model_copy(update=chosen)
+        clone = Recommender(rec.catalog, rec.index, rec.cf, encoder, None, settings, conv=rec.conv)
         if popularity is not None:
             clone.set_popularity(popularity)
         out.append(System(name, clone, shared, llm if name == "blend+llm" else None, llm_window))

@@ -21,9 +21,13 @@ from convrec.data.dialogs import (
     KS,
     SEEKER,
     DataError,
+    Dialogue,
     Example,
     coverage,
+    dialogues_of,
+    read_dialogues,
 )
+from convrec.eval.crossfit import CrossFit, cross_fit
 from convrec.eval.redial import (
     ANCHORS,
     REDIAL_AS_OF,
@@ -67,6 +71,15 @@ def add_eval_cli(eval_subparsers) -> None:
         help="popularity from ReDial's own mention counts (less --data's): in-domain training statistics",
     )
     r.add_argument("--now-year", type=int, default=REDIAL_YEAR, help="what 'recent' is relative to (default 2018)")
+    r.add_argument(
+        "--train-dialogs",
+        type=Path,
+        nargs="*",
+        help="dialogues the conversation model learns from: ReDial .jsonl or id,context,target .csv "
+        "(default: the graded --data file, ../shared/data/redial/test_dev.jsonl; the option with no file: "
+        "no conversation model). The graded file among them is cross-fitted by conversation (--folds)",
+    )
+    r.add_argument("--folds", type=int, default=5, help="folds of the cross-fitting (default 5)")
     r.add_argument(
         "--export-table",
         type=Path,
@@ -214,6 +227,10 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
     rec, cat_info, systems, note = _setup(args, movies)
     resolve = Resolver(rec.titles)
     examples = list(read_redial(data, resolve))
+    train = [data] if args.train_dialogs is None else args.train_dialogs
+    if train and systems:
+        systems[0].shared.conv = conv_models(train, data, examples, rec, args.folds)
+    cat_info["conv"] = {"train_dialogs": [shown(p) for p in train], "folds": args.folds}
     if args.export_table:
         export_table(examples, args.export_table)
     prior = None
@@ -221,6 +238,21 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
         prior = redial_counts(rec, movies, resolve, minus=[data])
         with_redial_prior(systems, prior)
     return _run_and_report(args, "redial", examples, rec, systems, cat_info, note, data)
+
+
+def conv_models(train: Sequence[Path], graded: Path, examples: Sequence[Example], rec, folds: int) -> CrossFit:
+    """The conversation models of an evaluation: learned from the `train` files, the `graded` file
+    among them cross-fitted over `folds` folds (a turn never sees its own dialogue)."""
+    others: list[Dialogue] = []
+    own: list[Dialogue] = []
+    for path in train:
+        if Path(path).resolve() == Path(graded).resolve():
+            own = dialogues_of(examples)
+        else:
+            others += read_dialogues(path, rec.titles)
+    fit = cross_fit(others, own, rec.index.ids, k=folds)
+    log.info("conversation model: %d dialogues (%d cross-fitted over %d folds)", fit.full.dialogues, len(own), folds)
+    return fit
 
 
 def export_table(examples: Sequence[Example], path: Path) -> None:

@@ -26,6 +26,27 @@ def _label(run: dict[str, Any]) -> str:
     return f"{cfg.get('catalog', '?')}{prior}{kind}"
 
 
+def _conv(cfg: dict[str, Any]) -> str:
+    """How a run's conversation model was learnt, for its header line ("" when the run does not say).
+
+    >>> _conv({"data": "a.jsonl", "conv": {"train_dialogs": ["a.jsonl"], "folds": 5}})
+    '; conversation model: learnt from a.jsonl (the graded file cross-fitted over 5 folds)'
+    >>> _conv({"conv": {"train_dialogs": []}}), _conv({})
+    ('; conversation model: none', '')
+    """
+    conv = cfg.get("conv")
+    if conv is None:
+        return ""
+    if not conv.get("train_dialogs"):
+        return "; conversation model: none"
+    folds = (
+        f" (the graded file cross-fitted over {conv['folds']} folds)"
+        if cfg.get("data") in conv["train_dialogs"]
+        else ""
+    )
+    return f"; conversation model: learnt from {', '.join(conv['train_dialogs'])}{folds}"
+
+
 def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
     v = m.get(f"recall@{k}")
     if v is None:
@@ -147,7 +168,7 @@ def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, note
             + (f" as of {cfg['pop_as_of']}" if cfg.get("pop_as_of") else "")
             + "; "
             f"ReDial prior: {'yes' if cfg.get('redial_prior') else 'no'}; LLM: {cfg.get('llm')} "
-            f"(orders the blended top {cfg.get('llm_window')}).",
+            f"(orders the blended top {cfg.get('llm_window')}){_conv(cfg)}.",
             "",
         ]
         lines += recall_table(run["systems"], run.get("anchors"))

@@ -233,6 +233,12 @@ class Store(ABC):
             rows = cur.execute(query + " ORDER BY id", args).fetchall()
         return [Event(int(r[0]), r[1], int(r[2]), r[3], r[4], float(r[5])) for r in rows]
 
+    def conversations(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every stored conversation as (session id, its `Session.to_dict()`), oldest first."""
+        with self._tx(write=False) as cur:
+            rows = cur.execute("SELECT id, data FROM sessions ORDER BY created_at, id").fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
     def count(self, session_id: str | None = None) -> int:
         query, args = "SELECT count(*) FROM events", []
         if session_id is not None:
