@@ -187,6 +187,8 @@ def test_match(tm: TitleMatcher, query: str, year: int | None, expected: str | N
         ("I loved Some Like It Hot", ["Some Like It Hot (1959)"]),
         ("like Star Wars", ["Star Wars: Episode IV - A New Hope (1977)"]),
         ("like Amelie", ["Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)"]),
+        ("anything with the same vibe as Amélie?", ["Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)"]),
+        ("in the style of Heat", ["Heat (1995)"]),
         ("I loved the movie Heat", ["Heat (1995)"]),
         ("like Alien but funnier", ["Alien (1979)"]),
         ("like Aliens", ["Aliens (1986)"]),

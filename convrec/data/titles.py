@@ -42,6 +42,8 @@ ARTICLES = frozenset({"the", "a", "an"})
 # mentions are liked and which disliked is for the caller (convrec.parse.rules) to decide.
 CUES_EN = (
     "similar to", "such as", "along the lines of", "in the vein of", "reminds me of", "the likes of",
+    "same vibe as", "the vibe of", "vibe of", "same feel as", "the feel of", "in the style of", "same mood as",
+    "reminiscent of", "akin to", "comparable to", "close to",
     "fan of", "rather than", "instead of", "as good as", "like", "likes", "liked", "love", "loves",
     "loved", "enjoy", "enjoys", "enjoyed", "adore", "adored", "hate", "hated", "dislike", "disliked",
     "unlike",

@@ -268,7 +268,8 @@ STOPWORDS_EN = frozenset(
     everything somewhat looking look find mood feel feeling fun fan any older newer earlier recent
     unlike instead else lighter darker first second third fourth fifth last set
     latest newest old classic classics year years decade era aren't wasn't weren't haven't hasn't won't
-    wouldn't shouldn't couldn't dont didnt doesnt isnt arent cant idk dunno besides""".split()
+    wouldn't shouldn't couldn't dont didnt doesnt isnt arent cant idk dunno besides vibe vibes style
+    alike akin reminiscent comparable couple""".split()
 )
 # Chinese filler split out of the message before keeping what is left as keywords.
 STOPWORDS_ZH = (

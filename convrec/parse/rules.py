@@ -92,7 +92,7 @@ _LESS_LIKE = any_of(LESS_LIKE_CUES)
 _MORE_LIKE = any_of(MORE_LIKE_CUES)
 _DISLIKE = any_of(DISLIKE_CUES)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORD_EN = re.compile(r"[a-z][a-z'-]*[a-z]")
+_WORD_EN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'-]*[a-zà-öø-ÿ]")  # Latin letters with accents: "amélie"
 _ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + r"|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 _ORD = "|".join(ORDINALS)
