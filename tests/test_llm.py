@@ -209,6 +209,43 @@ def test_embedded_loads_once_under_concurrency(monkeypatch: pytest.MonkeyPatch, 
     assert loads == [1] and llm.load_s is not None
 
 
+def test_embedded_server_params_give_each_slot_its_context(tmp_path: Path) -> None:
+    llm = EmbeddedLLM(tmp_path / "m.gguf", n_ctx=1024, n_threads=1, slots=3, cache_prompt=False)
+    params = llm.server_params()
+    assert params.n_parallel == 3 and params.n_ctx == 3 * 1024 and not params.kv_unified
+    assert not params.cache_prompt and params.cpuparams.n_threads == 1
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"not loaded until first use")
+    emb = make_llm(Settings(llm="embedded", llm_path=gguf, llm_slots=2, llm_cache_prompt=False))
+    assert isinstance(emb, EmbeddedLLM) and emb.slots == 2 and not emb.cache_prompt
+    assert EmbeddedLLM(gguf).server_params().n_parallel == 2  # the default: parse and reply keep a slot each
+
+
+def test_embedded_calls_run_together_and_report_the_reused_prefix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    both_in = threading.Barrier(2, timeout=5)  # each call waits for the other: a lock would deadlock here
+    sent: list[dict[str, Any]] = []
+
+    class Slots:
+        def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:
+            sent.append(request)
+            both_in.wait()
+            reply = json.loads(chat_reply("ok"))
+            return {**reply, "timings": {"cache_n": 5, "prompt_n": 2}}
+
+    monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Slots())
+    llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=10, cache_prompt=False)
+    out: list[Any] = []
+    threads = [threading.Thread(target=lambda: out.append(llm.complete(HELLO))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [c.cached_tokens for c in out] == [5, 5] and all(c.prompt_tokens == 7 for c in out)
+    assert [r["cache_prompt"] for r in sent] == [False, False]
+
+
 def test_embedded_errors_are_llm_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     class Refusing:
         def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -353,6 +390,25 @@ def test_embedded_reuses_the_cached_prompt_prefix(embedded: EmbeddedLLM) -> None
         )
     assert embedded.last_timings["cache_n"] > 0.8 * c.prompt_tokens
     assert embedded.last_timings["prompt_n"] < 0.2 * c.prompt_tokens
+
+
+@pytest.mark.slow
+def test_embedded_prefix_reuse_gives_the_same_answer_and_keeps_both_prompts(gguf: Path) -> None:
+    parse = "Read a request for a movie. " + " ".join(f"Genre {i} means films of kind {i}." for i in range(20))
+    reply = "You recommend movies in one short sentence. " + " ".join(f"Rule {i}: be brief." for i in range(20))
+
+    def ask(llm: EmbeddedLLM, system: str, user: str) -> Any:
+        return llm.complete([{"role": "system", "content": system}, {"role": "user", "content": user}], max_tokens=8)
+
+    cold = EmbeddedLLM(gguf, n_ctx=1024, slots=1, cache_prompt=False)
+    expected = [ask(cold, parse, "a comedy").text, ask(cold, reply, "a western").text]
+    cold.close()
+    warm = EmbeddedLLM(gguf, n_ctx=1024, slots=2)
+    ask(warm, parse, "a drama"), ask(warm, reply, "a thriller")  # each prompt takes a slot
+    again = [ask(warm, parse, "a comedy"), ask(warm, reply, "a western")]
+    warm.close()
+    assert [c.text for c in again] == expected
+    assert all(c.cached_tokens > 0.8 * c.prompt_tokens for c in again)
 
 
 @pytest.mark.slow
