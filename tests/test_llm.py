@@ -246,6 +246,30 @@ def test_embedded_calls_run_together_and_report_the_reused_prefix(
     assert [r["cache_prompt"] for r in sent] == [False, False]
 
 
+def test_embedded_stream_stops_llama_cpp_when_the_reader_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sent: list[int] = []
+    finished = threading.Event()
+
+    class Streaming:
+        def handle_chat_completions(self, request: dict[str, Any], on_chunk: Any) -> None:
+            assert request["stream"] and request["timings_per_token"]
+            for n in range(50):  # llama.cpp stops reading when the callback answers True
+                sent.append(n)
+                time.sleep(0.01)
+                chunk = {"choices": [{"delta": {"content": f"w{n} "}}], "timings": {"prompt_n": 3, "cache_n": 9}}
+                if on_chunk(chunk):
+                    break
+            finished.set()
+
+    monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Streaming())
+    llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=5)
+    stream = llm.stream(HELLO)
+    assert [next(stream), next(stream)] == ["w0 ", "w1 "]
+    stream.close()
+    assert finished.wait(5) and len(sent) < 10
+    assert llm.last_timings == {"prompt_n": 3, "cache_n": 9}
+
+
 def test_embedded_errors_are_llm_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     class Refusing:
         def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -159,17 +159,20 @@ class EmbeddedLLM:
         return completion_from_openai(reply, "embedded LLM")
 
     def stream(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
-        """Free text as llama.cpp decodes it, piece by piece. It is decoded on a worker thread; a
-        piece that takes longer than `timeout_s` ends the stream with LLMError (llama.cpp then
-        finishes the request in the background, at most `max_tokens` more)."""
+        """Free text as llama.cpp decodes it, piece by piece. It is decoded on a worker thread.
+        A reader that stops early (the reply stops after two sentences) or a piece that takes
+        longer than `timeout_s` (LLMError) ends the request at llama.cpp's next piece, so the
+        slot and the cores are free for the next call instead of decoding up to `max_tokens`."""
         request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": temperature}
         # timings with every piece: a reader that stops early still learns the prompt's tokens
         request.update(cache_prompt=self.cache_prompt, stream=True, timings_per_token=True)
         pieces: queue.Queue[str | LLMError | None] = queue.Queue()
+        done = threading.Event()
 
-        def on_chunk(chunk: Any) -> None:
+        def on_chunk(chunk: Any) -> bool:
+            """Take one streamed chunk; True tells llama.cpp to stop (the reader has gone)."""
             if not isinstance(chunk, dict):
-                return
+                return done.is_set()
             if "error" in chunk:
                 pieces.put(LLMError(f"embedded LLM rejected the request: {chunk['error']}", reason="server error"))
             for choice in chunk.get("choices") or ():
@@ -178,6 +181,7 @@ class EmbeddedLLM:
                     pieces.put(text)
             if chunk.get("timings"):
                 self.last_timings = dict(chunk["timings"])
+            return done.is_set()
 
         def run() -> None:
             try:
@@ -188,20 +192,24 @@ class EmbeddedLLM:
                 pieces.put(None)
 
         _worker().submit(run)
-        while True:
-            try:
-                piece = pieces.get(timeout=self.timeout_s)
-            except queue.Empty:
-                raise LLMError(
-                    f"embedded LLM wrote nothing for {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)", reason="timeout"
-                ) from None
-            if piece is None:
-                return
-            if isinstance(piece, LLMError):
-                raise piece
-            yield piece
+        try:
+            while True:
+                try:
+                    piece = pieces.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    raise LLMError(
+                        f"embedded LLM wrote nothing for {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)",
+                        reason="timeout",
+                    ) from None
+                if piece is None:
+                    return
+                if isinstance(piece, LLMError):
+                    raise piece
+                yield piece
+        finally:
+            done.set()
 
-    def _handle(self, request: dict[str, Any], on_chunk: Callable[[Any], None] | None = None) -> Any:
+    def _handle(self, request: dict[str, Any], on_chunk: Callable[[Any], bool] | None = None) -> Any:
         with self._lock:
             if self._server is None:
                 t0 = time.perf_counter()
