@@ -467,7 +467,7 @@ def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
         assert '"whitespace_flexible":false' in fields["grammar"] and '"item_separator":", "' in fields["grammar"]
 
 
-def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
+def test_embedded_call_past_its_timeout_is_an_llm_error_and_its_request_still_ends(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     release = threading.Event()
@@ -484,6 +484,11 @@ def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
     with pytest.raises(LLMError, match="no answer within 0.2 s") as failed:
         llm.complete(HELLO)
     assert failed.value.reason == "timeout"
-    release.set()  # the model finishes the abandoned request, then serves the next one
+    release.set()  # the model finishes the abandoned request in its slot and serves the next one
     llm.timeout_s = 10
-    assert llm.complete(HELLO).text == "late" and len(served) == 2
+    assert llm.complete(HELLO).text == "late"
+    for _ in range(100):  # the two requests end in either order (llama.cpp runs them in two slots)
+        if len(served) == 2:
+            break
+        time.sleep(0.05)
+    assert len(served) == 2
