@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 
 # --- backends -------------------------------------------------------------------------------------
-# Each backend loads lazily (nothing heavy happens at construction or import) and serialises calls
-# with one lock, so one instance can be shared by the UI's worker threads.
+# Each backend loads lazily (nothing heavy happens at construction or import) and one instance can be
+# shared by the UI's worker threads: the embedded one hands concurrent calls to llama.cpp's slots,
+# transformers serialises them with a lock.
 
 # The model the transformers backend loads when CONVREC_LLM_PATH is not set (the same model as
 # the embedded GGUF, unquantised).
