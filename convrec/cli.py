@@ -95,9 +95,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_chat(args: argparse.Namespace) -> int:
-    from convrec.eval.bench_chat import bench_chat, print_table, write_json
+    from convrec.eval.bench_chat import CONVERSATIONS, bench_chat, content_conversations, print_table, write_json
 
-    result = bench_chat(_recommender(args))
+    script = CONVERSATIONS[: args.limit] if args.limit is not None else CONVERSATIONS
+    if args.content_per_kind:
+        script = script + content_conversations(args.content, args.content_per_kind)
+    result = bench_chat(_recommender(args), script)
     write_json(result, args.out)
     if args.json:
         print(json.dumps(result["summary"], indent=2))
@@ -200,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     bc = bench.add_parser("chat", help="per-stage latency and LLM tokens over scripted multi-turn chats")
     bc.add_argument("--json", action="store_true", help="print the summary as JSON")
     bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
+    bc.add_argument("--limit", type=int, default=None, help="only the first N scripted conversations")
+    bc.add_argument("--content", type=Path, default=Path("bench/content.jsonl"), help="content queries to add")
+    bc.add_argument("--content-per-kind", type=int, default=1, help="content queries per type and language (0: none)")
     bc.set_defaults(func=cmd_bench_chat)
     from convrec.eval import commands, content, explanations, images, redial_cli
 

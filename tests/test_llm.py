@@ -209,6 +209,67 @@ def test_embedded_loads_once_under_concurrency(monkeypatch: pytest.MonkeyPatch, 
     assert loads == [1] and llm.load_s is not None
 
 
+def test_embedded_server_params_give_each_slot_its_context(tmp_path: Path) -> None:
+    llm = EmbeddedLLM(tmp_path / "m.gguf", n_ctx=1024, n_threads=1, slots=3, cache_prompt=False)
+    params = llm.server_params()
+    assert params.n_parallel == 3 and params.n_ctx == 3 * 1024 and not params.kv_unified
+    assert not params.cache_prompt and params.cpuparams.n_threads == 1
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"not loaded until first use")
+    emb = make_llm(Settings(llm="embedded", llm_path=gguf, llm_slots=2, llm_cache_prompt=False))
+    assert isinstance(emb, EmbeddedLLM) and emb.slots == 2 and not emb.cache_prompt
+    assert EmbeddedLLM(gguf).server_params().n_parallel == 2  # the default: parse and reply keep a slot each
+
+
+def test_embedded_calls_run_together_and_report_the_reused_prefix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    both_in = threading.Barrier(2, timeout=5)  # each call waits for the other: a lock would deadlock here
+    sent: list[dict[str, Any]] = []
+
+    class Slots:
+        def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:
+            sent.append(request)
+            both_in.wait()
+            reply = json.loads(chat_reply("ok"))
+            return {**reply, "timings": {"cache_n": 5, "prompt_n": 2}}
+
+    monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Slots())
+    llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=10, cache_prompt=False)
+    out: list[Any] = []
+    threads = [threading.Thread(target=lambda: out.append(llm.complete(HELLO))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [c.cached_tokens for c in out] == [5, 5] and all(c.prompt_tokens == 7 for c in out)
+    assert [r["cache_prompt"] for r in sent] == [False, False]
+
+
+def test_embedded_stream_stops_llama_cpp_when_the_reader_stops(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sent: list[int] = []
+    finished = threading.Event()
+
+    class Streaming:
+        def handle_chat_completions(self, request: dict[str, Any], on_chunk: Any) -> None:
+            assert request["stream"] and request["timings_per_token"]
+            for n in range(50):  # llama.cpp stops reading when the callback answers True
+                sent.append(n)
+                time.sleep(0.01)
+                chunk = {"choices": [{"delta": {"content": f"w{n} "}}], "timings": {"prompt_n": 3, "cache_n": 9}}
+                if on_chunk(chunk):
+                    break
+            finished.set()
+
+    monkeypatch.setattr(EmbeddedLLM, "_load", lambda self: Streaming())
+    llm = EmbeddedLLM(tmp_path / "m.gguf", timeout_s=5)
+    stream = llm.stream(HELLO)
+    assert [next(stream), next(stream)] == ["w0 ", "w1 "]
+    stream.close()
+    assert finished.wait(5) and len(sent) < 10
+    assert llm.last_timings == {"prompt_n": 3, "cache_n": 9}
+
+
 def test_embedded_errors_are_llm_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     class Refusing:
         def handle_chat_completions(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -356,6 +417,25 @@ def test_embedded_reuses_the_cached_prompt_prefix(embedded: EmbeddedLLM) -> None
 
 
 @pytest.mark.slow
+def test_embedded_prefix_reuse_gives_the_same_answer_and_keeps_both_prompts(gguf: Path) -> None:
+    parse = "Read a request for a movie. " + " ".join(f"Genre {i} means films of kind {i}." for i in range(20))
+    reply = "You recommend movies in one short sentence. " + " ".join(f"Rule {i}: be brief." for i in range(20))
+
+    def ask(llm: EmbeddedLLM, system: str, user: str) -> Any:
+        return llm.complete([{"role": "system", "content": system}, {"role": "user", "content": user}], max_tokens=8)
+
+    cold = EmbeddedLLM(gguf, n_ctx=1024, slots=1, cache_prompt=False)
+    expected = [ask(cold, parse, "a comedy").text, ask(cold, reply, "a western").text]
+    cold.close()
+    warm = EmbeddedLLM(gguf, n_ctx=1024, slots=2)
+    ask(warm, parse, "a drama"), ask(warm, reply, "a thriller")  # each prompt takes a slot
+    again = [ask(warm, parse, "a comedy"), ask(warm, reply, "a western")]
+    warm.close()
+    assert [c.text for c in again] == expected
+    assert all(c.cached_tokens > 0.8 * c.prompt_tokens for c in again)
+
+
+@pytest.mark.slow
 def test_openai_against_llama_cpp_http_server(gguf: Path) -> None:
     import xllamacpp as xlc
 
@@ -387,7 +467,7 @@ def test_compact_constraint_fixes_separators_for_llama_cpp() -> None:
         assert '"whitespace_flexible":false' in fields["grammar"] and '"item_separator":", "' in fields["grammar"]
 
 
-def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
+def test_embedded_call_past_its_timeout_is_an_llm_error_and_its_request_still_ends(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     release = threading.Event()
@@ -404,6 +484,11 @@ def test_embedded_call_past_its_timeout_is_an_llm_error_and_the_next_call_waits(
     with pytest.raises(LLMError, match="no answer within 0.2 s") as failed:
         llm.complete(HELLO)
     assert failed.value.reason == "timeout"
-    release.set()  # the model finishes the abandoned request, then serves the next one
+    release.set()  # the model finishes the abandoned request in its slot and serves the next one
     llm.timeout_s = 10
-    assert llm.complete(HELLO).text == "late" and len(served) == 2
+    assert llm.complete(HELLO).text == "late"
+    for _ in range(100):  # the two requests end in either order (llama.cpp runs them in two slots)
+        if len(served) == 2:
+            break
+        time.sleep(0.05)
+    assert len(served) == 2

@@ -57,7 +57,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 60.0
     llm_retries: int = 1
     llm_threads: int = 2
-    llm_ctx: int = 4096
+    llm_ctx: int = 4096  # tokens of context per slot (embedded)
+    # embedded: llama.cpp slots, each keeping its last prompt's KV cache, so that the parse and the
+    # reply prompts (or two people's calls) do not evict each other's prefix and run in one batch
+    llm_slots: int = Field(2, ge=1)
+    llm_cache_prompt: bool = True  # embedded: reuse the cached prompt prefix (off only to measure it)
     parse_with_llm: bool = True
     # None: the model reranks unless it is the embedded 1.5B one, whose order measured no better
     # than the blend's on ReDial (100 turns) and the simulator while costing ~5 s a turn

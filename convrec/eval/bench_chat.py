@@ -1,7 +1,17 @@
 """`convrec bench chat`: per-stage latency and LLM tokens over scripted multi-turn chats.
 
-`first_results` is the time to the blended preview that `Recommender.stream` yields before
-the LLM runs; `total` is the fully ranked and explained turn.
+Per turn: `first_results` is the time to the blended preview that `Recommender.stream` yields
+before the model runs (the cards shown); `cards` the time to the final ranked turn; `reply_first`
+the time from those final cards to the model's first checked reply sentence, `reply_after_first`
+the same from the preview; `total` the fully ranked, explained and written turn.
+
+Per model call (`Recorded` wraps the recommender's model and tells each call's stage by its system
+prompt): seconds, the time to the first streamed piece (the reply), and the prompt tokens sent,
+the cached ones llama.cpp reused instead of evaluating, and the decoded ones. The question is
+always the template's (no model call); the table says how many turns asked one.
+
+The scripted chats can be joined by a sample of the content queries (bench/content.jsonl: the
+first query of each type and language, each a fresh conversation; see `content_conversations`).
 
 Prints a table and writes JSON (default reports/bench_chat.json). Timings are wall-clock on
 whatever machine runs it: compare numbers from one run, never assert them in tests.
@@ -12,12 +22,15 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convrec.chat.session import Session
+from convrec.llm.base import LLM, Completion, Message, stream_text
 
 CONVERSATIONS: list[list[str]] = [
     ["a funny 90s movie, nothing with horror", "older, from the 80s", "more like #2"],
@@ -32,6 +45,8 @@ CONVERSATIONS: list[list[str]] = [
     ["documentaries about music", "start over, a war film"],
     ["an animated film for my kids", "更新一点的"],
 ]
+MODEL_STAGES = ("parse", "propose", "rerank", "reply", "reason")
+TURN_TIMES = ("first_results", "cards", "reply_first", "reply_after_first", "write", "total")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,50 +58,207 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else 0.0
 
 
-def bench_chat(recommender, conversations: list[list[str]] = CONVERSATIONS) -> dict[str, Any]:
-    turns: list[dict[str, Any]] = []
-    for conv in conversations:
-        session = Session()
-        for text in conv:
-            start = time.perf_counter()
-            first = None
-            for turn in recommender.stream(session, text):
-                first = first if first is not None else (time.perf_counter() - start) * 1000
-            total = (time.perf_counter() - start) * 1000
-            turns.append(
-                {
-                    "text": text,
-                    "timings_ms": {**turn.timings_ms, "first_results": first, "total": total},
-                    "prompt_tokens": turn.info.get("prompt_tokens", 0) + turn.info.get("parse_prompt_tokens", 0),
-                    "completion_tokens": turn.info.get("completion_tokens", 0)
-                    + turn.info.get("parse_completion_tokens", 0),
-                    "parse_source": turn.info.get("parse_source"),
-                    "degraded": turn.info.get("degraded"),
-                    "items": [r.item.label() for r in turn.recs],
-                }
-            )
-    stages = list(dict.fromkeys(s for t in turns for s in t["timings_ms"]))
-    summary = {
-        s: {
-            "p50_ms": round(percentile([t["timings_ms"].get(s, 0.0) for t in turns], 50), 1),
-            "p95_ms": round(percentile([t["timings_ms"].get(s, 0.0) for t in turns], 95), 1),
-        }
-        for s in stages
+def content_conversations(path: Path, per_kind: int = 1) -> list[list[str]]:
+    """The first `per_kind` content queries of each (type, language), each a one-turn conversation
+    (in file order: 10 kinds, English and Chinese, for the suite as shipped)."""
+    from convrec.eval.content import read_suite
+
+    taken: dict[tuple[str, str], int] = {}
+    out = []
+    for q in read_suite(path):
+        if taken.get((q.type, q.lang), 0) < per_kind:
+            taken[(q.type, q.lang)] = taken.get((q.type, q.lang), 0) + 1
+            out.append([q.text])
+    return out
+
+
+@dataclass
+class Call:
+    """One model call: its stage, seconds, seconds to the first streamed piece, and tokens."""
+
+    stage: str
+    seconds: float
+    first_s: float | None
+    prompt_tokens: int
+    cached_tokens: int
+    completion_tokens: int
+    prompt_ms: float = 0.0  # llama.cpp's own time for the evaluated prompt tokens and the decoded ones
+    decode_ms: float = 0.0
+
+
+class Recorded:
+    """The recommender's model with every call recorded (`calls`), its stage told by the system
+    prompt it starts with (`stages`: a prompt's fixed opening -> stage)."""
+
+    def __init__(self, llm: LLM, stages: dict[str, str]) -> None:
+        self.llm, self.name, self.stages = llm, llm.name, stages
+        self.calls: list[Call] = []
+
+    def stage_of(self, messages: list[Message]) -> str:
+        system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+        return next((stage for opening, stage in self.stages.items() if system.startswith(opening)), "other")
+
+    def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
+        start = time.perf_counter()
+        out = self.llm.complete(messages, **kwargs)
+        seconds = time.perf_counter() - start
+        stage, spent = self.stage_of(messages), self.spent()
+        self.calls.append(
+            Call(stage, seconds, None, out.prompt_tokens, out.cached_tokens, out.completion_tokens, *spent)
+        )
+        return out
+
+    def spent(self) -> tuple[float, float]:
+        """llama.cpp's milliseconds of prompt evaluation and of decoding in the last call (0 elsewhere)."""
+        t = getattr(self.llm, "last_timings", None) or {}
+        return float(t.get("prompt_ms", 0.0)), float(t.get("predicted_ms", 0.0))
+
+    def stream(self, messages: list[Message], *, max_tokens: int = 256) -> Iterator[str]:
+        """The backend's stream; the call is recorded when the reader stops (the tokens as
+        llama.cpp's per-piece timings last said, the pieces counted where there are none)."""
+        start, first, pieces = time.perf_counter(), None, 0
+        try:
+            for piece in stream_text(self.llm, messages, max_tokens=max_tokens):
+                first = first if first is not None else time.perf_counter() - start
+                pieces += 1
+                yield piece
+        finally:
+            t = dict(getattr(self.llm, "last_timings", None) or {})
+            cached, evaluated = int(t.get("cache_n", 0)), int(t.get("prompt_n", 0))
+            seconds = time.perf_counter() - start
+            decoded = int(t.get("predicted_n", pieces))
+            stage, spent = self.stage_of(messages), self.spent()
+            self.calls.append(Call(stage, seconds, first, cached + evaluated, cached, decoded, *spent))
+
+
+def prompt_openings(recommender: Any) -> dict[str, str]:
+    """A prompt's fixed opening (its text before any per-message {placeholder}) -> its stage."""
+    prompts = {
+        "parse": [recommender.parse_prompt],
+        "propose": [recommender.propose_prompt],
+        "rerank": list(recommender.rerank_prompts.values()),
+        "reply": list(recommender.reply_prompts.values()),
+        "reason": list(recommender.reason_prompts.values()),
     }
+    return {p.split("{")[0]: stage for stage, ps in prompts.items() for p in ps}
+
+
+def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS) -> dict[str, Any]:
+    """Run `conversations` through `recommender.stream`, timing each turn and each model call."""
+    model = recommender.llm
+    recorded = Recorded(model, prompt_openings(recommender)) if model is not None else None
+    recommender.llm = recorded if recorded is not None else model
+    try:
+        turns = [_turn(recommender, recorded, session, text) for session, text in _script(conversations)]
+    finally:
+        recommender.llm = model
+    stages = list(dict.fromkeys(s for t in turns for s in t["timings_ms"]))
+    summary: dict[str, Any] = {}
+    for s in stages:
+        values = [t["timings_ms"][s] for t in turns if t["timings_ms"].get(s) is not None]
+        summary[s] = {"p50_ms": round(percentile(values, 50), 1), "p95_ms": round(percentile(values, 95), 1)}
+        summary[s]["n"] = len(values)
     for key in ("prompt_tokens", "completion_tokens"):
         values = [float(t[key]) for t in turns]
         summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95), "mean": float(np.mean(values))}
+    calls = [c for t in turns for c in t["calls"]]
     return {
         "turns": len(turns),
         "summary": summary,
+        "model_calls": summarise_calls(calls),
+        "questions": sum(t["question"] is not None for t in turns),
         "config": {
-            "llm": recommender.llm.name if recommender.llm is not None else None,
+            "llm": model.name if model is not None else None,
             "llm_reranks": recommender.llm_reranks,
+            "llm_replies": recommender.llm_replies,
+            "llm_reasons": recommender.settings.llm_reasons,
+            "llm_slots": getattr(model, "slots", None),
+            "llm_cache_prompt": getattr(model, "cache_prompt", None),
             "cf": recommender.settings.cf_model,
         },
         "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": _cpus()},
         "details": turns,
     }
+
+
+def _script(conversations: list[list[str]]) -> Iterator[tuple[Session, str]]:
+    for conv in conversations:
+        session = Session()
+        for text in conv:
+            yield session, text
+
+
+def _turn(recommender: Any, recorded: Recorded | None, session: Session, text: str) -> dict[str, Any]:
+    """One turn's timings (ms, None where it did not happen), tokens, model calls and answer."""
+    made = len(recorded.calls) if recorded is not None else 0
+    start = time.perf_counter()
+    at: dict[str, float | None] = {"first_results": None, "cards": None, "reply_llm": None}
+    for turn in recommender.stream(session, text):
+        now = (time.perf_counter() - start) * 1000
+        at["first_results"] = at["first_results"] if at["first_results"] is not None else now
+        if turn.info.get("final") and at["cards"] is None:
+            at["cards"] = now
+        if at["reply_llm"] is None and turn.info.get("reply_source") == "llm":
+            at["reply_llm"] = now
+    total = (time.perf_counter() - start) * 1000
+    cards, first, reply = at["cards"], at["first_results"], at["reply_llm"]
+    times = {
+        "first_results": first,
+        "cards": cards,
+        "reply_first": reply - cards if reply is not None and cards is not None else None,
+        "reply_after_first": reply - first if reply is not None and first is not None else None,
+        "write": turn.timings_ms.get("write"),
+        "total": total,
+    }
+    calls = recorded.calls[made:] if recorded is not None else []
+    return {
+        "text": text,
+        "timings_ms": {**{k: v for k, v in turn.timings_ms.items() if k != "write"}, **times},
+        "prompt_tokens": sum(c.prompt_tokens for c in calls),
+        "completion_tokens": sum(c.completion_tokens for c in calls),
+        "calls": [asdict(c) for c in calls],
+        "parse_source": turn.info.get("parse_source"),
+        "reply_source": turn.info.get("reply_source"),
+        "question": turn.question,
+        "degraded": turn.info.get("degraded"),
+        "items": [r.item.label() for r in turn.recs],
+    }
+
+
+def summarise_calls(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per stage: calls, p50/p95 seconds, p50 seconds to the first piece, mean tokens per call."""
+    out: dict[str, dict[str, float]] = {}
+    for stage in [*MODEL_STAGES, "other"]:
+        mine = [c for c in calls if c["stage"] == stage]
+        if not mine:
+            continue
+        secs = [c["seconds"] for c in mine]
+        firsts = [c["first_s"] for c in mine if c["first_s"] is not None]
+        out[stage] = {
+            "calls": len(mine),
+            "p50_s": round(percentile(secs, 50), 2),
+            "p95_s": round(percentile(secs, 95), 2),
+            **({"first_piece_p50_s": round(percentile(firsts, 50), 2)} if firsts else {}),
+            "prompt_tokens": round(float(np.mean([c["prompt_tokens"] for c in mine])), 1),
+            "cached_tokens": round(float(np.mean([c["cached_tokens"] for c in mine])), 1),
+            "evaluated_tokens": round(float(np.mean([c["prompt_tokens"] - c["cached_tokens"] for c in mine])), 1),
+            "decoded_tokens": round(float(np.mean([c["completion_tokens"] for c in mine])), 1),
+            **rates(mine),
+        }
+    return out
+
+
+def rates(calls: list[dict[str, Any]]) -> dict[str, float]:
+    """Prompt tokens evaluated and tokens decoded per second, as llama.cpp timed them (how loaded
+    the cores were: 36 and 11 on 2 idle cores for the 1.5B Q4_K_M model); empty without timings."""
+    evaluated = sum(c["prompt_tokens"] - c["cached_tokens"] for c in calls)
+    prompt_ms, decode_ms = sum(c["prompt_ms"] for c in calls), sum(c["decode_ms"] for c in calls)
+    out = {}
+    if prompt_ms > 0:
+        out["prompt_per_s"] = round(evaluated / prompt_ms * 1000, 1)
+    if decode_ms > 0:
+        out["decode_per_s"] = round(sum(c["completion_tokens"] for c in calls) / decode_ms * 1000, 1)
+    return out
 
 
 def _cpus() -> int:
@@ -96,14 +268,25 @@ def _cpus() -> int:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"{result['turns']} turns")
-    print(f"{'stage':<20}{'p50 ms':>12}{'p95 ms':>12}")
+    """The turn's stages and times (ms), then the model's calls per stage (s, mean tokens per call)."""
+    print(f"{result['turns']} turns ({result['config']})")
+    print(f"{'stage':<20}{'p50 ms':>12}{'p95 ms':>12}{'n':>6}")
     for stage, row in result["summary"].items():
         if "p50_ms" in row:
-            print(f"{stage:<20}{row['p50_ms']:>12.1f}{row['p95_ms']:>12.1f}")
+            print(f"{stage:<20}{row['p50_ms']:>12.1f}{row['p95_ms']:>12.1f}{row['n']:>6}")
     for key in ("prompt_tokens", "completion_tokens"):
         row = result["summary"][key]
-        print(f"{key:<20}{row['p50']:>12.0f}{row['p95']:>12.0f}")
+        print(f"{key + ' /turn':<20}{row['p50']:>12.0f}{row['p95']:>12.0f}")
+    head = ("calls", "p50 s", "p95 s", "1st s", "prompt", "cached", "evaluated", "decoded", "eval/s", "dec/s")
+    print(f"\n{'model call':<12}" + "".join(f"{h:>10}" for h in head))
+    for stage, row in result["model_calls"].items():
+        first = f"{row['first_piece_p50_s']:>10.2f}" if "first_piece_p50_s" in row else f"{'-':>10}"
+        print(
+            f"{stage:<12}{row['calls']:>10.0f}{row['p50_s']:>10.2f}{row['p95_s']:>10.2f}{first}"
+            f"{row['prompt_tokens']:>10.1f}{row['cached_tokens']:>10.1f}{row['evaluated_tokens']:>10.1f}"
+            f"{row['decoded_tokens']:>10.1f}{row.get('prompt_per_s', 0):>10.1f}{row.get('decode_per_s', 0):>10.1f}"
+        )
+    print(f"{'question':<12}{'template, no model call':>40}; asked in {result['questions']} of {result['turns']} turns")
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 
 # --- backends -------------------------------------------------------------------------------------
-# Each backend loads lazily (nothing heavy happens at construction or import) and serialises calls
-# with one lock, so one instance can be shared by the UI's worker threads.
+# Each backend loads lazily (nothing heavy happens at construction or import) and one instance can be
+# shared by the UI's worker threads: the embedded one hands concurrent calls to llama.cpp's slots,
+# transformers serialises them with a lock.
 
 # The model the transformers backend loads when CONVREC_LLM_PATH is not set (the same model as
 # the embedded GGUF, unquantised).
@@ -49,29 +50,65 @@ class EmbeddedLLM:
     """A GGUF model run in this process by llama.cpp (through the `xllamacpp` package).
 
     With a schema, decoding is constrained to it (llama.cpp turns `response_format` into a
-    grammar), so the text is valid JSON unless `max_tokens` cuts it short. llama.cpp keeps the
-    KV cache of the previous prompt (`cache_prompt`), so calls that share a long prefix, such as
-    the same system prompt, only evaluate the new tail.
+    grammar), so the text is valid JSON unless `max_tokens` cuts it short.
+
+    Prefix reuse: every prompt starts with its stage's fixed system prompt and ends with the
+    turn's text, and llama.cpp keeps each slot's KV cache (`cache_prompt`), so a call whose
+    prompt starts like the slot's last one evaluates only the new tail (the parse prompt's 160
+    tokens cost ~4 s here, its tail ~10 tokens). There are `slots` slots (default 2), each with
+    `n_ctx` tokens of context: llama.cpp gives a call the slot whose cached prompt is most alike,
+    so the parse and the reply prompts each keep a slot instead of evicting each other, and two
+    calls at once (two people, or two stages) decode together in one batch instead of queueing.
+    A prefix evicted anyway is usually restored from llama.cpp's host-memory prompt cache.
+    `cache_prompt=False` evaluates every prompt in full (for measuring what reuse buys).
 
     xllamacpp also starts llama.cpp's HTTP server on a random 127.0.0.1 port; it is given a
     random API key so that nothing else on the machine can use it.
 
     `timeout_s` bounds the wall-clock time of a call, waiting for the model included: past it
     the caller gets an LLMError (and answers without the model) while llama.cpp finishes that
-    request in its worker thread, so the next call waits for it rather than interrupting it.
+    request in its slot, so later calls wait for it only when every slot is busy.
     """
 
     name = "embedded"
 
-    def __init__(self, path: str | Path, n_ctx: int = 4096, n_threads: int = 2, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        timeout_s: float | None = None,
+        *,
+        slots: int = 2,
+        cache_prompt: bool = True,
+    ) -> None:
         self.path = Path(path)
-        self.n_ctx = n_ctx
+        self.n_ctx = n_ctx  # per slot
         self.n_threads = n_threads
         self.timeout_s = timeout_s
+        self.slots = max(1, slots)
+        self.cache_prompt = cache_prompt
         self.load_s: float | None = None  # seconds the model took to load, once loaded
-        self.last_timings: dict[str, Any] = {}  # llama.cpp's timings of the last call
+        self.last_timings: dict[str, Any] = {}  # llama.cpp's timings of the call that ended last
         self._server: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards loading; calls run concurrently, one per slot
+
+    def server_params(self) -> Any:
+        """The llama.cpp server parameters for this model (an `xllamacpp.CommonParams`)."""
+        import xllamacpp as xlc
+
+        params = xlc.CommonParams()
+        params.model.path = str(self.path)
+        params.n_parallel = self.slots
+        params.kv_unified = False  # each slot its own n_ctx cells: one long prompt cannot starve the other
+        params.n_ctx = self.n_ctx * self.slots
+        params.cpuparams.n_threads = self.n_threads
+        params.cpuparams_batch.n_threads = self.n_threads
+        params.cache_prompt = self.cache_prompt
+        params.warmup = False
+        params.verbosity = 0  # keep llama.cpp's own log quiet; failures surface as LLMError
+        params.api_keys = [secrets.token_urlsafe(24)]
+        return params
 
     def _load(self) -> Any:
         """Start the llama.cpp server for `self.path` (LLMError if it cannot)."""
@@ -79,18 +116,8 @@ class EmbeddedLLM:
 
         if not self.path.is_file():
             raise LLMError(f"GGUF model {self.path} does not exist: run `convrec models`")
-        params = xlc.CommonParams()
-        params.model.path = str(self.path)
-        params.n_ctx = self.n_ctx
-        params.n_parallel = 1  # one slot: calls are serialised anyway, and its cache is reused
-        params.cpuparams.n_threads = self.n_threads
-        params.cpuparams_batch.n_threads = self.n_threads
-        params.cache_prompt = True
-        params.warmup = False
-        params.verbosity = 0  # keep llama.cpp's own log quiet; failures surface as LLMError
-        params.api_keys = [secrets.token_urlsafe(24)]
         try:
-            return xlc.Server(params)
+            return xlc.Server(self.server_params())
         except RuntimeError as e:
             raise LLMError(
                 f"llama.cpp could not load {self.path} ({e}): is it a GGUF file? "
@@ -109,7 +136,7 @@ class EmbeddedLLM:
             "messages": list(messages),
             "max_tokens": max_tokens,
             "temperature": temperature,
-            "cache_prompt": True,
+            "cache_prompt": self.cache_prompt,
         }
         if schema is not None:
             request.update(compact_json_constraint(schema))
@@ -133,16 +160,20 @@ class EmbeddedLLM:
         return completion_from_openai(reply, "embedded LLM")
 
     def stream(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
-        """Free text as llama.cpp decodes it, piece by piece. It is decoded on a worker thread; a
-        piece that takes longer than `timeout_s` ends the stream with LLMError (llama.cpp then
-        finishes the request in the background, at most `max_tokens` more)."""
+        """Free text as llama.cpp decodes it, piece by piece. It is decoded on a worker thread.
+        A reader that stops early (the reply stops after two sentences) or a piece that takes
+        longer than `timeout_s` (LLMError) ends the request at llama.cpp's next piece, so the
+        slot and the cores are free for the next call instead of decoding up to `max_tokens`."""
         request = {"messages": list(messages), "max_tokens": max_tokens, "temperature": temperature}
-        request.update(cache_prompt=True, stream=True)
+        # timings with every piece: a reader that stops early still learns the prompt's tokens
+        request.update(cache_prompt=self.cache_prompt, stream=True, timings_per_token=True)
         pieces: queue.Queue[str | LLMError | None] = queue.Queue()
+        done = threading.Event()
 
-        def on_chunk(chunk: Any) -> None:
+        def on_chunk(chunk: Any) -> bool:
+            """Take one streamed chunk; True tells llama.cpp to stop (the reader has gone)."""
             if not isinstance(chunk, dict):
-                return
+                return done.is_set()
             if "error" in chunk:
                 pieces.put(LLMError(f"embedded LLM rejected the request: {chunk['error']}", reason="server error"))
             for choice in chunk.get("choices") or ():
@@ -151,6 +182,7 @@ class EmbeddedLLM:
                     pieces.put(text)
             if chunk.get("timings"):
                 self.last_timings = dict(chunk["timings"])
+            return done.is_set()
 
         def run() -> None:
             try:
@@ -161,31 +193,36 @@ class EmbeddedLLM:
                 pieces.put(None)
 
         _worker().submit(run)
-        while True:
-            try:
-                piece = pieces.get(timeout=self.timeout_s)
-            except queue.Empty:
-                raise LLMError(
-                    f"embedded LLM wrote nothing for {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)", reason="timeout"
-                ) from None
-            if piece is None:
-                return
-            if isinstance(piece, LLMError):
-                raise piece
-            yield piece
+        try:
+            while True:
+                try:
+                    piece = pieces.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    raise LLMError(
+                        f"embedded LLM wrote nothing for {self.timeout_s:g} s (CONVREC_LLM_TIMEOUT_S)",
+                        reason="timeout",
+                    ) from None
+                if piece is None:
+                    return
+                if isinstance(piece, LLMError):
+                    raise piece
+                yield piece
+        finally:
+            done.set()
 
-    def _handle(self, request: dict[str, Any], on_chunk: Callable[[Any], None] | None = None) -> Any:
+    def _handle(self, request: dict[str, Any], on_chunk: Callable[[Any], bool] | None = None) -> Any:
         with self._lock:
             if self._server is None:
                 t0 = time.perf_counter()
                 self._server = self._load()
                 self.load_s = time.perf_counter() - t0
-            try:
-                if on_chunk is not None:
-                    return self._server.handle_chat_completions(request, on_chunk)
-                return self._server.handle_chat_completions(request)
-            except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
-                raise LLMError(f"embedded LLM rejected the request: {e}", reason="server error") from e
+            server = self._server
+        try:  # llama.cpp queues a call until a slot is free
+            if on_chunk is not None:
+                return server.handle_chat_completions(request, on_chunk)
+            return server.handle_chat_completions(request)
+        except (ValueError, RuntimeError) as e:  # e.g. a schema llama.cpp cannot compile
+            raise LLMError(f"embedded LLM rejected the request: {e}", reason="server error") from e
 
     def close(self) -> None:
         """Free the model (the next call loads it again)."""
@@ -211,10 +248,14 @@ def completion_from_openai(reply: Any, who: str) -> Completion:
         usage = reply.get("usage") or {}
         if not isinstance(text, str):
             raise TypeError(f"content is {type(text).__name__}, not text")
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if cached is None:  # llama.cpp's own timings say it too
+            cached = (reply.get("timings") or {}).get("cache_n")
         return Completion(
             text=text,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(cached or 0),
         )
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
         raise LLMError(
@@ -406,6 +447,8 @@ def make_llm(settings: Settings) -> LLM | None:
             n_ctx=settings.llm_ctx,
             n_threads=settings.llm_threads,
             timeout_s=settings.llm_timeout_s,
+            slots=settings.llm_slots,
+            cache_prompt=settings.llm_cache_prompt,
         )
     if settings.llm == "openai":
         return OpenAILLM(

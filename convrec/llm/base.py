@@ -20,6 +20,7 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV cache was reused, not evaluated (where a backend says)
 
 
 class LLM(Protocol):
@@ -40,12 +41,13 @@ class Metered:
 
     def __init__(self, llm: LLM) -> None:
         self.llm, self.name = llm, llm.name
-        self.prompt_tokens = self.completion_tokens = 0
+        self.prompt_tokens = self.completion_tokens = self.cached_tokens = 0
 
     def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
         out = self.llm.complete(messages, **kwargs)
         self.prompt_tokens += out.prompt_tokens
         self.completion_tokens += out.completion_tokens
+        self.cached_tokens += out.cached_tokens
         return out
 
 

@@ -31,7 +31,10 @@ from convrec.rank.rerank import compact_line, tail
 log = logging.getLogger(__name__)
 
 REPLY_SENTENCES = 2
-REPLY_TOKENS = 90  # two short sentences; llama.cpp stops there even if the reader stopped earlier
+REPLY_TOKENS = 90  # two short sentences at most
+# The reply prompt lists the first few picks, not all: its tail is evaluated anew each turn (the
+# system prompt is cached), ~20 tokens a line, and a sentence or two relates the first picks anyway
+REPLY_ITEMS = 3
 REASON_TOKENS = 48
 REASON_CHARS = 220
 REQUEST_CHARS = 300
@@ -62,13 +65,13 @@ class Narration:
 
 
 def reply_request(w: Writing, recs: Sequence[Rec]) -> str:
-    """The user message of the reply call: the request, what was understood, the list."""
+    """The user message of the reply call: the request, what was understood, the first picks."""
     lines = [
         f"Request: {tail(w.request, REQUEST_CHARS)}",
         f"Understood: {understood(w.needs, w.titles, w.noun)}",
         "List:",
     ]
-    return "\n".join(lines + [compact_line(n, r.item) for n, r in enumerate(recs, 1)])
+    return "\n".join(lines + [compact_line(n, r.item) for n, r in enumerate(recs[:REPLY_ITEMS], 1)])
 
 
 def reason_request(w: Writing, rec: Rec) -> str:
