@@ -74,3 +74,26 @@ def test_a_preferred_genre_ranks_higher_but_filters_nothing():
 
     assert first_scifi(prefer) < first_scifi(plain)
     assert any("Sci-Fi" not in rec.catalog.get(int(i)).genres for i in prefer.ids)
+
+
+def test_older_than_the_liked_film_wins_over_a_generic_old():
+    """ "像《黑客帝国》但要年代更早一点的老片": older than The Matrix (Blade Runner, The Terminator), not only
+    films before 1980."""
+    for text in ("like The Matrix but older, an old film", "类似《黑客帝国》的，但要年代更早一点的老片"):
+        u = parse_rules(text, MOVIELENS_GENRES, _titles(), now_year=2016)
+        assert u.older and (u.year_min, u.year_max) == (None, None), text
+        needs = Session().apply(u, {i: 1999 for i in u.liked})
+        assert needs.year_max == 1998
+
+
+def test_moods_and_topics_name_the_attribute_words_they_mean():
+    assert "alien invasion" in parse_rules("外星人入侵地球的电影", MOVIELENS_GENRES, now_year=2016).about
+    u = parse_rules("周末约会想看点浪漫甜蜜的爱情片", MOVIELENS_GENRES, now_year=2016)
+    assert "romantic" in u.about and u.include_genres == ("Romance",)
+
+
+def _titles():
+    from convrec.core.types import Item
+    from convrec.data.titles import TitleMatcher
+
+    return TitleMatcher([Item(1, "The Matrix", 1999, ("Action", "Sci-Fi"))])

@@ -78,6 +78,8 @@ MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "刺激": (("Action", "Thriller"), ()),
     "热血": (("Action", "Adventure", "War"), ("Romance",)),
     "史诗": (("Adventure", "War", "Action"), ()),
+    "约会": (("Romance", "Comedy"), ("Horror", "War")),
+    "甜蜜": (("Romance",), ("Horror", "War")),
 }
 
 # Comparisons that move along a genre: phrase -> (prefer, avoid, exclude).
@@ -118,7 +120,7 @@ MOVES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 # as the vocabulary spells them: "world war ii", "high school").
 TOPICS_ZH: dict[str, tuple[str, ...]] = {
     "太空": ("space", "astronaut"), "宇宙": ("space",), "宇航员": ("astronaut", "space"),
-    "外星人": ("aliens", "alien invasion"), "外星": ("aliens",), "僵尸": ("zombie",), "丧尸": ("zombie",),
+    "外星人": ("aliens", "alien invasion"), "外星": ("aliens",), "入侵": ("invasion", "alien invasion"), "僵尸": ("zombie",), "丧尸": ("zombie",),
     "吸血鬼": ("vampire",), "鲨鱼": ("shark",), "恐龙": ("dinosaur",), "机器人": ("robot",),
     "人工智能": ("artificial intelligence", "robot"), "时间旅行": ("time travel",),
     "穿越时空": ("time travel",), "抢劫": ("heist", "robbery"), "盗窃": ("heist", "thief"),
@@ -167,6 +169,7 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("exciting", "thrilling", "刺激"), ("action-packed", "suspense")),
     **dict.fromkeys(("epic", "史诗"), ("epic",)),
     "热血": ("inspirational", "sports", "epic", "underdog"),
+    **dict.fromkeys(("romantic", "浪漫", "甜蜜", "约会"), ("romantic", "romance", "love story", "sweet")),
 }
 
 # Time words -> (first year, last year); each value is relative to `now_year` when it is an offset.

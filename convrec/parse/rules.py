@@ -213,6 +213,8 @@ def parse_rules(
     year_min, year_max = _years(scan, [(c.start, c.end) for c in cues], hits, now_year)
     older = bool(scan.consume(_OLDER))
     newer = bool(scan.consume(_NEWER))
+    if (older or newer) and liked and (year_min, year_max) in ((None, OLD_YEAR_MAX), (now_year - RECENT_YEARS, None)):
+        year_min = year_max = None  # "like The Matrix but older, an old film": older than The Matrix
     meaning = read_meaning(scan.text, set(vocab.values()), now_year)
     wanted = read_meaning(unnegated(scan.text, cues), set(vocab.values()), now_year)  # "不要僵尸": no topic
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
