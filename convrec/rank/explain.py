@@ -84,6 +84,8 @@ def ties_of(item: Item, needs: Needs, *, liked: Sequence[Item] = (), fans: Item 
     if (lo or hi) and item.year and (lo is None or item.year >= lo) and (hi is None or item.year <= hi):
         period = "decade" if lo is not None and lo % 10 == 0 and hi == lo + 9 else "year" if lo == hi else "range"
     word, where = found_word(item, needs.keywords)
+    if not word:  # "uplifting" read as feel-good: the item's tag says so (a tag, never a model's word)
+        word, where = found_word(item, needs.about, fields=("tags",))
     resembles = max(
         liked, key=lambda it: (fans is not None and it.item_id == fans.item_id, len(_shared(item, it))), default=None
     )
@@ -115,23 +117,28 @@ def _shared(item: Item, other: Item) -> tuple[str, ...]:
     )
 
 
-def found_word(item: Item, keywords: Iterable[str]) -> tuple[str, str]:
-    """The first request keyword found in the item's record, as the record writes it, and where.
+def found_word(
+    item: Item, keywords: Iterable[str], fields: Sequence[str] = ("title", "tags", "people", "text")
+) -> tuple[str, str]:
+    """The first request keyword found in the item's record (in `fields` of it), as the record
+    writes it, and where.
 
     >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
     ('Traveler', 'title')
     >>> found_word(Item(1, "Heat", tags=("heist",)), ["heists"])
     ('heist', 'tags')
+    >>> found_word(Item(1, "Feel Good", tags=("feel-good",)), ["feel-good"], fields=("tags",))
+    ('feel-good', 'tags')
     """
-    fields = [("title", item.title), ("tags", " | ".join(item.tags)), ("people", " | ".join(item.people))]
-    fields.append(("text", item.text))
+    record = {"title": item.title, "tags": " | ".join(item.tags), "people": " | ".join(item.people), "text": item.text}
+    searched = [(where, record[where]) for where in fields]
     for kw in keywords:
         kw = kw.strip().casefold()
         if len(kw) < 3:
             continue
         stem = kw[:-1] if kw.endswith("s") and len(kw) > 4 else kw
         pattern = re.compile(re.escape(stem) if not stem.isascii() else rf"\b{re.escape(stem)}\w*", re.IGNORECASE)
-        for where, text in fields:
+        for where, text in searched:
             hit = pattern.search(text)
             if hit:
                 return hit.group(0), where
