@@ -1,3 +1,6 @@
+import json
+
+import numpy as np
 import pytest
 
 from convrec.chat.load import load_recommender
@@ -123,3 +126,48 @@ def test_half_written_build_leaves_no_manifest(settings, monkeypatch):
         build_index(settings, encoder=HashEncoder(), progress=False, force=True, log=lambda *_: None)
     with pytest.raises(IndexMissing):
         read_manifest(settings.index_dir)
+
+
+class Interrupted(HashEncoder):
+    """Embeds `chunks` chunks, then fails as a killed job would; counts the texts it embedded."""
+
+    def __init__(self, chunks: int | None = None) -> None:
+        super().__init__()
+        self.chunks, self.texts = chunks, 0
+
+    def encode(self, texts, **kw):
+        if self.chunks is not None and self.chunks == 0:
+            raise KeyboardInterrupt
+        self.chunks = None if self.chunks is None else self.chunks - 1
+        self.texts += len(texts)
+        return super().encode(texts, **kw)
+
+
+def test_an_interrupted_embedding_resumes_at_the_last_chunk_with_identical_vectors(settings, tmp_path):
+    def run(settings, encoder):
+        return build_index(settings, encoder=encoder, progress=True, log=lambda *_: None, embed_chunk=5)
+
+    run(settings.model_copy(update={"index_dir": tmp_path / "reference"}), Interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        run(settings, Interrupted(chunks=2))
+    progress = json.loads((settings.index_dir / "embedding.partial" / "progress.json").read_text())
+    assert progress["done"] == 10 and progress["n"] == 24
+    resumed = Interrupted()
+    manifest, built = run(settings, resumed)
+    assert built and resumed.texts == 14  # only the chunks not finished before the interruption
+    assert not (settings.index_dir / "embedding.partial").exists()
+    got = load_recommender(settings, llm=None, encoder=HashEncoder()).index
+    ref = load_recommender(settings.model_copy(update={"index_dir": tmp_path / "reference"}), llm=None,
+                           encoder=HashEncoder()).index  # fmt: skip
+    assert (got.index.reconstruct_n(0, 24) == ref.index.reconstruct_n(0, 24)).all()
+
+
+def test_a_changed_catalogue_does_not_resume_an_old_partial_embedding(tmp_path):
+    from convrec.retrieve.embed import embed_to_disk
+
+    texts = [f"film {i}" for i in range(12)]
+    with pytest.raises(KeyboardInterrupt):
+        embed_to_disk(texts, Interrupted(chunks=1), tmp_path, chunk=5)
+    encoder = Interrupted()
+    vectors = embed_to_disk([*texts[:-1], "another film"], encoder, tmp_path, chunk=5)
+    assert encoder.texts == 12 and np.allclose(vectors[-1], HashEncoder().encode(["another film"])[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import time
 from datetime import UTC, datetime
 from importlib import metadata
@@ -26,13 +27,14 @@ from convrec.data.catalog import Catalog
 from convrec.data.loaders import load_catalog
 from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.retrieve.cf import Scorer, make_cf
-from convrec.retrieve.embed import Encoder, SentenceEncoder, item_text
+from convrec.retrieve.embed import EMBED_CHUNK, Encoder, SentenceEncoder, embed_to_disk, item_text
 from convrec.retrieve.images import build_image_index
 from convrec.retrieve.index import ItemIndex, choose_kind
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 TEXT_KEYS = "text_keys.npy"  # per index row: a digest of the encoder's name and the item's text
+PARTIAL = "embedding.partial"  # vectors being embedded, kept until the manifest is written
 PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "scipy")
 
 
@@ -100,9 +102,19 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
 
 
 def build_index(
-    settings: Settings, *, force: bool = False, progress: bool = True, encoder: Encoder | None = None, log=print
+    settings: Settings,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    encoder: Encoder | None = None,
+    log=print,
+    embed_chunk: int = EMBED_CHUNK,
 ) -> tuple[dict[str, Any], bool]:
-    """Build index/ if its inputs changed; returns (manifest, whether anything was built)."""
+    """Build index/ if its inputs changed; returns (manifest, whether anything was built).
+
+    The vectors are embedded `embed_chunk` items at a time into index/embedding.partial/ (see
+    `embed_to_disk`): a build that dies while embedding resumes at the last finished chunk.
+    """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     catalog = _load_catalog(settings)
@@ -142,7 +154,10 @@ def build_index(
         + (f" (the other {len(texts) - len(fresh):,} are unchanged)" if len(fresh) < len(texts) else "")
     )
     if len(fresh):
-        new = encoder.encode([texts[i] for i in fresh], batch_size=settings.embed_batch_size, progress=progress)
+        new = embed_to_disk(
+            [texts[i] for i in fresh], encoder, index_dir / PARTIAL, batch_size=settings.embed_batch_size,
+            chunk=embed_chunk, log=log if progress else None,
+        )  # fmt: skip
         if vectors is None:  # nothing reused: `fresh` is every row, in order
             vectors = new
         else:
@@ -182,6 +197,7 @@ def build_index(
         "timings": {k: round(v, 2) for k, v in timings.items()},
     }
     _write_json(index_dir / MANIFEST, manifest)
+    shutil.rmtree(index_dir / PARTIAL, ignore_errors=True)
     log(f"built index/ in {timings['total_s']:.1f} s: {len(index):,} items, {index.kind}, dim {vectors.shape[1]}")
     return manifest, True
 
