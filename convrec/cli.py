@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--interactions", help="a .csv, .tsv, .jsonl or .parquet file of who rated or used which item")
     b.add_argument("--interactions-map", metavar="FIELD=COLUMN,...", help="columns for user, item, rating, timestamp")
     b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
-    b.add_argument("--cf", dest="cf_model", help="collaborative scorer: ease (default), item-knn, als, bpr, spark-als")
+    b.add_argument("--cf", dest="cf_model", help="CF scorer: auto (by size), ease, item-knn, als, bpr, spark-als")
+    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], help="FAISS index (default: by size)")
     b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
     b.set_defaults(func=cmd_build_index)
 
@@ -207,10 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--content", type=Path, default=Path("bench/content.jsonl"), help="content queries to add")
     bc.add_argument("--content-per-kind", type=int, default=1, help="content queries per type and language (0: none)")
     bc.set_defaults(func=cmd_bench_chat)
-    from convrec.eval import commands, content, explanations, images, redial_cli
+    from convrec.eval import commands, content, explanations, images, redial_cli, scale
 
     commands.add_bench_index_cli(bench)
     images.add_bench_cli(bench)
+    scale.add_bench_cli(bench)
 
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True

@@ -153,7 +153,7 @@ def test_an_interrupted_embedding_resumes_at_the_last_chunk_with_identical_vecto
     progress = json.loads((settings.index_dir / "embedding.partial" / "progress.json").read_text())
     assert progress["done"] == 10 and progress["n"] == 24
     resumed = Interrupted()
-    manifest, built = run(settings, resumed)
+    _, built = run(settings, resumed)
     assert built and resumed.texts == 14  # only the chunks not finished before the interruption
     assert not (settings.index_dir / "embedding.partial").exists()
     got = load_recommender(settings, llm=None, encoder=HashEncoder()).index

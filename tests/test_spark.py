@@ -88,3 +88,13 @@ def test_cli_build_index_with_spark(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     manifest = json.loads(out[out.index("\n{") :])  # after the progress lines
     assert manifest["inputs"]["cf"] == {**manifest["inputs"]["cf"], "name": "spark-als", "master": "local[2]"}
+
+
+def test_eval_cf_runs_spark_als_under_the_stratified_protocol(monkeypatch):
+    import convrec.eval.cf as cf
+
+    monkeypatch.setattr(cf, "load_interactions", lambda *a, **k: (checkerboard(), None))
+    monkeypatch.setitem(cf.PRESETS["stratified"], "spark-als", {"factors": 8, "iterations": 5, "master": "local[2]"})
+    result = cf.run_protocol("synthetic", "stratified", ["spark-als"])
+    assert result["best"] == "spark-als" and result["models"]["spark-als"]["params"]["name"] == "spark-als"
+    assert 0.0 < result["models"]["spark-als"]["ndcg@10"] <= 1.0

@@ -92,11 +92,15 @@ class Settings(BaseSettings):
     # and answered with, from this conversation's items; nothing when index/ holds none
     w_conv: float = 1.0
     w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
-    # collaborative scorer: popularity, item-knn, ease, als or bpr. EASE ranked first for chat
-    # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md); its fit needs a dense
-    # items x items matrix, so use item-knn or als above ~20k items with interactions;
-    # spark-als trains ALS on a Spark cluster (see README "Scaling out").
-    cf_model: str = "ease"
+    # collaborative scorer: auto, popularity, item-knn, ease, als, bpr or spark-als. auto chooses
+    # by catalogue size (`convrec.retrieve.cf.choose_cf`): EASE, which ranked first for chat
+    # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md) but needs a dense items x
+    # items matrix, then item-knn, then als; spark-als trains ALS on a Spark cluster (README
+    # "Scaling out").
+    cf_model: str = "auto"
+    index_kind: Literal["auto", "flat", "hnsw", "ivf"] = (
+        "auto"  # auto chooses by catalogue size (retrieve.index.choose_kind)
+    )
     spark_master: str = "local[*]"  # where spark-als trains: local[N] or a cluster's spark://host:7077
     max_message_chars: int = 2000
 
@@ -118,6 +122,7 @@ class Settings(BaseSettings):
 CLI_SETTINGS = (
     "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
     "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun", "cf_model", "spark_master",
+    "index_kind",
 )  # fmt: skip
 
 

@@ -51,20 +51,34 @@ def clustered_vectors(
     ((50, 8), True)
     """
     rng = np.random.default_rng(seed)
-    latent = min(latent, dim)
     topics = topics or max(10, n // 50)
-    centres = rng.standard_normal((topics, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    basis = np.linalg.qr(rng.standard_normal((dim, latent)))[0].T.astype(np.float32)  # latent x dim
+    centres, basis = topic_space(rng, topics, dim, latent)
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        topic = rng.integers(0, topics, m)
-        z = rng.standard_normal((m, latent)).astype(np.float32) * spread
-        noise = rng.standard_normal((m, dim)).astype(np.float32) * (0.25 / np.sqrt(dim))
-        x = centres[topic] + z @ basis + noise
-        out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out[start : start + m] = topic_vectors(rng.integers(0, topics, m), centres, basis, rng, spread)
     return out
+
+
+def topic_space(rng: np.random.Generator, topics: int, dim: int, latent: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(topic centres: topics x dim unit vectors, the shared latent basis: latent x dim orthonormal rows)."""
+    latent = min(latent, dim)
+    centres = rng.standard_normal((topics, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    basis = np.linalg.qr(rng.standard_normal((dim, latent)))[0].T.astype(np.float32)
+    return centres, basis
+
+
+def topic_vectors(
+    topic: np.ndarray, centres: np.ndarray, basis: np.ndarray, rng: np.random.Generator, spread: float = SPREAD
+) -> np.ndarray:
+    """One unit vector per entry of `topic`: its centre + a point of the latent subspace + noise
+    (see `clustered_vectors`)."""
+    m, (latent, dim) = len(topic), basis.shape
+    z = rng.standard_normal((m, latent)).astype(np.float32) * spread
+    noise = rng.standard_normal((m, dim)).astype(np.float32) * (0.25 / np.sqrt(dim))
+    x = centres[topic] + z @ basis + noise
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:

@@ -174,7 +174,7 @@ def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS)
             "llm_reasons": recommender.settings.llm_reasons,
             "llm_slots": getattr(model, "slots", None),
             "llm_cache_prompt": getattr(model, "cache_prompt", None),
-            "cf": recommender.settings.cf_model,
+            "cf": recommender.cf.name,
         },
         "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": _cpus()},
         "details": turns,

@@ -42,6 +42,7 @@ from convrec.retrieve.cf import (
     ItemKNN,
     Popularity,
     Scorer,
+    SparkALS,
     interaction_matrix,
 )
 
@@ -111,7 +112,11 @@ def evaluate(scorer: Scorer, train: pd.DataFrame, test: pd.DataFrame, k: int = K
 # Models and their tuned presets
 
 Factory = Callable[..., Scorer]
-MODELS: dict[str, Factory] = {"popularity": Popularity, "item-knn": ItemKNN, "ease": EASE, "als": ALS, "bpr": BPR}
+MODELS: dict[str, Factory] = {
+    "popularity": Popularity, "item-knn": ItemKNN, "ease": EASE, "als": ALS, "bpr": BPR, "spark-als": SparkALS,
+}  # fmt: skip
+# Left out of `--models all`: they need an engine besides Python (Spark and a JVM); name them to run them.
+ENGINE_MODELS = ("spark-als",)
 
 # Validation grids (`--tune`): every combination is fit on the inner training split.
 GRIDS: dict[str, dict[str, list[Any]]] = {
@@ -120,6 +125,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "ease": {"l2": [200.0, 400.0, 800.0], "dropout": [0.0, 0.25, 0.5]},
     "als": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 20.0]},
     "bpr": {"factors": [64, 200], "learning_rate": [0.01, 0.05], "iterations": [100, 300]},
+    "spark-als": {"regularization": [0.01, 0.05, 0.1], "alpha": [1.0, 5.0, 20.0]},
 }
 
 # The result of `--tune` per protocol (see reports/cf_eval.md); min_rating is part of the protocol.

@@ -11,6 +11,7 @@ from typing import Any
 from convrec.core.errors import CatalogError
 from convrec.eval.cf import (
     DEFAULT_PROTOCOL,
+    ENGINE_MODELS,
     MODELS,
     plot_cf,
     run_protocol,
@@ -25,7 +26,11 @@ from convrec.eval.splits import SEED
 
 def cmd_eval_cf(args: argparse.Namespace) -> int:
     protocol = args.protocol or DEFAULT_PROTOCOL.get(Path(args.dataset).name, "leave-last-out")
-    models = list(MODELS) if args.models == "all" else [m.strip() for m in args.models.split(",")]
+    models = (
+        [m for m in MODELS if m not in ENGINE_MODELS]
+        if args.models == "all"
+        else [m.strip() for m in args.models.split(",")]
+    )
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise CatalogError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -76,7 +81,11 @@ def add_eval_cli(sub: Any) -> None:
     cf.add_argument(
         "--stratify", choices=["user", "item"], default="user", help="stratified split per user (default) or per item"
     )
-    cf.add_argument("--models", default="all", help=f"comma-separated, from {', '.join(MODELS)} (default all)")
+    cf.add_argument(
+        "--models",
+        default="all",
+        help=f"comma-separated, from {', '.join(MODELS)} (default all but {', '.join(ENGINE_MODELS)})",
+    )
     cf.add_argument(
         "--tune", action="store_true", help="choose parameters on a validation split of the training data first"
     )

@@ -52,7 +52,7 @@ def _inputs(catalog: Catalog, settings: Settings, cf: Scorer, profiles: dict[int
         **({"profiles": hashlib.blake2b(written.encode(), digest_size=16).hexdigest()} if profiles else {}),
         "embed_model": settings.embed_model,
         "cf": cf.config(),
-        "index_kind": choose_kind(len(catalog)),
+        "index_kind": choose_kind(len(catalog)) if settings.index_kind == "auto" else settings.index_kind,
         **({"image_model": settings.image_model} if settings.image_model else {}),
     }
 
@@ -118,7 +118,7 @@ def build_index(
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
     catalog = _load_catalog(settings)
-    cf = make_cf(settings)
+    cf = make_cf(settings, n_items=len(catalog))
     profiles = read_profiles(index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in catalog.ids()})
     inputs = _inputs(catalog, settings, cf, profiles)
     described = _describe(catalog, settings)

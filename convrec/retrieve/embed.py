@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 
 from convrec.core.files import write_atomic
-
 from convrec.core.types import Item
 
 

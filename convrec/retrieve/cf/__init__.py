@@ -20,21 +20,48 @@ from convrec.retrieve.cf.spark import SparkALS
 
 __all__ = [
     "ALS", "BPR", "EASE", "LIKED", "SCORERS", "ItemKNN", "Popularity", "Scorer", "SparkALS", "UnknownScorer",
-    "interaction_matrix", "load_cf", "make_cf",
+    "choose_cf", "interaction_matrix", "load_cf", "make_cf",
 ]  # fmt: skip
 
 SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Popularity, ItemKNN, EASE, ALS, BPR, SparkALS)}
 
 
-def make_cf(settings: Any = None, **params: Any) -> Scorer:
-    """The scorer that `settings.cf_model` names (default: item-knn), with its default parameters.
+# Up to how many items each scorer is chosen by `choose_cf` (see its docstring for the measurements).
+EASE_MAX_ITEMS = 12_000
+ITEM_KNN_MAX_ITEMS = 150_000
+
+
+def choose_cf(n_items: int) -> str:
+    """The collaborative scorer for a catalogue of `n_items`, when the settings say "auto".
+
+    EASE ranks best for chat sessions (reports/cf_eval.md) but inverts a dense items x items
+    matrix; item-kNN works a block of items at a time against all items, so its fit grows with
+    n²; ALS (`implicit`) grows with the interactions. Measured by `convrec bench scale` on Zipf
+    interactions (reports/bench_scale.json, two cores): at 10k items EASE fit in MEASURE_EASE;
+    item-kNN in MEASURE_KNN; ALS in MEASURE_ALS.
+
+    >>> choose_cf(9_000), choose_cf(100_000), choose_cf(1_000_000)
+    ('ease', 'item-knn', 'als')
+    """
+    if n_items <= EASE_MAX_ITEMS:
+        return "ease"
+    return "item-knn" if n_items <= ITEM_KNN_MAX_ITEMS else "als"
+
+
+def make_cf(settings: Any = None, n_items: int = 0, **params: Any) -> Scorer:
+    """The scorer that `settings.cf_model` names (default: item-knn), with its default parameters;
+    "auto" is `choose_cf(n_items)`.
 
     >>> make_cf(None, neighbors=10)
     ItemKNN(neighbors=10, shrinkage=10.0, min_rating=3.5)
+    >>> type(make_cf(type("S", (), {"cf_model": "auto"})(), n_items=1_000_000)).__name__
+    'ALS'
     """
     name = getattr(settings, "cf_model", None) or "item-knn"
+    if name == "auto":
+        name = choose_cf(n_items)
     if name not in SCORERS:
-        raise UnknownScorer(f"cf_model {name!r} is not a collaborative scorer; use one of {', '.join(SCORERS)}")
+        raise UnknownScorer(f"cf_model {name!r} is not a collaborative scorer; use auto or one of {', '.join(SCORERS)}")
     if name == SparkALS.name and getattr(settings, "spark_master", None):
         params.setdefault("master", settings.spark_master)
     return SCORERS[name](**params)

@@ -77,19 +77,22 @@ class Factors(Scorer):
         return self
 
     def score_many(self, history: sp.csr_matrix) -> np.ndarray:
-        y = self.item_factors.astype(np.float64)
+        y = self.item_factors
         f = y.shape[1]
-        if getattr(self, "_gram_of", None) is not self.item_factors:  # YᵀY once per model, not per session
-            self._gram, self._gram_of = y.T @ y, self.item_factors
+        if getattr(self, "_gram_of", None) is not y:  # YᵀY once per model, not per session
+            y64 = y.astype(np.float64)
+            self._gram, self._gram_of = y64.T @ y64, y
         users = np.zeros((history.shape[0], f))
         for r in range(history.shape[0]):
             rows = history.indices[history.indptr[r] : history.indptr[r + 1]]
             if not len(rows):
                 continue
-            yl = y[rows]
+            yl = y[rows].astype(np.float64)
             ridge = self._gram + self.user_regularization(len(rows)) * np.eye(f)
             users[r] = np.linalg.solve(ridge + self.alpha * yl.T @ yl, (1.0 + self.alpha) * yl.sum(axis=0))
-        return (users @ y.T).astype(np.float32)
+        # the solve in float64, the product with every item in float32: a million items cost
+        # ~10 ms a session instead of ~100 ms with a float64 copy of the factors per call
+        return users.astype(np.float32) @ y.T
 
     def user_regularization(self, n_liked: int) -> float:
         """The ridge term of a user's least-squares update (training's, so fold-in matches it)."""

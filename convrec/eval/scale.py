@@ -1,0 +1,508 @@
+"""`convrec bench scale`: the whole build and a chat turn's retrieval on synthetic catalogues of
+growing size (10k, 100k, 1M items) on one machine.
+
+Per size it generates a catalogue (items in topics, Zipf-distributed interactions of users who
+favour a few topics), embeds it with the streamed, resumable embedding `build-index` uses, builds
+the FAISS index and trains the collaborative scorer that `choose_kind` / `choose_cf` pick for that
+size, and saves both to measure their size on disk. Each stage reports its wall time and its peak
+resident memory (the process's high-water mark, reset before the stage: FAISS and BLAS allocate
+outside Python's view). Then a chat turn's retrieval is timed query by query, on one thread
+for FAISS: embed the request with the real encoder, ANN search, CF fold-in of a 1-3 item
+session, blend; and the same end to end through `Retriever.retrieve` + `blend`; recall@10 of the
+ANN search is measured against exact search.
+
+The real encoder (MiniLM, ~170 items/s on two cores) embeds whole catalogues up to `real_max`
+items. Larger ones would take hours, so their vectors come from the catalogue's topics (the
+generator of `convrec bench index`, whose nearest-neighbour cosines resemble MiniLM's), and the
+real encoder's cost is measured on a slice and extrapolated; the table says which. Queries are
+always embedded by the real encoder, for their cost; with topic vectors the ANN recall is
+measured with topic-vector queries, since a real query vector has no true neighbours there.
+
+Left out on purpose: LLM stages (their cost does not grow with the catalogue), filters (a filter
+narrows the search; `bench index` and the index tests cover it) and GPU encoders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from convrec.core.errors import ConvrecError
+from convrec.core.types import Candidates, Item, Needs
+from convrec.eval.ann import SPREAD, recall_at, topic_space, topic_vectors
+from convrec.retrieve.blend import blend
+from convrec.retrieve.cf import Scorer, choose_cf, make_cf
+from convrec.retrieve.embed import Encoder, embed_to_disk, item_text, stream_vectors
+from convrec.retrieve.filters import top_allowed
+from convrec.retrieve.index import ItemIndex, choose_kind
+from convrec.retrieve.search import Retriever
+
+DIM = 384
+RETRIEVE_N = 300  # candidates per source, as Settings.retrieve_k
+WEIGHTS = {"text": 0.6, "cf": 0.3, "pop": 0.1}  # the default blend weights (Settings.w_*)
+SLICE = 1000  # items the real encoder embeds to measure its cost where it does not embed all
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+# --------------------------------------------------------------------------------------------
+# Memory
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark (Linux VmHWM; else the lifetime maximum)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark (Linux >= 4.0); False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def stage(record: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
+    """Time a stage and record its peak memory under `record[name]` (extra fields may be added)."""
+    reset_peak_rss()
+    out: dict[str, Any] = {}
+    started = time.perf_counter()
+    yield out
+    record[name] = {"s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak_rss_mb()), **out}
+
+
+# --------------------------------------------------------------------------------------------
+# The synthetic catalogue
+
+
+def word(i: int) -> str:
+    """A pronounceable pseudo-word for an integer, so that texts are word-like for the encoder.
+
+    >>> word(0), word(71), word(4999)
+    ('ba', 'dabe', 'bezazu')
+    """
+    parts = []
+    while True:
+        parts.append(SYLLABLES[i % len(SYLLABLES)])
+        i //= len(SYLLABLES)
+        if not i:
+            return "".join(parts)
+
+
+class SyntheticCatalog:
+    """`n` items in `n / 50` topics; each topic has two genre words and four tag words, each item a
+    title of two words, a year, and its topic's words. Users favour 1-3 topics: 80% of their
+    interactions fall in those topics, all of them follow a Zipf(1.1) item popularity."""
+
+    def __init__(self, n: int, seed: int = 42, interactions_per_user: float = 20.0) -> None:
+        rng = np.random.default_rng(seed)
+        self.n, self.seed = n, seed
+        self.topics = max(10, n // 50)
+        self.topic = rng.integers(0, self.topics, n)
+        self.year = rng.integers(1950, 2025, n)
+        self.title_words = rng.integers(0, 5000, (n, 2))
+        self.topic_words = rng.integers(5000, 8000, (self.topics, 6))
+        weight = 1.0 / np.arange(1, n + 1) ** 1.1
+        self.weight = weight[rng.permutation(n)]
+        self.interactions = self._interactions(rng, max(10, n // 5), interactions_per_user)
+
+    def _interactions(self, rng: np.random.Generator, users: int, per_user: float) -> pd.DataFrame:
+        counts = np.maximum(1, rng.geometric(1.0 / per_user, users))
+        user = np.repeat(np.arange(users), counts)
+        total = len(user)
+        anywhere = rng.choice(self.n, total, p=self.weight / self.weight.sum())
+        # in a favourite topic: items sorted by topic, a draw inside the topic's span of the
+        # cumulative popularity
+        order = np.argsort(self.topic, kind="stable")
+        cum = np.concatenate([[0.0], np.cumsum(self.weight[order])])
+        bounds = np.searchsorted(self.topic[order], np.arange(self.topics + 1))
+        favourites = rng.integers(0, self.topics, (users, 3))
+        pick = favourites[user, rng.integers(0, 3, total)]
+        lo, hi = cum[bounds[pick]], cum[bounds[pick + 1]]
+        inside = np.searchsorted(cum, lo + rng.random(total) * (hi - lo), side="right") - 1
+        inside = order[np.clip(inside, bounds[pick], np.maximum(bounds[pick + 1] - 1, bounds[pick]))]
+        item = np.where(rng.random(total) < 0.8, inside, anywhere)
+        return pd.DataFrame(
+            {"user_id": user, "item_id": item, "rating": np.float32(5.0), "timestamp": np.int64(0)}
+        ).drop_duplicates(["user_id", "item_id"], ignore_index=True)
+
+    def ids(self) -> np.ndarray:
+        return np.arange(self.n, dtype=np.int64)
+
+    def topic_terms(self, topic: int) -> list[str]:
+        return [word(int(w)) for w in self.topic_words[topic]]
+
+    def item(self, row: int) -> Item:
+        terms = self.topic_terms(int(self.topic[row]))
+        title = " ".join(word(int(w)).capitalize() for w in self.title_words[row])
+        return Item(row, title, int(self.year[row]), tuple(terms[:2]), tags=tuple(terms[2:]))
+
+    def texts(self, start: int, stop: int) -> list[str]:
+        return [item_text(self.item(r)) for r in range(start, stop)]
+
+
+def topic_vector_source(
+    catalog: SyntheticCatalog, dim: int = DIM, spread: float = SPREAD
+) -> Callable[[int, int], np.ndarray]:
+    """Rows start..stop of the catalogue's topic vectors; each chunk is seeded by where it starts,
+    so a resumed run produces the same vectors as an uninterrupted one."""
+    centres, basis = topic_space(np.random.default_rng(catalog.seed), catalog.topics, dim)
+
+    def produce(start: int, stop: int) -> np.ndarray:
+        rng = np.random.default_rng([catalog.seed, start])
+        return topic_vectors(catalog.topic[start:stop], centres, basis, rng, spread)
+
+    produce.space = (centres, basis)  # type: ignore[attr-defined]  # the queries are drawn from it too
+    return produce
+
+
+def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10, chunk: int = 65_536) -> np.ndarray:
+    """Row numbers of the k largest inner products per query, a chunk of rows at a time (the
+    vectors may be a memory map larger than what should be in RAM at once).
+
+    >>> v = np.eye(4, dtype=np.float32); exact_top_k(v, v[[2]] + v[[0]] * 0.5, k=2, chunk=3).tolist()
+    [[2, 0]]
+    """
+    best_s = np.full((len(queries), 0), -np.inf, np.float32)
+    best_i = np.zeros((len(queries), 0), np.int64)
+    for start in range(0, len(vectors), chunk):
+        sims = queries @ np.asarray(vectors[start : start + chunk]).T
+        kk = min(k, sims.shape[1])
+        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        all_s = np.hstack([best_s, np.take_along_axis(sims, top, 1)])
+        all_i = np.hstack([best_i, top + start])
+        keep = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
+        best_s, best_i = np.take_along_axis(all_s, keep, 1), np.take_along_axis(all_i, keep, 1)
+    return best_i
+
+
+def dir_mb(*paths: Path) -> float:
+    """Total size of files (a directory counts all files under it), in MB."""
+    total = 0
+    for path in paths:
+        files = path.rglob("*") if path.is_dir() else [path]
+        total += sum(f.stat().st_size for f in files if f.is_file())
+    return round(total / 2**20, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# One size
+
+
+def bench_size(
+    n: int,
+    encoder: Encoder,
+    work_dir: Path,
+    *,
+    real_max: int = 10_000,
+    queries: int = 200,
+    cf_models: tuple[str, ...] = ("auto",),
+    seed: int = 42,
+    log: Callable[[str], object] = print,
+) -> dict[str, Any]:
+    """Build and query a synthetic catalogue of `n` items; the result row of `bench_scale`.
+
+    `cf_models` are trained in turn (their fit cost is what `choose_cf` is derived from); "auto"
+    is `choose_cf(n)`, and the first one serves the queries. A scorer that refuses the size (EASE
+    beyond its dense-matrix limit) is recorded with its error.
+    """
+    work = Path(work_dir) / f"items_{n}"
+    work.mkdir(parents=True, exist_ok=True)
+    stages: dict[str, Any] = {}
+    row: dict[str, Any] = {"items": n, "stages": stages, "load_avg_1m": round(os.getloadavg()[0], 1)}
+
+    with stage(stages, "catalogue") as out:
+        catalog = SyntheticCatalog(n, seed)
+        inter = catalog.interactions
+        out.update(topics=catalog.topics, users=int(inter["user_id"].nunique()), interactions=len(inter))
+    log(f"{n:,} items: {catalog.topics:,} topics, {len(inter):,} interactions ({stages['catalogue']['s']} s)")
+
+    real = n <= real_max
+    with stage(stages, "embed") as out:
+        if real:
+            texts = catalog.texts(0, n)
+            vectors = embed_to_disk(texts, encoder, work / "embedding", log=log)
+            out.update(vectors=f"real ({encoder.name})")
+        else:
+            source = topic_vector_source(catalog, encoder.dim)
+            key = f"topics:{n}:{seed}:{SPREAD}:{encoder.dim}"
+            vectors = stream_vectors(n, encoder.dim, source, work / "embedding", key=key, log=log)
+            out.update(vectors="synthetic (topic vectors)")
+    if real:
+        per_10k = stages["embed"]["s"] / n * 10_000
+    else:
+        texts = catalog.texts(0, min(n, SLICE))
+        started = time.perf_counter()
+        encoder.encode(texts)
+        per_10k = (time.perf_counter() - started) / len(texts) * 10_000
+    stages["embed"].update(real_per_10k_s=round(per_10k, 1), real_all_s=round(per_10k * n / 10_000))
+    log(f"embed: {stages['embed']['vectors']} in {stages['embed']['s']} s; real encoder {per_10k:.0f} s per 10k")
+
+    kind = choose_kind(n)
+    with stage(stages, "index") as out:
+        index = ItemIndex.build(vectors, catalog.ids(), kind=kind)
+        index.save(work / "index")
+        out.update(kind=kind, disk_mb=dir_mb(work / "index" / "items.faiss", work / "index" / "item_ids.npy"))
+    log(f"index: {kind} in {stages['index']['s']} s, {stages['index']['disk_mb']} MB")
+
+    served: Scorer | None = None
+    stages["cf"] = {}
+    for name in cf_models:
+        resolved = choose_cf(n) if name == "auto" else name
+        if resolved in stages["cf"]:
+            continue
+        try:
+            with stage(stages["cf"], resolved) as out:
+                scorer = make_cf(argparse.Namespace(cf_model=resolved)).fit(inter, catalog.ids())
+                shutil.rmtree(work / "cf", ignore_errors=True)
+                scorer.save(work / "cf")
+                out.update(disk_mb=dir_mb(work / "cf"))
+        except (ConvrecError, MemoryError) as e:  # a scorer that cannot take this size is a result too
+            stages["cf"][resolved] = {"error": f"{type(e).__name__}: {e}"}
+            log(f"cf {resolved}: {e}")
+            continue
+        log(f"cf {resolved}: fit in {stages['cf'][resolved]['s']} s")
+        served = served or scorer
+    if served is None:
+        raise RuntimeError(f"no collaborative scorer could be trained on {n:,} items: {stages['cf']}")
+    row["cf"] = served.name
+
+    with stage(stages, "query") as out:
+        out.update(time_queries(catalog, vectors, index, served, encoder, queries, real, seed))
+    q = stages["query"]
+    log(
+        f"query: p50 {q['total']['p50_ms']} ms (embed {q['embed']['p50_ms']}, ann {q['ann']['p50_ms']}, "
+        f"cf {q['cf']['p50_ms']}, blend {q['blend']['p50_ms']}), recall@10 {q['recall@10']}"
+    )
+    row["peak_rss_mb"] = max(
+        [v["peak_rss_mb"] for k, v in stages.items() if k != "cf"]
+        + [v["peak_rss_mb"] for v in stages["cf"].values() if "peak_rss_mb" in v]
+    )
+    row["disk_mb"] = {"vectors": dir_mb(work / "embedding"), "index": stages["index"]["disk_mb"]}
+    return row
+
+
+def time_queries(
+    catalog: SyntheticCatalog,
+    vectors: np.ndarray,
+    index: ItemIndex,
+    cf: Scorer,
+    encoder: Encoder,
+    queries: int,
+    real: bool,
+    seed: int,
+) -> dict[str, Any]:
+    """Per-query latency of each retrieval stage and of the whole, and the ANN's recall@10.
+
+    A query asks for two of a topic's words and has liked 1-3 items someone interacted with.
+    The stages are timed as `Retriever.retrieve` runs them (embed, ANN top-n, CF fold-in and its
+    top-n, blend of the union); "total" is `Retriever.retrieve` + `blend` itself.
+    """
+    import faiss
+
+    rng = np.random.default_rng([seed, 1])
+    inter = catalog.interactions["item_id"].to_numpy()
+    popularity = np.log1p(np.bincount(inter, minlength=catalog.n)).astype(np.float32)
+    allowed = np.ones(catalog.n, bool)
+    retriever = Retriever(index, cf, encoder, noun="item", n=RETRIEVE_N)
+    topics = rng.integers(0, catalog.topics, queries)
+    if not real:
+        centres, basis = topic_vector_source(catalog, index.dim).space  # type: ignore[attr-defined]
+        synthetic = topic_vectors(topics, centres, basis, rng)
+    times: dict[str, list[float]] = {k: [] for k in ("embed", "ann", "cf", "blend", "total")}
+    found, asked = [], []
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # one query at a time, as a chat turn issues them
+    try:
+        for q, topic in enumerate(topics):
+            terms = catalog.topic_terms(int(topic))
+            needs = Needs(keywords=tuple(rng.choice(terms, 2, replace=False)), liked=tuple(
+                int(i) for i in rng.choice(inter, int(rng.integers(1, 4)), replace=False)
+            ))  # fmt: skip
+            t0 = time.perf_counter()
+            qvec = encoder.encode([f"{' '.join(needs.keywords)} item"])[0]
+            t1 = time.perf_counter()
+            search = qvec if real else synthetic[q]
+            ann_ids, _ = index.search(search, RETRIEVE_N)
+            t2 = time.perf_counter()
+            cf_all = cf.score(needs.liked)
+            cf_ids = top_allowed(index.ids, cf_all, allowed, RETRIEVE_N)
+            t3 = time.perf_counter()
+            ids = np.unique(np.concatenate([ann_ids, cf_ids, top_allowed(index.ids, popularity, allowed, 50)]))
+            scores = {"text": index.scores_for(search, ids), "cf": cf_all[ids], "pop": popularity[ids]}
+            blend(Candidates(ids, scores), WEIGHTS)
+            t4 = time.perf_counter()
+            blend(retriever.retrieve(needs, allowed, popularity), WEIGHTS)
+            t5 = time.perf_counter()
+            for key, took in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                times[key].append(took * 1000)
+            found.append(ann_ids[:10])
+            asked.append(search)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    truth = exact_top_k(vectors, np.asarray(asked, np.float32), 10)
+    out: dict[str, Any] = {
+        key: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p95_ms": round(float(np.percentile(v, 95)), 2)}
+        for key, v in times.items()
+    }
+    out["queries"] = queries
+    out["recall@10"] = round(recall_at(np.asarray(found), index.ids[truth], 10), 4)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# All sizes: table, JSON, plot, command
+
+
+def bench_scale(
+    sizes: list[int],
+    encoder: Encoder,
+    work_dir: Path,
+    out: Path,
+    *,
+    log: Callable[[str], object] = print,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Run `bench_size` for each size and merge the rows into `out` (JSON): a size measured again
+    replaces its row, the other sizes' rows stay, so the largest size can be run on its own."""
+    from convrec.eval.cf import _cpus
+
+    previous: dict[int, Any] = {}
+    if out.exists():
+        previous = {r["items"]: r for r in json.loads(out.read_text(encoding="utf-8")).get("sizes", [])}
+    for n in sizes:
+        previous[n] = bench_size(n, encoder, work_dir, log=log, **kwargs)
+        result = {
+            "sizes": [previous[k] for k in sorted(previous)],
+            "encoder": encoder.name,
+            "machine": {"cpus": _cpus()},
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    plot_scale(result, out.with_suffix(".png"))
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    """One line per size: build cost per stage, memory, disk, and query latency.
+
+    >>> print(table({"sizes": []}).splitlines()[0].split()[:3])
+    ['items', 'vectors', 'embed']
+    """
+    head = (
+        f"{'items':>9} {'vectors':<10} {'embed s':>8} {'MiniLM s':>9} {'index':>12} {'cf':>16} "
+        f"{'peak GB':>8} {'index MB':>9} {'p50 ms':>7} {'(emb/ann/cf/blend)':>20} {'p95 ms':>7} {'R@10':>6}"
+    )
+    lines = [head]
+    for r in result["sizes"]:
+        st, q = r["stages"], r["stages"]["query"]
+        cf = st["cf"][r["cf"]]
+        real = st["embed"]["vectors"].startswith("real")
+        minilm = f"{st['embed']['real_all_s']:,}" + ("" if real else "*")
+        parts = "/".join(f"{q[k]['p50_ms']:g}" for k in ("embed", "ann", "cf", "blend"))
+        lines.append(
+            f"{r['items']:>9,} {'real' if real else 'topics':<10} {st['embed']['s']:>8.1f} {minilm:>9} "
+            f"{st['index']['kind'] + ' ' + format(st['index']['s'], '.1f'):>12} "
+            f"{r['cf'] + ' ' + format(cf['s'], '.1f'):>16} {r['peak_rss_mb'] / 1024:>8.2f} "
+            f"{st['index']['disk_mb']:>9.1f} {q['total']['p50_ms']:>7.1f} {parts:>20} "
+            f"{q['total']['p95_ms']:>7.1f} {q['recall@10']:>6.3f}"
+        )
+    lines.append("* MiniLM s: extrapolated from a 1,000-item slice; that size's vectors are topic vectors")
+    return "\n".join(lines)
+
+
+def plot_scale(result: dict[str, Any], path: Path) -> None:
+    """Log-log cost against catalogue size: build seconds per stage, memory and disk, query latency."""
+    try:
+        import matplotlib
+    except ImportError:  # plotting is optional
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["sizes"]
+    n = [r["items"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    build = {
+        "embed (as run)": [r["stages"]["embed"]["s"] for r in rows],
+        "embed, real MiniLM (measured or extrapolated)": [r["stages"]["embed"]["real_all_s"] for r in rows],
+        "index": [r["stages"]["index"]["s"] for r in rows],
+        "cf fit": [r["stages"]["cf"][r["cf"]]["s"] for r in rows],
+        "catalogue": [r["stages"]["catalogue"]["s"] for r in rows],
+    }
+    for label, ys in build.items():
+        axes[0].plot(n, ys, "o-", label=label)
+    axes[0].set_ylabel("seconds")
+    axes[0].set_title("build, per stage")
+    axes[1].plot(n, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS")
+    axes[1].plot(n, [r["stages"]["index"]["disk_mb"] for r in rows], "s-", label="index on disk")
+    axes[1].plot(n, [r["disk_mb"]["vectors"] for r in rows], "^-", label="vectors on disk")
+    axes[1].set_ylabel("MB")
+    axes[1].set_title("memory and disk")
+    for key in ("embed", "ann", "cf", "blend", "total"):
+        axes[2].plot(n, [r["stages"]["query"][key]["p50_ms"] for r in rows], "o-", label=f"{key} p50")
+    axes[2].axhline(50, color="k", lw=0.8, ls="--", label="target 50 ms")
+    axes[2].set_ylabel("ms per query")
+    axes[2].set_title("one chat turn's retrieval")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("items")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from convrec.core.config import settings_from_args
+    from convrec.retrieve.build import make_encoder
+
+    sizes = [int(s.replace("_", "")) for s in args.items.split(",")]
+    result = bench_scale(
+        sizes, make_encoder(settings_from_args(args)), args.work_dir, args.out,
+        log=lambda m: print(m, file=sys.stderr), real_max=args.real_max, queries=args.queries,
+        cf_models=tuple(m.strip() for m in args.cf.split(",")), seed=args.seed,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(table(result))
+        print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    return 0
+
+
+def add_bench_cli(bench_subparsers: Any) -> None:
+    """Register `bench scale` on cli.py's `bench` subparsers."""
+    b = bench_subparsers.add_parser("scale", help="build + query cost on synthetic catalogues of growing size")
+    b.add_argument("--items", default="10000,100000,1000000", help="comma-separated catalogue sizes")
+    b.add_argument("--real-max", type=int, default=10_000, help="largest size the real encoder embeds whole")
+    b.add_argument("--queries", type=int, default=200)
+    b.add_argument("--cf", default="auto", help="scorers to train, the first serves the queries (default auto)")
+    b.add_argument("--seed", type=int, default=42)
+    b.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "convrec-bench-scale",
+                   help="where vectors (resumable), index and CF model are written")  # fmt: skip
+    b.add_argument("--out", type=Path, default=Path("reports/bench_scale.json"))
+    b.add_argument("--json", action="store_true", help="print the results as JSON")
+    b.set_defaults(func=cmd_bench_scale)
