@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from convrec.eval.scale import SyntheticCatalog, bench_scale, table, topic_vector_source
+from convrec.eval.scale import bench_scale, table
+from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.embed import stream_vectors
 from convrec.testing import HashEncoder
 
@@ -31,7 +32,7 @@ def test_tiny_size_runs_end_to_end_and_reports_every_field(tmp_path):
     assert large["stages"]["query"]["recall@10"] == 1.0  # flat search is exact
     assert large["cf"] == "ease" and set(large["stages"]["cf"]) == {"ease", "als"}
     assert (tmp_path / "reports" / "bench_scale.png").exists()
-    assert len(table(result).splitlines()) == 4
+    assert len(table(result).splitlines()) == 5
 
 
 def test_catalogue_interactions_follow_popularity_and_topics():

@@ -31,29 +31,27 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from convrec.core.errors import ConvrecError
-from convrec.core.types import Candidates, Item, Needs
-from convrec.eval.ann import SPREAD, recall_at, topic_space, topic_vectors
+from convrec.core.types import Candidates, Needs
+from convrec.eval.ann import SPREAD, recall_at, topic_vectors
+from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
 from convrec.retrieve.cf import Scorer, choose_cf, make_cf
-from convrec.retrieve.embed import Encoder, embed_to_disk, item_text, stream_vectors
+from convrec.retrieve.embed import Encoder, embed_to_disk, stream_vectors
 from convrec.retrieve.filters import top_allowed
 from convrec.retrieve.index import ItemIndex, choose_kind
 from convrec.retrieve.search import Retriever
 
-DIM = 384
 RETRIEVE_N = 300  # candidates per source, as Settings.retrieve_k
 WEIGHTS = {"text": 0.6, "cf": 0.3, "pop": 0.1}  # the default blend weights (Settings.w_*)
 SLICE = 1000  # items the real encoder embeds to measure its cost where it does not embed all
-SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,91 +90,6 @@ def stage(record: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
     record[name] = {"s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak_rss_mb()), **out}
 
 
-# --------------------------------------------------------------------------------------------
-# The synthetic catalogue
-
-
-def word(i: int) -> str:
-    """A pronounceable pseudo-word for an integer, so that texts are word-like for the encoder.
-
-    >>> word(0), word(71), word(4999)
-    ('ba', 'dabe', 'bezazu')
-    """
-    parts = []
-    while True:
-        parts.append(SYLLABLES[i % len(SYLLABLES)])
-        i //= len(SYLLABLES)
-        if not i:
-            return "".join(parts)
-
-
-class SyntheticCatalog:
-    """`n` items in `n / 50` topics; each topic has two genre words and four tag words, each item a
-    title of two words, a year, and its topic's words. Users favour 1-3 topics: 80% of their
-    interactions fall in those topics, all of them follow a Zipf(1.1) item popularity."""
-
-    def __init__(self, n: int, seed: int = 42, interactions_per_user: float = 20.0) -> None:
-        rng = np.random.default_rng(seed)
-        self.n, self.seed = n, seed
-        self.topics = max(10, n // 50)
-        self.topic = rng.integers(0, self.topics, n)
-        self.year = rng.integers(1950, 2025, n)
-        self.title_words = rng.integers(0, 5000, (n, 2))
-        self.topic_words = rng.integers(5000, 8000, (self.topics, 6))
-        weight = 1.0 / np.arange(1, n + 1) ** 1.1
-        self.weight = weight[rng.permutation(n)]
-        self.interactions = self._interactions(rng, max(10, n // 5), interactions_per_user)
-
-    def _interactions(self, rng: np.random.Generator, users: int, per_user: float) -> pd.DataFrame:
-        counts = np.maximum(1, rng.geometric(1.0 / per_user, users))
-        user = np.repeat(np.arange(users), counts)
-        total = len(user)
-        anywhere = rng.choice(self.n, total, p=self.weight / self.weight.sum())
-        # in a favourite topic: items sorted by topic, a draw inside the topic's span of the
-        # cumulative popularity
-        order = np.argsort(self.topic, kind="stable")
-        cum = np.concatenate([[0.0], np.cumsum(self.weight[order])])
-        bounds = np.searchsorted(self.topic[order], np.arange(self.topics + 1))
-        favourites = rng.integers(0, self.topics, (users, 3))
-        pick = favourites[user, rng.integers(0, 3, total)]
-        lo, hi = cum[bounds[pick]], cum[bounds[pick + 1]]
-        inside = np.searchsorted(cum, lo + rng.random(total) * (hi - lo), side="right") - 1
-        inside = order[np.clip(inside, bounds[pick], np.maximum(bounds[pick + 1] - 1, bounds[pick]))]
-        item = np.where(rng.random(total) < 0.8, inside, anywhere)
-        return pd.DataFrame(
-            {"user_id": user, "item_id": item, "rating": np.float32(5.0), "timestamp": np.int64(0)}
-        ).drop_duplicates(["user_id", "item_id"], ignore_index=True)
-
-    def ids(self) -> np.ndarray:
-        return np.arange(self.n, dtype=np.int64)
-
-    def topic_terms(self, topic: int) -> list[str]:
-        return [word(int(w)) for w in self.topic_words[topic]]
-
-    def item(self, row: int) -> Item:
-        terms = self.topic_terms(int(self.topic[row]))
-        title = " ".join(word(int(w)).capitalize() for w in self.title_words[row])
-        return Item(row, title, int(self.year[row]), tuple(terms[:2]), tags=tuple(terms[2:]))
-
-    def texts(self, start: int, stop: int) -> list[str]:
-        return [item_text(self.item(r)) for r in range(start, stop)]
-
-
-def topic_vector_source(
-    catalog: SyntheticCatalog, dim: int = DIM, spread: float = SPREAD
-) -> Callable[[int, int], np.ndarray]:
-    """Rows start..stop of the catalogue's topic vectors; each chunk is seeded by where it starts,
-    so a resumed run produces the same vectors as an uninterrupted one."""
-    centres, basis = topic_space(np.random.default_rng(catalog.seed), catalog.topics, dim)
-
-    def produce(start: int, stop: int) -> np.ndarray:
-        rng = np.random.default_rng([catalog.seed, start])
-        return topic_vectors(catalog.topic[start:stop], centres, basis, rng, spread)
-
-    produce.space = (centres, basis)  # type: ignore[attr-defined]  # the queries are drawn from it too
-    return produce
-
-
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10, chunk: int = 65_536) -> np.ndarray:
     """Row numbers of the k largest inner products per query, a chunk of rows at a time (the
     vectors may be a memory map larger than what should be in RAM at once).
@@ -195,6 +108,17 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10, chunk: in
         keep = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
         best_s, best_i = np.take_along_axis(all_s, keep, 1), np.take_along_axis(all_i, keep, 1)
     return best_i
+
+
+class Counted:
+    """An encoder that counts the texts it embeds (to price them per 10k)."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder, self.name, self.dim, self.rows = encoder, encoder.name, encoder.dim, 0
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        self.rows += len(texts)
+        return self.encoder.encode(texts, batch_size=batch_size, progress=progress)
 
 
 def dir_mb(*paths: Path) -> float:
@@ -218,6 +142,7 @@ def bench_size(
     real_max: int = 10_000,
     queries: int = 200,
     cf_models: tuple[str, ...] = ("auto",),
+    index_kind: str = "auto",
     seed: int = 42,
     log: Callable[[str], object] = print,
 ) -> dict[str, Any]:
@@ -241,16 +166,21 @@ def bench_size(
     real = n <= real_max
     with stage(stages, "embed") as out:
         if real:
-            texts = catalog.texts(0, n)
-            vectors = embed_to_disk(texts, encoder, work / "embedding", log=log)
-            out.update(vectors=f"real ({encoder.name})")
+            counted = Counted(encoder)  # a resumed run embeds fewer than n
+            vectors = embed_to_disk(catalog.texts(0, n), counted, work / "embedding", log=log)
+            out.update(vectors=f"real ({encoder.name})", embedded=counted.rows)
         else:
-            source = topic_vector_source(catalog, encoder.dim)
+            source, made = topic_vector_source(catalog, encoder.dim), [0]
+
+            def produce(start: int, stop: int) -> np.ndarray:
+                made[0] += stop - start
+                return source(start, stop)
+
             key = f"topics:{n}:{seed}:{SPREAD}:{encoder.dim}"
-            vectors = stream_vectors(n, encoder.dim, source, work / "embedding", key=key, log=log)
-            out.update(vectors="synthetic (topic vectors)")
-    if real:
-        per_10k = stages["embed"]["s"] / n * 10_000
+            vectors = stream_vectors(n, encoder.dim, produce, work / "embedding", key=key, log=log)
+            out.update(vectors="synthetic (topic vectors)", embedded=made[0])
+    if real and stages["embed"]["embedded"] >= SLICE:
+        per_10k = stages["embed"]["s"] / stages["embed"]["embedded"] * 10_000
     else:
         texts = catalog.texts(0, min(n, SLICE))
         started = time.perf_counter()
@@ -259,7 +189,7 @@ def bench_size(
     stages["embed"].update(real_per_10k_s=round(per_10k, 1), real_all_s=round(per_10k * n / 10_000))
     log(f"embed: {stages['embed']['vectors']} in {stages['embed']['s']} s; real encoder {per_10k:.0f} s per 10k")
 
-    kind = choose_kind(n)
+    kind = choose_kind(n) if index_kind == "auto" else index_kind
     with stage(stages, "index") as out:
         index = ItemIndex.build(vectors, catalog.ids(), kind=kind)
         index.save(work / "index")
@@ -333,7 +263,13 @@ def time_queries(
     times: dict[str, list[float]] = {k: [] for k in ("embed", "ann", "cf", "blend", "total")}
     found, asked = [], []
     threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # one query at a time, as a chat turn issues them
+    # one query at a time on one thread, as a chat turn issues them: a single query split over
+    # threads waits for the slowest, and on a busy machine MiniLM took 0.7 s a query that way
+    faiss.omp_set_num_threads(1)
+    torch = sys.modules.get("torch")
+    torch_threads = torch.get_num_threads() if torch else 0
+    if torch:
+        torch.set_num_threads(1)
     try:
         for q, topic in enumerate(topics):
             terms = catalog.topic_terms(int(topic))
@@ -361,6 +297,8 @@ def time_queries(
             asked.append(search)
     finally:
         faiss.omp_set_num_threads(threads)
+        if torch:
+            torch.set_num_threads(torch_threads)
     truth = exact_top_k(vectors, np.asarray(asked, np.float32), 10)
     out: dict[str, Any] = {
         key: {"p50_ms": round(float(np.percentile(v, 50)), 2), "p95_ms": round(float(np.percentile(v, 95)), 2)}
@@ -388,11 +326,12 @@ def bench_scale(
     replaces its row, the other sizes' rows stay, so the largest size can be run on its own."""
     from convrec.eval.cf import _cpus
 
-    previous: dict[int, Any] = {}
-    if out.exists():
-        previous = {r["items"]: r for r in json.loads(out.read_text(encoding="utf-8")).get("sizes", [])}
     for n in sizes:
-        previous[n] = bench_size(n, encoder, work_dir, log=log, **kwargs)
+        row = bench_size(n, encoder, work_dir, log=log, **kwargs)
+        previous = {}  # read just before writing: another run may have added its sizes meanwhile
+        if out.exists():
+            previous = {r["items"]: r for r in json.loads(out.read_text(encoding="utf-8")).get("sizes", [])}
+        previous[n] = row
         result = {
             "sizes": [previous[k] for k in sorted(previous)],
             "encoder": encoder.name,
@@ -420,15 +359,17 @@ def table(result: dict[str, Any]) -> str:
         cf = st["cf"][r["cf"]]
         real = st["embed"]["vectors"].startswith("real")
         minilm = f"{st['embed']['real_all_s']:,}" + ("" if real else "*")
+        resumed = "r" if st["embed"].get("embedded", r["items"]) < r["items"] else " "
         parts = "/".join(f"{q[k]['p50_ms']:g}" for k in ("embed", "ann", "cf", "blend"))
         lines.append(
-            f"{r['items']:>9,} {'real' if real else 'topics':<10} {st['embed']['s']:>8.1f} {minilm:>9} "
+            f"{r['items']:>9,} {'real' if real else 'topics':<10} {st['embed']['s']:>7.1f}{resumed} {minilm:>9} "
             f"{st['index']['kind'] + ' ' + format(st['index']['s'], '.1f'):>12} "
             f"{r['cf'] + ' ' + format(cf['s'], '.1f'):>16} {r['peak_rss_mb'] / 1024:>8.2f} "
             f"{st['index']['disk_mb']:>9.1f} {q['total']['p50_ms']:>7.1f} {parts:>20} "
             f"{q['total']['p95_ms']:>7.1f} {q['recall@10']:>6.3f}"
         )
     lines.append("* MiniLM s: extrapolated from a 1,000-item slice; that size's vectors are topic vectors")
+    lines.append("r embed s: resumed, only the vectors an interrupted run had not written were made")
     return "\n".join(lines)
 
 
@@ -483,7 +424,7 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
     result = bench_scale(
         sizes, make_encoder(settings_from_args(args)), args.work_dir, args.out,
         log=lambda m: print(m, file=sys.stderr), real_max=args.real_max, queries=args.queries,
-        cf_models=tuple(m.strip() for m in args.cf.split(",")), seed=args.seed,
+        cf_models=tuple(m.strip() for m in args.cf.split(",")), index_kind=args.index_kind, seed=args.seed,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -500,6 +441,8 @@ def add_bench_cli(bench_subparsers: Any) -> None:
     b.add_argument("--real-max", type=int, default=10_000, help="largest size the real encoder embeds whole")
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--cf", default="auto", help="scorers to train, the first serves the queries (default auto)")
+    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], default="auto",
+                   help="FAISS index for every size (default: choose_kind's choice per size)")  # fmt: skip
     b.add_argument("--seed", type=int, default=42)
     b.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "convrec-bench-scale",
                    help="where vectors (resumable), index and CF model are written")  # fmt: skip

@@ -91,22 +91,21 @@ def stream_vectors(
         return np.zeros((0, dim), np.float32)
     directory.mkdir(parents=True, exist_ok=True)
     path, record = directory / VECTORS, directory / PROGRESS
-    state = {"key": key, "n": n, "dim": dim, "done": 0}
+    job, done = {"key": key, "n": n, "dim": dim}, 0
     try:
         old = json.loads(record.read_text(encoding="utf-8"))
-        if all(old.get(k) == state[k] for k in ("key", "n", "dim")) and path.stat().st_size == n * dim * 4:
-            state["done"] = int(old["done"])
-    except (OSError, ValueError, TypeError):
+        if all(old.get(k) == v for k, v in job.items()) and path.stat().st_size == n * dim * 4:
+            done = int(old["done"])
+    except (OSError, ValueError, TypeError, AttributeError):
         pass
-    out = np.memmap(path, dtype=np.float32, mode="r+" if state["done"] else "w+", shape=(n, dim))
-    if state["done"] and log:
-        log(f"resuming: {state['done']:,} of {n:,} vectors were already embedded")
-    for start in range(state["done"], n, chunk):
+    out = np.memmap(path, dtype=np.float32, mode="r+" if done else "w+", shape=(n, dim))
+    if done and log:
+        log(f"resuming: {done:,} of {n:,} vectors were already embedded")
+    for start in range(done, n, chunk):
         stop = min(n, start + chunk)
         out[start:stop] = produce(start, stop)
         out.flush()
-        state["done"] = stop
-        write_atomic(record, json.dumps(state))
+        write_atomic(record, json.dumps({**job, "done": stop}))
         if log and stop < n:
             log(f"embedded {stop:,} of {n:,}")
     return out

@@ -28,7 +28,7 @@ SCORERS: dict[str, type[Scorer]] = {cls.name: cls for cls in (Popularity, ItemKN
 
 # Up to how many items each scorer is chosen by `choose_cf` (see its docstring for the measurements).
 EASE_MAX_ITEMS = 12_000
-ITEM_KNN_MAX_ITEMS = 150_000
+ITEM_KNN_MAX_ITEMS = 30_000
 
 
 def choose_cf(n_items: int) -> str:
@@ -40,7 +40,7 @@ def choose_cf(n_items: int) -> str:
     interactions (reports/bench_scale.json, two cores): at 10k items EASE fit in MEASURE_EASE;
     item-kNN in MEASURE_KNN; ALS in MEASURE_ALS.
 
-    >>> choose_cf(9_000), choose_cf(100_000), choose_cf(1_000_000)
+    >>> choose_cf(9_000), choose_cf(20_000), choose_cf(1_000_000)
     ('ease', 'item-knn', 'als')
     """
     if n_items <= EASE_MAX_ITEMS:
