@@ -285,7 +285,7 @@ def time_queries(
             cf_all = cf.score(needs.liked)
             cf_ids = top_allowed(index.ids, cf_all, allowed, RETRIEVE_N)
             t3 = time.perf_counter()
-            ids = np.unique(np.concatenate([ann_ids, cf_ids, top_allowed(index.ids, popularity, allowed, 50)]))
+            ids = np.unique(np.concatenate([ann_ids, cf_ids, retriever.popular(popularity, allowed)]))
             scores = {"text": index.scores_for(search, ids), "cf": cf_all[ids], "pop": popularity[ids]}
             blend(Candidates(ids, scores), WEIGHTS)
             t4 = time.perf_counter()

@@ -81,3 +81,21 @@ def top_allowed(ids: np.ndarray, scores: np.ndarray, allowed: np.ndarray, n: int
         return np.empty(0, np.int64)
     top = np.argpartition(-masked, n - 1)[:n]
     return ids[top[np.isfinite(masked[top])]]
+
+
+def first_allowed(order: np.ndarray, allowed: np.ndarray, n: int, block: int = 4096) -> np.ndarray:
+    """The first `n` rows of `order` (rows, best first) that are allowed: the top-n of a fixed
+    ranking under this turn's filter, reading a block at a time instead of every row (a million
+    rows took ~10 ms a turn with `top_allowed`).
+
+    >>> first_allowed(np.array([2, 0, 1]), np.array([True, True, False]), 1).tolist()
+    [0]
+    """
+    pieces, got = [], 0
+    for start in range(0, len(order), block):
+        rows = order[start : start + block]
+        pieces.append(rows[allowed[rows]])
+        got += len(pieces[-1])
+        if got >= n:
+            break
+    return np.concatenate(pieces)[:n] if pieces else np.empty(0, np.int64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from convrec.core.types import Candidates, Needs
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder, is_multilingual
-from convrec.retrieve.filters import top_allowed
+from convrec.retrieve.filters import first_allowed, top_allowed
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
 
@@ -73,6 +73,7 @@ class Retriever:
     noun: str = "movie"
     n: int = 300  # per source
     images: ImageIndex | None = None  # the items' pictures in CLIP space; None for a text-only index
+    _popular: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def retrieve(
         self,
@@ -109,7 +110,7 @@ class Retriever:
             pieces.append(self.index.search(qvec, self.n, allowed)[0])
         if cf_all.any():
             pieces.append(top_allowed(self.index.ids, cf_all, allowed, self.n))
-        pieces.append(top_allowed(self.index.ids, popularity, allowed, POPULAR_N))
+        pieces.append(self.popular(popularity, allowed))
         ivec = self.image_query(query, picture)
         if ivec is not None and self.images is not None:
             pieces.append(self.images.search(ivec, self.n, allowed)[0])
@@ -132,6 +133,13 @@ class Retriever:
         for name, boost in boosts.items():
             cands.scores[name] = boost[rows] if len(rows) else np.zeros(0, np.float32)
         return cands
+
+    def popular(self, popularity: np.ndarray, allowed: np.ndarray, n: int = POPULAR_N) -> np.ndarray:
+        """The ids of the `n` most popular allowed items; the ranking is sorted once per
+        popularity array, not per turn."""
+        if self._popular is None or self._popular[0] is not popularity:
+            self._popular = (popularity, np.argsort(-popularity, kind="stable"))
+        return self.index.ids[first_allowed(self._popular[1], allowed, n)]
 
     # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
     def picture_query(self, image: Picture) -> np.ndarray:
