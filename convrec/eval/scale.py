@@ -386,7 +386,10 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
     n = [r["items"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     build = {
-        "embed (as run)": [r["stages"]["embed"]["s"] for r in rows],
+        "embed (as run; resumed runs left out)": [
+            r["stages"]["embed"]["s"] if r["stages"]["embed"].get("embedded", r["items"]) == r["items"] else np.nan
+            for r in rows
+        ],
         "embed, real MiniLM (measured or extrapolated)": [r["stages"]["embed"]["real_all_s"] for r in rows],
         "index": [r["stages"]["index"]["s"] for r in rows],
         "cf fit": [r["stages"]["cf"][r["cf"]]["s"] for r in rows],
