@@ -43,10 +43,9 @@ ARTICLES = frozenset({"the", "a", "an"})
 CUES_EN = (
     "similar to", "such as", "along the lines of", "in the vein of", "reminds me of", "the likes of",
     "same vibe as", "the vibe of", "vibe of", "same feel as", "the feel of", "in the style of", "same mood as",
-    "reminiscent of", "akin to", "comparable to", "close to",
-    "fan of", "rather than", "instead of", "as good as", "like", "likes", "liked", "love", "loves",
-    "loved", "enjoy", "enjoys", "enjoyed", "adore", "adored", "hate", "hated", "dislike", "disliked",
-    "unlike",
+    "reminiscent of", "akin to", "comparable to", "close to", "fan of", "rather than", "instead of", "as good as",
+    "like", "likes", "liked", "love", "loves", "loved", "enjoy", "enjoys", "enjoyed", "adore", "adored", "hate",
+    "hated", "dislike", "disliked", "unlike",
 )  # fmt: skip
 
 # A cue followed by one of these (in lower case) is not about a title: "I'd like to", "like that".
