@@ -65,3 +65,10 @@ def test_profiles_are_embedded_searched_and_never_shown(settings):  # noqa: F811
     assert turn.recs[0].item.item_id == 18
     shown = " ".join([turn.reply, *(r.why for r in turn.recs)])
     assert "bank job" not in shown and "model-written" not in shown
+
+
+def test_the_command_says_what_is_missing(tmp_path, capsys):
+    from convrec.cli import main
+
+    assert main(["--llm", "none", "--index-dir", str(tmp_path), "profiles", "--limit", "1"]) != 0
+    assert "written by a model" in capsys.readouterr().err
