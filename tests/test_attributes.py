@@ -9,10 +9,10 @@ from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.data.catalog import Catalog
+from convrec.data.documents import item_text
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
 from convrec.retrieve.cf import ItemKNN
-from convrec.retrieve.embed import item_text
 from convrec.retrieve.index import ItemIndex
 from convrec.testing import HashEncoder, tiny_catalog
 

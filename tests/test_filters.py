@@ -8,8 +8,8 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.types import Item, Needs
 from convrec.data.catalog import Catalog
+from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
-from convrec.retrieve.embed import item_text
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.index import ItemIndex
 from convrec.testing import HashEncoder

@@ -8,8 +8,8 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, LLMError
 from convrec.core.types import Needs
+from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
-from convrec.retrieve.embed import item_text
 from convrec.retrieve.index import ItemIndex
 from convrec.testing import FakeLLM, HashEncoder, tiny_catalog
 

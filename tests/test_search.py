@@ -5,8 +5,8 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.types import Item, Needs
 from convrec.data.catalog import Catalog
+from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
-from convrec.retrieve.embed import item_text
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.search import query_text
 from convrec.testing import HashEncoder, tiny_catalog

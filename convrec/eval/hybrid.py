@@ -70,8 +70,8 @@ def _item_texts(
 ) -> list[str]:
     """Each item's text, with every tag but the examples' own (the need must not be in the
     answer's text); `untagged` items (new ones, that nobody has interacted with) with none."""
+    from convrec.data.documents import item_text
     from convrec.data.tables import MAX_TAGS
-    from convrec.retrieve.embed import item_text
 
     drop = set(zip(examples["userId"], examples["movieId"]))
     tags = tags[~tags["movieId"].isin(untagged)]

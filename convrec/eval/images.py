@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from convrec.core.types import Candidates, Item
+from convrec.data.documents import item_text
 from convrec.retrieve.blend import blend
-from convrec.retrieve.embed import item_text
 from convrec.retrieve.images import ImageEncoder, ImageIndex
 from convrec.retrieve.index import ItemIndex
 from convrec.testing import (

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from convrec.core.types import Item
+from convrec.data.documents import item_text
 from convrec.eval.ann import SPREAD, topic_space, topic_vectors
-from convrec.retrieve.embed import item_text
 
 DIM = 384
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]

@@ -26,6 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from convrec.core.types import Item
+from convrec.data.documents import item_text
 from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.llm.base import LLM, Message, Metered, extract_first_json
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 120  # a premise and ten short words; the embedded model decodes ~11 tokens a second
 WORD_CHARS = 30
+FACT_CHARS = 400  # of an item's document in the prompt: ~100 tokens, evaluated anew for every item
 
 
 def profile_schema() -> dict[str, Any]:
@@ -51,19 +53,12 @@ def profile_schema() -> dict[str, Any]:
 
 
 def facts(item: Item) -> str:
-    """What the model is told of one item: its catalogue record, nothing else.
+    """What the model is told of one item: its catalogue record (its document, shortened), nothing else.
 
     >>> facts(Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",)))
     'Heat (1995). Genres: Action, Crime. Tags: heist.'
     """
-    parts = [f"{item.label()}."]
-    if item.genres:
-        parts.append(f"Genres: {', '.join(item.genres)}.")
-    if item.tags:
-        parts.append(f"Tags: {', '.join(item.tags[:8])}.")
-    if item.text:
-        parts.append(item.text[:300])
-    return " ".join(parts)
+    return item_text(item, max_chars=FACT_CHARS)
 
 
 def _words(value: Any, n: int) -> tuple[str, ...]:

@@ -24,10 +24,11 @@ from convrec.core.config import Settings
 from convrec.core.errors import CatalogError, IndexMissing
 from convrec.core.files import write_atomic
 from convrec.data.catalog import Catalog
+from convrec.data.documents import item_text
 from convrec.data.loaders import load_catalog
 from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.retrieve.cf import Scorer, make_cf
-from convrec.retrieve.embed import EMBED_CHUNK, Encoder, SentenceEncoder, embed_to_disk, item_text
+from convrec.retrieve.embed import EMBED_CHUNK, Encoder, SentenceEncoder, embed_to_disk
 from convrec.retrieve.images import build_image_index
 from convrec.retrieve.index import ItemIndex, choose_kind
 

@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 
 from convrec.core.files import write_atomic
-from convrec.core.types import Item
 
 
 class Encoder(Protocol):
@@ -135,24 +134,3 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
-    """The text an item is embedded from: the facts a person would search by, then what a model
-    wrote about it (`written`, see `convrec.data.profiles`) where the facts leave room.
-
-    >>> item_text(Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",)))
-    'Heat (1995). Genres: Action, Crime. Tags: heist.'
-    """
-    parts = [f"{item.label()}."]
-    if item.genres:
-        parts.append(f"Genres: {', '.join(item.genres)}.")
-    if item.tags:
-        parts.append(f"Tags: {', '.join(item.tags[:12])}.")
-    if item.text:
-        parts.append(item.text)
-    if item.people:
-        parts.append(f"With {', '.join(item.people[:4])}.")
-    if written:
-        parts.append(written)
-    return " ".join(parts)[:max_chars]
