@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from convrec.eval.plots import pyplot, save
+
 RECALL_TARGET = 0.95
 SPREAD = 0.15
 
@@ -255,12 +257,7 @@ def _fmt(r: dict[str, Any]) -> str:
 
 def plot_bench(results: list[dict[str, Any]], path: Path) -> None:
     """Latency p50 against recall@10 for each run (one line per kind and size)."""
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for res in results:
@@ -286,8 +283,7 @@ def plot_bench(results: list[dict[str, Any]], path: Path) -> None:
     ax.set_title("FAISS, 384-d unit vectors, one query at a time")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def cmd_bench_index(args: argparse.Namespace) -> int:

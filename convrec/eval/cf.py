@@ -34,6 +34,7 @@ import scipy.sparse as sp
 
 from convrec.eval.datasets import load_interactions
 from convrec.eval.metrics import K, catalog_coverage, novelty, ranking_metrics
+from convrec.eval.plots import pyplot, save
 from convrec.eval.splits import SEED, leave_last_out, stratified_split
 from convrec.retrieve.cf import (
     ALS,
@@ -397,12 +398,7 @@ ANCHORS = {"BiVAE": (0.475, 0.412, 0.219), "BPR (cornac)": (0.442, 0.388, 0.213)
 
 def plot_cf(result: dict[str, Any], path: Path) -> None:
     """Bars of nDCG / precision / recall @k per model; the published anchors for ML-100k."""
-    try:
-        import matplotlib
-    except ImportError:  # plotting is optional
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = result["k"]
     names = list(result["models"])
@@ -425,5 +421,4 @@ def plot_cf(result: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, top * 1.45)
     ax.legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from convrec.core.types import Candidates
+from convrec.eval.plots import pyplot, save
 from convrec.retrieve.blend import blend
 
 LIKED = 4.0
@@ -288,10 +289,7 @@ def run_hybrid(
 
 
 def _plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     sweep = result["sweep"]
     steps = sorted({s["text"] for s in sweep})
@@ -329,5 +327,4 @@ def _plot(result: dict[str, Any], path: Path) -> None:
     b.set_title(f"test, {t['examples']} examples")
     b.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

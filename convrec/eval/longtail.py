@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from convrec.eval.plots import pyplot, save
 from convrec.retrieve.blend import minmax
 
 
@@ -195,10 +196,7 @@ def run_longtail(
 
 
 def _plot(result: dict[str, Any], path: Path, k: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     for rows, label, key in (
@@ -220,5 +218,4 @@ def _plot(result: dict[str, Any], path: Path, k: int) -> None:
     a.legend()
     b.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)

@@ -3,7 +3,7 @@ dialogs` and `eval simulate` wrote. It only reads those files, so it runs in a s
 re-runs a model; every number in it comes with the command that produced it.
 
 Plots: Recall@K curves per system (with He et al.'s GPT-4 and GPT-3.5 anchors dashed) and the
-latency of one turn per system. matplotlib is imported here only.
+latency of one turn per system.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from convrec.eval.plots import pyplot, save
 
 KS = (1, 5, 10, 20)
 
@@ -69,10 +71,7 @@ def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str
 
 
 def plot_recall(runs: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), squeeze=False)
     for ax, run in zip(axes[0], runs):
@@ -92,15 +91,11 @@ def plot_recall(runs: list[dict[str, Any]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_latency(run: dict[str, Any], simulate: dict[str, Any] | None, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = dict(run["systems"])
     rows.update({k: v for k, v in (run.get("llm_sample") or {}).get("systems", {}).items() if k not in rows})
@@ -127,8 +122,7 @@ def plot_latency(run: dict[str, Any], simulate: dict[str, Any] | None, path: Pat
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def write_report(inputs: list[Path], simulate_path: Path | None, out: Path, notes: Path | None = None) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Candidates, Needs
 from convrec.eval.ann import SPREAD, recall_at, topic_vectors
+from convrec.eval.plots import pyplot, save
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
 from convrec.retrieve.cf import Scorer, choose_cf, make_cf
@@ -375,12 +376,7 @@ def table(result: dict[str, Any]) -> str:
 
 def plot_scale(result: dict[str, Any], path: Path) -> None:
     """Log-log cost against catalogue size: build seconds per stage, memory and disk, query latency."""
-    try:
-        import matplotlib
-    except ImportError:  # plotting is optional
-        return
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = result["sizes"]
     n = [r["items"] for r in rows]
@@ -415,8 +411,7 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("items")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save(fig, path)
 
 
 def cmd_bench_scale(args: argparse.Namespace) -> int:
