@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -126,10 +127,15 @@ class Attributes:
         for found in matches.values():
             best = np.zeros(self.matrix.shape[0], np.float32)
             for col, sim in found:
-                column = self.matrix[:, col].toarray().ravel() * min(sim, 1.0)
+                column = self._columns[:, col].toarray().ravel() * min(sim, 1.0)
                 np.maximum(best, column, out=best)
             total += best
         return total / len(matches)
+
+    @cached_property
+    def _columns(self) -> sparse.csc_matrix:
+        """The relevance matrix by column, for reading one attribute's items."""
+        return self.matrix.tocsc()
 
     # -- "like X" ---------------------------------------------------------------------------------
     def likeness(self, rows: np.ndarray, liked_rows: Sequence[int]) -> np.ndarray:
@@ -148,15 +154,16 @@ class Attributes:
         both = g_cand @ g_like.T
         either = g_cand.sum(axis=1)[:, None] + g_like.sum(axis=1)[None, :] - both
         genres = both / np.maximum(either, 1.0)
-        weighted = self._weighted()
-        a_cand, a_like = weighted[rows], weighted[list(liked_rows)]
+        a_cand, a_like = self._weighted[rows], self._weighted[list(liked_rows)]
         attrs = (a_cand @ a_like.T).toarray()
         has = np.asarray(a_like.getnnz(axis=1) > 0)[None, :]
         score = np.where(has, (genres + attrs) / 2, genres)
         return score.mean(axis=1).astype(np.float32)
 
+    @cached_property
     def _weighted(self) -> sparse.csr_matrix:
-        """Rows scaled by idf and L2-normalised, so that a row product is the cosine."""
+        """Rows scaled by idf and L2-normalised, so that a row product is the cosine (built once:
+        the vocabulary does not change after loading)."""
         counts = np.asarray((self.matrix > 0).sum(axis=0)).ravel()
         idf = np.log((1 + self.matrix.shape[0]) / (1 + counts)).astype(np.float32)
         m = self.matrix @ sparse.diags(idf)
