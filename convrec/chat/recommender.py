@@ -395,23 +395,24 @@ class Recommender:
                 cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[at] > 0)
             return cands.sorted_by("blend")
 
+    def _llm_does(self, chosen: bool | None) -> bool:
+        """Whether the model takes a step the settings switch with `chosen`: as chosen, else (None)
+        every model but the embedded 1.5B one; never without a model."""
+        if self.llm is None:
+            return False
+        return chosen if chosen is not None else self.llm.name != "embedded"
+
     @property
     def llm_proposes(self) -> bool:
         """Whether the model names candidates (`Settings.propose_with_llm`; by default every model
         but the embedded one)."""
-        if self.llm is None:
-            return False
-        chosen = self.settings.propose_with_llm
-        return chosen if chosen is not None else self.llm.name != "embedded"
+        return self._llm_does(self.settings.propose_with_llm)
 
     @property
     def llm_replies(self) -> bool:
         """Whether the model writes the reply (`Settings.llm_reply`; by default every model but
         the embedded one, see README "What the assistant says")."""
-        if self.llm is None:
-            return False
-        chosen = self.settings.llm_reply
-        return chosen if chosen is not None else self.llm.name != "embedded"
+        return self._llm_does(self.settings.llm_reply)
 
     @cached_property
     def spotter(self) -> TitleSpotter:
@@ -431,10 +432,7 @@ class Recommender:
     def llm_reranks(self) -> bool:
         """Whether the model orders the candidates (`Settings.rerank_with_llm`; by default every
         model but the embedded one, see convrec/core/config.py)."""
-        if self.llm is None:
-            return False
-        chosen = self.settings.rerank_with_llm
-        return chosen if chosen is not None else self.llm.name != "embedded"
+        return self._llm_does(self.settings.rerank_with_llm)
 
     def prompt_genres(self, text: str, rules: NeedsUpdate, n: int = 12) -> list[str]:
         """The genres the parse prompt offers the model: all of a small vocabulary, else the
