@@ -75,6 +75,7 @@ from convrec.parse.negation import (
     in_negation_scope,
     joined,
     read_genres,
+    scope_cue,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -422,10 +423,10 @@ def unnegated(text: str, cues: Sequence[Cue]) -> str:
     >>> unnegated("我不喜欢战争片", find_cues("我不喜欢战争片"))
     '我      '
     """
-    spans = [(c.start, c.end) for c in cues if c.kind != "soft"]
+    hard = [c for c in cues if c.kind != "soft"]
     chars = list(text)
     for m in _UNIT.finditer(text):
-        if any(a <= m.start() < b for a, b in spans) or in_negation_scope(text, spans, m.start()):
+        if any(c.start <= m.start() < c.end for c in hard) or scope_cue(text, hard, m.start()) is not None:
             chars[m.start() : m.end()] = " " * (m.end() - m.start())
     return "".join(chars)
 
