@@ -348,14 +348,14 @@ class Recommender:
                 tiers = [self.filters.allowed(needs, exclude=exclude, every_min=k)]
         parts: list[Candidates] = []
         spent = {"retrieve": 0.0, "blend": 0.0}
-        with timed(timings, "about"):
-            about = self.about(needs)
+        with timed(timings, "boosts"):
+            boosts = self.boosts(needs)
         for rank, allowed in enumerate(tiers):
             if sum(len(p) for p in parts) >= n:
                 break
             if allowed.any() or (not parts and rank == len(tiers) - 1):  # nothing at all: an empty list
                 step: dict[str, float] = {}
-                cands = self._blended(needs, allowed, step, picture, proposed, about)
+                cands = self._blended(needs, allowed, step, picture, proposed, boosts)
                 spent = {stage: spent[stage] + step[stage] for stage in spent}
                 above = len(tiers) - 1 - rank  # blended scores lie in [0, 1]: earlier tiers stay first
                 cands.scores["blend"] = cands.scores["blend"] + np.float32(above)
@@ -371,16 +371,11 @@ class Recommender:
         timings: dict[str, float],
         picture: np.ndarray | None,
         proposed: Sequence[int],
-        about: np.ndarray | None,
+        boosts: dict[str, np.ndarray],
     ) -> Candidates:
-        """retrieve -> blend over the `allowed` rows, best first (`about`: see `about`)."""
+        """retrieve -> blend over the `allowed` rows, best first (`boosts`: see `boosts`)."""
         s = self.settings
         with timed(timings, "retrieve"):
-            boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
-            if about is not None:
-                boosts["about"] = about
-            if self.conv is not None and s.w_conv > 0:
-                boosts["conv"] = self.conv.score(needs.liked)
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, boosts)
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
@@ -444,6 +439,18 @@ class Recommender:
         near = np.argsort(-(self._genre_vectors @ self.encoder.encode([text])[0]))[:n]
         keep = {self.genres[i] for i in near} | set(rules.include_genres) | set(rules.exclude_genres)
         return [g for g in self.genres if g in keep]
+
+    def boosts(self, needs: Needs) -> dict[str, np.ndarray]:
+        """The turn's score sources over every catalogue row, computed once for all its tiers:
+        the share of the preferred genres ("pref"), what the request's moods and topics are about
+        ("about"), and the conversation model's scores of the liked items ("conv")."""
+        boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
+        about = self.about(needs)
+        if about is not None:
+            boosts["about"] = about
+        if self.conv is not None and self.settings.w_conv > 0:
+            boosts["conv"] = self.conv.score(needs.liked)
+        return boosts
 
     def about(self, needs: Needs) -> np.ndarray | None:
         """Per catalogue row, how much it is about the request's moods and topics (see
