@@ -89,10 +89,11 @@ class Retriever:
         `popularity` (one value per row) is the popularity prior: log interaction counts in a chat,
         another prior where an evaluation substitutes one. `proposed` are item ids a language model
         named for the request, best first (`convrec.llm.propose`): the allowed ones join the
-        candidates with an "llm" column. `boosts` are more sources, one value per row in 0..1, by name:
-        how much each item has of what the request prefers ("pref": the share of its preferred
-        genres; "about": its attributes the request's moods and topics mean); the best of each, the
-        more popular first among equals, join the candidates with a column of that name.
+        candidates with an "llm" column. `boosts` are more sources, one value per row, by name: how
+        much each item has of what the request prefers ("pref": the share of its preferred genres;
+        "about": its attributes the request's moods and topics mean, both 0..1) and the conversation
+        model's score ("conv"); the best of each, the more popular first among equals, join the
+        candidates with a column of that name.
         """
         query = query_text(needs, self.noun, is_multilingual(self.encoder.name))
         vectors = []
