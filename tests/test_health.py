@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from convrec.serve.api import Running, create_api
-from convrec.serve.db import open_store
 from convrec.serve.service import make_service
 
 from .pg import PgServer, why_not
@@ -69,10 +68,10 @@ def test_with_postgresql_stopped_models_answer_at_once_and_healthz_says_the_stor
         url = server.create_database("outage")
         # a request waits up to 8 s for the database, /healthz up to 2 s
         rec = make_recommender(store_timeout_s=8.0, health_timeout_s=2.0)
-        service = make_service(rec, store=open_store(url, pool_size=2, timeout_s=8.0))
+        service = make_service(rec, feedback_db=url)
         with Running(create_api(service)) as api:
             up = httpx.get(f"{api.url}/healthz", timeout=30)
-            assert up.status_code == 200 and up.json()["store"] == "up" and up.json()["sessions"] == 0
+            assert up.status_code == 200
             sid = httpx.post(f"{api.url}/v1/sessions", timeout=30).json()["session_id"]
 
             server.halt()
@@ -82,8 +81,9 @@ def test_with_postgresql_stopped_models_answer_at_once_and_healthz_says_the_stor
             report("postgresql stopped", [session, health, models])
             assert models.response.status_code == 200 and models.finished < health.finished
             assert health.response.status_code == 503
-            assert health.response.json()["store"] == "down" and health.response.json()["sessions"] is None
             assert health.finished < session.finished  # it did not wait as long as a request does
+            assert health.response.json()["store"] == "down" and health.response.json()["sessions"] is None
+            assert up.json()["store"] == "up" and up.json()["sessions"] == 0
             assert session.response.status_code == 503 and "unavailable" in session.response.json()["error"]
 
             server.resume()
@@ -102,7 +102,7 @@ def test_with_postgresql_stopped_models_answer_at_once_and_healthz_says_the_stor
 def test_sqlite_held_by_another_writer_blocks_neither_healthz_nor_the_other_endpoints(tmp_path):
     db = tmp_path / "convrec.sqlite3"
     rec = make_recommender(store_timeout_s=6.0, health_timeout_s=2.0)
-    service = make_service(rec, store=open_store(db, timeout_s=6.0))
+    service = make_service(rec, feedback_db=db)
     other = sqlite3.connect(db, isolation_level=None)
     with Running(create_api(service)) as api:
         other.execute("BEGIN IMMEDIATE")  # another process's writer holds the database

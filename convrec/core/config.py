@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     # `convrec learn --feedback`: a client votes once per item pair (and item) per window; a pair or
     # an item's prior counts only once this many distinct clients voted for it; and the feedback
     # makes at most this share of the conversation model's dialogues when dialogue files are given
-    feedback_vote_window_s: float = Field(86400.0, gt=0)
+    feedback_vote_window_s: float = Field(30 * 86400.0, gt=0)  # a month: a few addresses add little a day
     feedback_min_clients: int = Field(3, ge=1)
     feedback_conv_share: float = Field(0.2, ge=0, le=1)
     # where conversations and feedback are kept: a PostgreSQL URL shared by several `convrec serve`

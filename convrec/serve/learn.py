@@ -261,8 +261,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
     )
     feedback = manifest["sources"].get("feedback")
     if feedback:
+        days = settings.feedback_vote_window_s / 86400
         print(
-            f"feedback: {feedback['voters']:,} votes (a client in a {settings.feedback_vote_window_s:g} s window) "
+            f"feedback: {feedback['voters']:,} votes (one per client and {days:g}-day window) "
             f"from {feedback['clients']:,} clients, each weighing {feedback['weight']:.3g}; held back (fewer than "
             f"{settings.feedback_min_clients} clients): {feedback['held_back_pairs']:,} answer pairs, "
             f"{feedback['held_back_items']:,} items"
