@@ -92,6 +92,10 @@ class PostgresStore(Store):
             max_size=pool_size,
             timeout=timeout_s,
             kwargs={"connect_timeout": max(1, round(timeout_s))},
+            # the pool retries a lost database with a doubling delay, without bound: after a minute's
+            # outage its next try could come a minute after the database is back. Giving up after
+            # `timeout_s` makes the next request that waits try again at once.
+            reconnect_timeout=timeout_s,
             check=ConnectionPool.check_connection,
             name="convrec",
             open=True,
