@@ -285,7 +285,7 @@ def add_routes(
     model = {"id": MODEL_ID, "object": "model", "created": started, "owned_by": "convrec"}
 
     @api.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
+    async def models() -> dict[str, Any]:  # on the event loop: it reads nothing, so needs no thread
         """The one model, as OpenAI's model list."""
         return {"object": "list", "data": [model]}
 
