@@ -11,8 +11,11 @@ Happy Gilmore the theme "dinosaurs" put it first for "movies about dinosaurs", a
 - "near the words", which the reply and the reasons say as "the closest in the catalogue", is judged
   on the item's own document, never on the model's text embedded with it.
 
-Left out on purpose: the premise of a profile, which is embedded but is no attribute: an item whose
-only tie is a premise word counts as tied by a model when its embedded text is near the words.
+A profiled item whose embedded text is near the words, and that nothing in the catalogue ties to
+them, counts as tied by the model (its premise is embedded but is no attribute). Its own document is
+compared with the words alone, while the turn's "text" score also holds the liked items ("like X").
+Left out on purpose: splitting an item's embedded vector into its own and the model's part (one
+vector per item is stored; its own document is embedded again, for at most `MAX_REENCODED` a turn).
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ class Evidence:
 
     def near(self, cands: Candidates, needs: Needs) -> dict[int, bool]:
         """item id -> whether its own document is near the request's words (see `own_text`)."""
-        if not needs.keywords and not needs.about:
+        if not needs.keywords:  # no words to be near (a reason names them)
             return {int(i): False for i in cands.ids}
         own = self.own_text(cands, needs)
         return {int(i): bool(t >= NEAR_TEXT) for i, t in zip(cands.ids, own)}
