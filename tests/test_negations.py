@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from convrec.chat.session import merge
 from convrec.cli import main
+from convrec.core.types import Needs
 from convrec.eval.negations import read_suite, run_suite
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
@@ -123,3 +125,20 @@ def test_a_refused_clause_gives_no_keyword() -> None:
     u = parse_rules("oh wonderful, more zombies... pass, something with car chases", MOVIELENS_GENRES)
     assert "zombies" not in u.keywords and "car chases" in u.keywords
     assert parse_rules("又是僵尸片……算了吧，来点飙车的", MOVIELENS_GENRES).keywords == ()
+
+
+@pytest.mark.parametrize(
+    "turns, genre, years",
+    [
+        (["a thriller", "more please", "but only after 1995"], "Thriller", (1996, None)),
+        (["a crime film", "more", "but nothing older than 2005"], "Crime", (2005, None)),
+        (["a war movie", "more please", "and nothing newer than 1990"], "War", (None, 1990)),
+        (["犯罪片", "再来", "不要2005年以前的"], "Crime", (2005, None)),
+        (["战争片", "再来几部", "不要1990年以后的"], "War", (None, 1989)),
+    ],
+)
+def test_a_bound_said_after_more_holds(turns, genre, years) -> None:
+    needs = Needs()
+    for text in turns:
+        needs = merge(needs, parse_rules(text, MOVIELENS_GENRES, now_year=2016), [], {})
+    assert needs.include_genres == (genre,) and (needs.year_min, needs.year_max) == years
