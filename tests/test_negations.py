@@ -94,6 +94,8 @@ IN_PASSING = [
     ("adventure movies, nothing past 1999", ("Adventure",), (), (None, 1999)),
     ("no films before 1995, a mystery", ("Mystery",), (), (1995, None)),
     ("nothing before the 80s", (), (), (1980, None)),
+    ("nothing more recent than 1990", (), (), (None, 1990)),
+    ("a comedy, only after the mid-90s", ("Comedy",), (), (1998, None)),
     ("又是僵尸片，真是太好了……算了吧，来点飙车的", ("Action",), ("Horror",), (None, None)),
     ("恐怖片？饶了我吧。来个喜剧", ("Comedy",), ("Horror",), (None, None)),
     ("战争片太沉重了，不想再看了，来点喜剧", ("Comedy",), ("War",), (None, None)),

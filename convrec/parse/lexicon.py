@@ -352,8 +352,8 @@ PART_YEARS: dict[str | None, tuple[int, int]] = {None: (0, 9), "early": (0, 4), 
 
 # (kind, pattern) in the order they are tried; each match is consumed. Kinds: "range" (two years),
 # "max-1"/"max" (before / until), "min+1"/"min" (after / since), "around" (±2), "single".
-# Decade forms: "decade-max-1" (before the 80s), "decade-min+10" (after), "decade-min" (since),
-# "decade" (the decade itself).
+# Decade forms: "decade-max-1" (before the 80s), "decade-after" (after the late 80s: 1990 on),
+# "decade-min" (since), "decade" (the decade itself).
 YEAR_RULES: tuple[tuple[str, str], ...] = (
     ("range", rf"\bbetween\s+(?:the\s+years?\s+)?{Y}\s+and\s+{Y}\b"),
     ("range", rf"\b(?:from\s+)?{Y}\s*(?:-|–|—|to|through|till|until)\s*{Y}\b"),
@@ -370,11 +370,11 @@ YEAR_RULES: tuple[tuple[str, str], ...] = (
     ("min", rf"\b(?:since|no earlier than|not before)\s+{Y}\b"),
     ("min", rf"\b(?:from\s+)?{Y}\s*(?:onwards?|or later|and later|or newer|and up|on|\+)(?![\w+])"),
     ("min", rf"{Y}\s*年?\s*(?:以后|以後|之后|之後|以来|以來|后|後|起)"),
-    ("min+1", rf"\b(?:after|post|past|newer than|later than)[\s-]*{Y}\b"),
+    ("min+1", rf"\b(?:after|post|past|newer than|later than|more recent than)[\s-]*{Y}\b"),
     ("min+1", rf"(?:晚于|晚於|迟于|遲於){Y}\s*年?|比\s*{Y}\s*年?\s*(?:更|还|還)?(?:新|晚|近)"),
     ("decade-max-1", rf"\b(?:before|pre|prior to|older than)[\s-]*(?:{DECADE_EN})"),
     ("decade-max-1", rf"(?:{DECADE_ZH})\s*(?:以前|之前)"),
-    ("decade-min+10", rf"\b(?:after|post|past|newer than)[\s-]*(?:{DECADE_EN})"),
+    ("decade-after", rf"\b(?:after|post|past|newer than|more recent than)[\s-]*(?:{DECADE_EN})"),
     ("decade-min", rf"\bsince\s+(?:{DECADE_EN})"),
     ("decade-min", rf"(?:{DECADE_ZH})\s*(?:以后|以後|之后|之後|以来|以來)"),
     ("decade", rf"(?:{DECADE_EN})|(?:{DECADE_ZH})"),

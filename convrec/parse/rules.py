@@ -332,7 +332,7 @@ def _bound(kind: str, m: re.Match[str], now_year: int) -> tuple[int | None, int 
 
     >>> _bound("max-1", re.search(r"before (\\d+)", "before 1970"), 2026)
     (None, 1969)
-    >>> _bound("decade-min+10", DECADE.search("the 80s"), 2026), _bound("decade", DECADE.search("the 2090s"), 2026)
+    >>> _bound("decade-after", DECADE.search("the late 80s"), 2026), _bound("decade", DECADE.search("the 2090s"), 2026)
     ((1990, None), (None, None))
     """
     if kind.startswith("decade"):
@@ -341,7 +341,7 @@ def _bound(kind: str, m: re.Match[str], now_year: int) -> tuple[int | None, int 
             return None, None
         return {
             "decade-max-1": (None, first - 1),
-            "decade-min+10": (first + 10, None),
+            "decade-after": (last + 1, None),
             "decade-min": (first, None),
         }.get(kind, (first, last))
     years = [int(g) for g in m.groups() if g]
