@@ -10,7 +10,6 @@ with template reasons and the template reply, and the turn says so (`Turn.info["
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 from convrec.chat.relax import relax
 from convrec.chat.session import Session
 from convrec.core.config import Settings
-from convrec.core.errors import InputError
+from convrec.core.text import clean_message
 from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
@@ -55,23 +54,6 @@ PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the
 # found for Chinese words the encoder cannot read 0.39-0.46.
 NEAR_TEXT = 0.5
 LANGUAGES = (("en", "English"), ("zh", "Chinese"))
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-def clean_message(text: str, max_chars: int) -> str:
-    """Strip control characters and bound the length, with a message a person can act on.
-
-    >>> clean_message("  hi\\x00 there ", 100)
-    'hi there'
-    """
-    text = CONTROL_CHARS.sub("", text or "").strip()
-    if not text:
-        raise InputError("The message is empty: tell me what you are looking for.")
-    if len(text) > max_chars:
-        raise InputError(
-            f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it."
-        )
-    return text
 
 
 @dataclass

@@ -36,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
 from convrec.core.errors import ConvrecError, InputError, RateLimited, StoreUnavailable
@@ -71,15 +71,6 @@ class TextIn(BaseModel):
         examples=["a funny 90s movie, nothing with horror"],
     )
     k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="How many items to return (default 5).")
-
-    @field_validator("text")
-    @classmethod
-    def _unicode(cls, v: str) -> str:
-        try:
-            v.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text is not valid Unicode (it holds a lone surrogate)") from None
-        return v
 
 
 class FeedbackIn(BaseModel):
