@@ -194,6 +194,7 @@ class Recommender:
         with timed(timings, "parse"):
             rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
         preview = Session.from_dict(session.to_dict())
+        info["unplaced"] = session.unplaced(rules)
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
         tiers, relaxed = self.tiers(needs, preview, k, timings)
         top = self.candidates(needs, preview, k, timings, picture, tiers=tiers)
@@ -218,7 +219,7 @@ class Recommender:
                     parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens
                 )
             self._remember(text, update)
-        info["parse_source"] = update.source
+        info.update(parse_source=update.source, unplaced=session.unplaced(update))
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         proposed: list[int] = []
         if self.llm is not None and self.llm_proposes and (update.keywords or update.liked):
@@ -279,7 +280,10 @@ class Recommender:
     ) -> Turn:
         """A Turn with its template reply and question (`asked_last`: the previous answer asked one)."""
         noun = self.settings.domain_noun
-        reply = template_reply(needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun)
+        reply = template_reply(
+            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun,
+            unplaced=info.get("unplaced", ()),
+        )  # fmt: skip
         if relaxed is not None:  # the first `exact` recs meet every constraint; the rest meet all but `dropped`
             info.update(relaxed=list(relaxed.dropped), exact=relaxed.strict)
         return Turn(needs, recs, timings, info, reply.text, reply.question)
