@@ -266,7 +266,7 @@ def create_api(
     async def healthz() -> dict[str, Any]:
         return service.health()
 
-    openai_api.add_routes(api, service, model.run, refusal)
+    openai_api.add_routes(api, service, model.run, refusal, client_of)
     return api
 
 
