@@ -14,7 +14,8 @@ chat beside it, so `convrec serve` answers both on one port.
 
 Every refusal is a 4xx with {"error": "<what to fix>"} (OpenAI's shape under its paths): 404 unknown session, 409 session busy,
 413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its remote
-address) holds too many sessions or sends too much feedback a minute, 503 (with Retry-After)
+address) holds too many sessions, runs too many chat completions at once or sends too much
+feedback a minute, 503 (with Retry-After)
 when the model's line is full or the database cannot be reached.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.

@@ -23,7 +23,11 @@ valid), then, when the turn's words are final, the content in pieces (the reply,
 the question), then a chunk with `finish_reason` "stop" and the "convrec" field, then
 `data: [DONE]`. The reply is not sent word by word as the model writes it: until the writing
 ends a model sentence can still be refused and the template reply brought back, and a sent delta
-cannot be taken back. An error after the stream began comes as `data: {"error": {...}}`.
+cannot be taken back. An error after the stream began comes as `data: {"error": {...}}`; either
+way the stream ends with `data: [DONE]`. The conversation is read (its listed titles matched,
+at most `MAX_K` an assistant message) on a model thread, never on the event loop, and one client
+runs at most `max_sessions_per_client` completions at once (429 beyond, as the REST API bounds
+a client to that many conversations, each answering one turn at a time).
 
 Errors are OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with 400 for invalid
 input (where the REST API answers 422). Sampling parameters (temperature, max_tokens, ...),
