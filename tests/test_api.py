@@ -1,3 +1,4 @@
+import io
 import json
 import threading
 
@@ -149,6 +150,11 @@ def test_one_text_check_refuses_a_lone_surrogate_at_every_entry_point(client, se
     monkeypatch.setattr(cli, "_recommender", lambda args: make_recommender())
     assert cli.main(["recommend", text]) == 2
     assert "not valid Unicode" in capsys.readouterr().err
+    typed = "a comedy \udced\udca0\udc80 about robots\n".encode("utf-8", "surrogateescape")  # not UTF-8
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(typed + b"a comedy\n/quit\n"), encoding="utf-8"))
+    assert cli.main(["chat"]) == 0
+    said = capsys.readouterr().out
+    assert "not valid Unicode" in said and "1. " in said  # refused, and the chat went on
 
 
 def test_unknown_sessions_are_404_with_what_to_do(client):
