@@ -131,3 +131,12 @@ def test_a_long_liked_list_names_the_latest_few_and_counts_the_rest():
         == "像《Film 278》、《Film 279》、《Film 280》等281部那样的电影，不要像《Film 8》、《Film 9》、《Film 10》等4部的"
     )
     assert understood(Needs(liked=(1, 2, 3)), titles) == "Movies like Film 1, Film 2 and Film 3"
+
+
+def test_more_like_a_number_no_list_holds_is_said_also_when_the_model_writes_the_reply():
+    from convrec.testing import StreamingFakeLLM
+
+    llm = StreamingFakeLLM("Comedies from the nineties.")
+    rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
+    *_, turn = rec.stream(Session(), "a comedy from the 90s, more like #3")
+    assert turn.reply.startswith("I can't tell which movie #3 is") and "Comedies from the nineties." in turn.reply

@@ -35,7 +35,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import Ties, item_ties, template_recs
 from convrec.rank.narrate import Writing, narrate
-from convrec.rank.reply import Reply, TitleSpotter, template_reply
+from convrec.rank.reply import Reply, TitleSpotter, not_placed, template_reply
 from convrec.rank.rerank import rerank
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
@@ -306,10 +306,11 @@ class Recommender:
             reason_prompt=self.reason_prompts[lang] if writes_reasons else "",
             noun=self.settings.domain_noun,
         )
-        start = time.perf_counter()
+        start, note = time.perf_counter(), not_placed(turn.info.get("unplaced", ()), lang == "zh", writing.noun)
         for words in narrate(self.llm, writing, turn.recs, Reply(turn.reply, turn.question)):
             timings = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
-            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, words.reply, turn.question)
+            reply = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
+            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, reply, turn.question)
 
     def candidates(
         self,
