@@ -10,7 +10,6 @@ with template reasons and the template reply, and the turn says so (`Turn.info["
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from convrec.chat.evidence import Evidence
 from convrec.chat.relax import relax
 from convrec.chat.session import Session
 from convrec.core.config import Settings
-from convrec.core.errors import InputError
+from convrec.core.text import clean_message
 from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
@@ -37,7 +36,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import Ties, item_ties, template_recs
 from convrec.rank.narrate import Writing, narrate
-from convrec.rank.reply import Reply, TitleSpotter, template_reply
+from convrec.rank.reply import Reply, TitleSpotter, not_placed, template_reply
 from convrec.rank.rerank import rerank
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
@@ -52,23 +51,6 @@ from convrec.retrieve.search import CJK, Retriever, query_text
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
 LANGUAGES = (("en", "English"), ("zh", "Chinese"))
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-def clean_message(text: str, max_chars: int) -> str:
-    """Strip control characters and bound the length, with a message a person can act on.
-
-    >>> clean_message("  hi\\x00 there ", 100)
-    'hi there'
-    """
-    text = CONTROL_CHARS.sub("", text or "").strip()
-    if not text:
-        raise InputError("The message is empty: tell me what you are looking for.")
-    if len(text) > max_chars:
-        raise InputError(
-            f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it."
-        )
-    return text
 
 
 @dataclass
@@ -212,6 +194,7 @@ class Recommender:
         with timed(timings, "parse"):
             rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
         preview = Session.from_dict(session.to_dict())
+        info["unplaced"] = session.unplaced(rules)
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
         tiers, relaxed = self.tiers(needs, preview, k, timings)
         top = self.candidates(needs, preview, k, timings, picture, tiers=tiers)
@@ -236,7 +219,7 @@ class Recommender:
                     parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens
                 )
             self._remember(text, update)
-        info["parse_source"] = update.source
+        info.update(parse_source=update.source, unplaced=session.unplaced(update))
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         proposed: list[int] = []
         if self.llm is not None and self.llm_proposes and (update.keywords or update.liked):
@@ -297,7 +280,10 @@ class Recommender:
     ) -> Turn:
         """A Turn with its template reply and question (`asked_last`: the previous answer asked one)."""
         noun = self.settings.domain_noun
-        reply = template_reply(needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun)
+        reply = template_reply(
+            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun,
+            unplaced=info.get("unplaced", ()),
+        )  # fmt: skip
         if relaxed is not None:  # the first `exact` recs meet every constraint; the rest meet all but `dropped`
             info.update(relaxed=list(relaxed.dropped), exact=relaxed.strict)
         return Turn(needs, recs, timings, info, reply.text, reply.question)
@@ -320,10 +306,11 @@ class Recommender:
             reason_prompt=self.reason_prompts[lang] if writes_reasons else "",
             noun=self.settings.domain_noun,
         )
-        start = time.perf_counter()
+        start, note = time.perf_counter(), not_placed(turn.info.get("unplaced", ()), lang == "zh", writing.noun)
         for words in narrate(self.llm, writing, turn.recs, Reply(turn.reply, turn.question)):
             timings = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
-            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, words.reply, turn.question)
+            reply = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
+            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, reply, turn.question)
 
     def candidates(
         self,

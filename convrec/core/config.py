@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 7860
     # per client (its address, an IPv6 one by its /48: `serve/sessions.py`), so one client cannot take all; 0: no limit
-    max_sessions_per_client: int = Field(20, ge=0)  # live conversations; beyond, POST /v1/sessions is 429
+    max_sessions_per_client: int = Field(20, ge=0)  # live conversations (and chat completions at once); beyond, 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
     feedback_export_per_session: int = Field(50, ge=0)  # most interactions one session adds to training
     # who a request comes from is its peer address; X-Forwarded-For is read only when the peer is one of

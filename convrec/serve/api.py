@@ -14,8 +14,9 @@ chat beside it, so `convrec serve` answers both on one port.
 
 Every refusal is a 4xx with {"error": "<what to fix>"} (OpenAI's shape under its paths): 404 unknown session, 409 session busy,
 413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its address,
-see `sessions.Clients`) holds too many sessions or sends too much feedback a minute, 503 (with
-Retry-After) when the model's line is full or the database cannot be reached.
+see `sessions.Clients`) holds too many sessions, runs too many chat completions at once or sends
+too much feedback a minute, 503 (with Retry-After) when the model's line is full or the database
+cannot be reached.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
 Requests that may wait for the model (a turn, "more like this") wait on threads of their own
@@ -36,7 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
 from convrec.core.errors import ConvrecError, InputError, RateLimited, StoreUnavailable
@@ -66,15 +67,6 @@ class TextIn(BaseModel):
         examples=["a funny 90s movie, nothing with horror"],
     )
     k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="How many items to return (default 5).")
-
-    @field_validator("text")
-    @classmethod
-    def _unicode(cls, v: str) -> str:
-        try:
-            v.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text is not valid Unicode (it holds a lone surrogate)") from None
-        return v
 
 
 class FeedbackIn(BaseModel):
@@ -281,7 +273,7 @@ def create_api(
         peer = request.client.host if request.client else None
         return service.clients.of(peer, request.headers.get("x-forwarded-for"))
 
-    openai_api.add_routes(api, service, model.run, refusal)
+    openai_api.add_routes(api, service, model.run, refusal, client_of)
     return api
 
 
