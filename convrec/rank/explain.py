@@ -146,21 +146,29 @@ def found_word(
 
 
 def topic_phrase(needs: Needs) -> str:
-    """The request's words to quote for its topic: the stretch of one clause of the request that
-    holds its keywords (the keywords themselves when the request does not hold them).
+    """The request's words to quote for its topic: in the clause of the request that holds most of its
+    keywords, each run of adjacent keywords as written, never the words between them (the keywords
+    themselves when the request does not hold them).
 
     >>> topic_phrase(Needs(keywords=("time", "travel"), text="movies about time travel, please"))
     'time travel'
+    >>> topic_phrase(Needs(keywords=("heist", "clever"), text="a crime movie, a heist movie with a clever twist"))
+    'heist, clever'
     """
     clauses = [c for c in re.split(r"[,.;!?，。；！？、《》“”\"]", needs.text) if c.strip()]
     best, span = 0, ""
     for clause in clauses:
         low = clause.casefold()
-        found = [(low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low]
+        found = sorted((low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low)
         size = sum(n for _, n in found)
         if found and size > best:
-            start, end = min(s for s, _ in found), max(s + n for s, n in found)
-            best, span = size, clause[start:end].strip()
+            runs: list[list[int]] = []
+            for start, n in found:
+                if runs and not clause[runs[-1][1] : start].strip(" -"):
+                    runs[-1][1] = max(runs[-1][1], start + n)
+                else:
+                    runs.append([start, start + n])
+            best, span = size, ", ".join(clause[a:b].strip() for a, b in runs)
     span = span or " ".join(needs.keywords[:3])
     return span if len(span) <= TOPIC_CHARS else span[:TOPIC_CHARS].rsplit(" ", 1)[0]
 
