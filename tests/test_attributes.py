@@ -79,3 +79,14 @@ def _plain():
     ids = catalog.ids()
     index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
     return catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder
+
+
+def test_a_rare_topic_outweighs_a_common_one_said_beside_it():
+    from convrec.core.types import Item
+    from convrec.retrieve.attributes import Attributes
+
+    items = [Item(i, f"F{i}", tags=("friends",)) for i in range(1, 9)]
+    items += [Item(9, "Boat", tags=("submarine",)), Item(10, "Both", tags=("submarine", "friends"))]
+    about = Attributes.from_items(items, np.zeros((len(items), 0))).about(["friends", "submarine"], HashEncoder())
+    assert about is not None
+    assert about[9] == 1.0 and about[8] > 0.7 > 0.3 > about[0] > 0  # the rare word weighs more than the common
