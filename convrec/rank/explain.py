@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
+from convrec.data.documents import found_word
 from convrec.retrieve.cf import Scorer
 
 GENRE_ZH = {
@@ -115,34 +116,6 @@ def _shared(item: Item, other: Item) -> tuple[str, ...]:
     return tuple(
         x for field in ("genres", "people", "tags") for x in getattr(item, field) if x in getattr(other, field)
     )
-
-
-def found_word(
-    item: Item, keywords: Iterable[str], fields: Sequence[str] = ("title", "tags", "people", "text")
-) -> tuple[str, str]:
-    """The first request keyword found in the item's record (in `fields` of it), as the record
-    writes it, and where.
-
-    >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
-    ('Traveler', 'title')
-    >>> found_word(Item(1, "Heat", tags=("heist",)), ["heists"])
-    ('heist', 'tags')
-    >>> found_word(Item(1, "Feel Good", tags=("feel-good",)), ["feel-good"], fields=("tags",))
-    ('feel-good', 'tags')
-    """
-    record = {"title": item.title, "tags": " | ".join(item.tags), "people": " | ".join(item.people), "text": item.text}
-    searched = [(where, record[where]) for where in fields]
-    for kw in keywords:
-        kw = kw.strip().casefold()
-        if len(kw) < 3:
-            continue
-        stem = kw[:-1] if kw.endswith("s") and len(kw) > 4 else kw
-        pattern = re.compile(re.escape(stem) if not stem.isascii() else rf"\b{re.escape(stem)}\w*", re.IGNORECASE)
-        for where, text in searched:
-            hit = pattern.search(text)
-            if hit:
-                return hit.group(0), where
-    return "", ""
 
 
 def topic_phrase(needs: Needs) -> str:
