@@ -118,32 +118,44 @@ def _shared(item: Item, other: Item) -> tuple[str, ...]:
     )
 
 
+# What may stand between two keywords of one quoted run of the request ("black and white", "coming of age").
+_JOINERS = {"", "-", "and", "of", "&", "n", "or"}
+
+
 def topic_phrase(needs: Needs) -> str:
     """The request's words to quote for its topic: in the clause of the request that holds most of its
-    keywords, each run of adjacent keywords as written, never the words between them (the keywords
-    themselves when the request does not hold them).
+    keywords, each run of keywords as written (keywords joined by "and", "of" or nothing stay one run),
+    never the words between runs (a Chinese clause's keywords are one stretch: its chunks are pieces); runs are quoted apart, so the caller's quotes hold only the
+    person's words (the keywords themselves when the request does not hold them).
 
     >>> topic_phrase(Needs(keywords=("time", "travel"), text="movies about time travel, please"))
     'time travel'
     >>> topic_phrase(Needs(keywords=("heist", "clever"), text="a crime movie, a heist movie with a clever twist"))
-    'heist, clever'
+    'heist”, “clever'
+    >>> topic_phrase(Needs(keywords=("black", "white"), text="an old black and white film noir"))
+    'black and white'
     """
     clauses = [c for c in re.split(r"[,.;!?，。；！？、《》“”\"]", needs.text) if c.strip()]
-    best, span = 0, ""
+    best, runs = 0, []
     for clause in clauses:
         low = clause.casefold()
         found = sorted((low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low)
         size = sum(n for _, n in found)
         if found and size > best:
-            runs: list[list[int]] = []
+            spans: list[list[int]] = []
             for start, n in found:
-                if runs and not clause[runs[-1][1] : start].strip(" -"):
-                    runs[-1][1] = max(runs[-1][1], start + n)
+                gap = clause[spans[-1][1] : start].strip(" -").casefold() if spans else None
+                if gap is not None and (gap in _JOINERS or needs.language == "zh"):  # Chinese: one stretch
+                    spans[-1][1] = max(spans[-1][1], start + n)
                 else:
-                    runs.append([start, start + n])
-            best, span = size, ", ".join(clause[a:b].strip() for a, b in runs)
-    span = span or " ".join(needs.keywords[:3])
-    return span if len(span) <= TOPIC_CHARS else span[:TOPIC_CHARS].rsplit(" ", 1)[0]
+                    spans.append([start, start + n])
+            best, runs = size, [clause[a:b].strip() for a, b in spans]
+    kept: list[str] = []
+    for run in runs or [" ".join(needs.keywords[:3])]:
+        if kept and sum(map(len, [*kept, run])) > TOPIC_CHARS:
+            break
+        kept.append(run if len(run) <= TOPIC_CHARS else run[:TOPIC_CHARS].rsplit(" ", 1)[0])
+    return ("”、“" if needs.language == "zh" else "”, “").join(kept)
 
 
 # -- sentences ------------------------------------------------------------------------------
