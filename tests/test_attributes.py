@@ -98,3 +98,10 @@ def test_a_title_word_alone_does_not_make_a_film_about_it():
     )
     turn = rec.recommend(Session(), "a film set in a cellar", k=3)
     assert turn.recs[0].item.item_id == 9 and 10 not in [r.item.item_id for r in turn.recs[:2]]
+
+
+def test_a_message_that_is_a_title_still_finds_it():
+    rec = tagged_recommender(
+        {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar",)}}
+    )
+    assert 10 in [r.item.item_id for r in rec.recommend(Session(), "The Cellar", k=3).recs]
