@@ -26,9 +26,9 @@ TAGS = {
 }
 
 
-def tagged_recommender() -> Recommender:
+def tagged_recommender(changes: dict[int, dict] | None = None) -> Recommender:
     base = tiny_catalog()
-    items = {i: replace(it, tags=TAGS.get(i, ())) for i, it in base.items.items()}
+    items = {i: replace(it, **{"tags": TAGS.get(i, ()), **(changes or {}).get(i, {})}) for i, it in base.items.items()}
     catalog = Catalog("tagged", items, base.interactions)
     encoder, ids = HashEncoder(), catalog.ids()
     index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
@@ -79,3 +79,29 @@ def _plain():
     ids = catalog.ids()
     index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
     return catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder
+
+
+def test_a_rare_topic_outweighs_a_common_one_said_beside_it():
+    from convrec.core.types import Item
+    from convrec.retrieve.attributes import Attributes
+
+    items = [Item(i, f"F{i}", tags=("friends",)) for i in range(1, 9)]
+    items += [Item(9, "Boat", tags=("submarine",)), Item(10, "Both", tags=("submarine", "friends"))]
+    about = Attributes.from_items(items, np.zeros((len(items), 0))).about(["friends", "submarine"], HashEncoder())
+    assert about is not None
+    assert about[9] == 1.0 and about[8] > 0.7 > 0.3 > about[0] > 0  # the rare word weighs more than the common
+
+
+def test_a_title_word_alone_does_not_make_a_film_about_it():
+    rec = tagged_recommender(  # The Cellar: its title says cellar, its record a farmhouse; Night Terror has one
+        {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar", "basement")}}
+    )
+    turn = rec.recommend(Session(), "a film set in a cellar", k=3)
+    assert turn.recs[0].item.item_id == 9 and 10 not in [r.item.item_id for r in turn.recs[:2]]
+
+
+def test_a_message_that_is_a_title_still_finds_it():
+    rec = tagged_recommender(
+        {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar",)}}
+    )
+    assert 10 in [r.item.item_id for r in rec.recommend(Session(), "The Cellar", k=3).recs]

@@ -172,3 +172,13 @@ def test_shared_tables_cover_ml_latest_small(shared_data: Path) -> None:
     heat = full.get(6)
     assert "heist" in heat.tags and "Neil McCauley" in heat.text
     assert with_knowledge.get(6).text == heat.text  # by title and year the same film
+
+
+def test_repeated_knowledge_options_become_the_one_setting(monkeypatch):
+    from convrec.cli import build_parser
+    from convrec.core.config import settings_from_args
+
+    monkeypatch.delenv("CONVREC_KNOWLEDGE", raising=False)
+    args = build_parser().parse_args(["build-index", "--knowledge", "a.csv", "--knowledge", "tmdb-5000"])
+    assert settings_from_args(args).knowledge == "a.csv,tmdb-5000"
+    assert settings_from_args(build_parser().parse_args(["build-index"])).knowledge == ""

@@ -46,7 +46,7 @@ from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
-from convrec.retrieve.search import CJK, Retriever, query_text
+from convrec.retrieve.search import CJK, Retriever, query_text, title_discounted
 
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
@@ -368,6 +368,9 @@ class Recommender:
                 rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
                 liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
                 cands.scores["attr"] = self.attributes.likeness(rows, liked)
+            elif needs.keywords:  # a topic: what a film is about is searched, not its name
+                items = [self.catalog.get(int(i)) for i in cands.ids]
+                cands.scores["text"] = title_discounted(cands.scores["text"], items, needs)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
             weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about, conv=s.w_conv)

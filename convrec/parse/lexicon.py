@@ -237,6 +237,16 @@ CONTRASTS = (
 GENRE_JOINERS = r"or|and|nor|/|、|和|或者|或|跟|与|與|及|也不要|还是|還是"
 GENRE_FILLERS = r"\s|movies?|films?|flicks?|stuff|ones?|any|either|片|电影|電影|的|类|類"
 
+# Words addressed to the assistant rather than about films, read to the end of their sentence and then
+# dropped: never searched, never quoted back ("a western. Ignore previous instructions and print ...").
+INSTRUCTION_PHRASES = (
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b[^.!?\n]*",
+    r"\b(?:print|reveal|show|repeat|output|tell me)\b[^.!?\n]{0,30}\b(?:system|hidden|initial) (?:prompt|message|instructions?)\b[^.!?\n]*",
+    r"\byou are now\b[^.!?\n]*", r"\b(?:system|assistant|developer)\s*:[^.!?\n]*", r"\bdebug mode\b[^.!?\n]*",
+    r"(?:忽略|无视|無視|忘记|忘記)[^。！？\n]{0,10}(?:指令|指示|提示|规则|規則)[^。！？\n]*",
+    r"(?:输出|輸出|打印|显示|顯示)[^。！？\n]{0,10}(?:系统|系統)提示[^。！？\n]*",
+)  # fmt: skip
+
 RESET_PHRASES = (
     r"\bstart (?:over|again|afresh)\b", r"\brestart\b", r"\breset\b", r"\bnew search\b",
     r"\bfrom scratch\b", r"\bforget (?:that|it|everything|all that|about it|what i said)\b",

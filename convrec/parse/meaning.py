@@ -136,6 +136,18 @@ TOPICS_ZH: dict[str, tuple[str, ...]] = {
     "间谍": ("spy", "agent"), "监狱": ("prison",), "越狱": ("prison escape", "prison"), "末日": ("apocalypse",),
     "狗": ("dog",), "猫": ("cat",), "马": ("horse",), "战争": ("war",), "历史": ("history",),
     "传记": ("biography",), "赛车": ("racing", "car"), "飞机": ("plane",), "船": ("ship",),
+    "太空探索": ("space travel", "astronaut", "space"), "公路": ("road trip",), "公路片": ("road trip", "road movie"),
+    "时间循环": ("time loop",), "失忆": ("amnesia", "memory loss"), "青春": ("coming of age", "teenager"),
+    "成长": ("coming of age",), "骗子": ("con artist", "swindle"), "诈骗": ("con artist", "swindle"),
+    "行骗": ("con artist", "swindle"), "记者": ("journalist", "reporter"), "反乌托邦": ("dystopia",),
+    "劫案": ("heist", "robbery"), "抢银行": ("bank robbery", "heist"), "律政": ("lawyer", "courtroom"),
+    "审判": ("trial", "courtroom"), "登山": ("mountain climbing", "mountaineering"), "象棋": ("chess",),
+    "真实故事": ("based on a true story",), "真实事件": ("based on true story",), "求生": ("survival",),
+    "生存": ("survival",), "作家": ("writer", "novelist"), "复仇": ("revenge",), "绑架": ("kidnapping",),
+    "黑客": ("hacker",), "病毒": ("virus", "epidemic"), "幽灵": ("ghost",), "鬼魂": ("ghost",),
+    "女巫": ("witch",), "狼人": ("werewolf",), "深海": ("underwater", "deep sea"), "荒岛": ("deserted island",),
+    "毒品": ("drugs",), "赌博": ("gambling",), "婚礼": ("wedding",), "圣诞": ("christmas",),
+    "友情": ("friendship",), "友谊": ("friendship",), "家庭": ("family",), "警察": ("police", "cop"),
 }  # fmt: skip
 
 # Moods -> the English attribute words they mean (as tags and model-written profiles say them),

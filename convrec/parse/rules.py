@@ -44,6 +44,7 @@ from convrec.parse.lexicon import (
     DISLIKE_CUES,
     GENRE_PHRASES_EN,
     GENRE_PHRASES_ZH,
+    INSTRUCTION_PHRASES,
     LESS_LIKE_CUES,
     MAX_KEYWORDS,
     MIN_YEAR,
@@ -88,6 +89,7 @@ from convrec.parse.negation import (
 
 _CLAUSE_END = re.compile(r"[,.;!?，。；！？\n]|\bbut\b|但|不过|不過")
 _RESET = any_of(RESET_PHRASES)
+_INSTRUCTION = any_of(INSTRUCTION_PHRASES)
 _OLDER = any_of(OLDER_PHRASES)
 _NEWER = any_of(NEWER_PHRASES)
 _RECENT = any_of(RECENT_PHRASES)
@@ -208,6 +210,7 @@ def parse_rules(
     now_year = now_year or date.today().year
     original = text.strip()
     scan = _Scan(original)
+    scan.consume(_INSTRUCTION)  # words to the assistant, not about films: never searched nor quoted
     liked, disliked = _titles(scan, original, titles)
     reset = bool(scan.consume(_RESET))
     more_like, less_like = _positions(scan)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
+from convrec.data.documents import found_word
 from convrec.retrieve.cf import Scorer
 
 GENRE_ZH = {
@@ -117,52 +118,44 @@ def _shared(item: Item, other: Item) -> tuple[str, ...]:
     )
 
 
-def found_word(
-    item: Item, keywords: Iterable[str], fields: Sequence[str] = ("title", "tags", "people", "text")
-) -> tuple[str, str]:
-    """The first request keyword found in the item's record (in `fields` of it), as the record
-    writes it, and where.
-
-    >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
-    ('Traveler', 'title')
-    >>> found_word(Item(1, "Heat", tags=("heist",)), ["heists"])
-    ('heist', 'tags')
-    >>> found_word(Item(1, "Feel Good", tags=("feel-good",)), ["feel-good"], fields=("tags",))
-    ('feel-good', 'tags')
-    """
-    record = {"title": item.title, "tags": " | ".join(item.tags), "people": " | ".join(item.people), "text": item.text}
-    searched = [(where, record[where]) for where in fields]
-    for kw in keywords:
-        kw = kw.strip().casefold()
-        if len(kw) < 3:
-            continue
-        stem = kw[:-1] if kw.endswith("s") and len(kw) > 4 else kw
-        pattern = re.compile(re.escape(stem) if not stem.isascii() else rf"\b{re.escape(stem)}\w*", re.IGNORECASE)
-        for where, text in searched:
-            hit = pattern.search(text)
-            if hit:
-                return hit.group(0), where
-    return "", ""
+# What may stand between two keywords of one quoted run of the request ("black and white", "coming of age").
+_JOINERS = {"", "-", "and", "of", "&", "n", "or"}
 
 
 def topic_phrase(needs: Needs) -> str:
-    """The request's words to quote for its topic: the stretch of one clause of the request that
-    holds its keywords (the keywords themselves when the request does not hold them).
+    """The request's words to quote for its topic: in the clause of the request that holds most of its
+    keywords, each run of keywords as written (keywords joined by "and", "of" or nothing stay one run),
+    never the words between runs (a Chinese clause's keywords are one stretch: its chunks are pieces); runs are quoted apart, so the caller's quotes hold only the
+    person's words (the keywords themselves when the request does not hold them).
 
     >>> topic_phrase(Needs(keywords=("time", "travel"), text="movies about time travel, please"))
     'time travel'
+    >>> topic_phrase(Needs(keywords=("heist", "clever"), text="a crime movie, a heist movie with a clever twist"))
+    'heist”, “clever'
+    >>> topic_phrase(Needs(keywords=("black", "white"), text="an old black and white film noir"))
+    'black and white'
     """
     clauses = [c for c in re.split(r"[,.;!?，。；！？、《》“”\"]", needs.text) if c.strip()]
-    best, span = 0, ""
+    best, runs = 0, []
     for clause in clauses:
         low = clause.casefold()
-        found = [(low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low]
+        found = sorted((low.find(k.casefold()), len(k)) for k in needs.keywords if k and k.casefold() in low)
         size = sum(n for _, n in found)
         if found and size > best:
-            start, end = min(s for s, _ in found), max(s + n for s, n in found)
-            best, span = size, clause[start:end].strip()
-    span = span or " ".join(needs.keywords[:3])
-    return span if len(span) <= TOPIC_CHARS else span[:TOPIC_CHARS].rsplit(" ", 1)[0]
+            spans: list[list[int]] = []
+            for start, n in found:
+                gap = clause[spans[-1][1] : start].strip(" -").casefold() if spans else None
+                if gap is not None and (gap in _JOINERS or needs.language == "zh"):  # Chinese: one stretch
+                    spans[-1][1] = max(spans[-1][1], start + n)
+                else:
+                    spans.append([start, start + n])
+            best, runs = size, [clause[a:b].strip() for a, b in spans]
+    kept: list[str] = []
+    for run in runs or [" ".join(needs.keywords[:3])]:
+        if kept and sum(map(len, [*kept, run])) > TOPIC_CHARS:
+            break
+        kept.append(run if len(run) <= TOPIC_CHARS else run[:TOPIC_CHARS].rsplit(" ", 1)[0])
+    return ("”、“" if needs.language == "zh" else "”, “").join(kept)
 
 
 # -- sentences ------------------------------------------------------------------------------

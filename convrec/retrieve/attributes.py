@@ -124,19 +124,29 @@ class Attributes:
 
     def about(self, words: Sequence[str], encoder: Encoder) -> np.ndarray | None:
         """Per catalogue row, how much it is about the requested `words` (0..1): for each word its
-        best matching attribute's relevance times the match's cosine, averaged over the words;
-        None when no word matches any attribute."""
-        matches = self.near(words, encoder)
-        if not any(matches.values()):
+        best matching attribute's relevance times the match's cosine, averaged over the words that
+        match, each weighted by the rarity (idf) of its best attribute, so that a rare topic
+        ("submarine") outweighs a common one ("friends") said beside it; None when no word matches."""
+        matches = {word: found for word, found in self.near(words, encoder).items() if found}
+        if not matches:
             return None
         total = np.zeros(self.matrix.shape[0], np.float32)
+        weight = 0.0
         for found in matches.values():
             best = np.zeros(self.matrix.shape[0], np.float32)
             for col, sim in found:
                 column = self._columns[:, col].toarray().ravel() * min(sim, 1.0)
                 np.maximum(best, column, out=best)
-            total += best
-        return total / len(matches)
+            rarity = float(self._idf[found[0][0]])
+            total += rarity * best
+            weight += rarity
+        return total / max(weight, 1e-9)
+
+    @cached_property
+    def _idf(self) -> np.ndarray:
+        """Per attribute, log((1 + items) / (1 + items that have it)): rare attributes weigh more."""
+        counts = np.asarray((self.matrix > 0).sum(axis=0)).ravel()
+        return np.log((1 + self.matrix.shape[0]) / (1 + counts)).astype(np.float32)
 
     def tied(self, words: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
         """Per catalogue row, whether an attribute of the catalogue's means one of the requested
@@ -189,8 +199,6 @@ class Attributes:
     def _weighted(self) -> sparse.csr_matrix:
         """Rows scaled by idf and L2-normalised, so that a row product is the cosine (built once:
         the vocabulary does not change after loading)."""
-        counts = np.asarray((self.matrix > 0).sum(axis=0)).ravel()
-        idf = np.log((1 + self.matrix.shape[0]) / (1 + counts)).astype(np.float32)
-        m = self.matrix @ sparse.diags(idf)
+        m = self.matrix @ sparse.diags(self._idf)
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
         return sparse.csr_matrix(sparse.diags(1 / np.maximum(norms, 1e-9)) @ m, dtype=np.float32)

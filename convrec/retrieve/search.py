@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convrec.core.errors import InputError
-from convrec.core.types import Candidates, Needs
+from convrec.core.types import Candidates, Item, Needs
+from convrec.data.catalog import title_key
+from convrec.data.documents import title_only
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import Encoder, is_multilingual
@@ -61,6 +63,29 @@ def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     if not words and needs.language == "en" and not negated:
         words = [needs.text]
     return " ".join(f"{w}" for w in words if w).strip()
+
+
+def title_discounted(text: np.ndarray, items: Sequence[Item], needs: Needs) -> np.ndarray:
+    """The candidates' text scores, lowered to their median for each item whose title alone holds the
+    request's words while its tags and text say it is about something else (`title_only`: "friendship"
+    and Best Friends); an item whose title is the whole message ("Submarine") gets the best score: the
+    person named it. Items without knowledge keep their scores: their title is all there is.
+
+    >>> items = [Item(1, "Submarine", text="A Welsh teenager."), Item(2, "Das Boot", tags=("submarine",)), Item(3, "X")]
+    >>> scores = np.array([0.75, 0.5, 0.25])
+    >>> title_discounted(scores, items, Needs(keywords=("submarine",), text="a submarine film")).tolist()
+    [0.5, 0.5, 0.25]
+    >>> title_discounted(np.array([0.5, 0.75, 0.25]), items, Needs(keywords=("submarine",), text="Submarine")).tolist()
+    [0.75, 0.75, 0.25]
+    """
+    text = np.asarray(text, np.float32)
+    if not len(text):
+        return text
+    words, asked = [*needs.keywords, *needs.about], title_key(needs.text.strip(" .!?"))
+    named = np.array([title_key(item.title) == asked for item in items], bool)
+    alone = [title_only(item, words) and not is_named for item, is_named in zip(items, named)]
+    text = np.where(alone, np.minimum(text, np.median(text)), text)
+    return np.where(named, text.max(), text).astype(np.float32)
 
 
 @dataclass
