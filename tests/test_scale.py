@@ -32,7 +32,10 @@ def test_tiny_size_runs_end_to_end_and_reports_every_field(tmp_path):
     assert large["stages"]["query"]["recall@10"] == 1.0  # flat search is exact
     assert large["cf"] == "ease" and set(large["stages"]["cf"]) == {"ease", "als"}
     assert (tmp_path / "reports" / "bench_scale.png").exists()
-    assert len(table(result).splitlines()) == 5
+    assert large["stages"]["query"]["cf_overlap@300"] == 1.0  # EASE scores every item
+    assert {"ann_ms", "cf_ms", "cf_exhaustive_ms"} <= set(large["stages"]["query"]["floor"])
+    assert large["limits"]["read_gb_s"] > 0 and large["limits"]["gflop_s"] > 0
+    assert len(table(result).splitlines()) == 7
 
 
 def test_catalogue_interactions_follow_popularity_and_topics():
