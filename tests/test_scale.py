@@ -66,3 +66,15 @@ def test_topic_vectors_resume_identically(tmp_path):
         pass
     resumed = stream_vectors(300, 16, source, tmp_path / "b", key="k", chunk=64)
     assert np.array_equal(np.asarray(whole), np.asarray(resumed))
+
+
+def test_a_tuned_ivf_size_records_its_curve_and_floors(tmp_path):
+    out = tmp_path / "bench_scale.json"
+    result = bench_scale([3000], HashEncoder(384), tmp_path / "work", out, log=lambda *_: None, real_max=0,
+                         queries=20, cf_models=("als",), index_kind="ivf")  # fmt: skip
+    (row,) = result["sizes"]
+    tuning, query = row["stages"]["index"]["tuning"], row["stages"]["query"]
+    assert row["stages"]["index"]["kind"] == "ivf" and tuning["recall@10"] >= 0.95
+    assert query["floor"]["ann_mb_read"] == tuning["curve"][-1]["mb_read"] < tuning["exact_mb_read"]
+    assert query["cf_overlap@300"] >= 0.99  # 3,000 factors: exact inner products (ties at the 300th aside)
+    assert out.with_suffix(".png").exists()

@@ -3,13 +3,16 @@ growing size (10k, 100k, 1M items) on one machine.
 
 Per size it generates a catalogue (items in topics, Zipf-distributed interactions of users who
 favour a few topics), embeds it with the streamed, resumable embedding `build-index` uses, builds
-the FAISS index and trains the collaborative scorer that `choose_kind` / `choose_cf` pick for that
+the FAISS index `build-index` would (exact when small, else an IVF index tuned to recall@10 >= 0.95,
+its recall–cost curve recorded) and trains the collaborative scorer `choose_cf` picks for that
 size, and saves both to measure their size on disk. Each stage reports its wall time and its peak
 resident memory (the process's high-water mark, reset before the stage: FAISS and BLAS allocate
 outside Python's view). Then a chat turn's retrieval is timed query by query, on one thread
 for FAISS: embed the request with the real encoder, ANN search, CF fold-in of a 1-3 item
 session, blend; and the same end to end through `Retriever.retrieve` + `blend`; recall@10 of the
-ANN search is measured against exact search.
+ANN search is measured against exact search, and the CF search's top 300 against the exhaustive
+fold-in's. Beside each stage: its floor on one thread of this machine (bytes read at the measured
+bandwidth, the encoder's FLOPs at the measured rate; `convrec.eval.limits`).
 
 The real encoder (MiniLM, ~170 items/s on two cores) embeds whole catalogues up to `real_max`
 items. Larger ones would take hours, so their vectors come from the catalogue's topics (the
@@ -408,7 +411,7 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
 
     rows = result["sizes"]
     n = [r["items"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     build = {
         "embed (as run; resumed runs left out)": [
             r["stages"]["embed"]["s"] if r["stages"]["embed"].get("embedded", r["items"]) == r["items"] else np.nan
@@ -433,11 +436,22 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
     axes[2].axhline(50, color="k", lw=0.8, ls="--", label="target 50 ms")
     axes[2].set_ylabel("ms per query")
     axes[2].set_title("one chat turn's retrieval")
-    for ax in axes:
+    for ax in axes[:3]:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("items")
         ax.legend(fontsize=7)
+    for r in rows:  # the IVF tuning's recall–cost curve, where the size was tuned
+        curve = (r["stages"]["index"].get("tuning") or {}).get("curve", [])
+        if curve:
+            axes[3].plot([c["mb_read"] for c in curve], [c["recall@10"] for c in curve], "o-", label=f"{r['items']:,}")
+            axes[3].plot([r["stages"]["index"]["tuning"]["exact_mb_read"]], [1.0], "k*")
+    axes[3].axhline(0.95, color="k", lw=0.8, ls=":")
+    axes[3].set_xscale("log")
+    axes[3].set_xlabel("MB read a query (★ exact search)")
+    axes[3].set_ylabel("recall@10 against exact")
+    axes[3].set_title("IVF tuning: nprobe doubled until 0.95")
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
 
@@ -469,7 +483,7 @@ def add_bench_cli(bench_subparsers: Any) -> None:
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--cf", default="auto", help="scorers to train, the first serves the queries (default auto)")
     b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], default="auto",
-                   help="FAISS index for every size (default: choose_kind's choice per size)")  # fmt: skip
+                   help="FAISS index for every size (default: build-index's measured choice)")  # fmt: skip
     b.add_argument("--seed", type=int, default=42)
     b.add_argument(
         "--vectors", type=Path, help="a .npy whose first rows are the item vectors (e.g. a real catalogue's)"
