@@ -75,12 +75,22 @@ def test_ivf_is_tuned_to_the_recall_target_and_holds_it_on_other_queries():
     assert recall_at(found, exact_top_k(vectors, queries, 10)) >= 0.9  # queries it was not tuned on
 
 
-def test_auto_falls_back_to_exact_search_where_no_ivf_setting_is_cheaper():
-    vectors = random_unit(3000, 64, seed=4)  # no structure: the target needs (nearly) every list
-    index = ItemIndex.build(vectors, np.arange(3000), flat_max=0)
-    assert index.kind == "flat"
-    assert index.tuning["curve"][-1]["mb_read"] >= index.tuning["exact_mb_read"]
-    assert np.array_equal(index.search(vectors[7], 3)[0], exact_top_k(vectors, vectors[7:8], 3)[0])
+def test_auto_above_the_exact_size_scans_pq_codes_and_reranks_to_the_recall_target(tmp_path):
+    data = clustered_vectors(30_200, 16, topics=600, latent=4, seed=8)
+    vectors, queries = data[:30_000], data[30_000:]
+    index = ItemIndex.build(vectors, np.arange(30_000), flat_max=10_000)
+    assert index.kind == "pq" and index.tuning["recall@10"] >= RECALL_TARGET
+    assert index.tuning["curve"][-1]["mb_read"] < index.tuning["exact_mb_read"]
+    found = np.array([index.search(q, 10)[0] for q in queries])
+    assert recall_at(found, exact_top_k(vectors, queries, 10)) >= 0.9
+    allowed = np.zeros(30_000, bool)
+    allowed[::2] = True  # more rows than an exact scan of the allowed takes: the over-fetch path
+    found, scores = index.search(queries[0], 10, allowed)
+    assert len(found) == 10 and allowed[found].all() and np.all(np.diff(scores) <= 1e-6)
+    index.save(tmp_path)
+    again = ItemIndex.load(tmp_path, "pq", tuning=index.tuning)
+    assert faiss.downcast_index(again.index).k_factor == index.tuning["k_factor"]
+    assert np.array_equal(again.search(queries[1], 10)[0], index.search(queries[1], 10)[0])
 
 
 def test_saved_ivf_probes_as_its_tuning_chose(tmp_path):

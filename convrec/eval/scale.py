@@ -482,7 +482,7 @@ def add_bench_cli(bench_subparsers: Any) -> None:
     b.add_argument("--real-max", type=int, default=10_000, help="largest size the real encoder embeds whole")
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--cf", default="auto", help="scorers to train, the first serves the queries (default auto)")
-    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], default="auto",
+    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf", "pq"], default="auto",
                    help="FAISS index for every size (default: build-index's measured choice)")  # fmt: skip
     b.add_argument("--seed", type=int, default=42)
     b.add_argument(

@@ -4,6 +4,7 @@ least-squares step against the item factors (Hu, Koren & Volinsky 2008).
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from convrec.core.files import write_atomic
 from convrec.retrieve.cf.base import LIKED, Folded, Scorer, interaction_matrix
 from convrec.retrieve.index import ItemIndex, choose_kind
 
@@ -140,15 +142,20 @@ class Factors(Scorer):
         """The factors, and their index where it is approximate (an exact one is rebuilt in a blink)."""
         super().save(directory)
         (Path(directory) / f"{INDEX}s.faiss").unlink(missing_ok=True)
-        if choose_kind(len(self.item_ids)) != "flat":
+        if choose_kind(len(self.item_ids)) != "flat" and self.factor_index().kind != "flat":
             self.factor_index().save(Path(directory), name=INDEX)
+            write_atomic(
+                Path(directory) / f"{INDEX}.json",
+                json.dumps({"kind": self.factor_index().kind, "tuning": self.factor_index().tuning}),
+            )
 
     @classmethod
     def load(cls, directory: Path, config: dict[str, Any]) -> Factors:
         model = super().load(directory, config)
         assert isinstance(model, Factors)
         if (Path(directory) / f"{INDEX}s.faiss").exists():
-            model.index = ItemIndex.load(Path(directory), "ivf", name=INDEX)
+            saved = json.loads((Path(directory) / f"{INDEX}.json").read_text(encoding="utf-8"))
+            model.index = ItemIndex.load(Path(directory), saved["kind"], name=INDEX, tuning=saved["tuning"])
         return model
 
 
