@@ -326,13 +326,20 @@ def tuned(tuning: dict[str, Any] | None) -> str:
 
     >>> tuned({"nlist": 16, "nprobe": 4, "recall@10": 0.97, "curve": [{"mb_read": 1.5}], "exact_mb_read": 15.0})
     'nprobe 4 of 16 lists: recall@10 0.97, 1.5 of 15.0 MB read a query'
+    >>> tuned({"k_factor": 4, "recall@10": 1.0, "curve": [{"mb_read": 46.0}], "exact_mb_read": 1465.0})
+    're-ranking 4x k: recall@10 1.0, 46.0 of 1465.0 MB read a query'
     >>> tuned(None)
     'exact'
     """
     if not tuning:
         return "exact"
+    setting = (
+        f"nprobe {tuning['nprobe']} of {tuning['nlist']} lists"
+        if "nprobe" in tuning
+        else f"re-ranking {tuning['k_factor']}x k"
+    )
     return (
-        f"nprobe {tuning['nprobe']} of {tuning['nlist']} lists: recall@10 {tuning['recall@10']}, "
+        f"{setting}: recall@10 {tuning['recall@10']}, "
         f"{tuning['curve'][-1]['mb_read']} of {tuning['exact_mb_read']} MB read a query"
     )
 
@@ -450,7 +457,7 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
     axes[3].set_xscale("log")
     axes[3].set_xlabel("MB read a query (★ exact search)")
     axes[3].set_ylabel("recall@10 against exact")
-    axes[3].set_title("IVF tuning: nprobe doubled until 0.95")
+    axes[3].set_title("index tuning: nprobe or shortlist doubled until 0.95")
     axes[3].legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
