@@ -47,9 +47,10 @@ def floors(row: dict[str, Any], limits: dict[str, float], dim: int, factors: int
     reads at the measured bandwidth (ANN, CF), the encoder's FLOPs at the measured rate (embed)."""
     st, bw = row["stages"], limits["read_gb_s"] * 1e9
     n = row["items"]
-    ann_mb = st["index"]["tuning"]["curve"][-1]["mb_read"] if st["index"].get("tuning") else n * dim * 4 / 2**20
+    approximate = st["index"]["kind"] != "flat" and st["index"].get("tuning")
+    ann_mb = st["index"]["tuning"]["curve"][-1]["mb_read"] if approximate else n * dim * 4 / 2**20
     cf = st["cf"][row["cf"]]
-    cf_mb = cf["tuning"]["curve"][-1]["mb_read"] if cf.get("tuning") else n * factors * 4 / 2**20
+    cf_mb = cf["tuning"]["curve"][-1]["mb_read"] if cf.get("index", "flat") != "flat" else n * factors * 4 / 2**20
     out = {
         "ann_ms": round(ann_mb * 2**20 / bw * 1000, 3),
         "ann_mb_read": ann_mb,
