@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "tmdb_id, imdb_id; sep=; splits list fields")  # fmt: skip
     b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
     b.add_argument("--cf", dest="cf_model", help="CF scorer: auto (by size), ease, item-knn, als, bpr, spark-als")
-    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], help="FAISS index (default: by size)")
+    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf", "pq"], help="FAISS index (default: by size)")
     b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
     b.set_defaults(func=cmd_build_index)
 

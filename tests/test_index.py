@@ -1,7 +1,9 @@
+import faiss
 import numpy as np
 import pytest
 
-from convrec.retrieve.index import ItemIndex
+from convrec.eval.ann import clustered_vectors
+from convrec.retrieve.index import RECALL_TARGET, ItemIndex, exact_top_k, ivf_lists, recall_at
 
 
 def random_unit(n, dim, seed=0):
@@ -52,3 +54,59 @@ def test_load_rejects_mismatched_id_map(tmp_path):
     np.save(tmp_path / "item_ids.npy", np.arange(3))
     with pytest.raises(ValueError, match="3 rows"):
         ItemIndex.load(tmp_path, "flat")
+
+
+def test_auto_is_exact_for_a_small_catalogue():
+    index = ItemIndex.build(random_unit(300, 8), np.arange(300))
+    assert index.kind == "flat" and index.tuning is None
+
+
+def test_ivf_is_tuned_to_the_recall_target_and_holds_it_on_other_queries():
+    data = clustered_vectors(20_400, 32, topics=400, latent=8, seed=3)
+    vectors, queries = data[:20_000], data[20_000:]
+    index = ItemIndex.build(vectors, np.arange(20_000), kind="ivf")
+    tuning = index.tuning
+    assert index.kind == "ivf" and tuning["nlist"] == ivf_lists(20_000)
+    curve = tuning["curve"]
+    assert tuning["recall@10"] >= RECALL_TARGET and curve[-1]["nprobe"] == tuning["nprobe"]
+    assert all(point["recall@10"] < RECALL_TARGET for point in curve[:-1])  # the first that reaches it
+    assert curve[-1]["mb_read"] < tuning["exact_mb_read"]
+    found = np.array([index.search(q, 10)[0] for q in queries])
+    assert recall_at(found, exact_top_k(vectors, queries, 10)) >= 0.9  # queries it was not tuned on
+
+
+def test_auto_above_the_exact_size_scans_pq_codes_and_reranks_to_the_recall_target(tmp_path):
+    data = clustered_vectors(30_200, 16, topics=600, latent=4, seed=8)
+    vectors, queries = data[:30_000], data[30_000:]
+    index = ItemIndex.build(vectors, np.arange(30_000), flat_max=10_000)
+    assert index.kind == "pq" and index.tuning["recall@10"] >= RECALL_TARGET
+    assert index.tuning["curve"][-1]["mb_read"] < index.tuning["exact_mb_read"]
+    found = np.array([index.search(q, 10)[0] for q in queries])
+    assert recall_at(found, exact_top_k(vectors, queries, 10)) >= 0.9
+    allowed = np.zeros(30_000, bool)
+    allowed[::2] = True  # more rows than an exact scan of the allowed takes: the over-fetch path
+    found, scores = index.search(queries[0], 10, allowed)
+    assert len(found) == 10 and allowed[found].all() and np.all(np.diff(scores) <= 1e-6)
+    index.save(tmp_path)
+    again = ItemIndex.load(tmp_path, "pq", tuning=index.tuning)
+    assert faiss.downcast_index(again.index).k_factor == index.tuning["k_factor"]
+    assert np.array_equal(again.search(queries[1], 10)[0], index.search(queries[1], 10)[0])
+
+
+def test_saved_ivf_probes_as_its_tuning_chose(tmp_path):
+    vectors = clustered_vectors(5000, 16, topics=100, latent=4, seed=5)
+    index = ItemIndex.build(vectors, np.arange(5000), kind="ivf")
+    index.save(tmp_path)
+    faiss.extract_index_ivf(index.index).nprobe = 1
+    again = ItemIndex.load(tmp_path, "ivf", tuning=index.tuning)
+    assert faiss.extract_index_ivf(again.index).nprobe == index.tuning["nprobe"]
+    assert again.tuning == index.tuning
+
+
+def test_filtered_ivf_probes_more_lists_the_fewer_rows_are_allowed():
+    vectors = clustered_vectors(5000, 16, topics=100, latent=4, seed=6)
+    index = ItemIndex.build(vectors, np.arange(5000), kind="ivf")
+    nprobe = faiss.extract_index_ivf(index.index).nprobe
+    bitmap = np.zeros(625, np.uint8)
+    assert index._params(bitmap, 5000, 5000).nprobe == nprobe
+    assert index._params(bitmap, 5000, 1250).nprobe == min(index.tuning["nlist"], 4 * nprobe)

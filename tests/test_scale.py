@@ -32,7 +32,10 @@ def test_tiny_size_runs_end_to_end_and_reports_every_field(tmp_path):
     assert large["stages"]["query"]["recall@10"] == 1.0  # flat search is exact
     assert large["cf"] == "ease" and set(large["stages"]["cf"]) == {"ease", "als"}
     assert (tmp_path / "reports" / "bench_scale.png").exists()
-    assert len(table(result).splitlines()) == 5
+    assert large["stages"]["query"]["cf_overlap@300"] == 1.0  # EASE scores every item
+    assert {"ann_ms", "cf_ms", "cf_exhaustive_ms"} <= set(large["stages"]["query"]["floor"])
+    assert large["limits"]["read_gb_s"] > 0 and large["limits"]["gflop_s"] > 0
+    assert len(table(result).splitlines()) == 7
 
 
 def test_catalogue_interactions_follow_popularity_and_topics():
@@ -63,3 +66,15 @@ def test_topic_vectors_resume_identically(tmp_path):
         pass
     resumed = stream_vectors(300, 16, source, tmp_path / "b", key="k", chunk=64)
     assert np.array_equal(np.asarray(whole), np.asarray(resumed))
+
+
+def test_a_tuned_ivf_size_records_its_curve_and_floors(tmp_path):
+    out = tmp_path / "bench_scale.json"
+    result = bench_scale([3000], HashEncoder(384), tmp_path / "work", out, log=lambda *_: None, real_max=0,
+                         queries=20, cf_models=("als",), index_kind="ivf")  # fmt: skip
+    (row,) = result["sizes"]
+    tuning, query = row["stages"]["index"]["tuning"], row["stages"]["query"]
+    assert row["stages"]["index"]["kind"] == "ivf" and tuning["recall@10"] >= 0.95
+    assert query["floor"]["ann_mb_read"] == tuning["curve"][-1]["mb_read"] < tuning["exact_mb_read"]
+    assert query["cf_overlap@300"] >= 0.99  # 3,000 factors: exact inner products (ties at the 300th aside)
+    assert out.with_suffix(".png").exists()

@@ -41,7 +41,7 @@ def load_recommender(
         )
     try:
         catalog = Catalog.load(index_dir / "catalog")
-        index = ItemIndex.load(index_dir, manifest["index"]["kind"])
+        index = ItemIndex.load(index_dir, manifest["index"]["kind"], tuning=manifest["index"].get("tuning"))
         cf = load_cf(index_dir, manifest["inputs"]["cf"])
         images = load_image_index(index_dir, manifest.get("images"), settings, index.ids)
         conv = load_conv(index_dir, index.ids)

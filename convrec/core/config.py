@@ -103,8 +103,8 @@ class Settings(BaseSettings):
     # items matrix, then item-knn, then als; spark-als trains ALS on a Spark cluster (README
     # "Scaling out").
     cf_model: str = "auto"
-    index_kind: Literal["auto", "flat", "hnsw", "ivf"] = (
-        "auto"  # auto chooses by catalogue size (retrieve.index.choose_kind)
+    index_kind: Literal["auto", "flat", "hnsw", "ivf", "pq"] = (
+        "auto"  # auto: exact when small, else PQ + re-ranking tuned to recall@10 >= 0.95 (retrieve.index.ItemIndex.build)
     )
     spark_master: str = "local[*]"  # where spark-als trains: local[N] or a cluster's spark://host:7077
     max_message_chars: int = 2000

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from convrec.eval.plots import pyplot, save
+from convrec.retrieve.index import recall_at
 
 RECALL_TARGET = 0.95
 SPREAD = 0.15
@@ -81,16 +82,6 @@ def topic_vectors(
     noise = rng.standard_normal((m, dim)).astype(np.float32) * (0.25 / np.sqrt(dim))
     x = centres[topic] + z @ basis + noise
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def recall_at(found: np.ndarray, truth: np.ndarray, k: int = 10) -> float:
-    """Mean share of the true top-k that an approximate top-k found.
-
-    >>> recall_at(np.array([[1, 2, 3]]), np.array([[3, 2, 9]]), k=3)
-    0.6666666666666666
-    """
-    hits = [len(set(f[:k].tolist()) & set(t[:k].tolist())) / k for f, t in zip(found, truth)]
-    return float(np.mean(hits))
 
 
 def _latencies(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, list[float]]:

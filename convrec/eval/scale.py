@@ -3,13 +3,16 @@ growing size (10k, 100k, 1M items) on one machine.
 
 Per size it generates a catalogue (items in topics, Zipf-distributed interactions of users who
 favour a few topics), embeds it with the streamed, resumable embedding `build-index` uses, builds
-the FAISS index and trains the collaborative scorer that `choose_kind` / `choose_cf` pick for that
+the FAISS index `build-index` would (exact when small, else an IVF index tuned to recall@10 >= 0.95,
+its recall–cost curve recorded) and trains the collaborative scorer `choose_cf` picks for that
 size, and saves both to measure their size on disk. Each stage reports its wall time and its peak
 resident memory (the process's high-water mark, reset before the stage: FAISS and BLAS allocate
 outside Python's view). Then a chat turn's retrieval is timed query by query, on one thread
 for FAISS: embed the request with the real encoder, ANN search, CF fold-in of a 1-3 item
 session, blend; and the same end to end through `Retriever.retrieve` + `blend`; recall@10 of the
-ANN search is measured against exact search.
+ANN search is measured against exact search, and the CF search's top 300 against the exhaustive
+fold-in's. Beside each stage: its floor on one thread of this machine (bytes read at the measured
+bandwidth, the encoder's FLOPs at the measured rate; `convrec.eval.limits`).
 
 The real encoder (MiniLM, ~170 items/s on two cores) embeds whole catalogues up to `real_max`
 items. Larger ones would take hours, so their vectors come from the catalogue's topics (the
@@ -40,14 +43,15 @@ import numpy as np
 
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Candidates, Needs
-from convrec.eval.ann import SPREAD, recall_at, topic_vectors
+from convrec.eval.ann import SPREAD, topic_vectors
+from convrec.eval.limits import encoder_flops, floors, machine_limits
 from convrec.eval.plots import pyplot, save
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
 from convrec.retrieve.cf import Scorer, choose_cf, make_cf
 from convrec.retrieve.embed import Encoder, embed_to_disk, stream_vectors
 from convrec.retrieve.filters import top_allowed
-from convrec.retrieve.index import ItemIndex, choose_kind
+from convrec.retrieve.index import ItemIndex, exact_top_k, recall_at
 from convrec.retrieve.search import Retriever
 
 RETRIEVE_N = 300  # candidates per source, as Settings.retrieve_k
@@ -91,26 +95,6 @@ def stage(record: dict[str, Any], name: str) -> Iterator[dict[str, Any]]:
     record[name] = {"s": round(time.perf_counter() - started, 2), "peak_rss_mb": round(peak_rss_mb()), **out}
 
 
-def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int = 10, chunk: int = 65_536) -> np.ndarray:
-    """Row numbers of the k largest inner products per query, a chunk of rows at a time (the
-    vectors may be a memory map larger than what should be in RAM at once).
-
-    >>> v = np.eye(4, dtype=np.float32); exact_top_k(v, v[[2]] + v[[0]] * 0.5, k=2, chunk=3).tolist()
-    [[2, 0]]
-    """
-    best_s = np.full((len(queries), 0), -np.inf, np.float32)
-    best_i = np.zeros((len(queries), 0), np.int64)
-    for start in range(0, len(vectors), chunk):
-        sims = queries @ np.asarray(vectors[start : start + chunk]).T
-        kk = min(k, sims.shape[1])
-        top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        all_s = np.hstack([best_s, np.take_along_axis(sims, top, 1)])
-        all_i = np.hstack([best_i, top + start])
-        keep = np.argsort(-all_s, axis=1, kind="stable")[:, :k]
-        best_s, best_i = np.take_along_axis(all_s, keep, 1), np.take_along_axis(all_i, keep, 1)
-    return best_i
-
-
 class Counted:
     """An encoder that counts the texts it embeds (to price them per 10k)."""
 
@@ -146,8 +130,12 @@ def bench_size(
     index_kind: str = "auto",
     seed: int = 42,
     log: Callable[[str], object] = print,
+    vectors_file: Path | None = None,
 ) -> dict[str, Any]:
     """Build and query a synthetic catalogue of `n` items; the result row of `bench_scale`.
+
+    With `vectors_file` (a .npy of at least `n` rows) its first `n` rows are the item vectors
+    instead of the catalogue's (the interactions stay synthetic), and queries are the encoder's.
 
     `cf_models` are trained in turn (their fit cost is what `choose_cf` is derived from); "auto"
     is `choose_cf(n)`, and the first one serves the queries. A scorer that refuses the size (EASE
@@ -164,9 +152,17 @@ def bench_size(
         out.update(topics=catalog.topics, users=int(inter["user_id"].nunique()), interactions=len(inter))
     log(f"{n:,} items: {catalog.topics:,} topics, {len(inter):,} interactions ({stages['catalogue']['s']} s)")
 
-    real = n <= real_max
+    real = n <= real_max or vectors_file is not None
     with stage(stages, "embed") as out:
-        if real:
+        if vectors_file is not None:  # e.g. a real catalogue's embeddings, made once elsewhere
+            vectors = np.load(vectors_file, mmap_mode="r")
+            if vectors.ndim != 2 or len(vectors) < n or vectors.shape[1] != encoder.dim:
+                raise ValueError(
+                    f"{vectors_file}: need at least {n:,} rows of {encoder.dim}-d vectors, not {vectors.shape}"
+                )
+            vectors = vectors[:n]
+            out.update(vectors=f"real ({encoder.name}, {Path(vectors_file).name})", embedded=0)
+        elif real:
             counted = Counted(encoder)  # a resumed run embeds fewer than n
             vectors = embed_to_disk(catalog.texts(0, n), counted, work / "embedding", log=log)
             out.update(vectors=f"real ({encoder.name})", embedded=counted.rows)
@@ -190,12 +186,13 @@ def bench_size(
     stages["embed"].update(real_per_10k_s=round(per_10k, 1), real_all_s=round(per_10k * n / 10_000))
     log(f"embed: {stages['embed']['vectors']} in {stages['embed']['s']} s; real encoder {per_10k:.0f} s per 10k")
 
-    kind = choose_kind(n) if index_kind == "auto" else index_kind
     with stage(stages, "index") as out:
-        index = ItemIndex.build(vectors, catalog.ids(), kind=kind)
+        index = ItemIndex.build(vectors, catalog.ids(), kind=index_kind)
         index.save(work / "index")
-        out.update(kind=kind, disk_mb=dir_mb(work / "index" / "items.faiss", work / "index" / "item_ids.npy"))
-    log(f"index: {kind} in {stages['index']['s']} s, {stages['index']['disk_mb']} MB")
+        out.update(kind=index.kind, disk_mb=dir_mb(work / "index" / "items.faiss", work / "index" / "item_ids.npy"))
+    if index.tuning:
+        stages["index"]["tuning"] = index.tuning
+    log(f"index: {index.kind} in {stages['index']['s']} s, {stages['index']['disk_mb']} MB; {tuned(index.tuning)}")
 
     served: Scorer | None = None
     stages["cf"] = {}
@@ -209,6 +206,9 @@ def bench_size(
                 shutil.rmtree(work / "cf", ignore_errors=True)
                 scorer.save(work / "cf")
                 out.update(disk_mb=dir_mb(work / "cf"))
+                factor_index = getattr(scorer, "index", None)
+                if factor_index is not None:  # the factors' inner-product index (saved, so built)
+                    out.update(index=factor_index.kind, tuning=factor_index.tuning)
         except (ConvrecError, MemoryError) as e:  # a scorer that cannot take this size is a result too
             stages["cf"][resolved] = {"error": f"{type(e).__name__}: {e}"}
             log(f"cf {resolved}: {e}")
@@ -222,6 +222,10 @@ def bench_size(
     with stage(stages, "query") as out:
         out.update(time_queries(catalog, vectors, index, served, encoder, queries, real, seed))
     q = stages["query"]
+    row["limits"] = machine_limits()
+    factors = int(getattr(served, "factors", 0)) or 0
+    flops = encoder_flops(encoder, f"{' '.join(catalog.topic_terms(0)[:2])} item")
+    q["floor"] = floors(row, row["limits"], index.dim, factors, flops)
     log(
         f"query: p50 {q['total']['p50_ms']} ms (embed {q['embed']['p50_ms']}, ann {q['ann']['p50_ms']}, "
         f"cf {q['cf']['p50_ms']}, blend {q['blend']['p50_ms']}), recall@10 {q['recall@10']}"
@@ -244,7 +248,8 @@ def time_queries(
     real: bool,
     seed: int,
 ) -> dict[str, Any]:
-    """Per-query latency of each retrieval stage and of the whole, and the ANN's recall@10.
+    """Per-query latency of each retrieval stage and of the whole, the ANN's recall@10, and the
+    share of the exhaustive CF fold-in's top-n that the turn's CF search found.
 
     A query asks for two of a topic's words and has liked 1-3 items someone interacted with.
     The stages are timed as `Retriever.retrieve` runs them (embed, ANN top-n, CF fold-in and its
@@ -262,7 +267,7 @@ def time_queries(
         centres, basis = topic_vector_source(catalog, index.dim).space  # type: ignore[attr-defined]
         synthetic = topic_vectors(topics, centres, basis, rng)
     times: dict[str, list[float]] = {k: [] for k in ("embed", "ann", "cf", "blend", "total")}
-    found, asked = [], []
+    found, asked, sessions, cf_found = [], [], [], []
     threads = faiss.omp_get_max_threads()
     # one query at a time on one thread, as a chat turn issues them: a single query split over
     # threads waits for the slowest, and on a busy machine MiniLM took 0.7 s a query that way
@@ -283,11 +288,11 @@ def time_queries(
             search = qvec if real else synthetic[q]
             ann_ids, _ = index.search(search, RETRIEVE_N)
             t2 = time.perf_counter()
-            cf_all = cf.score(needs.liked)
-            cf_ids = top_allowed(index.ids, cf_all, allowed, RETRIEVE_N)
+            folded = cf.fold_in(needs.liked)
+            cf_ids = folded.top(allowed, RETRIEVE_N)
             t3 = time.perf_counter()
             ids = np.unique(np.concatenate([ann_ids, cf_ids, retriever.popular(popularity, allowed)]))
-            scores = {"text": index.scores_for(search, ids), "cf": cf_all[ids], "pop": popularity[ids]}
+            scores = {"text": index.scores_for(search, ids), "cf": folded.at(ids), "pop": popularity[ids]}
             blend(Candidates(ids, scores), WEIGHTS)
             t4 = time.perf_counter()
             blend(retriever.retrieve(needs, allowed, popularity), WEIGHTS)
@@ -296,6 +301,8 @@ def time_queries(
                 times[key].append(took * 1000)
             found.append(ann_ids[:10])
             asked.append(search)
+            sessions.append(needs.liked)
+            cf_found.append(cf_ids)
     finally:
         faiss.omp_set_num_threads(threads)
         if torch:
@@ -307,7 +314,34 @@ def time_queries(
     }
     out["queries"] = queries
     out["recall@10"] = round(recall_at(np.asarray(found), index.ids[truth], 10), 4)
+    exhaustive = [top_allowed(index.ids, cf.score(liked), allowed, RETRIEVE_N) for liked in sessions]
+    out[f"cf_overlap@{RETRIEVE_N}"] = round(
+        float(np.mean([len(np.intersect1d(a, b)) / max(1, len(b)) for a, b in zip(cf_found, exhaustive)])), 4
+    )
     return out
+
+
+def tuned(tuning: dict[str, Any] | None) -> str:
+    """The setting an index's tuning chose, in words.
+
+    >>> tuned({"nlist": 16, "nprobe": 4, "recall@10": 0.97, "curve": [{"mb_read": 1.5}], "exact_mb_read": 15.0})
+    'nprobe 4 of 16 lists: recall@10 0.97, 1.5 of 15.0 MB read a query'
+    >>> tuned({"k_factor": 4, "recall@10": 1.0, "curve": [{"mb_read": 46.0}], "exact_mb_read": 1465.0})
+    're-ranking 4x k: recall@10 1.0, 46.0 of 1465.0 MB read a query'
+    >>> tuned(None)
+    'exact'
+    """
+    if not tuning:
+        return "exact"
+    setting = (
+        f"nprobe {tuning['nprobe']} of {tuning['nlist']} lists"
+        if "nprobe" in tuning
+        else f"re-ranking {tuning['k_factor']}x k"
+    )
+    return (
+        f"{setting}: recall@10 {tuning['recall@10']}, "
+        f"{tuning['curve'][-1]['mb_read']} of {tuning['exact_mb_read']} MB read a query"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,7 +386,8 @@ def table(result: dict[str, Any]) -> str:
     """
     head = (
         f"{'items':>9} {'vectors':<10} {'embed s':>8} {'MiniLM s':>9} {'index':>12} {'cf':>16} "
-        f"{'peak GB':>8} {'index MB':>9} {'p50 ms':>7} {'(emb/ann/cf/blend)':>20} {'p95 ms':>7} {'R@10':>6}"
+        f"{'peak GB':>8} {'index MB':>9} {'p50 ms':>7} {'(emb/ann/cf/blend)':>20} {'p95 ms':>7} {'R@10':>6} "
+        f"{'CF@300':>6} {'ANN floor':>9} {'load':>5}"
     )
     lines = [head]
     for r in result["sizes"]:
@@ -367,10 +402,13 @@ def table(result: dict[str, Any]) -> str:
             f"{st['index']['kind'] + ' ' + format(st['index']['s'], '.1f'):>12} "
             f"{r['cf'] + ' ' + format(cf['s'], '.1f'):>16} {r['peak_rss_mb'] / 1024:>8.2f} "
             f"{st['index']['disk_mb']:>9.1f} {q['total']['p50_ms']:>7.1f} {parts:>20} "
-            f"{q['total']['p95_ms']:>7.1f} {q['recall@10']:>6.3f}"
+            f"{q['total']['p95_ms']:>7.1f} {q['recall@10']:>6.3f} {q.get('cf_overlap@300', float('nan')):>6.3f} "
+            f"{q.get('floor', {}).get('ann_ms', float('nan')):>9.3f} {r['load_avg_1m']:>5.1f}"
         )
     lines.append("* MiniLM s: extrapolated from a 1,000-item slice; that size's vectors are topic vectors")
     lines.append("r embed s: resumed, only the vectors an interrupted run had not written were made")
+    lines.append("CF@300: share of the exhaustive fold-in's top 300 the turn's CF search found")
+    lines.append("ANN floor: ms to read the bytes the ANN reads a query at this machine's one-thread bandwidth")
     return "\n".join(lines)
 
 
@@ -380,7 +418,7 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
 
     rows = result["sizes"]
     n = [r["items"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
     build = {
         "embed (as run; resumed runs left out)": [
             r["stages"]["embed"]["s"] if r["stages"]["embed"].get("embedded", r["items"]) == r["items"] else np.nan
@@ -405,11 +443,22 @@ def plot_scale(result: dict[str, Any], path: Path) -> None:
     axes[2].axhline(50, color="k", lw=0.8, ls="--", label="target 50 ms")
     axes[2].set_ylabel("ms per query")
     axes[2].set_title("one chat turn's retrieval")
-    for ax in axes:
+    for ax in axes[:3]:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("items")
         ax.legend(fontsize=7)
+    for r in rows:  # the IVF tuning's recall–cost curve, where the size was tuned
+        curve = (r["stages"]["index"].get("tuning") or {}).get("curve", [])
+        if curve:
+            axes[3].plot([c["mb_read"] for c in curve], [c["recall@10"] for c in curve], "o-", label=f"{r['items']:,}")
+            axes[3].plot([r["stages"]["index"]["tuning"]["exact_mb_read"]], [1.0], "k*")
+    axes[3].axhline(0.95, color="k", lw=0.8, ls=":")
+    axes[3].set_xscale("log")
+    axes[3].set_xlabel("MB read a query (★ exact search)")
+    axes[3].set_ylabel("recall@10 against exact")
+    axes[3].set_title("index tuning: nprobe or shortlist doubled until 0.95")
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     save(fig, path)
 
@@ -423,6 +472,7 @@ def cmd_bench_scale(args: argparse.Namespace) -> int:
         sizes, make_encoder(settings_from_args(args)), args.work_dir, args.out,
         log=lambda m: print(m, file=sys.stderr), real_max=args.real_max, queries=args.queries,
         cf_models=tuple(m.strip() for m in args.cf.split(",")), index_kind=args.index_kind, seed=args.seed,
+        vectors_file=args.vectors,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -439,9 +489,12 @@ def add_bench_cli(bench_subparsers: Any) -> None:
     b.add_argument("--real-max", type=int, default=10_000, help="largest size the real encoder embeds whole")
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--cf", default="auto", help="scorers to train, the first serves the queries (default auto)")
-    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], default="auto",
-                   help="FAISS index for every size (default: choose_kind's choice per size)")  # fmt: skip
+    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf", "pq"], default="auto",
+                   help="FAISS index for every size (default: build-index's measured choice)")  # fmt: skip
     b.add_argument("--seed", type=int, default=42)
+    b.add_argument(
+        "--vectors", type=Path, help="a .npy whose first rows are the item vectors (e.g. a real catalogue's)"
+    )
     b.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "convrec-bench-scale",
                    help="where vectors (resumable), index and CF model are written")  # fmt: skip
     b.add_argument("--out", type=Path, default=Path("reports/bench_scale.json"))

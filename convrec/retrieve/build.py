@@ -185,7 +185,7 @@ def build_index(
     assert vectors is not None  # every row was reused or embedded
 
     t = time.perf_counter()
-    index = ItemIndex.build(vectors, ids, kind=inputs["index_kind"])
+    index = ItemIndex.build(vectors, ids, kind=settings.index_kind)
     index.save(index_dir)
     np.save(index_dir / TEXT_KEYS, keys)
     timings["faiss_s"] = time.perf_counter() - t
@@ -207,7 +207,7 @@ def build_index(
         "inputs": inputs,
         "catalog": described,
         "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1]), "embedded": len(fresh)},
-        "index": {"kind": index.kind, "items": len(index)},
+        "index": {"kind": index.kind, "items": len(index), **({"tuning": index.tuning} if index.tuning else {})},
         **({"images": images} if images else {}),
         "files": ["items.faiss", "item_ids.npy", TEXT_KEYS, *cf.files, "catalog", *(images["files"] if images else [])],
         "packages": _versions(),
@@ -235,7 +235,7 @@ def _previous_vectors(index_dir: Path) -> tuple[np.ndarray, ItemIndex] | None:
     try:
         manifest = read_manifest(index_dir)
         keys = np.load(index_dir / TEXT_KEYS)
-        index = ItemIndex.load(index_dir, manifest["index"]["kind"])
+        index = ItemIndex.load(index_dir, manifest["index"]["kind"], tuning=manifest["index"].get("tuning"))
     except (IndexMissing, OSError, ValueError, RuntimeError, KeyError):
         return None
     return (keys, index) if len(keys) == len(index) else None

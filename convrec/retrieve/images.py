@@ -43,7 +43,7 @@ from convrec.core.errors import ImageError, IndexMissing, ModelNotFound
 from convrec.core.files import write_atomic
 from convrec.core.types import Item
 from convrec.retrieve.embed import default_device
-from convrec.retrieve.index import ItemIndex, choose_kind
+from convrec.retrieve.index import ItemIndex
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -382,7 +382,7 @@ def build_image_index(
         examples = "; ".join(f"{pictured[p].label()}: {why}" for p, why in list(encoded.failed.items())[:3])
         log(f"skipped {len(encoded.failed):,} of {len(pictured):,} pictures that could not be read, e.g. {examples}")
     ids = np.array([pictured[p].item_id for p in encoded.ok], dtype=np.int64)
-    index = ItemIndex.build(encoded.vectors, ids, kind=choose_kind(len(ids)))
+    index = ItemIndex.build(encoded.vectors, ids)
     index.save(index_dir, name="image")
     return {
         "model": settings.image_model,

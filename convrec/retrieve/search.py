@@ -130,12 +130,12 @@ class Retriever:
         if qvec is not None:
             qvec = qvec / (np.linalg.norm(qvec) + 1e-9)
 
-        cf_all = self.cf.score(needs.liked, needs.disliked)
+        folded = self.cf.fold_in(needs.liked, needs.disliked)
         pieces = []
         if qvec is not None:
             pieces.append(self.index.search(qvec, self.n, allowed)[0])
-        if cf_all.any():
-            pieces.append(top_allowed(self.index.ids, cf_all, allowed, self.n))
+        if folded.any():
+            pieces.append(folded.top(allowed, self.n))
         pieces.append(self.popular(popularity, allowed))
         ivec = self.image_query(query, picture)
         if ivec is not None and self.images is not None:
@@ -150,8 +150,7 @@ class Retriever:
         ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
         rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
         text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
-        cf = cf_all[rows] if len(rows) else np.zeros(0, np.float32)
-        cands = Candidates(ids, {"text": text, "cf": cf, "pop": popularity[rows]})
+        cands = Candidates(ids, {"text": text, "cf": folded.at(rows), "pop": popularity[rows]})
         if ivec is not None and self.images is not None:
             cands.scores["image"] = self.images.scores_for(ivec, ids)
         if proposed:

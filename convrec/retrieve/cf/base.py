@@ -33,6 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from convrec.core.errors import ConvrecError
+from convrec.retrieve.filters import top_allowed
 
 LIKED = 3.5  # a rating at or above this is a like (MovieLens half-star scale)
 
@@ -101,6 +102,11 @@ class Scorer:
         if len(disliked_rows):
             out -= 0.5 * self.score_many(self.session_matrix([disliked_rows]))[0]
         return out
+
+    def fold_in(self, liked: Sequence[int], disliked: Sequence[int] = ()) -> Folded:
+        """A session's scores as a turn reads them: its best allowed items and the scores of given
+        rows (here from `score`, every row scored; factor models search instead)."""
+        return Folded(self.score(liked, disliked), self.item_ids)
 
     def because(self, item_id: int, liked: Sequence[int]) -> int | None:
         """The liked item most similar to `item_id`, or None when none is similar at all."""
@@ -180,6 +186,25 @@ class Scorer:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({params})"
+
+
+class Folded:
+    """One session's collaborative scores, every catalogue row's."""
+
+    def __init__(self, scores: np.ndarray, ids: np.ndarray) -> None:
+        self.scores, self.ids = scores, ids
+
+    def any(self) -> bool:
+        """Whether the session has any score (a known like)."""
+        return bool(self.scores.any())
+
+    def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
+        """The ids of the `n` best-scoring allowed rows (in no particular order)."""
+        return top_allowed(self.ids, self.scores, allowed, n)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The scores of catalogue rows `rows`."""
+        return self.scores[rows] if len(rows) else np.zeros(0, np.float32)
 
 
 class Popularity(Scorer):
