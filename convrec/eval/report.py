@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from convrec.data.dialogs import KS
 from convrec.eval.plots import pyplot, save
-
-KS = (1, 5, 10, 20)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -60,7 +59,10 @@ def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
 
 
 def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]] | None = None) -> list[str]:
-    lines = ["| system | n turns | pairs | R@1 | R@5 | R@10 | R@20 |", "|---|---:|---:|---|---|---|---|"]
+    lines = [
+        "| system | n turns | pairs | " + " | ".join(f"R@{k}" for k in KS) + " |",
+        "|---|---:|---:|" + "---|" * len(KS),
+    ]
     for name, m in systems.items():
         lines.append(
             f"| {name} | {m.get('n', '')} | {m.get('pairs', '')} | " + " | ".join(_fmt(m, k) for k in KS) + " |"

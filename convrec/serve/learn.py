@@ -18,16 +18,20 @@ items were named, not when), and learning online: the model changes when this co
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from convrec.core.config import Settings, settings_from_args
 from convrec.core.errors import InputError
 from convrec.data.catalog import Catalog
 from convrec.data.dialogs import RECOMMENDER, SEEKER, Dialogue, read_dialogues
-from convrec.data.titles import TitleMatcher
-from convrec.retrieve.conv import CONV_FILE, ConvModel
+from convrec.data.titles import TitleMatcher, normalize_title
+from convrec.parse.rules import parse_rules
+from convrec.retrieve.conv import CONV_FILE, ConvModel, WordReader, needs_words
 from convrec.serve.db import DEFAULT_DB, db_target, open_store
 from convrec.serve.store import POSITIVE, Event, Store
 
@@ -64,6 +68,36 @@ def store_dialogues(store: Store, cap: int | None) -> list[Dialogue]:
     return [d for d in out if d.turns]
 
 
+def fit_dialogues(dialogues: Sequence[Dialogue], catalog: Catalog, item_ids: np.ndarray, **params: float) -> ConvModel:
+    """The conversation model of `dialogues` over the rows `item_ids`, the seeker's words read by
+    the rules (`words_reader`): what `convrec learn` writes, and what an evaluation learns per fold."""
+    return ConvModel.fit(dialogues, item_ids, words_reader(catalog), **params)
+
+
+def conv_params(settings: Settings, **given: float | None) -> dict[str, float]:
+    """The conversation model's weights: those `given`, else the settings' (`conv_*`).
+
+    >>> conv_params(Settings(llm="none"), word_weight=0.0)
+    {'together_weight': 2.0, 'word_weight': 0.0}
+    """
+    chosen = {"together_weight": settings.conv_together_weight, "word_weight": settings.conv_word_weight}
+    return {**chosen, **{k: v for k, v in given.items() if v is not None}}
+
+
+def words_reader(catalog: Catalog) -> WordReader:
+    """What the conversation model hears in a seeker's message: the words of the needs the rules
+    read (`needs_words`), less the words of the titles it names; memoised, as a cross-fitted
+    evaluation reads each message once per fold."""
+    genres = catalog.genres()
+
+    @functools.cache
+    def words(text: str, items: tuple[int, ...]) -> tuple[str, ...]:
+        named = {w for i in items if i in catalog for w in normalize_title(catalog.get(i).title).split()}
+        return tuple(w for w in needs_words(parse_rules(text, genres)) if w not in named)
+
+    return lambda text, items: words(text, tuple(items))
+
+
 def learn(
     index_dir: Path,
     dialogs: Sequence[Path] = (),
@@ -88,7 +122,7 @@ def learn(
         found = store_dialogues(store, cap)
         sources["feedback"] = {"store": store.where, "conversations": len(found)}
         learned += found
-    return ConvModel.fit(learned, catalog.ids(), **params).save(index_dir, sources)
+    return fit_dialogues(learned, catalog, catalog.ids(), **params).save(index_dir, sources)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -101,7 +135,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             store,
             cap=settings.feedback_export_per_session or None,
             shrinkage=args.shrinkage,
-            together_weight=args.together_weight,
+            **conv_params(settings, together_weight=args.together_weight, word_weight=args.word_weight),
         )
     finally:
         if store is not None:
@@ -129,5 +163,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         f"else $CONVREC_FEEDBACK_DB, else {DEFAULT_DB})",
     )
     p.add_argument("--shrinkage", type=float, default=10.0, help="dialogues of evidence that outweigh the prior")
-    p.add_argument("--together-weight", type=float, default=0.5, help="weight of items brought up together")
+    p.add_argument(
+        "--together-weight", type=float, help="weight of items brought up together (default: conv_together_weight)"
+    )
+    p.add_argument("--word-weight", type=float, help="weight of the words the seeker said (default: conv_word_weight)")
     p.set_defaults(func=cmd_learn)
