@@ -183,6 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "sep=; splits list fields (default |)")  # fmt: skip
     b.add_argument("--interactions", help="a .csv, .tsv, .jsonl or .parquet file of who rated or used which item")
     b.add_argument("--interactions-map", metavar="FIELD=COLUMN,...", help="columns for user, item, rating, timestamp")
+    b.add_argument(
+        "--knowledge",
+        action="append",
+        metavar="FILE",
+        help="a table of what items are about (TMDB 5000, TMDB top 10k, keywords.csv, movies_metadata.csv, "
+        "IMDB 5000, IMDb details, links.csv; a directory: its tables); repeatable; CONVREC_KNOWLEDGE",
+    )
+    b.add_argument("--knowledge-map", metavar="FIELD=COLUMN,...",
+                   help="columns of a knowledge table no format recognises: title, year, text, tags, people, image, "
+                        "tmdb_id, imdb_id; sep=; splits list fields")  # fmt: skip
     b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
     b.add_argument("--cf", dest="cf_model", help="CF scorer: auto (by size), ease, item-knn, als, bpr, spark-als")
     b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf"], help="FAISS index (default: by size)")

@@ -21,7 +21,7 @@ import pytest
 
 from convrec.core.errors import CatalogError
 from convrec.data.catalog import Catalog, front_article, normalise_title, title_key
-from convrec.data.details import enrich_with_details
+from convrec.data.knowledge import Links, add_knowledge
 from convrec.data.loaders import load_catalog
 
 MOVIES = """movieId,title,genres
@@ -393,7 +393,7 @@ DETAILS = """movie_id,movie_title,movie_url,year,description,director,cast,poste
 
 def test_details_join_by_ml100k_id(tmp_path: Path) -> None:
     (tmp_path / "details.csv").write_text(DETAILS)
-    cat = load_catalog(write_ml100k(tmp_path / "ml-100k"), details=tmp_path / "details.csv")
+    cat = load_catalog(write_ml100k(tmp_path / "ml-100k"), knowledge=[tmp_path / "details.csv"])
     toy = cat.get(1)
     assert toy.text == "A cowboy doll is jealous."
     assert toy.people == ("John Lasseter", "Tom Hanks", "Tim Allen")
@@ -406,31 +406,34 @@ def test_details_join_by_ml100k_id(tmp_path: Path) -> None:
 def test_details_join_by_title_and_report(ml_latest: Path, tmp_path: Path) -> None:
     details = tmp_path / "details.csv"
     details.write_text(DETAILS.replace("Toy Story (1995)", "Toy Story (1995) "))
-    cat, match = enrich_with_details(load_catalog(ml_latest), details)
+    cat, report = add_knowledge(load_catalog(ml_latest), [details])
     assert cat.get(1).text == "A cowboy doll is jealous." and cat.get(2).text == ""
-    assert (match.rows, match.by_title, match.matched) == (3, 1, 1)
-    assert "1 of 3 detail rows matched" in str(match)
+    assert (report.sources[0].rows, report.sources[0].joined["title and year"], report.covered) == (3, 1, 1)
+    assert str(report) == "knowledge: 1 of 4 items (1 by title and year), 0 ambiguous rows skipped"
 
 
 def test_details_join_by_imdb_id_rejects_disagreeing_titles(ml_latest: Path, tmp_path: Path) -> None:
     details = tmp_path / "details.csv"
     details.write_text(DETAILS.replace("City of Lost Children, The (1995)", "Cité des enfants perdus, La (1995)"))
     catalog = load_catalog(ml_latest)
-    _, by_title = enrich_with_details(catalog, details)
-    assert by_title.by_title == 2  # without links both titles match
+    _, by_title = add_knowledge(catalog, [details])
+    assert by_title.by["title and year"] == 2  # without links both titles match
     imdb = {1: 114709, 3: 999}  # links.csv says item 3 is another IMDb page than row 2's
-    cat, match = enrich_with_details(catalog, details, imdb_ids=imdb)
-    assert (match.by_imdb, match.by_title, match.suspect) == (1, 0, 1)
+    cat, report = add_knowledge(catalog, [details], links=Links(imdb=imdb))
+    source = report.sources[0]
+    assert (source.joined["imdbId"], source.joined["title and year"], source.disagreeing) == (1, 0, 1)
     assert cat.get(1).people[0] == "John Lasseter" and cat.get(3).people == ()
 
 
-def test_details_errors_name_the_line(tmp_path: Path) -> None:
+def test_details_bad_fields_are_named_and_the_rest_of_the_row_is_kept(tmp_path: Path) -> None:
     (tmp_path / "details.csv").write_text(DETAILS.replace("['John Lasseter']", "[John"))
-    with pytest.raises(CatalogError, match=r"details.csv line 2: field 'director' must be a list"):
-        load_catalog(write_ml100k(tmp_path / "ml-100k"), details=tmp_path / "details.csv")
+    catalog = load_catalog(write_ml100k(tmp_path / "ml-100k"))
+    cat, report = add_knowledge(catalog, [tmp_path / "details.csv"], links=Links(ml100k=True))
+    assert report.sources[0].problems[0].startswith("details.csv line 2: field 'director' must be a list")
+    assert cat.get(1).text == "A cowboy doll is jealous." and cat.get(1).people == ("Tom Hanks", "Tim Allen")
     (tmp_path / "details.csv").write_text("movie_id,movie_title\n1,x\n")
-    with pytest.raises(CatalogError, match=r"details.csv line 1: missing column\(s\) movie_url"):
-        load_catalog(write_ml100k(tmp_path / "ml-100k"), details=tmp_path / "details.csv")
+    with pytest.raises(CatalogError, match=r"details.csv line 1: not a knowledge table .*movie_id, movie_title"):
+        load_catalog(write_ml100k(tmp_path / "ml-100k"), knowledge=[tmp_path / "details.csv"])
 
 
 # ---------------------------------------------------------------- real data (../shared/data)
@@ -450,9 +453,9 @@ def test_shared_ml_latest_small(shared_data: Path) -> None:
 def test_shared_details_enrich_ml_latest_small(shared_data: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="convrec.data"):
         cat = load_catalog(
-            shared_data / "ml-latest-small", details=shared_data / "ml-100k" / "movielens100k_details.csv"
+            shared_data / "ml-latest-small", knowledge=[shared_data / "ml-100k" / "movielens100k_details.csv"]
         )
-    assert "by IMDb id" in caplog.text
+    assert "by imdbId" in caplog.text
     assert sum(bool(item.text) for item in cat.items.values()) > 1000
     assert "Tom Hanks" in cat.get(1).people and cat.get(1).image.startswith("https://")
     assert "hitmen" not in cat.get(367).text  # The Mask (1994): its details row holds Pulp Fiction's plot

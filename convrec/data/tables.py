@@ -180,10 +180,3 @@ def add_tags(items: dict[int, Item], path: Path) -> dict[int, Item]:
     for item_id, item_tags in per_item.items():
         out[int(item_id)] = replace(out[int(item_id)], tags=item_tags)
     return out
-
-
-def read_links(path: Path) -> dict[int, int]:
-    links = read_csv(path, "links.csv", required=("movieId", "imdbId"))
-    ids = int_column(links, "movieId", "links.csv")
-    imdb = pd.to_numeric(links["imdbId"], errors="coerce").to_numpy(dtype=float)
-    return {int(i): int(m) for i, m in zip(ids.tolist(), imdb.tolist()) if m == m}

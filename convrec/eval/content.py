@@ -4,8 +4,10 @@ The suite (bench/content.jsonl) holds requests about topics ("a good heist movie
 uplifting after a rough week"), "like X", "like X but Y" and temporal words ("a comedy from this
 century"), a third of them in Chinese, each with a relevance list written by hand from knowledge of the
 films, never from convrec's answers. A line is `{"id", "type", "lang", "text", "relevant": ["Title
-(Year)", ...], "rule": {"genres": [...], "exclude": [...], "years": [lo, hi]}, "liked": "Title (Year)"}`;
-an item is relevant when it is listed or satisfies the rule (every key of it that is given).
+(Year)", ...], "rule": {"genres": [...], "exclude": [...], "years": [lo, hi]}, "liked": "Title (Year)", "set":
+"knowledge"}`; an item is relevant when it is listed or satisfies the rule (every key of it that is given). A
+query's `set` (default "core") is reported apart: "knowledge" marks requests that only knowledge of what films
+are about answers (a submarine, a time loop, a road trip: no title or genre says so).
 
 Each request is one fresh conversation; precision@5 is the share of the top five that are relevant (a
 short list counts its missing places as misses). Reported per type and per language, with the share
@@ -36,6 +38,7 @@ class Query:
     relevant: tuple[str, ...] = ()
     rule: dict[str, Any] = field(default_factory=dict)
     liked: str | None = None
+    set: str = "core"
 
 
 def read_suite(path: Path) -> list[Query]:
@@ -47,7 +50,9 @@ def read_suite(path: Path) -> list[Query]:
         try:
             d = json.loads(line)
             relevant, rule = tuple(d.get("relevant", ())), d.get("rule") or {}
-            out.append(Query(d["id"], d["type"], d["lang"], d["text"], relevant, rule, d.get("liked")))
+            out.append(
+                Query(d["id"], d["type"], d["lang"], d["text"], relevant, rule, d.get("liked"), d.get("set", "core"))
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{path} line {n}: not a content query ({e})") from None
     return out
@@ -100,7 +105,8 @@ def run_suite(queries: Sequence[Query], recommend: Recommend, catalog: Catalog, 
         ids = {labels[t] for t in q.relevant if t in labels}
         items = recommend(q.text)
         p = precision(items, q, ids, k)
-        row: dict[str, Any] = {"id": q.id, "type": q.type, "lang": q.lang, "text": q.text, f"precision@{k}": p}
+        row: dict[str, Any] = {"id": q.id, "type": q.type, "lang": q.lang, "set": q.set, "text": q.text}
+        row[f"precision@{k}"] = p
         row.update(returned=[it.label() for it in items[:k]], relevant_in_catalogue=len(ids))
         rows.append({**row, "relevant_listed": len(q.relevant)})
 
@@ -108,12 +114,15 @@ def run_suite(queries: Sequence[Query], recommend: Recommend, catalog: Catalog, 
         return round(sum(r[f"precision@{k}"] for r in group) / max(len(group), 1), 4)
 
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {
-        name: defaultdict(list) for name in ("per_type", "per_language", "per_type_language")
+        name: defaultdict(list)
+        for name in ("per_type", "per_language", "per_type_language", "per_set", "per_set_language")
     }
     for r in rows:
         groups["per_type"][r["type"]].append(r)
         groups["per_language"][r["lang"]].append(r)
         groups["per_type_language"][f"{r['type']}/{r['lang']}"].append(r)
+        groups["per_set"][r["set"]].append(r)
+        groups["per_set_language"][f"{r['set']}/{r['lang']}"].append(r)
     listed = sum(r["relevant_listed"] for r in rows)
     return {
         f"precision@{k}": mean(rows),
@@ -133,6 +142,9 @@ def print_report(report: dict[str, Any], k: int = K) -> None:
         print(f"{t:<10} {_fmt(en):>6} {_fmt(zh):>6} {value:>6.3f}")
     langs = report["per_language"]
     print(f"{'all':<10} {_fmt(langs.get('en')):>6} {_fmt(langs.get('zh')):>6} {report[key]:>6.3f}")
+    for name, value in report["per_set"].items():
+        en, zh = (report["per_set_language"].get(f"{name}/{lang}") for lang in ("en", "zh"))
+        print(f"{'set ' + name:<10} {_fmt(en):>6} {_fmt(zh):>6} {value:>6.3f}")
     print(f"listed titles the catalogue holds: {report['listed_titles_in_catalogue']:.1%}")
 
 

@@ -25,7 +25,8 @@ from convrec.core.errors import CatalogError, IndexMissing
 from convrec.core.files import write_atomic
 from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
-from convrec.data.loaders import load_catalog
+from convrec.data.knowledge import KnowledgeReport, add_knowledge, knowledge_files
+from convrec.data.loaders import load_catalog_with_knowledge
 from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.retrieve.cf import Scorer, make_cf
 from convrec.retrieve.embed import EMBED_CHUNK, Encoder, SentenceEncoder, embed_to_disk
@@ -58,21 +59,31 @@ def _inputs(catalog: Catalog, settings: Settings, cf: Scorer, profiles: dict[int
     }
 
 
-def _load_catalog(settings: Settings) -> Catalog:
-    """The catalogue the settings name: a mapped file (`catalog`) when set, else `dataset`."""
+def _knowledge(settings: Settings) -> list[Path]:
+    """The knowledge tables the settings name: the details file first, then `knowledge` in order."""
+    return knowledge_files([*([settings.details] if settings.details else []), settings.knowledge])
+
+
+def _load_catalog(settings: Settings) -> tuple[Catalog, KnowledgeReport | None]:
+    """The catalogue the settings name (a mapped file (`catalog`) when set, else `dataset`) with what its
+    knowledge tables say, and their coverage (None without tables)."""
+    files = _knowledge(settings)
     if settings.catalog:
         from convrec.data.byo import load_file_catalog
 
-        return load_file_catalog(
+        catalog = load_file_catalog(
             settings.catalog, settings.catalog_map, interactions=settings.interactions,
             interactions_map=settings.interactions_map,
         )  # fmt: skip
+        return add_knowledge(catalog, files, knowledge_map=settings.knowledge_map) if files else (catalog, None)
     if settings.interactions:
         raise CatalogError("an interactions file goes with a catalogue file (--catalog); a dataset brings its own")
-    return load_catalog(settings.dataset, details=settings.details, cache_dir=settings.cache_dir)
+    return load_catalog_with_knowledge(
+        settings.dataset, files, knowledge_map=settings.knowledge_map, cache_dir=settings.cache_dir
+    )
 
 
-def _describe(catalog: Catalog, settings: Settings) -> dict[str, Any]:
+def _describe(catalog: Catalog, settings: Settings, knowledge: KnowledgeReport | None) -> dict[str, Any]:
     """The manifest's record of the catalogue: where it came from, how it was mapped, what an item is called."""
     if settings.catalog:
         source = {"source": settings.catalog, "map": settings.catalog_map}
@@ -87,6 +98,9 @@ def _describe(catalog: Catalog, settings: Settings) -> dict[str, Any]:
         "items": len(catalog),
         "interactions": len(catalog.interactions),
         "users": int(catalog.interactions["user_id"].nunique()) if len(catalog.interactions) else 0,
+        **(
+            {"knowledge": {"files": [str(p) for p in _knowledge(settings)], **knowledge.to_dict()}} if knowledge else {}
+        ),
     }
 
 
@@ -118,11 +132,15 @@ def build_index(
     """
     started = time.perf_counter()
     index_dir = Path(settings.index_dir)
-    catalog = _load_catalog(settings)
+    catalog, knowledge = _load_catalog(settings)
+    if knowledge is not None:
+        log(str(knowledge))
+        for problem in [p for source in knowledge.sources for p in source.problems][:5]:
+            log(f"  {problem}")
     cf = make_cf(settings, n_items=len(catalog))
     profiles = read_profiles(index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in catalog.ids()})
     inputs = _inputs(catalog, settings, cf, profiles)
-    described = _describe(catalog, settings)
+    described = _describe(catalog, settings, knowledge)
     if not force:
         try:
             old = read_manifest(index_dir)
