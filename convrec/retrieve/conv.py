@@ -31,8 +31,8 @@ of the blend, with the weight `Settings.w_conv`; with no model in index/ nothing
 >>> from convrec.data.dialogs import SEEKER
 >>> m = ConvModel.fit([Dialogue("a", ((SEEKER, (1,)), (RECOMMENDER, (2,)))),
 ...                    Dialogue("b", ((SEEKER, (3,)), (RECOMMENDER, (4,))))], np.array([1, 2, 3, 4]), shrinkage=1.0)
->>> m.score([1]).tolist()  # 2 answered 1 (and came up with it); 4 only has the prior
-[0.0, 1.0, 0.0, 0.25]
+>>> m.score([1]).tolist()  # 2 answered 1 and came up with it: (1 + 2.0 * 1 + 1.0 * 0.5) / (1 + 1); 4 has the prior
+[0.0, 1.75, 0.0, 0.25]
 
 A word is a feature of the conversation as an item is: "something scary" reaches what recommenders
 answered "scary" with, whether or not the catalogue says the film is scary.
