@@ -72,6 +72,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     session = Session()
     noun = rec.settings.domain_noun
     print(f"Tell me what kind of {noun} you are looking for. Commands: /like N, /dislike N, /reset, /quit")
+    if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8 reach the message check, which says so
+        sys.stdin.reconfigure(errors="surrogateescape")
     for line in sys.stdin:
         line = line.strip()
         if line in ("/quit", "/exit"):

@@ -7,6 +7,7 @@ need it skip and say why. Password authentication over TCP, as a deployment woul
 
     server = PgServer.start()     # or the `pg_server` fixture (one per test run)
     url = server.create_database("t1")   # postgresql://convrec:...@127.0.0.1:PORT/t1
+    server.halt(); server.resume()  # an outage: stopped, then started again with its data
     server.stop()                 # stops it and removes the directory
 """
 
@@ -112,11 +113,19 @@ class PgServer:
             "initdb", "-D", str(self.data), "-U", PG_USER, f"--pwfile={pwfile}", "--auth-host=scram-sha-256",
             "--auth-local=peer", "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
+        self.resume(timeout_s)
+
+    def resume(self, timeout_s: float = 60.0) -> None:
+        """Start the server (again, after `halt`), on the same port with the same data."""
         options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.base}"
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.base / "server.log"), "-o", options,
             "-w", "-t", str(int(timeout_s)), "start",
         )  # fmt: skip
+
+    def halt(self) -> None:
+        """Stop the server as an outage would (immediately), keeping its data for `resume`."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", timeout_s=60)
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{PG_USER}:{self.password}@127.0.0.1:{self.port}/{dbname}"

@@ -1,3 +1,5 @@
+import io
+import json
 import threading
 
 import pytest
@@ -128,6 +130,31 @@ def test_malformed_json_surrogates_and_huge_bodies(client):
     assert r.status_code == 422 and "Unicode" in r.json()["error"]
     r = client.post(url, content=b'{"text": "' + b"a" * 70_000 + b'"}', headers={"content-type": "application/json"})
     assert r.status_code == 413 and "65,536" in r.json()["error"]
+
+
+def test_one_text_check_refuses_a_lone_surrogate_at_every_entry_point(client, service, monkeypatch, capsys):
+    """REST, the OpenAI chat, the browser chat and the CLI read a message through one check."""
+    from convrec import cli
+    from convrec.serve.ui import chat_turn
+
+    text = "a comedy \ud800 about robots"
+    body = json.dumps({"text": text})
+    for url in ("/v1/recommend", f"/v1/sessions/{open_session(client)}/messages"):
+        r = client.post(url, content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "not valid Unicode" in r.json()["error"], r.text
+    chat = json.dumps({"messages": [{"role": "user", "content": text}], "stream": True})
+    r = client.post("/v1/chat/completions", content=chat, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid Unicode" in r.json()["error"]["message"], r.text
+    _, history, _, status, ok = chat_turn(service, None, text, [], [])
+    assert not ok and "not valid Unicode" in status and "not valid Unicode" in history[-1]["content"]
+    monkeypatch.setattr(cli, "_recommender", lambda args: make_recommender())
+    assert cli.main(["recommend", text]) == 2
+    assert "not valid Unicode" in capsys.readouterr().err
+    typed = "a comedy \udced\udca0\udc80 about robots\n".encode("utf-8", "surrogateescape")  # not UTF-8
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(typed + b"a comedy\n/quit\n"), encoding="utf-8"))
+    assert cli.main(["chat"]) == 0
+    said = capsys.readouterr().out
+    assert "not valid Unicode" in said and "1. " in said  # refused, and the chat went on
 
 
 def test_unknown_sessions_are_404_with_what_to_do(client):

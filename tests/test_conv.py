@@ -208,21 +208,24 @@ def test_the_product_learns_from_likes_and_more_like_this_recorded_over_rest(bui
     before = rank_over_rest(built, request, robot)
     assert before is None or before >= 5
     db = tmp_path / "fb.sqlite3"
-    rec = load_recommender(built, llm=None, encoder=HashEncoder())
+    proxied = built.model_copy(update={"trusted_proxies": "127.0.0.1"})  # a proxy in front names each person
+    rec = load_recommender(proxied, llm=None, encoder=HashEncoder())
     with Running(create_api(make_service(rec, feedback_db=db))) as server, httpx.Client(base_url=server.url) as c:
-        for _ in range(3):  # three people like Dusty Trail, then ask for more like Robot Dawn
-            sid = c.post("/v1/sessions").json()["session_id"]
+        for n in range(3):  # three people like Dusty Trail, then ask for more like Robot Dawn
+            person = {"X-Forwarded-For": f"198.51.100.{n + 1}"}
+            sid = c.post("/v1/sessions", headers=person).json()["session_id"]
             shown = c.post(f"/v1/sessions/{sid}/messages", json={"text": "a film", "k": 20}).json()["items"]
             assert {dusty, robot} <= {i["item_id"] for i in shown}
             for item, action in ((dusty, "like"), (robot, "more_like")):
-                r = c.post(f"/v1/sessions/{sid}/feedback", json={"item_id": item, "action": action})
+                r = c.post(f"/v1/sessions/{sid}/feedback", json={"item_id": item, "action": action}, headers=person)
                 assert r.status_code == 200, r.text
     store = open_store(db)
     try:
         manifest = learn(built.index_dir, store=store)
     finally:
         store.close()
-    assert manifest["sources"]["feedback"]["conversations"] == 3 and manifest["answer_pairs"] >= 1
+    assert manifest["sources"]["feedback"]["conversations"] == manifest["sources"]["feedback"]["clients"] == 3
+    assert manifest["answer_pairs"] >= 1
     after = rank_over_rest(built, request, robot)
     assert after is not None and after < (before if before is not None else 20) and after < 5
 
@@ -240,7 +243,10 @@ def test_learn_command_from_a_dialogue_table_and_the_store(built, tmp_path, caps
     table.write_text(
         'id,context,target\nc1/2,"User: I loved ""Dusty Trail"" (1965)",Robot Dawn (2012)|Six Guns (1958)\n'
     )
-    FeedbackStore(tmp_path / "fb.sqlite3").record("s", 18, "like")
+    store = FeedbackStore(tmp_path / "fb.sqlite3")
+    for n in range(3):  # three clients like Quiet Drama; a fourth likes Robot Dawn alone, which does not count yet
+        store.record(f"s{n}", 18, "like", client=f"c-{n}")
+    store.record("s4", 16, "like", client="c-4")
     code = main(
         [
             "--index-dir",
@@ -254,7 +260,11 @@ def test_learn_command_from_a_dialogue_table_and_the_store(built, tmp_path, caps
         ]
     )
     assert code == 0
-    assert "from 2 dialogues (turns.csv: 1, feedback: 1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(turns.csv: 1, feedback: 4)" in out and "4 votes" in out and "1 items" in out
+    assert "biggest movers" in out and "Quiet Drama" in out
     model = load_conv(built.index_dir, IDS)
-    assert model is not None and model.answered[11, 15] == model.answered[11, 12] == 1 and model.proposed[17] == 1
+    weight = 0.25 * 1 / 4  # the feedback is at most a fifth of the dialogues: 4 votes beside 1 dialogue
+    assert model is not None and model.answered[11, 15] == model.answered[11, 12] == 1
+    assert model.proposed[17] == pytest.approx(3 * weight) and model.proposed[15] == 1  # Robot Dawn: the file's
     assert main(["--index-dir", str(built.index_dir), "learn", "--dialogs", str(tmp_path / "x.txt")]) == 2

@@ -11,7 +11,7 @@ from convrec.core.config import Settings
 from convrec.serve.api import create_api
 from convrec.serve.feedback import FeedbackStore, export_feedback, feedback_interactions
 from convrec.serve.service import make_service
-from convrec.serve.sessions import RateWindow
+from convrec.serve.sessions import RateWindow, client_key
 
 from .test_feedback import write_snapshot
 from .test_pipeline import make_recommender
@@ -36,11 +36,39 @@ def test_one_address_can_hold_only_so_many_live_sessions():
 
 
 def test_addresses_of_one_ipv6_network_share_a_limit():
+    # one customer's /48 (65,536 /64 networks) is one client, as one IPv4 address is
     service = make_service(make_recommender(max_sessions_per_client=2))
-    a, b, elsewhere = clients(service, "2001:db8:1:2::10", "2001:db8:1:2:ffff::1", "2001:db8:1:3::10")
+    a, b, elsewhere = clients(service, "2001:db8:1:2::10", "2001:db8:1:ffff::1", "2001:db8:2:1::10")
     assert a.post("/v1/sessions").status_code == 201 and b.post("/v1/sessions").status_code == 201
     assert a.post("/v1/sessions").status_code == 429 and b.post("/v1/sessions").status_code == 429
     assert elsewhere.post("/v1/sessions").status_code == 201
+
+
+def test_x_forwarded_for_names_the_client_only_when_a_configured_proxy_sends_it():
+    direct = make_service(make_recommender(max_sessions_per_client=1))
+    (local,) = clients(direct, "127.0.0.1")
+    assert local.post("/v1/sessions").status_code == 201
+    spoofed = local.post("/v1/sessions", headers={"X-Forwarded-For": "198.51.100.9"})
+    assert spoofed.status_code == 429, spoofed.text  # not a fresh client: no proxy is configured
+
+    proxied = make_service(make_recommender(max_sessions_per_client=1, trusted_proxies="127.0.0.1"))
+    proxy, stranger = clients(proxied, "127.0.0.1", "203.0.113.7")
+    for person in ("198.51.100.1", "198.51.100.2"):
+        assert proxy.post("/v1/sessions", headers={"X-Forwarded-For": person}).status_code == 201
+    assert proxy.post("/v1/sessions", headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
+    assert stranger.post("/v1/sessions", headers={"X-Forwarded-For": "198.51.100.3"}).status_code == 201
+    assert stranger.post("/v1/sessions", headers={"X-Forwarded-For": "198.51.100.4"}).status_code == 429
+
+
+def test_sessions_and_feedback_events_name_their_client_by_a_keyed_hash(tmp_path):
+    service = make_service(make_recommender(client_key_secret="s3cret"), feedback_db=tmp_path / "fb.sqlite3")
+    (person,) = clients(service, "203.0.113.7")
+    sid = person.post("/v1/sessions").json()["session_id"]
+    item = person.post(f"/v1/sessions/{sid}/messages", json={"text": "a film"}).json()["items"][0]["item_id"]
+    assert person.post(f"/v1/sessions/{sid}/feedback", json={"item_id": item, "action": "like"}).status_code == 200
+    key = client_key("203.0.113.7", "s3cret")
+    assert service.store.load_session(sid).client == service.store.events(sid)[0].client == key
+    assert key != client_key("203.0.113.7") and "203.0.113" not in key
 
 
 def test_feedback_is_rate_limited_per_address_per_minute(tmp_path):

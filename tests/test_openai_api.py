@@ -7,7 +7,9 @@ import contextlib
 import io
 import json
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ import pytest
 from convrec.chat.session import Session
 from convrec.serve.api import Running, create_api
 from convrec.serve.openai_api import content_of, finder, said_back
-from convrec.serve.service import ChatService, make_service
+from convrec.serve.service import MAX_K, ChatService, make_service
 from convrec.serve.sessions import FairGate
 from convrec.testing import FakeLLM, StreamingFakeLLM
 
@@ -205,6 +207,8 @@ BIG = "x" * 70_000
         ({"messages": [{"role": "bot", "content": "hi"}]}, 400, "Input should be 'system'", "messages.0.role"),
         ({"messages": [user("a comedy"), {"role": "assistant", "content": "ok"}]}, 400, "the last message", None),
         ({"messages": [user("a comedy")], "n": 2}, 400, "only n=1", "n"),
+        ({"messages": [user("a comedy")], "n": "1"}, 400, "valid integer", "n"),
+        ({"messages": [user("a comedy \ud800 about robots")]}, 400, "not valid Unicode", None),
         ({"messages": [user("a comedy")], "k": 21}, 400, "less than or equal to 20", "k"),
         (
             {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]},
@@ -254,6 +258,11 @@ def test_a_full_model_line_is_a_503_before_a_stream_and_an_error_event_within_on
             assert next(stream).choices[0].delta.role == "assistant"  # the preview ran: the request is valid
             with pytest.raises(openai.APIError, match="waiting for the model"):
                 list(stream)
+            body = {"messages": [user(ASK)], "stream": True}
+            with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as r:
+                events = [line for line in r.iter_lines() if line]
+            assert r.status_code == 200 and events[-1] == "data: [DONE]"  # the stream ends, not drops
+            assert json.loads(events[-2].removeprefix("data: "))["error"]["code"] == "overloaded"
     finally:
         service.gate.release()
 
@@ -304,3 +313,59 @@ def test_the_readme_example_runs_as_written(server):
     with contextlib.redirect_stdout(out):
         exec(code, {})
     assert "1. **" in out.getvalue() and "'item_id'" in out.getvalue() and "1990s" in out.getvalue()
+
+
+def test_stream_must_be_a_boolean_and_a_system_messages_parts_are_never_read(server):
+    r = httpx.post(f"{server.url}/v1/chat/completions", json={"messages": [user("a comedy")], "stream": "yes"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "stream", r.text
+    picture = [{"type": "image_url", "image_url": {"url": "https://example.com/x.png"}}]
+    body = {"messages": [{"role": "system", "content": picture}, user("a comedy")]}
+    r = httpx.post(f"{server.url}/v1/chat/completions", json=body)
+    assert r.status_code == 200 and r.json()["usage"]["prompt_tokens"] == 2, r.text
+
+
+def test_more_like_a_number_of_a_list_not_recognised_says_so(client):
+    made_up = "Here you go.\n\n1. **A Film Nobody Made (1999)** — Comedy\n   Funny."
+    history = [user("a comedy"), {"role": "assistant", "content": made_up}, user("more like #1")]
+    done = client.chat.completions.create(model="convrec", messages=history)
+    assert "#1" in done.model_extra["convrec"]["reply"] and done.choices[0].message.content.count("#1") == 1
+
+
+def test_the_history_is_read_on_a_worker_thread_and_at_most_max_k_titles_a_message(server, monkeypatch):
+    from convrec.data.titles import TitleMatcher
+
+    read = []
+    match = TitleMatcher.match
+    monkeypatch.setattr(
+        TitleMatcher, "match", lambda self, *a: read.append(threading.current_thread()) or match(self, *a)
+    )
+    listed = "".join(f"{n}. **Made Up Film {n} (1990)** — Comedy\n   Why.\n" for n in range(1, 61))
+    history = [user("a comedy"), {"role": "assistant", "content": listed}, user("from the 90s")]
+    for stream in (False, True):
+        read.clear()
+        r = httpx.post(f"{server.url}/v1/chat/completions", json={"messages": history, "stream": stream})
+        assert r.status_code == 200 and r.text.rstrip().endswith(("}", "data: [DONE]"))
+        assert 0 < len(read) <= MAX_K and server.thread not in read  # never on the event loop's thread
+
+
+def test_one_client_may_run_only_so_many_completions_at_once():
+    service = make_service(make_recommender(max_sessions_per_client=2))
+    service.gate.acquire()  # the model is busy: the client's completions wait in line
+    try:
+        with Running(create_api(service)) as server, ThreadPoolExecutor(2) as pool:
+            body = {"messages": [user(ASK)]}
+            waiting = [
+                pool.submit(httpx.post, f"{server.url}/v1/chat/completions", json=body, timeout=60) for _ in "ab"
+            ]
+            deadline = time.monotonic() + 30
+            while service.gate.waiting() < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=10)
+            assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded", r.text
+            assert "2 requests" in r.json()["error"]["message"] and r.headers["retry-after"]
+            service.gate.release()
+            assert [f.result().status_code for f in waiting] == [200, 200]
+            assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).status_code == 200
+    finally:
+        if service.gate.stats()["busy"]:
+            service.gate.release()

@@ -72,3 +72,27 @@ def test_the_command_says_what_is_missing(tmp_path, capsys):
 
     assert main(["--llm", "none", "--index-dir", str(tmp_path), "profiles", "--limit", "1"]) != 0
     assert "written by a model" in capsys.readouterr().err
+
+
+def test_model_written_evidence_never_outranks_the_catalogues(settings):  # noqa: F811
+    """A model wrote that a popular comedy is about dinosaurs; only an unrated film's title says so.
+    The titled film comes first, and the model's words are no claim of closeness in the catalogue."""
+    settings.index_dir.mkdir(parents=True)
+    laugh_riot = tiny_catalog().get(1)  # rated by every comedy fan
+    line = {"item_id": 1, "label": laugh_riot.label(), "model": "m", "themes": ["dinosaurs"],
+            "premise": "Dinosaurs, dinosaurs and more dinosaurs."}  # fmt: skip
+    (settings.index_dir / PROFILES).write_text(json.dumps(line) + "\n")
+    build(settings)
+    rec = load_recommender(settings, llm=None, encoder=HashEncoder())
+    turn = rec.recommend(Session(), "movies about dinosaurs", k=3)
+    assert turn.recs[0].item.item_id == 1  # nothing in the catalogue is about dinosaurs: the model's word counts
+    assert "closest" not in turn.reply and "nothing about" in turn.reply
+
+    with open(settings.dataset + "/movies.csv", "a") as f:
+        f.write('99,"Dinosaurs Alive (1990)",Adventure\n')  # nobody rated it
+    build(settings)
+    rec = load_recommender(settings, llm=None, encoder=HashEncoder())
+    turn = rec.recommend(Session(), "movies about dinosaurs", k=3)
+    ids = [r.item.item_id for r in turn.recs]
+    assert ids[0] == 99 and 1 in ids
+    assert "Dinosaurs" in turn.recs[0].why and "dinosaurs" not in turn.recs[ids.index(1)].why.casefold()

@@ -105,3 +105,38 @@ def test_a_title_with_a_dot_inside_is_not_cut_into_sentences():
     spotter = TitleSpotter([potter, "Sorcerer", "Heat"], GENRES)
     said = f"People who liked {potter} also liked Heat."
     assert reply_claims(said, recs, Needs(liked=(9,)), spotter, GENRES, [potter]) == []
+
+
+@pytest.mark.parametrize(
+    "k, text, said, never",
+    [
+        (1, "a funny 90s movie, nothing with horror", "This one fits every part of it.", "All one"),
+        (2, "a funny 90s movie, nothing with horror", "Both fit every part of it.", "All two"),
+        (1, "推荐几部九十年代的喜剧，不要恐怖片", "这部符合。", "都符合"),
+        (2, "推荐几部九十年代的喜剧，不要恐怖片", "这两部都符合。", "这二部"),
+    ],
+)
+def test_one_or_two_picks_are_not_called_all(k, text, said, never):
+    turn = make_recommender().recommend(Session(), text, k=k)
+    assert len(turn.recs) == k and turn.reply.endswith(said) and never not in turn.reply
+
+
+def test_a_long_liked_list_names_the_latest_few_and_counts_the_rest():
+    titles = {i: f"Film {i}" for i in range(281)}
+    en = understood(Needs(liked=tuple(range(281))), titles)
+    assert en == "Movies like Film 278, Film 279, Film 280 and 278 more"
+    zh = understood(Needs(liked=tuple(range(281)), disliked=(7, 8, 9, 10), language="zh"), titles)
+    assert (
+        zh
+        == "像《Film 278》、《Film 279》、《Film 280》等281部那样的电影，不要像《Film 8》、《Film 9》、《Film 10》等4部的"
+    )
+    assert understood(Needs(liked=(1, 2, 3)), titles) == "Movies like Film 1, Film 2 and Film 3"
+
+
+def test_more_like_a_number_no_list_holds_is_said_also_when_the_model_writes_the_reply():
+    from convrec.testing import StreamingFakeLLM
+
+    llm = StreamingFakeLLM("Comedies from the nineties.")
+    rec = make_recommender(llm=llm, parse_with_llm=False, rerank_with_llm=False, propose_with_llm=False)
+    *_, turn = rec.stream(Session(), "a comedy from the 90s, more like #3")
+    assert turn.reply.startswith("I can't tell which movie #3 is") and "Comedies from the nineties." in turn.reply

@@ -2,6 +2,10 @@
 
 import json
 import shutil
+import socket
+import tempfile
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ from convrec import cli
 from convrec.chat.load import load_recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
+from convrec.core.errors import ConvrecError
 from convrec.retrieve.cf import ALS, SparkALS, load_cf, make_cf
 from convrec.testing import HashEncoder, tiny_catalog
 
@@ -98,3 +103,46 @@ def test_eval_cf_runs_spark_als_under_the_stratified_protocol(monkeypatch):
     result = cf.run_protocol("synthetic", "stratified", ["spark-als"])
     assert result["best"] == "spark-als" and result["models"]["spark-als"]["params"]["name"] == "spark-als"
     assert 0.0 < result["models"]["spark-als"]["ndcg@10"] <= 1.0
+
+
+def test_no_java_is_an_error_naming_java_and_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # a Java home without bin/java: what Spark would start
+    with pytest.raises(ConvrecError, match=r"Java.*(apt-get|brew) install"):
+        SparkALS(factors=8, iterations=2, master="local[1]").fit(checkerboard(), np.arange(40))
+
+
+def test_an_unreachable_master_is_an_error_naming_it_without_waiting_for_spark():
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConvrecError, match=rf"spark://127.0.0.1:{port}.*cannot be reached"):
+        SparkALS(factors=8, iterations=2, master=f"spark://127.0.0.1:{port}").fit(checkerboard(), np.arange(40))
+
+
+def test_scratch_space_is_removed_after_a_fit_and_after_the_jvm_dies_mid_fit(monkeypatch, tmp_path):
+    from pyspark import SparkContext
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where Spark's scratch folder is made
+    SparkALS(factors=8, iterations=2, master="local[1]").fit(checkerboard(), np.arange(40))
+    assert list(tmp_path.iterdir()) == []
+
+    scratch = []
+
+    def kill_the_jvm_once_fitting():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            context = SparkContext._active_spark_context
+            if getattr(context, "_jsc", None) is not None and context.statusTracker().getActiveJobsIds():
+                scratch.extend(p.name for p in tmp_path.glob("convrec-spark-*/blockmgr-*"))
+                SparkContext._gateway.proc.kill()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_jvm_once_fitting)
+    killer.start()
+    with pytest.raises(ConvrecError, match="Spark stopped"):
+        SparkALS(factors=8, iterations=30, master="local[1]").fit(checkerboard(), np.arange(40))
+    killer.join()
+    assert scratch and list(tmp_path.iterdir()) == []  # Spark's blocks were in the scratch folder, now gone
+    fitted = SparkALS(factors=8, iterations=2, master="local[1]").fit(checkerboard(), np.arange(40))
+    assert fitted.score([2, 4]).shape == (40,)  # a new JVM serves the next fit

@@ -7,9 +7,11 @@ database are two servers sharing it.
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -228,7 +230,7 @@ def test_turn_latency_through_each_store(open_db, target, capsys):
 
 
 def test_conversations_and_their_ratings_become_dialogues(open_db):
-    from convrec.serve.learn import store_dialogues
+    from convrec.serve.learn import LEGACY, store_dialogues
 
     db = open_db()
     db.create_session(A, "c1", {"needs": {"liked": [12]}}, 1.0)  # named in a message
@@ -236,8 +238,35 @@ def test_conversations_and_their_ratings_become_dialogues(open_db):
     db.record(A, 13, "like", 1)
     db.record(A, 16, "more_like", 2)
     db.record(C, 5, "like", 1)  # its conversation expired; its ratings still count
-    assert db.conversations() == [(A, {"needs": {"liked": [12]}}), (B, {})]
-    assert [(d.id, d.turns) for d in store_dialogues(db, cap=None)] == [
-        (A, (("seeker", (12,)), ("recommender", (13,)), ("recommender", (16,)))),
-        (C, (("recommender", (5,)),)),
+    assert db.conversations() == [(A, {"needs": {"liked": [12]}}, "c1", 1.0), (B, {}, "c1", 2.0)]
+    assert [(d.id, d.turns, client) for d, (client, _) in store_dialogues(db, cap=None, window_s=86400.0)] == [
+        (A, (("seeker", (12,)), ("recommender", (13,)), ("recommender", (16,))), "c1"),  # the conversation's
+        (C, (("recommender", (5,)),), LEGACY),
     ]
+
+
+def test_a_database_made_before_events_named_their_client_is_migrated(target, open_db):
+    identity = (
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
+        if isinstance(target, Path)
+        else "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    )
+    old = (
+        f"CREATE TABLE events (id {identity}, session_id TEXT NOT NULL, item_id BIGINT NOT NULL, action TEXT NOT NULL, "
+        "position INTEGER, created_at DOUBLE PRECISION NOT NULL)"
+    )
+    insert = f"INSERT INTO events (session_id, item_id, action, position, created_at) VALUES ('{A}', 5, 'like', 1, 1.0)"
+    if isinstance(target, Path):
+        with sqlite3.connect(target) as con:
+            con.execute(old)
+            con.execute(insert)
+    else:
+        import psycopg
+
+        with psycopg.connect(target) as con:
+            con.execute(old.encode())
+            con.execute(insert.encode())
+    db = open_db()
+    db.record(B, 6, "like", 1, client="c-0123456789abcdef")
+    assert [(e.session_id, e.item_id, e.client) for e in db.events()] == [(A, 5, None), (B, 6, "c-0123456789abcdef")]
+    assert [e.client for e in open_db().events()] == [None, "c-0123456789abcdef"]  # opening it again changes nothing

@@ -10,7 +10,6 @@ with template reasons and the template reply, and the turn says so (`Turn.info["
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from convrec.chat.evidence import Evidence
 from convrec.chat.relax import relax
 from convrec.chat.session import Session
 from convrec.core.config import Settings
-from convrec.core.errors import InputError
+from convrec.core.text import clean_message
 from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
@@ -36,7 +36,7 @@ from convrec.parse.model import parse_llm, worth_asking_llm
 from convrec.parse.rules import parse_rules
 from convrec.rank.explain import Ties, item_ties, template_recs
 from convrec.rank.narrate import Writing, narrate
-from convrec.rank.reply import Reply, TitleSpotter, template_reply
+from convrec.rank.reply import Reply, TitleSpotter, not_placed, template_reply
 from convrec.rank.rerank import rerank
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
@@ -50,28 +50,7 @@ from convrec.retrieve.search import CJK, Retriever, query_text
 
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
-# Text similarity from which an item counts as close to the request's words in its reason. MiniLM
-# cosine, measured: topic matches 0.55-0.71 ("dinosaurs": Jurassic Park 0.58), unrelated titles
-# found for Chinese words the encoder cannot read 0.39-0.46.
-NEAR_TEXT = 0.5
 LANGUAGES = (("en", "English"), ("zh", "Chinese"))
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
-
-
-def clean_message(text: str, max_chars: int) -> str:
-    """Strip control characters and bound the length, with a message a person can act on.
-
-    >>> clean_message("  hi\\x00 there ", 100)
-    'hi there'
-    """
-    text = CONTROL_CHARS.sub("", text or "").strip()
-    if not text:
-        raise InputError("The message is empty: tell me what you are looking for.")
-    if len(text) > max_chars:
-        raise InputError(
-            f"The message is {len(text):,} characters long; the limit is {max_chars:,}. Please shorten it."
-        )
-    return text
 
 
 @dataclass
@@ -131,6 +110,9 @@ class Recommender:
         self.filters = Filters(self.items, self.genres, index.position)
         # `written`: item id -> the moods and themes a model wrote for it (convrec/data/profiles.py)
         self.attributes = Attributes.from_items(self.items, self.filters.genre_matrix, written)
+        self.evidence = Evidence(
+            self.items, index.position, self.attributes, encoder, written or {}, settings.domain_noun
+        )
         # "recent", "the last decade": relative to the catalogue's newest year (a 2016 snapshot's
         # last decade is 2007-2016), never past this year
         dated = [it.year for it in self.items if it.year]
@@ -212,6 +194,7 @@ class Recommender:
         with timed(timings, "parse"):
             rules = parse_rules(text, self.genres, self.titles, now_year=self.now_year)
         preview = Session.from_dict(session.to_dict())
+        info["unplaced"] = session.unplaced(rules)
         needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
         tiers, relaxed = self.tiers(needs, preview, k, timings)
         top = self.candidates(needs, preview, k, timings, picture, tiers=tiers)
@@ -236,7 +219,7 @@ class Recommender:
                     parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens
                 )
             self._remember(text, update)
-        info["parse_source"] = update.source
+        info.update(parse_source=update.source, unplaced=session.unplaced(update))
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
         proposed: list[int] = []
         if self.llm is not None and self.llm_proposes and (update.keywords or update.liked):
@@ -256,7 +239,7 @@ class Recommender:
             top = self.candidates(needs, session, k, timings, picture, proposed, tiers=tiers)
         with timed(timings, "rerank"):
             items = [self.catalog.get(int(i)) for i in top.ids]
-            ties = item_ties(items, needs, self.catalog, self.cf, self.near(top))
+            ties = item_ties(items, needs, self.catalog, self.cf, self.evidence.near(top, needs))
             recs, rinfo = rerank(
                 items,
                 top.scores["blend"],
@@ -297,7 +280,10 @@ class Recommender:
     ) -> Turn:
         """A Turn with its template reply and question (`asked_last`: the previous answer asked one)."""
         noun = self.settings.domain_noun
-        reply = template_reply(needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun)
+        reply = template_reply(
+            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun,
+            unplaced=info.get("unplaced", ()),
+        )  # fmt: skip
         if relaxed is not None:  # the first `exact` recs meet every constraint; the rest meet all but `dropped`
             info.update(relaxed=list(relaxed.dropped), exact=relaxed.strict)
         return Turn(needs, recs, timings, info, reply.text, reply.question)
@@ -320,10 +306,11 @@ class Recommender:
             reason_prompt=self.reason_prompts[lang] if writes_reasons else "",
             noun=self.settings.domain_noun,
         )
-        start = time.perf_counter()
+        start, note = time.perf_counter(), not_placed(turn.info.get("unplaced", ()), lang == "zh", writing.noun)
         for words in narrate(self.llm, writing, turn.recs, Reply(turn.reply, turn.question)):
             timings = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
-            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, words.reply, turn.question)
+            reply = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
+            yield Turn(turn.needs, list(words.recs), timings, {**turn.info, **words.info}, reply, turn.question)
 
     def candidates(
         self,
@@ -388,7 +375,7 @@ class Recommender:
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 at = [self.index.position[int(i)] for i in cands.ids]
                 cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[at] > 0)
-            return cands.sorted_by("blend")
+            return self.evidence.catalogue_first(cands.sorted_by("blend"), needs, self.words(needs))
 
     def _llm_does(self, chosen: bool | None) -> bool:
         """Whether the model takes a step the settings switch with `chosen`: as chosen, else (None)
@@ -417,11 +404,6 @@ class Recommender:
     def named(self, needs: Needs) -> dict[int, str]:
         """item id -> title of the items the person named (liked or disliked)."""
         return {i: self.catalog.get(i).title for i in (*needs.liked, *needs.disliked) if i in self.catalog}
-
-    def near(self, top: Candidates) -> dict[int, bool]:
-        """item id -> whether its text is close to the request's words (`NEAR_TEXT`)."""
-        text = top.scores.get("text", np.zeros(len(top), np.float32))
-        return {int(i): bool(t >= NEAR_TEXT) for i, t in zip(top.ids, text)}
 
     @property
     def llm_reranks(self) -> bool:
@@ -459,13 +441,18 @@ class Recommender:
         attribute of any item. With liked items, an item counts as much as it is also like them."""
         if not len(self.attributes):
             return None
-        english = [w for w in needs.keywords if not CJK.search(w)]
-        words = [*needs.about, *self.attributes.said(" ".join(english)), *english]
+        words = self.words(needs)
         about = self.attributes.about(words, self.encoder) if words else None
         liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
         if about is not None and liked:  # "like Die Hard but funnier": funny among those like Die Hard
             about *= self.attributes.likeness(np.arange(len(about)), liked)
         return about
+
+    def words(self, needs: Needs) -> list[str]:
+        """The request's words the attributes are searched by: its moods' and topics' English words,
+        the vocabulary's phrases among its keywords ("serial killer"), and its English keywords."""
+        english = [w for w in needs.keywords if not CJK.search(w)]
+        return [*needs.about, *self.attributes.said(" ".join(english)), *english] if len(self.attributes) else []
 
     def missing_evidence(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """Per score source, the candidates it knows nothing about (see `blend.blend`)."""
@@ -485,7 +472,7 @@ class Recommender:
     def preview_recs(self, top: Candidates, needs: Needs, k: int) -> tuple[list[Rec], list[Ties]]:
         """The first `k` candidates in blended order with template reasons (the preview), and their ties."""
         items = [self.catalog.get(int(i)) for i in top.ids[:k]]
-        ties = item_ties(items, needs, self.catalog, self.cf, self.near(top))
+        ties = item_ties(items, needs, self.catalog, self.cf, self.evidence.near(top, needs))
         return template_recs(items, top.scores["blend"][:k], needs, ties, self.settings.domain_noun), ties
 
     def _years_of(self, ids: list[int]) -> dict[int, int | None]:

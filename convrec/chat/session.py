@@ -41,6 +41,10 @@ class Session:
             self.shown, self.last_shown = [], []
         return self.needs
 
+    def unplaced(self, update: NeedsUpdate) -> tuple[int, ...]:
+        """The positions `update` refers to ("more like #2") that the latest list does not hold."""
+        return tuple(p for p in (*update.more_like, *update.less_like) if not 1 <= p <= len(self.last_shown))
+
     def record(self, text: str, item_ids: list[int], asked: bool = False) -> None:
         """One answered turn: what was said, what was shown, and whether the answer asked a question."""
         self.turns.append({"user": text, "items": item_ids, **({"asked": True} if asked else {})})

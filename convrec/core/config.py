@@ -114,14 +114,28 @@ class Settings(BaseSettings):
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
-    # per client (remote address; an IPv6 one by its /64), so one client cannot take all; 0: no limit
-    max_sessions_per_client: int = Field(20, ge=0)  # live conversations; beyond, POST /v1/sessions is 429
+    # per client (its address, an IPv6 one by its /48: `serve/sessions.py`), so one client cannot take all; 0: no limit
+    max_sessions_per_client: int = Field(20, ge=0)  # live conversations (and chat completions at once); beyond, 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
     feedback_export_per_session: int = Field(50, ge=0)  # most interactions one session adds to training
+    # who a request comes from is its peer address; X-Forwarded-For is read only when the peer is one of
+    # these proxies (comma-separated addresses or networks, e.g. "127.0.0.1,10.0.0.0/8"); "": none
+    trusted_proxies: str = ""
+    # clients are stored as keyed hashes of their address (an IPv6 one by its /48); set a secret so
+    # that the stored keys cannot be turned back into addresses by hashing every address
+    client_key_secret: str = ""
+    # `convrec learn --feedback`: a client votes once per item pair (and item) per window; a pair or
+    # an item's prior counts only once this many distinct clients voted for it; and the feedback
+    # makes at most this share of the conversation model's dialogues when dialogue files are given
+    feedback_vote_window_s: float = Field(30 * 86400.0, gt=0)  # a month: a few addresses add little a day
+    feedback_min_clients: int = Field(3, ge=1)
+    feedback_conv_share: float = Field(0.2, ge=0, le=1)
     # where conversations and feedback are kept: a PostgreSQL URL shared by several `convrec serve`
     # replicas (postgresql://USER:PASSWORD@HOST:5432/DB), else the SQLite file `feedback_db`
     db_url: str = ""
     db_pool_size: int = Field(10, ge=1)  # connections one server process keeps to PostgreSQL
+    store_timeout_s: float = Field(5.0, gt=0)  # a request waits this long for the database, then 503
+    health_timeout_s: float = Field(2.0, gt=0)  # /healthz waits this long, then reports the store down
     feedback_db: Path | None = None  # the SQLite file (default feedback/feedback.sqlite3)
 
 

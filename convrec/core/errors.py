@@ -53,3 +53,8 @@ class RateLimited(ConvrecError):
 class StoreUnavailable(ConvrecError):
     """The database that keeps conversations and feedback cannot be reached or written (HTTP 503);
     the message names it and what to check."""
+
+
+class SparkError(ConvrecError):
+    """Spark could not train: no Java, an unreachable master, or the JVM stopped during the job;
+    the message says which and what to do."""

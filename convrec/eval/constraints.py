@@ -8,7 +8,8 @@ Each line of the suite file is `{"type": ..., "turns": [{"text": ..., "include":
 through the OpenAI-compatible `POST /v1/chat/completions` with the whole conversation in each
 request (the `--chat-api` mode), as chat front-ends call it.
 
-Also checks every reason with `rerank.unsupported_claims`.
+Also checks every reason with `rerank.unsupported_claims` (the turn's own keywords are names, not
+claims: a reason may quote "heist" though a film is called Heist).
 """
 
 from __future__ import annotations
@@ -154,10 +155,11 @@ def run_suite(path: Path, runner: Runner, catalog, k: int = 5) -> dict[str, Any]
                     {"text": expect["text"], "problems": [p for p in problems if p], "items": len(result["items"])}
                 )
             titles = [i["title"] for i in result["items"]]
+            said = [w for w in result["needs"]["keywords"] if w.casefold() in expect["text"].casefold()]
             for item in result["items"]:
                 record = catalog.get(item["item_id"])
                 reasons_checked += 1
-                flagged = unsupported_claims(item["why"], record, genres, titles)
+                flagged = unsupported_claims(item["why"], record, genres, titles, said)
                 if flagged:
                     unsupported.append({"item": item["title"], "why": item["why"], "flagged": flagged})
             previous = result

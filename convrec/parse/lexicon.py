@@ -24,7 +24,7 @@ MAX_KEYWORDS = 8
 
 # English genre words, matched as whole words in lower case.
 GENRE_PHRASES_EN: dict[str, tuple[str, ...]] = {
-    "Action": ("action", "action-packed", "martial arts", "kung fu"),
+    "Action": ("action", "action-packed", "martial arts", "kung fu", "car chase", "car chases"),
     "Adventure": ("adventure", "adventures", "adventurous"),
     "Animation": ("animated", "animation", "cartoon", "cartoons", "anime"),
     "Children": ("kids", "kid", "kid-friendly", "family", "family-friendly", "children", "children's", "childrens"),
@@ -34,7 +34,18 @@ GENRE_PHRASES_EN: dict[str, tuple[str, ...]] = {
     "Drama": ("drama", "dramas", "dramatic"),
     "Fantasy": ("fantasy", "fantasies", "magic", "magical"),
     "Film-Noir": ("noir", "noirs", "film noir", "film-noir"),
-    "Horror": ("horror", "scary", "frightening", "spooky", "creepy", "terrifying", "scare", "scares"),
+    "Horror": (
+        "horror",
+        "scary",
+        "frightening",
+        "spooky",
+        "creepy",
+        "terrifying",
+        "scare",
+        "scares",
+        "zombie",
+        "zombies",
+    ),
     "IMAX": ("imax",),
     "Musical": ("musical", "musicals"),
     "Mystery": ("mystery", "mysteries", "detective", "detectives", "whodunit", "whodunnit"),
@@ -48,7 +59,8 @@ GENRE_PHRASES_EN: dict[str, tuple[str, ...]] = {
 # ("a heist movie" is a Crime film about a heist, not any crime film).
 TOPIC_GENRE_WORDS = frozenset(
     {"heist", "heists", "mafia", "mob", "gangster", "gangsters", "kung fu", "martial arts", "space", "cowboy",
-     "cowboys", "detective", "detectives", "whodunit", "whodunnit", "world war", "anime", "magic", "magical"}
+     "cowboys", "detective", "detectives", "whodunit", "whodunnit", "world war", "anime", "magic", "magical",
+     "zombie", "zombies", "car chase", "car chases"}
 )  # fmt: skip
 # Phrases that name two genres at once.
 MULTI_GENRE_PHRASES: dict[str, tuple[str, ...]] = {
@@ -64,7 +76,7 @@ MULTI_GENRE_PHRASES: dict[str, tuple[str, ...]] = {
 }
 # Chinese genre words, matched as substrings. 惊悚 is Thriller, 恐怖 and 吓人 are Horror.
 GENRE_PHRASES_ZH: dict[str, tuple[str, ...]] = {
-    "Action": ("动作", "動作", "武打", "功夫"),
+    "Action": ("动作", "動作", "武打", "功夫", "飙车", "飆車", "追车", "追車"),
     "Adventure": ("冒险", "冒險", "探险", "探險"),
     "Animation": ("动画", "動畫", "卡通", "动漫", "動漫"),
     "Children": ("儿童", "兒童", "家庭", "亲子", "親子", "孩子", "小孩"),
@@ -74,7 +86,7 @@ GENRE_PHRASES_ZH: dict[str, tuple[str, ...]] = {
     "Drama": ("剧情", "劇情"),
     "Fantasy": ("奇幻", "魔幻", "魔法"),
     "Film-Noir": ("黑色电影", "黑色電影"),
-    "Horror": ("恐怖", "吓人", "嚇人", "鬼片"),
+    "Horror": ("恐怖", "吓人", "嚇人", "鬼片", "僵尸", "殭屍", "丧尸", "喪屍"),
     "Musical": ("音乐", "音樂", "歌舞"),
     "Mystery": ("悬疑", "懸疑", "推理", "侦探", "偵探"),
     "Romance": ("爱情", "愛情", "浪漫", "恋爱", "戀愛"),
@@ -91,12 +103,13 @@ NEGATIONS_EN = (
     "excluding", "exclude", "other than", "apart from", "aside from", "besides", "skip", "non", "nor",
     "neither", "hate", "hates", "hated", "dislike", "dislikes", "can't stand", "cannot stand", "sick of",
     "tired of", "done with", "had enough of", "don't", "do not", "doesn't", "does not", "didn't",
-    "did not", "won't", "isn't", "aren't",
+    "did not", "won't", "isn't", "aren't", "spare me", "enough with", "enough of", "had my fill of", "can't do",
+    "cannot do", "pass on", "drop the", "ditch the", "lose the", "get rid of",
 )  # fmt: skip
 NEGATIONS_ZH = (
     "不要", "不想看", "不想要", "不想", "不看", "别", "別", "除了", "除开", "除開", "没有", "沒有", "不喜欢",
     "不喜歡", "不太喜欢", "不太喜歡", "不太想看", "不爱", "不愛", "讨厌", "討厭", "不是", "排除", "不含",
-    "不带", "不帶", "受不了", "不用",
+    "不带", "不帶", "受不了", "不用", "又是", "谁要看", "誰要看", "谁想看", "誰想看", "谁爱看", "誰愛看",
 )  # fmt: skip
 # Softer cues: "not too scary" and "别太吓人" ask for less of a genre, not for none of it. The
 # genres they govern become a preference against (`avoid_genres`), never a filter.
@@ -111,14 +124,46 @@ SOFT_NEGATIONS_ZH = (
 )  # fmt: skip
 # After a genre, at the end of its clause, these refuse it: "恐怖片免了", "纪录片除外", "fantasy no".
 # Between the genre and the cue only fillers and these words may stand ("功夫片我看腻了").
-POST_NEGATIONS_EN = ("no", "nope", "no thanks", "no thank you", "not for me", "not tonight", "is a no", "are a no")
+POST_NEGATIONS_EN = (
+    "no", "nope", "no thanks", "no thank you", "not for me", "not tonight", "is a no", "are a no", "a no-go",
+    "not my thing", "not my cup of tea", "bore me", "bores me", "bore me to tears", "bores me to tears",
+    "bore me to death", "bores me to death",
+)  # fmt: skip
 POST_NEGATIONS_ZH = (
     "不要", "不行", "免了", "算了", "除外", "不感兴趣", "不感興趣", "没兴趣", "沒興趣", "看腻", "看膩", "看够",
     "看夠", "看烦", "看煩", "受不了", "不喜欢", "不喜歡", "不爱看", "不愛看", "不想看", "不看", "不考虑",
-    "不考慮", "不用", "不需要",
+    "不考慮", "不用", "不需要", "别了", "別了", "拉倒", "饶了我", "饒了我",
 )  # fmt: skip
-POST_NEGATION_WORDS = r"我对|我對|我|对|對|就|都|也|真的|实在|實在|已经|已經|还是|還是|可"
+POST_NEGATION_WORDS = r"我对|我對|我|对|對|早就|就|都|也|真的|实在|實在|已经|已經|还是|還是|可|拜托|拜託|\b(?:is|are|so|just|really|totally)\b"
 POST_NEGATION_PARTICLES = r"\s|了|啦|吧|呀|啊|哦|喔|的|please|thanks|for now"
+# A clause that is only one of these refuses the genres of the nearest clause before it that names
+# any (at most two punctuation marks back): "horror? pass.", "romance again? ugh, no thanks",
+# "西部片？拉倒吧", "战争片太沉重了，不想再看了". Regular expressions over the folded clause.
+REFUSALS_EN = (
+    r"(?:hard\s+)?pass", r"i(?:'ll|\s+will|'d|\s+would)\s+pass",
+    r"(?:i(?:'ll|\s+will|'d)\s+)?pass\s+on\s+(?:that|those|them|it|this|these)", r"no\s+thanks?(?:\s+you)?", r"nope",
+    r"nah", r"pfft+", r"e+w+", r"yuck", r"no\s+way", r"hell\s+no", r"hard\s+no", r"not\s+again", r"not\s+tonight",
+    r"been\s+there,?\s+done\s+that", r"spare\s+me", r"not\s+for\s+me", r"(?:so\s+)?not\s+my\s+thing",
+)  # fmt: skip
+REFUSALS_ZH = (
+    r"(?:我|真的|实在|實在|就|还是|還是|那|那就|也)*"
+    r"(?:算了|饶了我|饒了我|拉倒|免了|不了|不用了|不要了|别了|別了|得了|省省|够了|夠了|不想再看|不想看|不看|没兴趣|沒興趣"
+    r"|不感兴趣|不感興趣|看够|看夠|看腻|看膩|看烦|看煩|受不了)(?:了|吧|啦|呀|啊|哦|喔)*",
+)
+REFUSAL_FILLERS = r"(?:(?:ugh|meh|oh|um+|hmm+|well|yeah|lol|thanks|please|though)\s+)*"
+# A clause that asks for something is not refused by a refusal after it ("I want a comedy, nope, no romance").
+WISHES = (
+    r"\b(?:i|we)(?:'d|\s+would)?\s+(?:\w+\s+)?(?:want|like|love|prefer|fancy|need|enjoy)\b", r"\bplease\b",
+    r"\bgive me\b", "想看", "想要", "来点", "來點", "来部", "來部", "来个", "來個", "推荐", "推薦", "给我", "給我",
+)  # fmt: skip
+# Irony that refuses the genre it names: "oh wonderful, more zombies", "yeah, because I totally need
+# more cartoons" (negation cues, like "no").
+SARCASM_EN = (
+    r"\boh,?\s+(?:great|wonderful|lovely|fantastic|perfect|brilliant|joy|goody|yay|super|boy)\b[,!.\s]*"
+    r"(?:just\s+what\s+i\s+(?:needed|wanted)[,!.\s]*)?(?:more|another|yet\s+another|even\s+more)\b",
+    r"\b(?:yeah|yea|sure|right)\b,?\s+because\s+i\s+(?:\w+\s+)?(?:need|want|needed|wanted)\s+"
+    r"(?:more|another|even\s+more)\b",
+)
 # Phrases that contain a negation word but negate nothing; blanked before looking for cues.
 NOT_NEGATIONS = (
     "not sure", "not really sure", "not certain", "not necessarily", "not only", "not just", "not merely",
@@ -165,6 +210,7 @@ NOT_NEGATION_PATTERNS = (
     # rhetorical questions and comparisons: "没有好看的科幻片吗", "没有比科幻片更好的了"
     r"(?P<cue>没有|沒有|不是|不能)(?=[^，。,.;；!！?？]*[吗嗎])",
     r"(?P<cue>没有|沒有)(?=[^，。,.;；!！?？]{0,6}比)",
+    r"又是[^，。,.;；!！?？]*又是",
 )
 # A past dislike of one film is not one of its genre: "I didn't like the last horror film". The
 # genre is wanted only when the message asks for no other ("..., but I'd try one again").
@@ -279,7 +325,7 @@ STOPWORDS_ZH = (
     "那样", "那樣", "这样", "這樣", "一样", "一樣", "一点", "一點", "看看", "好看", "适合", "適合",
     "关于", "關於", "类似", "類似", "的话", "的話", "可以", "谢谢", "謝謝", "请", "請", "以外", "之外",
     "喜欢", "喜歡", "最近", "来点", "來點", "来一些", "來一些", "来几部", "來幾部", "特别", "特別",
-    "比较", "比較", "那样的", "都行",
+    "比较", "比較", "那样的", "都行", "又是",
     "的", "了", "吗", "嗎", "呢", "吧", "啊", "呀", "和", "与", "與", "或", "很", "太", "都", "也",
     "还", "還", "就", "我", "你", "他", "她", "们", "們", "部", "片", "看", "要",
 )  # fmt: skip
@@ -306,25 +352,29 @@ PART_YEARS: dict[str | None, tuple[int, int]] = {None: (0, 9), "early": (0, 4), 
 
 # (kind, pattern) in the order they are tried; each match is consumed. Kinds: "range" (two years),
 # "max-1"/"max" (before / until), "min+1"/"min" (after / since), "around" (±2), "single".
-# Decade forms: "decade-max-1" (before the 80s), "decade-min+10" (after), "decade-min" (since),
-# "decade" (the decade itself).
+# Decade forms: "decade-max-1" (before the 80s), "decade-after" (after the late 80s: 1990 on),
+# "decade-min" (since), "decade" (the decade itself).
 YEAR_RULES: tuple[tuple[str, str], ...] = (
     ("range", rf"\bbetween\s+(?:the\s+years?\s+)?{Y}\s+and\s+{Y}\b"),
     ("range", rf"\b(?:from\s+)?{Y}\s*(?:-|–|—|to|through|till|until)\s*{Y}\b"),
     ("range", rf"{Y}\s*年?\s*(?:到|至|-|–|~|～)\s*{Y}\s*年?"),
     ("around", rf"\b(?:around|circa|about|roughly|approximately|ca\.)\s+{Y}\b"),
     ("around", rf"{Y}\s*年?\s*(?:左右|前后|前後)"),
+    ("max", rf"(?:不晚于|不晚於|不迟于|不遲於){Y}\s*年?"),
+    ("min", rf"(?:不早于|不早於){Y}\s*年?"),
     ("max", rf"\b(?:until|up to|till|no later than|not after)\s+{Y}\b"),
     ("max", rf"\b{Y}\s+or\s+(?:earlier|before|older)\b"),
     ("max-1", rf"\b(?:before|pre|prior to|older than|earlier than)[\s-]*{Y}\b"),
     ("max-1", rf"{Y}\s*年?\s*(?:以前|之前|前)"),
+    ("max-1", rf"(?:早于|早於|先于|先於){Y}\s*年?|比\s*{Y}\s*年?\s*(?:更|还|還)?(?:老|早)"),
     ("min", rf"\b(?:since|no earlier than|not before)\s+{Y}\b"),
     ("min", rf"\b(?:from\s+)?{Y}\s*(?:onwards?|or later|and later|or newer|and up|on|\+)(?![\w+])"),
     ("min", rf"{Y}\s*年?\s*(?:以后|以後|之后|之後|以来|以來|后|後|起)"),
-    ("min+1", rf"\b(?:after|post|newer than|later than)[\s-]*{Y}\b"),
+    ("min+1", rf"\b(?:after|post|past|newer than|later than|more recent than)[\s-]*{Y}\b"),
+    ("min+1", rf"(?:晚于|晚於|迟于|遲於){Y}\s*年?|比\s*{Y}\s*年?\s*(?:更|还|還)?(?:新|晚|近)"),
     ("decade-max-1", rf"\b(?:before|pre|prior to|older than)[\s-]*(?:{DECADE_EN})"),
     ("decade-max-1", rf"(?:{DECADE_ZH})\s*(?:以前|之前)"),
-    ("decade-min+10", rf"\b(?:after|post|newer than)[\s-]*(?:{DECADE_EN})"),
+    ("decade-after", rf"\b(?:after|post|past|newer than|more recent than)[\s-]*(?:{DECADE_EN})"),
     ("decade-min", rf"\bsince\s+(?:{DECADE_EN})"),
     ("decade-min", rf"(?:{DECADE_ZH})\s*(?:以后|以後|之后|之後|以来|以來)"),
     ("decade", rf"(?:{DECADE_EN})|(?:{DECADE_ZH})"),

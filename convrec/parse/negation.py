@@ -14,12 +14,18 @@
   and "besides X, also Y" ("除了喜剧，我还想看动画片").
 - A past dislike of one film ("I didn't like the last horror film") is not one of its genre: the
   genre is wanted only when the message asks for no other ("..., but I'd try one again").
+- A clause that is only a refusal ("pass", "no thanks", "been there, done that", "算了吧",
+  "饶了我吧") refuses the genres of the nearest clause before it that names any: "romance again?
+  ugh, no thanks. a heist film" refuses Romance and wants Crime. Irony is a cue too: "oh wonderful,
+  more zombies", "yeah, because I totally need more cartoons", "又是动画".
 - A genre refused and then named again stays refused, unless a contrast ("but", "actually", "但")
   comes between: "no horror. actually, horror is fine" includes it.
 - English phrases match with or without their apostrophe ("dont", "isnt").
 
-Measured by `convrec eval negations` on bench/negations.jsonl. Left out on purpose: a negation in
-one sentence of a genre named in another ("Horror? Not tonight."), and sarcasm.
+Measured by `convrec eval negations` on bench/negations.jsonl and the rejection phrasings of
+bench/constraints.jsonl. Left out on purpose: a refusal of what the previous turn showed ("pass" as
+the whole message), of a topic that is no genre ("more robots? pass"), and irony without a marker
+("a musical, how original").
 """
 
 from __future__ import annotations
@@ -43,9 +49,14 @@ from convrec.parse.lexicon import (
     POST_NEGATION_WORDS,
     POST_NEGATIONS_EN,
     POST_NEGATIONS_ZH,
+    REFUSAL_FILLERS,
+    REFUSALS_EN,
+    REFUSALS_ZH,
+    SARCASM_EN,
     SCOPE_BREAKERS,
     SOFT_NEGATIONS_EN,
     SOFT_NEGATIONS_ZH,
+    WISHES,
 )
 
 
@@ -92,6 +103,14 @@ _POST = re.compile(
     rf"(?:{GENRE_FILLERS}|{POST_NEGATION_WORDS})*?(?P<cue>{_phrases(POST_NEGATIONS_EN, POST_NEGATIONS_ZH)})"
     rf"(?:{POST_NEGATION_PARTICLES})*{_CLAUSE_END}"
 )
+_PUNCTUATION = r"[,.;:!?…，。；：！？\n]"
+_REFUSAL = re.compile(
+    rf"(?:^|(?<={_PUNCTUATION}))\s*{REFUSAL_FILLERS}(?P<cue>{'|'.join((*REFUSALS_EN, *REFUSALS_ZH))})"
+    rf"\s*{REFUSAL_FILLERS}(?=$|{_PUNCTUATION})"
+)
+_SEPARATORS = re.compile(rf"{_PUNCTUATION}+")
+_SARCASM = any_of(SARCASM_EN)
+_WISH = any_of(WISHES)
 _SCOPE_BREAK = any_of(SCOPE_BREAKERS)
 _CONTRAST = any_of(CONTRASTS)
 _JOINED = re.compile(rf"(?:{GENRE_FILLERS}|{GENRE_JOINERS})*", re.IGNORECASE)
@@ -125,6 +144,7 @@ class GenreReading:
     exclude: tuple[str, ...]
     avoid: tuple[str, ...]
     cue_spans: tuple[tuple[int, int], ...]
+    refused: tuple[tuple[int, int], ...] = ()  # clauses refused by a later one ("horror? pass"): no keywords
 
 
 def blank_false_negations(text: str) -> str:
@@ -151,10 +171,10 @@ def find_cues(text: str) -> list[Cue]:
     films = [Cue(*m.span("cue"), kind="film") for m in _ONE_FILM.finditer("".join(chars))]
     for c in films:
         chars[c.start : c.end] = " " * (c.end - c.start)
-    found = [
-        Cue(*m.span(), kind="soft" if _normal(m.group(0)) in _SOFT else "not") for m in _CUE.finditer("".join(chars))
-    ]
-    return sorted(found + films, key=lambda c: c.start)
+    blanked = "".join(chars)
+    found = [Cue(*m.span(), kind="soft" if _normal(m.group(0)) in _SOFT else "not") for m in _CUE.finditer(blanked)]
+    ironic = [Cue(*m.span()) for m in _SARCASM.finditer(blanked)]
+    return sorted(found + films + ironic, key=lambda c: c.start)
 
 
 def negation_cues(text: str) -> list[tuple[int, int]]:
@@ -211,7 +231,7 @@ def read_genres(text: str, hits: Sequence[GenreHit], cues: Sequence[Cue]) -> Gen
     >>> r.include, r.exclude, r.avoid
     (('Comedy',), (), ('Horror',))
     """
-    after = _post_cues(text, hits)
+    after, refused = _post_cues(text, hits)
     verdicts: dict[str, tuple[str, int]] = {}  # genre -> (verdict, where its mention ends)
     previous = "include"
     for i, hit in enumerate(hits):
@@ -238,18 +258,59 @@ def read_genres(text: str, hits: Sequence[GenreHit], cues: Sequence[Cue]) -> Gen
     if not (include or exclude or avoid):
         include = having("film")  # "I didn't like the last horror film, but I'd try one again"
     spans = {(c.start, c.end) for c in cues} | {span for span in after if span is not None}
-    return GenreReading(include, exclude, avoid, tuple(sorted(spans)))
+    return GenreReading(include, exclude, avoid, tuple(sorted(spans)), refused)
 
 
-def _post_cues(text: str, hits: Sequence[GenreHit]) -> list[tuple[int, int] | None]:
-    """Per hit, the span of the cue after it that refuses it ("恐怖片免了"), carried back over
-    joined genres ("兒童片和動畫片都不要"); None when there is none."""
+def post_cue(text: str, end: int) -> tuple[int, int] | None:
+    """The span of a cue right after position `end` that refuses what ends there, at the end of
+    its clause ("1980年以前的不要", "horror is so not my thing"); None when there is none.
+
+    >>> post_cue("恐怖片免了，来点喜剧", 3), post_cue("恐怖片，来点喜剧", 3)
+    ((3, 5), None)
+    """
+    return _post_at(blank_false_negations(text), end)
+
+
+def _post_at(blanked: str, end: int) -> tuple[int, int] | None:
+    m = _POST.match(blanked, end)
+    return m.span("cue") if m else None
+
+
+def refusals(text: str, hits: Sequence[GenreHit]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(refused clauses, refusal) spans: each clause that is only a refusal ("pass", "算了吧") and
+    the clauses it refuses, from the nearest one before it that names a genre (at most two
+    punctuation runs back) up to the refusal, unless those ask for something ("I want a comedy, nope").
+
+    >>> t = "a comedy. horror? ugh, no thanks"
+    >>> refusals(t, [GenreHit(2, 8, ("Comedy",)), GenreHit(10, 16, ("Horror",))])
+    [((9, 23), (23, 32))]
+    """
+    found = []
+    for m in _REFUSAL.finditer(blank_false_negations(text)):
+        before = [h for h in hits if h.end <= m.start()]
+        if not before or len(_SEPARATORS.findall(text, before[-1].end, m.start())) > 2:
+            continue
+        start = max((s.end() for s in _SEPARATORS.finditer(text, 0, before[-1].start)), default=0)
+        if not _WISH.search(text, start, m.start()):
+            found.append(((start, m.start("cue")), m.span("cue")))
+    return found
+
+
+def _post_cues(text: str, hits: Sequence[GenreHit]) -> tuple[list[tuple[int, int] | None], tuple[tuple[int, int], ...]]:
+    """Per hit, the span of the cue after it that refuses it ("恐怖片免了", "horror? pass"), carried
+    back over joined genres ("兒童片和動畫片都不要"); None when there is none. Beside it, the
+    clauses that a later refusal refuses."""
     blanked = blank_false_negations(text)
     found: list[tuple[int, int] | None] = [None] * len(hits)
     for i in reversed(range(len(hits))):
-        m = _POST.match(blanked, hits[i].end)
-        if m and (i + 1 == len(hits) or m.end("cue") <= hits[i + 1].start):
-            found[i] = m.span("cue")
+        span = _post_at(blanked, hits[i].end)
+        if span and (i + 1 == len(hits) or span[1] <= hits[i + 1].start):
+            found[i] = span
         elif i + 1 < len(hits) and found[i + 1] is not None and joined(text[hits[i].end : hits[i + 1].start]):
             found[i] = found[i + 1]
-    return found
+    refused = refusals(text, hits)
+    for (start, end), cue in refused:
+        for i, hit in enumerate(hits):
+            if found[i] is None and start <= hit.start and hit.end <= end:
+                found[i] = cue
+    return found, tuple(region for region, _ in refused)

@@ -18,7 +18,10 @@ Choices worth knowing (all conservative: a missed constraint costs less than a w
   avoid Horror: a preference against, never a filter. Questions ("isn't there a good comedy?"),
   hedges, idioms ("non-stop action"), "why not" and "nothing beats" negate nothing.
 - A decade or year that has not begun ("the 2090s") or is before 1880 sets no bound.
-- A year in the scope of a negation ("nothing from the 80s") is dropped, not turned into a bound.
+- A refused open bound is its opposite: "nothing older than 2005", "不要2005年以前的" -> year_min
+  2005; "nothing newer than 1990", "1990年以后的都不要" -> year_max 1990 / 1989. A refused decade or
+  year ("nothing from the 80s") is dropped, not turned into a bound.
+- "no earlier than 2005", "不早于2005年" -> year_min 2005; "不晚于1990年" -> year_max 1990.
 
 Left out on purpose: spelling correction of genre words, numbers written as words ("nineteen
 ninety-five", "一九九五年"), and translation of Chinese titles.
@@ -72,8 +75,8 @@ from convrec.parse.negation import (
     any_of,
     blank_false_negations,
     find_cues,
-    in_negation_scope,
     joined,
+    post_cue,
     read_genres,
     scope_cue,
 )
@@ -211,16 +214,17 @@ def parse_rules(
     vocab = {g.casefold(): g for g in genres}
     hits = _genre_hits(scan.text, vocab)
     cues = find_cues(scan.text)
-    year_min, year_max = _years(scan, [(c.start, c.end) for c in cues], hits, now_year)
+    year_min, year_max = _years(scan, cues, hits, now_year)
     older = bool(scan.consume(_OLDER))
     newer = bool(scan.consume(_NEWER))
     if (older or newer) and liked and (year_min, year_max) in ((None, OLD_YEAR_MAX), (now_year - RECENT_YEARS, None)):
         year_min = year_max = None  # "like The Matrix but older, an old film": older than The Matrix
     meaning = read_meaning(scan.text, set(vocab.values()), now_year)
-    wanted = read_meaning(unnegated(scan.text, cues), set(vocab.values()), now_year)  # "不要僵尸": no topic
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
     hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
+    refused = genres_read.refused
+    wanted = read_meaning(unnegated(scan.text, cues, refused), set(vocab.values()), now_year)  # "不要僵尸": no topic
     topics = [  # a wanted genre named by its topic ("a heist movie") keeps the topic for the text search
         w
         for h in hits
@@ -246,7 +250,7 @@ def parse_rules(
         prefer_genres=tuple(g for g in meaning.prefer if g not in (*said, *avoid)),
         year_min=year_min,
         year_max=year_max,
-        keywords=tuple(dict.fromkeys((*keywords_of(unnegated(scan.text, cues)), *topics, *wanted.keywords))),
+        keywords=tuple(dict.fromkeys((*keywords_of(unnegated(scan.text, cues, refused)), *topics, *wanted.keywords))),
         about=wanted.about,
         text=original,
         language=language_of(original),
@@ -287,10 +291,12 @@ def _genre_table(vocab: tuple[tuple[str, str], ...]) -> tuple[re.Pattern[str], d
     return pattern, {re.sub(r"[\s-]+", " ", p): g for p, g in table.items()}
 
 
-def _years(
-    scan: _Scan, cues: list[tuple[int, int]], hits: list[GenreHit], now_year: int
-) -> tuple[int | None, int | None]:
-    """(year_min, year_max) from explicit years and decades, else from "recent"/"old"."""
+def _years(scan: _Scan, cues: list[Cue], hits: list[GenreHit], now_year: int) -> tuple[int | None, int | None]:
+    """(year_min, year_max) from explicit years and decades, else from "recent"/"old".
+
+    A refused open bound turns into its opposite ("nothing older than 2005" -> 2005 on,
+    "1980年以前的不要" -> 1980 on); a refused closed range ("nothing from the 80s") sets no bound.
+    """
     spans: list[tuple[int, int]] = []  # closed ranges: decades, single years, "between"
     mins: list[int] = []
     maxes: list[int] = []
@@ -298,40 +304,55 @@ def _years(
     for kind, pattern in _YEAR_RULES:
         for m in pattern.finditer(scan.text):
             scan.take(*m.span())
-            if in_negation_scope(scan.text, cues, m.start(), genre_starts):
-                continue
-            if kind.startswith("decade"):
-                first, last = decade_years(DECADE.search(m.group(0)), now_year)  # type: ignore[arg-type]
-                if not MIN_YEAR <= first <= now_year:  # "the 2090s" has not begun: no bound, not an empty list
+            lo, hi = _bound(kind, m, now_year)
+            cue = scope_cue(scan.text, cues, m.start(), genre_starts)
+            if (cue is not None and cue.kind == "not") or post_cue(scan.text, m.end()) is not None:
+                if lo is not None and hi is not None:
                     continue
-                if kind == "decade":
-                    spans.append((first, last))
-                elif kind == "decade-max-1":
-                    maxes.append(first - 1)
-                elif kind == "decade-min+10":
-                    mins.append(first + 10)
-                else:
-                    mins.append(first)
-                continue
-            years = [int(g) for g in m.groups() if g]
-            if not all(MIN_YEAR <= y <= now_year for y in years):
-                continue
-            if kind == "range":
-                spans.append((min(years), max(years)))
-            elif kind == "around":
-                spans.append((years[0] - 2, years[0] + 2))
-            elif kind == "single":
-                spans.append((years[0], years[0]))
-            elif kind in ("max", "max-1"):
-                maxes.append(years[0] - (kind == "max-1"))
-            else:
-                mins.append(years[0] + (kind == "min+1"))
+                lo, hi = (None if hi is None else hi + 1), (None if lo is None else lo - 1)  # the years left out
+            elif cue is not None:
+                continue  # "not too old", "didn't like the 1995 one"
+            if lo is not None and hi is not None:
+                spans.append((lo, hi))
+            elif lo is not None:
+                mins.append(lo)
+            elif hi is not None:
+                maxes.append(hi)
     recent = bool(scan.consume(_RECENT))
     old = bool(scan.consume(_OLD))
     lo, hi = combine_years(spans, mins, maxes)
     if lo is None and hi is None and recent != old:
         return (now_year - RECENT_YEARS, None) if recent else (None, OLD_YEAR_MAX)
     return lo, hi
+
+
+def _bound(kind: str, m: re.Match[str], now_year: int) -> tuple[int | None, int | None]:
+    """The years one match of a `YEAR_RULES` rule of this kind allows, as (first, last), either
+    open; (None, None) for a year that has not come or is before the first films.
+
+    >>> _bound("max-1", re.search(r"before (\\d+)", "before 1970"), 2026)
+    (None, 1969)
+    >>> _bound("decade-after", DECADE.search("the late 80s"), 2026), _bound("decade", DECADE.search("the 2090s"), 2026)
+    ((1990, None), (None, None))
+    """
+    if kind.startswith("decade"):
+        first, last = decade_years(DECADE.search(m.group(0)), now_year)  # type: ignore[arg-type]
+        if not MIN_YEAR <= first <= now_year:  # "the 2090s" has not begun: no bound, not an empty list
+            return None, None
+        return {
+            "decade-max-1": (None, first - 1),
+            "decade-after": (last + 1, None),
+            "decade-min": (first, None),
+        }.get(kind, (first, last))
+    years = [int(g) for g in m.groups() if g]
+    if not all(MIN_YEAR <= y <= now_year for y in years):
+        return None, None
+    if kind in ("range", "around", "single"):
+        pad = 2 if kind == "around" else 0
+        return min(years) - pad, max(years) + pad
+    if kind.startswith("max"):
+        return None, years[0] - (kind == "max-1")
+    return years[0] + (kind == "min+1"), None
 
 
 def combine_years(spans: list[tuple[int, int]], mins: list[int], maxes: list[int]) -> tuple[int | None, int | None]:
@@ -413,9 +434,10 @@ def _disliked(text: str, mention: Mention, previous_end: int) -> bool:
 _UNIT = re.compile(r"[^\W\u3400-\u9fff\uf900-\ufaff]+|[\u3400-\u9fff\uf900-\ufaff]")  # a word, or one Chinese character
 
 
-def unnegated(text: str, cues: Sequence[Cue]) -> str:
-    """`text` with the words a hard negation governs blanked, so that none is a keyword: "light and
-    silly, nothing serious" would otherwise search for serious films.
+def unnegated(text: str, cues: Sequence[Cue], refused: Sequence[tuple[int, int]] = ()) -> str:
+    """`text` with the words a hard negation governs, and the `refused` spans ("robots? pass"),
+    blanked, so that none is a keyword: "light and silly, nothing serious" would otherwise search
+    for serious films.
 
     >>> t = "silly, nothing serious; about robots"
     >>> unnegated(t, find_cues(t))
@@ -426,7 +448,11 @@ def unnegated(text: str, cues: Sequence[Cue]) -> str:
     hard = [c for c in cues if c.kind != "soft"]
     chars = list(text)
     for m in _UNIT.finditer(text):
-        if any(c.start <= m.start() < c.end for c in hard) or scope_cue(text, hard, m.start()) is not None:
+        if (
+            any(c.start <= m.start() < c.end for c in hard)
+            or any(a <= m.start() < b for a, b in refused)
+            or scope_cue(text, hard, m.start()) is not None
+        ):
             chars[m.start() : m.end()] = " " * (m.end() - m.start())
     return "".join(chars)
 

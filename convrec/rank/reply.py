@@ -32,6 +32,7 @@ VAGUE_WORDS = frozenset(
 ZH_TENS = "〇十二三四五六七八九"
 NUMBERS = "zero one two three four five six seven eight nine ten".split()
 NUMBERS_ZH = "零一两三四五六七八九十"
+NAMED_TITLES = 3  # liked or disliked titles a reply names; a longer list is counted
 
 
 def number(n: int, zh: bool) -> str:
@@ -97,6 +98,20 @@ def period(lo: int | None, hi: int | None, zh: bool) -> str:
     return ""
 
 
+def _latest(titles: Sequence[str], zh: bool, last: str = "and") -> str:
+    """Titles the person named, the latest `NAMED_TITLES` of a longer list and how many more.
+
+    >>> _latest(["Heat", "Up"], False), _latest(list("ABCDE"), False), _latest(list("ABCDE"), True)
+    ('Heat and Up', 'C, D, E and 2 more', '《C》、《D》、《E》等5部')
+    """
+    shown = titles[-NAMED_TITLES:]
+    if zh:
+        return "、".join(f"《{t}》" for t in shown) + (f"等{len(titles)}部" if len(titles) > len(shown) else "")
+    if len(titles) > len(shown):
+        return _and([*shown, f"{len(titles) - len(shown)} more"], False)
+    return _and(shown, False, last)
+
+
 def _and(words: Sequence[str], zh: bool, last: str = "and") -> str:
     if zh:
         return "、".join(words)
@@ -126,7 +141,7 @@ def understood(needs: Needs, titles: dict[int, str], noun: str = "movie") -> str
             [
                 f"{when}的" if when else "",
                 f"关于“{topic}”的" if topic else "",
-                f"像{'、'.join(f'《{t}》' for t in liked)}那样的" if liked else "",
+                f"像{_latest(liked, True)}那样的" if liked else "",
                 kind,
             ]
         )
@@ -139,16 +154,18 @@ def understood(needs: Needs, titles: dict[int, str], noun: str = "movie") -> str
         tail += (
             [f"偏{_and([GENRE_ZH.get(g, g) for g in needs.prefer_genres], True)}一点"] if needs.prefer_genres else []
         )
-        tail += [f"不要像{'、'.join(f'《{t}》' for t in disliked)}的"] if disliked else []
+        tail += [f"不要像{_latest(disliked, True)}的"] if disliked else []
         return "，".join([head, *tail])
     kind = f"{_and(list(needs.include_genres), False)} {noun}s" if needs.include_genres else f"{noun}s"
     head = " ".join(
-        x for x in (kind, when, f"about “{topic}”" if topic else "", f"like {_and(liked, False)}" if liked else "") if x
+        x
+        for x in (kind, when, f"about “{topic}”" if topic else "", f"like {_latest(liked, False)}" if liked else "")
+        if x
     )
     tail = [f"no {_and(list(needs.exclude_genres), False, 'or')}"] if needs.exclude_genres else []
     tail += [f"not too much {_and(list(needs.avoid_genres), False, 'or')}"] if needs.avoid_genres else []
     tail += [f"leaning to {_and(list(needs.prefer_genres), False, 'or')}"] if needs.prefer_genres else []
-    tail += [f"nothing like {_and(disliked, False, 'or')}"] if disliked else []
+    tail += [f"nothing like {_latest(disliked, False, 'or')}"] if disliked else []
     head = head[:1].upper() + head[1:]
     return ", ".join([head, *tail])
 
@@ -254,19 +271,31 @@ def relation(needs: Needs, recs: Sequence[Rec], ties: Sequence[Ties], relax: Rel
         top = max(set(fans), key=fans.count)
         many = fans.count(top)
         if zh:
-            return f"喜欢《{top}》的人也喜欢其中{'全部' if many == n else f'{number(many, True)}部'}。"
-        return f"People who liked {top} also liked {'all ' + count if many == n else f'{number(many, False)} of these {count}'}."
+            return f"喜欢《{top}》的人也喜欢{_all(n, True) if many == n else f'其中{number(many, True)}部'}。"
+        return f"People who liked {top} also liked {_all(n, False) if many == n else f'{number(many, False)} of these {count}'}."
     hard = needs.include_genres or needs.exclude_genres or needs.year_min or needs.year_max
     topical = phrase and any(t.word or t.near for t in ties)
     if zh:
-        fit = f"这{count}部都符合" if hard else ""
+        fit = f"{_all(n, True)}{'' if n == 1 else '都'}符合" if hard else ""
         near = f"目录里与“{phrase}”最接近的是这些" if topical else ""
         return "，".join(x for x in (fit, near) if x) + "。" if fit or near else f"这{count}部最合适。"
+    fit = f"{_all(n, False).capitalize()} {'fits' if n == 1 else 'fit'}"
     if hard and topical:
-        return f"All {count} fit, and these are the closest in the catalogue to “{phrase}”."
+        return f"{fit}, and {'it is' if n == 1 else 'these are'} the closest in the catalogue to “{phrase}”."
     if topical:
         return f"These are the closest matches in the catalogue for “{phrase}”."
-    return f"All {count} fit every part of it." if hard else f"These {count} fit best."
+    return f"{fit} every part of it." if hard else f"These {count} fit best."
+
+
+def _all(n: int, zh: bool) -> str:
+    """Every one of `n` picks, as a sentence names them.
+
+    >>> [_all(n, False) for n in (1, 2, 5)], [_all(n, True) for n in (1, 2, 5)]
+    (['this one', 'both', 'all five'], ['这部', '这两部', '这五部'])
+    """
+    if zh:
+        return "这部" if n == 1 else f"这{number(n, True)}部"
+    return "this one" if n == 1 else "both" if n == 2 else f"all {number(n, False)}"
 
 
 def template_reply(
@@ -278,16 +307,41 @@ def template_reply(
     relax: Relaxation | None = None,
     asked_last: bool = False,
     noun: str = "movie",
+    unplaced: Sequence[int] = (),
 ) -> Reply:
     """The reply and question of a turn from what was understood and how the picks relate to it
     (`titles`: item id -> title, for the liked and disliked items; `asked_last`: the previous
-    turn asked a question, so this one does not)."""
+    turn asked a question, so this one does not; `unplaced`: the positions the person named,
+    "more like #2", that no list of ours holds)."""
     zh = needs.language == "zh"
     said = understood(needs, titles, noun)
     head = "" if vague(needs) and relax is None else f"明白了：{said}。" if zh else f"Understood: {said}. "
-    text = head + relation(needs, recs, ties, relax, noun)
+    text = not_placed(unplaced, zh, noun) + head + relation(needs, recs, ties, relax, noun)
     ask = not asked_last and bool(recs)
     return Reply(text, question_for(needs, relax, noun, unmatched(needs, ties)) if ask else None)
+
+
+def not_placed(positions: Sequence[int], zh: bool, noun: str = "movie") -> str:
+    """What a reply says when "more like #2" names no item of the latest list we recognise
+    (none shown yet, a list written by hand, or a number past its end), so it is not dropped unsaid.
+
+    >>> not_placed([1], False)
+    "I can't tell which movie #1 is: it is not in the latest list I recognise, so I left it out; name the title instead. "
+    >>> not_placed([], False), not_placed([2, 7], True)
+    ('', '我认不出第2、7个指的是哪部：最近的列表里没有，所以先没算进去；请直接说片名。')
+    """
+    if not positions:
+        return ""
+    if zh:
+        return (
+            f"我认不出第{'、'.join(map(str, positions))}个指的是哪部：最近的列表里没有，所以先没算进去；请直接说片名。"
+        )
+    refs, one = _and([f"#{p}" for p in positions], False), len(positions) == 1
+    return (
+        f"I can't tell which {noun}{'' if one else 's'} {refs} {'is' if one else 'are'}: "
+        f"{'it is' if one else 'they are'} not in the latest list I recognise, so I left "
+        f"{'it' if one else 'them'} out; name the title instead. "
+    )
 
 
 # -- checking what a model wrote ------------------------------------------------------------

@@ -51,6 +51,7 @@ class Attributes:
     names: list[str]
     matrix: sparse.csr_matrix  # float32, rows = catalogue rows, columns = names
     genre_matrix: np.ndarray  # rows x genres, 0/1 (the filters' matrix)
+    model_only: sparse.csr_matrix | None = None  # 1 where only a model wrote the attribute (same shape)
     _vectors: np.ndarray | None = field(default=None, repr=False)
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
@@ -72,6 +73,7 @@ class Attributes:
                 cells[row, _norm(name)] = PROFILE_RELEVANCE
             for tag in item.tags:
                 cells[row, _norm(tag)] = 1.0
+        modelled = {cell for cell, value in cells.items() if value == PROFILE_RELEVANCE and cell[1]}
         names = sorted({name for _, name in cells if name})
         column = {name: c for c, name in enumerate(names)}
         keys = [(r, column[n]) for r, n in cells if n]
@@ -79,7 +81,11 @@ class Attributes:
         rows = np.array([r for r, _ in keys], np.int64)
         cols = np.array([c for _, c in keys], np.int64)
         matrix = sparse.csr_matrix((values, (rows, cols)), shape=(len(items), len(names)), dtype=np.float32)
-        return cls(names, matrix, np.asarray(genre_matrix, np.float32))
+        model_only = sparse.csr_matrix(
+            (np.ones(len(modelled), np.float32), ([r for r, _ in modelled], [column[n] for _, n in modelled])),
+            shape=matrix.shape,
+        )
+        return cls(names, matrix, np.asarray(genre_matrix, np.float32), model_only)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -131,6 +137,25 @@ class Attributes:
                 np.maximum(best, column, out=best)
             total += best
         return total / len(matches)
+
+    def tied(self, words: Sequence[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        """Per catalogue row, whether an attribute of the catalogue's means one of the requested
+        `words`, and whether one only a model wrote does (see `convrec.chat.evidence`).
+
+        >>> from convrec.testing import HashEncoder
+        >>> a = Attributes.from_items([Item(1, "A", tags=("dinosaurs",)), Item(2, "B")], np.zeros((2, 0)),
+        ...                           {2: ["dinosaurs"]})
+        >>> [x.tolist() for x in a.tied(["dinosaurs"], HashEncoder())]
+        [[True, False], [False, True]]
+        """
+        rows = self.matrix.shape[0]
+        cols = sorted({c for found in self.near(words, encoder).values() for c, _ in found})
+        if not cols:
+            return np.zeros(rows, bool), np.zeros(rows, bool)
+        model_only = self.model_only if self.model_only is not None else sparse.csr_matrix(self.matrix.shape)
+        by_any = np.asarray((self._columns[:, cols] != 0).sum(axis=1)).ravel()
+        by_model = np.asarray(model_only.tocsc()[:, cols].sum(axis=1)).ravel()
+        return by_any > by_model, by_model > 0
 
     @cached_property
     def _columns(self) -> sparse.csc_matrix:

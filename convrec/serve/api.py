@@ -9,13 +9,14 @@ chat beside it, so `convrec serve` answers both on one port.
     DELETE /v1/sessions/{id}             forget the conversation and its feedback (privacy)
     POST   /v1/chat/completions          OpenAI-compatible chat, stateless (see `openai_api`)
     GET    /v1/models                    the one model, for OpenAI clients and chat front-ends
-    GET    /healthz                      liveness, sessions open, the model's line
+    GET    /healthz                      liveness, the store up or down, sessions open, the model's line
     GET    /docs, /openapi.json          the schema
 
 Every refusal is a 4xx with {"error": "<what to fix>"} (OpenAI's shape under its paths): 404 unknown session, 409 session busy,
-413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its remote
-address) holds too many sessions or sends too much feedback a minute, 503 (with Retry-After)
-when the model's line is full or the database cannot be reached.
+413 body too large, 422 invalid input, 429 (with Retry-After) when one client (its address,
+see `sessions.Clients`) holds too many sessions, runs too many chat completions at once or sends
+too much feedback a minute, 503 (with Retry-After) when the model's line is full or the database
+cannot be reached.
 A refused request changes nothing. Model turns are served first come, first served
 (`sessions.FairGate`); each answer's `timings_ms.queue` says how long it waited in line.
 Requests that may wait for the model (a turn, "more like this") wait on threads of their own
@@ -36,7 +37,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
 from convrec.core.errors import ConvrecError, InputError, RateLimited, StoreUnavailable
@@ -45,12 +46,7 @@ from convrec.serve import openai_api
 from convrec.serve.db import db_target, open_store
 from convrec.serve.feedback import ACTIONS, STEERING
 from convrec.serve.service import MAX_K, ChatService, make_service
-from convrec.serve.sessions import (
-    ServiceBusy,
-    SessionBusy,
-    SessionNotFound,
-    client_key,
-)
+from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +67,6 @@ class TextIn(BaseModel):
         examples=["a funny 90s movie, nothing with horror"],
     )
     k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="How many items to return (default 5).")
-
-    @field_validator("text")
-    @classmethod
-    def _unicode(cls, v: str) -> str:
-        try:
-            v.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text is not valid Unicode (it holds a lone surrogate)") from None
-        return v
 
 
 class FeedbackIn(BaseModel):
@@ -271,11 +258,22 @@ def create_api(
         """Delete the conversation and all its stored feedback (also after it expired)."""
         return service.forget(session_id)
 
-    @api.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, Any]:
-        return service.health()
+    checks = ThreadPoolExecutor(2, thread_name_prefix="convrec-healthz")  # not the shared pool: it may be all
+    # taken by requests waiting for a database that is down
 
-    openai_api.add_routes(api, service, model.run, refusal)
+    @api.get("/healthz", tags=["health"], response_model=None)
+    async def healthz() -> Any:
+        """200 when the store answers, else 503 with "store": "down" (after at most
+        `health_timeout_s`, at once while an earlier check is still waiting for it)."""
+        health = await asyncio.wrap_future(checks.submit(service.health))
+        return JSONResponse(health, status_code=200 if health["store"] == "up" else 503)
+
+    def client_of(request: Request) -> str | None:
+        """Who the request counts against (see `sessions.Clients`)."""
+        peer = request.client.host if request.client else None
+        return service.clients.of(peer, request.headers.get("x-forwarded-for"))
+
+    openai_api.add_routes(api, service, model.run, refusal, client_of)
     return api
 
 
@@ -303,12 +301,6 @@ def _param(detail: list[dict[str, Any]] | None) -> str | None:
     if not detail or detail[0]["type"] == "json_invalid":  # its loc is a character offset
         return None
     return ".".join(detail[0]["loc"][1:]) or None
-
-
-def client_of(request: Request) -> str | None:
-    """Who the request counts against: its remote address (see `sessions.client_key`). Behind a
-    proxy on this machine, uvicorn takes that address from X-Forwarded-For."""
-    return client_key(request.client.host if request.client else None)
 
 
 class BodyLimit:
@@ -397,7 +389,9 @@ class Running:
                 port = s.getsockname()[1]
         self.host, self.port = host, port
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False
+            )
         )
         self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{port}", daemon=True)
 
@@ -436,12 +430,16 @@ def serve(
     import uvicorn
 
     host, port = host or settings.host, port or settings.port
-    store = open_store(db_target(settings, feedback_db), pool_size=settings.db_pool_size)
+    store = open_store(
+        db_target(settings, feedback_db), pool_size=settings.db_pool_size, timeout_s=settings.store_timeout_s
+    )
     service = make_service(recommender, store=store, ttl_s=ttl_s, max_sessions=max_sessions)
     app = create_server(service, ui=ui)
     where = f"http://{host}:{port}"
     print(f"convrec: chat on {where}/  API on {where}/docs  conversations and feedback in {store.where}", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    # X-Forwarded-For is read by `sessions.Clients`, from the configured proxies only (uvicorn's
+    # own reading would believe any process on this machine)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False)
 
 
 # -- CLI ------------------------------------------------------------------------------------

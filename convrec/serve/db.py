@@ -30,11 +30,14 @@ def db_target(settings: Any = None, feedback_db: str | Path | None = None) -> st
     return url or feedback_db or default_db(settings)
 
 
-def open_store(target: str | Path | None, *, pool_size: int = 10) -> Store:
-    """A PostgreSQL URL (`postgresql://...`), a SQLite path or `sqlite:///path`, or None for memory."""
+def open_store(target: str | Path | None, *, pool_size: int = 10, timeout_s: float = 30.0) -> Store:
+    """A PostgreSQL URL (`postgresql://...`), a SQLite path or `sqlite:///path`, or None for memory;
+    its methods wait at most `timeout_s` for the database (a server passes `Settings.store_timeout_s`)."""
     if target is None or str(target) == MEMORY:
-        return SQLiteStore(MEMORY)
+        return SQLiteStore(MEMORY, timeout_s)
     if is_postgres_url(target):
-        return PostgresStore(str(target), pool_size=pool_size)
+        return PostgresStore(str(target), pool_size=pool_size, timeout_s=timeout_s)
     path = str(target)
-    return SQLiteStore(Path(path.removeprefix("sqlite:///")) if path.startswith("sqlite:///") else Path(path))
+    return SQLiteStore(
+        Path(path.removeprefix("sqlite:///")) if path.startswith("sqlite:///") else Path(path), timeout_s
+    )

@@ -7,9 +7,19 @@ becomes one dialogue: the items the person named as liked in their messages ("li
 the seeker's; then each item they gave 👍 or "more like this", in the order given, as an answer
 of the recommender that was taken up (the latest rating of an item wins, so a 👍 later taken
 back counts for nothing). At most `feedback_export_per_session` items of one conversation count
-(its latest), as in `export-feedback`: a script clicking through the catalogue cannot outweigh
-real people. A forgotten conversation (DELETE /v1/sessions/{id}) is gone from the store and so
-from the next model.
+(its latest), as in `export-feedback`. A forgotten conversation (DELETE /v1/sessions/{id}) is
+gone from the store and so from the next model.
+
+What people do here is a vote, and one client must not outvote everyone (`Votes`):
+- a client (`sessions.client_key`) votes once for each item pair and each item in each window
+  (`feedback_vote_window_s`), however many conversations it holds: twenty conversations liking
+  one film are one vote;
+- a pair, or an item's share of answers (the prior every new conversation starts from), counts
+  only once `feedback_min_clients` distinct clients voted for it;
+- with dialogue files, the feedback makes at most `feedback_conv_share` of the model's dialogues
+  (its counts are weighted down to that; alone, it is the whole model).
+Events stored before events named their client count as one client together. `convrec learn`
+prints the items whose prior moved most, so that a jump is seen before it is served.
 
 Left out on purpose: the order of the named items among the ratings (a session keeps which
 items were named, not when), and learning online: the model changes when this command runs.
@@ -20,10 +30,13 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from convrec.core.config import Settings, settings_from_args
 from convrec.core.errors import InputError
@@ -31,7 +44,7 @@ from convrec.data.catalog import Catalog
 from convrec.data.dialogs import RECOMMENDER, SEEKER, Dialogue, read_dialogues
 from convrec.data.titles import TitleMatcher, normalize_title
 from convrec.parse.rules import parse_rules
-from convrec.retrieve.conv import CONV_FILE, ConvModel, WordReader, needs_words
+from convrec.retrieve.conv import CONV_FILE, ConvModel, WordReader, load_conv, needs_words
 from convrec.serve.db import DEFAULT_DB, db_target, open_store
 from convrec.serve.store import POSITIVE, Event, Store
 
@@ -56,16 +69,134 @@ def session_dialogue(sid: str, data: dict[str, Any], events: Sequence[Event], ca
     return Dialogue(sid, tuple((role, (i,)) for role, i in items))
 
 
-def store_dialogues(store: Store, cap: int | None) -> list[Dialogue]:
-    """Every conversation of the store with a liked item, as a dialogue."""
+LEGACY = "(stored before events named their client)"
+Voter = tuple[str, int]  # (client key, window number)
+
+
+@dataclass(frozen=True)
+class Votes:
+    """How the feedback counts (see the module docstring): `min_clients` distinct clients before a
+    pair or a prior counts, one vote per client per `window_s`, at most `share` of the dialogues."""
+
+    min_clients: int
+    window_s: float
+    share: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Votes:
+        return cls(settings.feedback_min_clients, settings.feedback_vote_window_s, settings.feedback_conv_share)
+
+    def weight(self, file_dialogues: int, voters: int) -> float:
+        """What one vote weighs beside the dialogue files, so that the votes are at most `share`
+        of all dialogues.
+
+        >>> Votes(3, 86400.0, 0.2).weight(400, 500), Votes(3, 86400.0, 0.2).weight(400, 50), Votes(3, 1.0, 0.2).weight(0, 5)
+        (0.2, 1.0, 1.0)
+        """
+        if not file_dialogues or not voters or self.share >= 1:
+            return 1.0
+        return min(1.0, self.share / (1 - self.share) * file_dialogues / voters)
+
+
+class Counts(NamedTuple):
+    """A conversation model's counts (`ConvModel`), as votes are added up."""
+
+    answered: sp.csr_matrix
+    together: sp.csr_matrix
+    mentioned: np.ndarray
+    proposed: np.ndarray
+
+    @classmethod
+    def ballot(cls, dialogues: Sequence[Dialogue], item_ids: np.ndarray) -> Counts:
+        """One voter's dialogues, each pair and item counted once however often it came up."""
+        m = ConvModel.fit(dialogues, item_ids)
+        return cls(m.answered.sign(), m.together.sign(), np.sign(m.mentioned), np.sign(m.proposed))
+
+    def plus(self, other: Counts, weight: float = 1.0) -> Counts:
+        return Counts(*(a + weight * b for a, b in zip(self, other, strict=True)))
+
+    def either(self, other: Counts) -> Counts:
+        """Ballots of one client joined: 1 where either voted."""
+        return Counts(
+            self.answered.maximum(other.answered),
+            self.together.maximum(other.together),
+            np.maximum(self.mentioned, other.mentioned),
+            np.maximum(self.proposed, other.proposed),
+        )
+
+    def where(self, clients: Counts, n: int) -> Counts:
+        """These counts where at least `n` clients voted."""
+        return Counts(
+            self.answered.multiply(clients.answered >= n).tocsr(),
+            self.together.multiply(clients.together >= n).tocsr(),
+            np.where(clients.mentioned >= n, self.mentioned, 0).astype(np.float32),
+            np.where(clients.proposed >= n, self.proposed, 0).astype(np.float32),
+        )
+
+
+def store_dialogues(store: Store, cap: int | None, window_s: float) -> list[tuple[Dialogue, Voter]]:
+    """Every conversation of the store with a liked item, as a dialogue, with who voted with it:
+    the client of its latest event (else of the conversation) and the window of that event (else
+    of the conversation's last use)."""
     events: dict[str, list[Event]] = {}
     for e in store.events():
         events.setdefault(e.session_id, []).append(e)
-    data = dict(store.conversations())
-    out = [
-        session_dialogue(sid, data.get(sid, {}), events.get(sid, []), cap) for sid in dict.fromkeys([*data, *events])
+    sessions = {sid: (data, client, used) for sid, data, client, used in store.conversations()}
+    out = []
+    for sid in dict.fromkeys([*sessions, *events]):
+        data, client, used = sessions.get(sid, ({}, None, 0.0))
+        dialogue = session_dialogue(sid, data, events.get(sid, []), cap)
+        if dialogue.turns:
+            latest = max(events.get(sid, []), key=lambda e: e.id, default=None)
+            if latest is not None:
+                client, used = latest.client or client, latest.created_at
+            out.append((dialogue, (client or LEGACY, int(used // window_s))))
+    return out
+
+
+def feedback_counts(
+    voted: Sequence[tuple[Dialogue, Voter]], item_ids: np.ndarray, min_clients: int
+) -> tuple[Counts, dict[str, int]]:
+    """The votes of `voted` (one per voter and pair or item), kept where at least `min_clients`
+    distinct clients voted; and how many voters, clients and held-back pairs and items there were."""
+    by_voter: dict[Voter, list[Dialogue]] = {}
+    for dialogue, voter in voted:
+        by_voter.setdefault(voter, []).append(dialogue)
+    empty = Counts.ballot([], item_ids)
+    votes, clients = empty, empty
+    n_clients = 0
+    for _, group in groupby(sorted(by_voter), key=lambda v: v[0]):
+        client = empty
+        for voter in group:
+            ballot = Counts.ballot(by_voter[voter], item_ids)
+            votes, client = votes.plus(ballot), client.either(ballot)
+        clients, n_clients = clients.plus(client), n_clients + 1
+    kept = votes.where(clients, min_clients)
+    stats = {
+        "voters": len(by_voter),
+        "clients": n_clients,
+        "held_back_pairs": int(votes.answered.nnz - kept.answered.count_nonzero()),
+        "held_back_items": int((votes.proposed > 0).sum() - (kept.proposed > 0).sum()),
+    }
+    return kept, stats
+
+
+def movers(before: ConvModel | None, after: ConvModel, catalog: Catalog, n: int = 5) -> list[dict[str, Any]]:
+    """The `n` items whose prior (the share of answers every new conversation starts from) moved
+    most, up or down."""
+    old = before.prior if before is not None else np.zeros(len(after.item_ids))
+    change = after.prior - old
+    rows = np.argsort(-np.abs(change), kind="stable")[:n]
+    return [
+        {
+            "item_id": int(after.item_ids[r]),
+            "title": catalog.items[int(after.item_ids[r])].title,
+            "before": float(old[r]),
+            "after": float(after.prior[r]),
+        }
+        for r in rows
+        if change[r]
     ]
-    return [d for d in out if d.turns]
 
 
 def fit_dialogues(dialogues: Sequence[Dialogue], catalog: Catalog, item_ids: np.ndarray, **params: float) -> ConvModel:
@@ -104,13 +235,18 @@ def learn(
     store: Store | None = None,
     *,
     cap: int | None = None,
+    votes: Votes | None = None,
     **params: float,
 ) -> dict[str, Any]:
     """Learn the conversation model of the catalogue in `index_dir` from the dialogue files and
-    the store's conversations, and write it there; returns its manifest."""
+    the votes of the store's conversations (`votes`: default, the settings'), and write it there;
+    returns its manifest, with the items whose prior moved most ("movers")."""
     if not dialogs and store is None:
         raise InputError("nothing to learn from: name dialogue files (--dialogs) and/or --feedback")
+    votes = votes or Votes.of(Settings())
     catalog = Catalog.load(Path(index_dir) / "catalog")
+    ids = catalog.ids()
+    before = load_conv(Path(index_dir), ids)
     matcher = TitleMatcher(catalog.items.values())
     learned: list[Dialogue] = []
     sources: dict[str, Any] = {}
@@ -118,11 +254,20 @@ def learn(
         found = read_dialogues(Path(path), matcher)
         sources[Path(path).name] = len(found)
         learned += found
+    model = fit_dialogues(learned, catalog, ids, **params)
     if store is not None:
-        found = store_dialogues(store, cap)
-        sources["feedback"] = {"store": store.where, "conversations": len(found)}
-        learned += found
-    return fit_dialogues(learned, catalog, catalog.ids(), **params).save(index_dir, sources)
+        voted = store_dialogues(store, cap, votes.window_s)
+        counts, stats = feedback_counts(voted, ids, votes.min_clients)
+        weight = votes.weight(model.dialogues, stats["voters"])
+        total = Counts(model.answered, model.together, model.mentioned, model.proposed).plus(counts, weight)
+        n = model.dialogues + round(weight * stats["voters"])
+        model = ConvModel(
+            ids, total.answered, total.together, total.mentioned, total.proposed, n,
+            words=model.words, said=model.said, heard=model.heard, **params,
+        )  # fmt: skip
+        sources["feedback"] = {"store": store.where, "conversations": len(voted), **stats, "weight": weight}
+    manifest = model.save(index_dir, sources)
+    return {**manifest, "movers": movers(before, model, catalog)}
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -134,6 +279,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             args.dialogs or (),
             store,
             cap=settings.feedback_export_per_session or None,
+            votes=Votes.of(settings),
             shrinkage=args.shrinkage,
             **conv_params(settings, together_weight=args.together_weight, word_weight=args.word_weight),
         )
@@ -148,6 +294,19 @@ def cmd_learn(args: argparse.Namespace) -> int:
         f"{manifest['items_mentioned']:,} items mentioned, {manifest['answer_pairs']:,} answer pairs; "
         f"wrote {Path(settings.index_dir) / CONV_FILE}"
     )
+    feedback = manifest["sources"].get("feedback")
+    if feedback:
+        days = settings.feedback_vote_window_s / 86400
+        print(
+            f"feedback: {feedback['voters']:,} votes (one per client and {days:g}-day window) "
+            f"from {feedback['clients']:,} clients, each weighing {feedback['weight']:.3g}; held back (fewer than "
+            f"{settings.feedback_min_clients} clients): {feedback['held_back_pairs']:,} answer pairs, "
+            f"{feedback['held_back_items']:,} items"
+        )
+    if manifest["movers"]:
+        print("biggest movers of the prior (the share of answers a new conversation starts from):")
+        for m in manifest["movers"]:
+            print(f"  {m['item_id']:>8}  {m['before']:8.2%} -> {m['after']:8.2%}  {m['title']}")
     return 0
 
 

@@ -23,7 +23,11 @@ valid), then, when the turn's words are final, the content in pieces (the reply,
 the question), then a chunk with `finish_reason` "stop" and the "convrec" field, then
 `data: [DONE]`. The reply is not sent word by word as the model writes it: until the writing
 ends a model sentence can still be refused and the template reply brought back, and a sent delta
-cannot be taken back. An error after the stream began comes as `data: {"error": {...}}`.
+cannot be taken back. An error after the stream began comes as `data: {"error": {...}}`; either
+way the stream ends with `data: [DONE]`. The conversation is read (its listed titles matched,
+at most `MAX_K` an assistant message) on a model thread, never on the event loop, and one client
+runs at most `max_sessions_per_client` completions at once (429 beyond, as the REST API bounds
+a client to that many conversations, each answering one turn at a time).
 
 Errors are OpenAI's shape, {"error": {"message", "type", "param", "code"}}, with 400 for invalid
 input (where the REST API answers 422). Sampling parameters (temperature, max_tokens, ...),
@@ -34,6 +38,7 @@ how many items the answer lists. Left out on purpose: tool calls, pictures in me
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import math
@@ -44,10 +49,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
-from convrec.chat.recommender import Turn, clean_message
-from convrec.core.errors import InputError
+from convrec.chat.recommender import Turn
+from convrec.core.errors import InputError, RateLimited
+from convrec.core.text import clean_message
 from convrec.core.types import Item
 from convrec.data.titles import TitleMatcher
 from convrec.serve.service import MAX_K, ChatService, Said
@@ -89,9 +96,9 @@ class ChatRequest(BaseModel):
         description="The conversation so far, the person's last message last. System messages are not read.",
         examples=[[{"role": "user", "content": "a funny 90s movie, nothing with horror"}]],
     )
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: int | None = Field(None, description="Only 1: one answer per request.")
+    n: StrictInt | None = Field(None, description="Only 1: one answer per request.")
     k: StrictInt | None = Field(None, ge=1, le=MAX_K, description="convrec's extension: how many items (default 5).")
 
     @field_validator("n")
@@ -141,12 +148,13 @@ def finder(items: Iterable[Item], titles: TitleMatcher) -> Callable[[str], int |
 
 def said_back(content: str, find: Callable[[str], int | None]) -> tuple[tuple[int, ...], bool]:
     """What an assistant message of `content_of`'s shape listed (catalogue ids, in order, as
-    `find` resolves each label) and whether it asked a question; other messages list nothing.
+    `find` resolves each label; the first MAX_K labels, the most an answer lists) and whether it
+    asked a question; other messages list nothing.
 
     >>> said_back("Comedies.\\n\\n1. **Heat (1995)** — Crime\\n   Why.\\n\\n**Which decade?**", {"Heat (1995)": 7}.get)
     ((7,), True)
     """
-    found = (find(label) for label in LISTED.findall(content))
+    found = (find(m.group(1)) for m in itertools.islice(LISTED.finditer(content), MAX_K))
     shown = tuple(dict.fromkeys(i for i in found if i is not None))
     return shown, content.rstrip().endswith(("?**", "？**"))
 
@@ -192,6 +200,11 @@ def _text(m: ChatMessage, n: int) -> str:
 
 
 # -- responses -----------------------------------------------------------------------------
+
+
+def prompt_tokens(messages: list[ChatMessage]) -> int:
+    """The estimated tokens of the messages that are read (system and tool messages are not)."""
+    return tokens(_text(m, n) for n, m in enumerate(messages) if m.role not in SKIPPED_ROLES)
 
 
 def tokens(texts: Iterable[str]) -> int:
@@ -272,20 +285,81 @@ def sse(payload: dict[str, Any]) -> str:
 # -- the routes ----------------------------------------------------------------------------
 
 
+class PerClient:
+    """At most `limit` requests of one client (`sessions.Clients`) running at once: the REST
+    API's bound, where a client keeps at most that many conversations, each answering one turn
+    at a time. None: no bound.
+
+    >>> running = PerClient(1)
+    >>> running.take("a").release(), running.take("a").release()
+    (None, None)
+    >>> held = running.take("a")
+    >>> running.take("a")
+    Traceback (most recent call last):
+    ...
+    convrec.core.errors.RateLimited: this address has 1 requests running, the most one client may have at once; try again when one is answered.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+
+    def take(self, client: str | None) -> Slot:
+        """A place for one request of `client`; RateLimited (and nothing taken) when it has its share."""
+        if client is None or self.limit is None:
+            return Slot(lambda: None)
+        with self._lock:
+            n = self._running.get(client, 0)
+            if n >= self.limit:
+                raise RateLimited(
+                    f"this address has {n} requests running, the most one client may have at once; "
+                    "try again when one is answered.",
+                    retry_after_s=5,
+                )
+            self._running[client] = n + 1
+        return Slot(lambda: self._leave(client))
+
+    def _leave(self, client: str) -> None:
+        with self._lock:
+            n = self._running.pop(client) - 1
+            if n:
+                self._running[client] = n
+
+
+class Slot:
+    """A place taken in `PerClient`; `release` gives it back, once however often it is called."""
+
+    def __init__(self, leave: Callable[[], None]) -> None:
+        self._leave: Callable[[], None] | None = leave
+
+    def release(self) -> None:
+        leave, self._leave = self._leave, None
+        if leave is not None:
+            leave()
+
+
 def add_routes(
-    api: Any, service: ChatService, run: RunOnModelThread, refusal: Callable[[BaseException], tuple[int, str, Any]]
+    api: Any,
+    service: ChatService,
+    run: RunOnModelThread,
+    refusal: Callable[[BaseException], tuple[int, str, Any]],
+    client_of: Callable[[Request], str | None],
 ) -> None:
     """Add the OpenAI-compatible routes to `api`. `run` runs a call on a model thread (refusing
-    when all are taken); `refusal` is the status and message the REST API answers an error with."""
+    when all are taken); `refusal` is the status and message the REST API answers an error with;
+    `client_of` is who a request counts against (its share: `sessions.max_per_client` at once)."""
     from fastapi.responses import StreamingResponse
 
     recommender = service.recommender
     find = finder(recommender.items, recommender.titles)
+    max_chars = recommender.settings.max_message_chars
+    running = PerClient(service.sessions.max_per_client)
     started = int(time.time())
     model = {"id": MODEL_ID, "object": "model", "created": started, "owned_by": "convrec"}
 
     @api.get("/v1/models", tags=["openai"])
-    def models() -> dict[str, Any]:
+    async def models() -> dict[str, Any]:  # on the event loop: it reads nothing, so needs no thread
         """The one model, as OpenAI's model list."""
         return {"object": "list", "data": [model]}
 
@@ -297,66 +371,97 @@ def add_routes(
             )
         return model
 
+    def read(body: ChatRequest) -> tuple[list[Said], str, int]:
+        """The earlier turns, the last message and the prompt's tokens (InputError naming what to
+        fix). It matches listed titles, so it runs on a model thread, never on the event loop."""
+        earlier, text = conversation_of(body.messages, find, max_chars)
+        return earlier, text, prompt_tokens(body.messages)
+
+    def answer(body: ChatRequest) -> dict[str, Any]:
+        earlier, text, used = read(body)
+        return Reply().completion(service.conversation(earlier, text, body.k), used)
+
     @api.post("/v1/chat/completions", tags=["openai"], response_model=None)
-    async def chat_completions(body: ChatRequest) -> Any:
+    async def chat_completions(body: ChatRequest, request: Request) -> Any:
         """OpenAI's chat completion: the person's last message answered in the light of the
         earlier ones, the items in the extra field "convrec" (see the module docstring)."""
-        earlier, text = conversation_of(body.messages, find, recommender.settings.max_message_chars)
-        prompt_tokens = tokens(_text(m, n) for n, m in enumerate(body.messages))
-        reply = Reply()
-        if not body.stream:
-            turn = await run(service.conversation, earlier, text, body.k)
-            return reply.completion(turn, prompt_tokens)
+        slot = running.take(client_of(request))
+        try:
+            return await (streamed(body, slot) if body.stream else run(answer, body))
+        finally:
+            if not body.stream:
+                slot.release()
 
+    async def streamed(body: ChatRequest, slot: Slot) -> Any:
+        """The answer as server-sent events; `slot` is given back when the stream ends."""
+        reply = Reply()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stop = threading.Event()
         loop = asyncio.get_running_loop()
 
         def pump() -> None:
-            """The service's turns into `queue`, on a model thread; stops early when the client left."""
+            """The conversation read, then the service's turns, into `queue`, on a model thread;
+            stops early when the client left."""
             put = lambda kind, value: loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
-            turns = service.conversation_stream(earlier, text, body.k)
             try:
-                for turn in turns:
-                    if stop.is_set():
-                        break
-                    put("turn", turn)
-                put("end", None)
+                earlier, text, used = read(body)
+                put("read", used)
+                turns = service.conversation_stream(earlier, text, body.k)
+                try:
+                    for turn in turns:
+                        if stop.is_set():
+                            break
+                        put("turn", turn)
+                    put("end", None)
+                finally:
+                    turns.close()  # leaves the model's line at once when stopped early
             except Exception as e:  # handed to the request, which answers it
                 put("error", e)
-            finally:
-                turns.close()  # leaves the model's line at once when stopped early
 
-        pumping = asyncio.ensure_future(run(pump))
-        first = asyncio.ensure_future(queue.get())
-        await asyncio.wait({pumping, first}, return_when=asyncio.FIRST_COMPLETED)
-        if pumping.done() and pumping.exception() is not None:  # refused before it ran: every model thread taken
-            first.cancel()
-            raise pumping.exception()  # type: ignore[misc]
-        kind, value = await first  # the pump queues a value before it ends
-        if kind == "error":  # invalid input or a full line: a plain error response, not a stream
-            raise value
+        try:
+            pumping = asyncio.ensure_future(run(pump))
+            first = asyncio.ensure_future(queue.get())
+            await asyncio.wait({pumping, first}, return_when=asyncio.FIRST_COMPLETED)
+            if pumping.done() and pumping.exception() is not None:  # refused before it ran: every model thread taken
+                first.cancel()
+                raise pumping.exception()  # type: ignore[misc]
+            kind, value = await first  # the pump queues a value before it ends
+            if kind == "read":  # then the preview, or why there is none
+                used, (kind, value) = value, await queue.get()
+            if kind == "error":  # invalid input or a full line: a plain error response, not a stream
+                raise value
+        except BaseException:
+            stop.set()
+            slot.release()
+            raise
 
-        async def events() -> AsyncIterator[str]:
-            turn: Turn = value
+        async def chunks(turn: Turn) -> AsyncIterator[str]:
+            yield reply.chunk({"role": "assistant", "content": ""})
+            while (item := await queue.get())[0] == "turn":
+                turn = item[1]
+            if item[0] == "error":
+                raise item[1]
+            content = pieces(turn)
+            for piece in content:
+                yield reply.chunk({"content": piece})
+            yield reply.chunk({}, "stop", convrec=turn.to_dict())
+            if body.stream_options and body.stream_options.include_usage:
+                yield reply.usage_chunk(used, "".join(content))
+
+        async def events() -> AsyncIterator[bytes]:
+            """Every chunk, encoded here so that nothing can fail after it; then `[DONE]`, after
+            the finish chunk or after an error event, whatever failed on the way."""
             try:
-                yield reply.chunk({"role": "assistant", "content": ""})
-                while (item := await queue.get())[0] == "turn":
-                    turn = item[1]
-                if item[0] == "error":
-                    status, message, _ = refusal(item[1])
-                    if status >= 500:
-                        log.error("chat completion failed mid-stream", exc_info=item[1])
-                    yield sse(error_body(status, message))
-                    return
-                content = pieces(turn)
-                for piece in content:
-                    yield reply.chunk({"content": piece})
-                yield reply.chunk({}, "stop", convrec=turn.to_dict())
-                if body.stream_options and body.stream_options.include_usage:
-                    yield reply.usage_chunk(prompt_tokens, "".join(content))
-                yield "data: [DONE]\n\n"
+                async for chunk in chunks(value):
+                    yield chunk.encode()
+            except Exception as e:
+                status, message, _ = refusal(e)
+                if status >= 500:
+                    log.error("chat completion failed mid-stream", exc_info=e)
+                yield sse(error_body(status, message)).encode()
             finally:
                 stop.set()
+                slot.release()
+            yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

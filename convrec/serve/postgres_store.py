@@ -4,8 +4,10 @@ psycopg 3 with its connection pool: each method takes a connection, runs one tra
 commits it before returning (PostgreSQL's default `synchronous_commit=on` makes a commit
 durable), so a replica killed right after acknowledging a write loses nothing. A pooled
 connection is checked before use, so a database restart costs the next request a reconnect,
-not an error. The tables are created at start, under an advisory lock so that replicas starting
-together do not race; they are the SQLite store's, in PostgreSQL's types.
+not an error, and a database that is down costs a request at most `timeout_s` (for a connection
+from the pool), then StoreUnavailable. The tables are created at start, under an advisory lock so
+that replicas starting together do not race; they are the SQLite store's, in PostgreSQL's types
+(an older database gets the columns added since: `store.MIGRATION`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from convrec.core.errors import StoreUnavailable
-from convrec.serve.store import TABLES, Cursor, Store
+from convrec.serve.store import MIGRATION, TABLES, Cursor, Store
 
 SCHEMA_LOCK = 0x636F6E7672656301  # pg_advisory_xact_lock key: "convrec" + 1
 SCHEMA = TABLES.format(id="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", int="BIGINT", real="DOUBLE PRECISION")
-SCHEMA += """
+SCHEMA += (
+    MIGRATION.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")
+    + """;
 CREATE OR REPLACE FUNCTION convrec_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'feedback events are append-only'; END $$;
 DO $$ BEGIN
@@ -30,6 +34,7 @@ DO $$ BEGIN
   END IF;
 END $$;
 """
+)
 
 
 def is_postgres_url(target: object) -> bool:
@@ -67,9 +72,10 @@ class PostgresStore(Store):
         from psycopg_pool import ConnectionPool
 
         self.where = redact(url)
+        self.timeout_s = timeout_s
         self._errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
         try:  # at once, so that a wrong URL or a server that is down is reported now and plainly
-            with psycopg.connect(url, connect_timeout=int(timeout_s)) as conn:
+            with psycopg.connect(url, connect_timeout=max(1, round(timeout_s))) as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 conn.execute(SCHEMA.encode())  # bytes: several statements, no parameters
         except psycopg.Error as e:
@@ -85,15 +91,20 @@ class PostgresStore(Store):
             min_size=1,
             max_size=pool_size,
             timeout=timeout_s,
+            kwargs={"connect_timeout": max(1, round(timeout_s))},
+            # the pool retries a lost database with a doubling delay, without bound: after a minute's
+            # outage its next try could come a minute after the database is back. Giving up after
+            # `timeout_s` makes the next request that waits try again at once.
+            reconnect_timeout=timeout_s,
             check=ConnectionPool.check_connection,
             name="convrec",
             open=True,
         )
 
     @contextmanager
-    def _tx(self, write: bool = True) -> Iterator[Cursor]:
+    def _tx(self, write: bool = True, timeout_s: float | None = None) -> Iterator[Cursor]:
         try:
-            with self.pool.connection() as conn, conn.cursor() as cur:
+            with self.pool.connection(timeout=timeout_s) as conn, conn.cursor() as cur:
                 yield _Cursor(cur)
         except self._errors as e:
             raise StoreUnavailable(

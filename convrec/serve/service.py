@@ -28,18 +28,22 @@ the index.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as Waited
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
 from convrec.core.config import Settings
-from convrec.core.errors import InputError
+from convrec.core.errors import InputError, StoreUnavailable
 from convrec.retrieve.images import Picture
 from convrec.serve.db import open_store
 from convrec.serve.sessions import (
     BadFeedback,
+    Clients,
     FairGate,
     Live,
     RateWindow,
@@ -69,11 +73,17 @@ class ChatService:
         sessions: SessionStore | None = None,
         gate: FairGate | None = None,
         feedback_rate: RateWindow | None = None,
+        clients: Clients | None = None,
+        health_timeout_s: float = 2.0,
     ) -> None:
         self.recommender = recommender
         self.sessions = sessions if sessions is not None else SessionStore()  # an empty store is falsy
         self.gate = gate if gate is not None else FairGate()
         self.feedback_rate = feedback_rate  # None: no limit per client
+        self.clients = clients if clients is not None else Clients()  # who a request comes from
+        self.health_timeout_s = health_timeout_s
+        self._probe: tuple[Future[tuple[int, float | None]], float] | None = None  # the latest check, and its start
+        self._probing = ThreadPoolExecutor(1, thread_name_prefix="convrec-health")
 
     @property
     def store(self) -> Store:
@@ -82,7 +92,7 @@ class ChatService:
 
     # -- conversations -------------------------------------------------------------------------
     def create(self, client: str | None = None) -> str:
-        """A new conversation; `client` (see `sessions.client_key`) counts it against that client."""
+        """A new conversation; `client` (see `sessions.Clients`) counts it against that client."""
         return self.sessions.create(client)
 
     def state(self, sid: str) -> dict[str, Any]:
@@ -189,7 +199,7 @@ class ChatService:
         steer = action in STEERING
         liked = action in POSITIVE
         if not steer:
-            return self._record(sid, item_id, action, _position(session.last_shown, item_id)), None
+            return self._record(sid, item_id, action, _position(session.last_shown, item_id), client), None
 
         live = self._hold(
             sid, "this conversation is still answering; try 'more like this' again when the answer is in."
@@ -202,7 +212,7 @@ class ChatService:
                     "the latest list (use like or dislike for older items)."
                 )
             with self.gate.turn() as waited_s:  # a full line refuses before anything is stored
-                event = self._record(sid, item_id, action, position)  # the session may be gone by now
+                event = self._record(sid, item_id, action, position, client)  # the session may be gone by now
                 live.pending.append(Pending(event.id, item_id, liked))  # stored pending, folded in here
                 live.session.feedback(item_id, liked)
                 language = live.session.needs.language
@@ -213,10 +223,10 @@ class ChatService:
         finally:
             live.lock.release()
 
-    def _record(self, sid: str, item_id: int, action: str, position: int | None) -> Event:
-        """Store one event, and queue it for the conversation, unless the conversation is gone:
-        a deletion that comes before the write, or while it happens, wins (SessionNotFound)."""
-        event = self.store.record_in_session(sid, item_id, action, position, self.sessions.clock())
+    def _record(self, sid: str, item_id: int, action: str, position: int | None, client: str | None) -> Event:
+        """Store one event of `client`, and queue it for the conversation, unless the conversation
+        is gone: a deletion that comes before the write, or while it happens, wins (SessionNotFound)."""
+        event = self.store.record_in_session(sid, item_id, action, position, self.sessions.clock(), client)
         if event is None:
             raise self.sessions.not_found(sid)
         return event
@@ -232,15 +242,35 @@ class ChatService:
         return {"session_id": sid, "deleted": True, "feedback_events_deleted": deleted}
 
     def health(self) -> dict[str, Any]:
+        """What /healthz says. The store is "down" when it does not answer within
+        `health_timeout_s`, and at once while an earlier check has been waiting longer than that;
+        "sessions" is then None. Blocks for at most `health_timeout_s`: call it off the event loop."""
         rec = self.recommender
+        sessions = self._live_sessions()
         return {
-            "status": "ok",
+            "status": "ok" if sessions is not None else "degraded",
+            "store": "up" if sessions is not None else "down",
+            "store_at": self.store.where,
             "items": len(rec.items),
             "llm": getattr(rec.llm, "name", None) if rec.llm is not None else None,
-            "sessions": len(self.sessions),
+            "sessions": sessions,
             "model_queue": self.gate.stats(),
-            "store": self.store.where,
         }
+
+    def _live_sessions(self) -> int | None:
+        """The live conversations, counted by one check of the store at a time (a check stuck on
+        a dead database holds one thread, not one per request); None when it does not answer."""
+        now = time.monotonic()
+        probe = self._probe
+        if probe is None or probe[0].done():
+            idle_since = self.sessions.clock() - self.sessions.ttl_s
+            future = self._probing.submit(self.store.count_sessions, idle_since, None, self.health_timeout_s)
+            probe = self._probe = (future, now)
+        wait = probe[1] + self.health_timeout_s - now
+        try:
+            return probe[0].result(timeout=max(wait, 0.0))[0]
+        except (Waited, StoreUnavailable):
+            return None
 
 
 def steer_text(action: str, position: int, language: str) -> str:
@@ -272,8 +302,15 @@ def make_service(
     limits of its settings (0 turns one off)."""
     settings = getattr(recommender, "settings", None) or Settings()
     if store is None:
-        store = open_store(feedback_db, pool_size=settings.db_pool_size)
+        store = open_store(feedback_db, pool_size=settings.db_pool_size, timeout_s=settings.store_timeout_s)
     per_client = settings.max_sessions_per_client or None
     sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client, store=store)
     rate = settings.feedback_per_minute_per_client
-    return ChatService(recommender, sessions, FairGate(max_waiting), RateWindow(rate) if rate else None)
+    return ChatService(
+        recommender,
+        sessions,
+        FairGate(max_waiting),
+        RateWindow(rate) if rate else None,
+        Clients(settings.trusted_proxies, settings.client_key_secret),
+        settings.health_timeout_s,
+    )

@@ -11,14 +11,17 @@
 - `FairGate` is the line in front of this process's model: first come, first served, with a
   bounded number of waiters. Because a session holds at most one place in the line, serving
   the line in order is round-robin across conversations: a busy user cannot starve the others.
-- Per client (`client_key`: the remote address, an IPv6 one by its /64), so that one client
-  cannot take what all share: at most `max_per_client` live sessions (counted in the store, so
-  across replicas; beyond, 429 instead of filling the store and locking everyone out), and
-  `RateWindow` for events a minute (feedback; counted in each process).
+- Per client (`Clients`: a keyed hash of the peer address, or of the address a configured proxy
+  forwarded, an IPv6 one by its /48), so that one client cannot take what all share: at most
+  `max_per_client` live sessions (counted in the store, so across replicas; beyond, 429 instead
+  of filling the store and locking everyone out), and `RateWindow` for events a minute
+  (feedback; counted in each process). The same key marks the feedback events, so that
+  `convrec learn` counts votes per client, not per conversation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import secrets
@@ -315,12 +318,14 @@ class RateWindow:
                 self._times = {c: t for c, t in self._times.items() if t and now - t[-1] < self.per_s}
 
 
-def client_key(host: str | None) -> str | None:
-    """Who a request counts against: its address, or for IPv6 its /64 network (one machine is
-    commonly given a whole /64, so its addresses are one client).
+def client_network(host: str | None) -> str | None:
+    """The network a request's address stands for: the address itself, or for IPv6 its /48. An
+    ISP gives one customer a /48 or a /56 (RFC 6177), so keyed by its /64 one customer would be
+    65,536 clients; by its /48 it is one, like an IPv4 address (an organisation behind one /48
+    shares its limits, as people behind one NAT address do).
 
-    >>> client_key("203.0.113.7"), client_key("2001:db8:1:2::10"), client_key("::ffff:10.0.0.1")
-    ('203.0.113.7', '2001:db8:1:2::/64', '10.0.0.1')
+    >>> client_network("203.0.113.7"), client_network("2001:db8:1:2::10"), client_network("::ffff:10.0.0.1")
+    ('203.0.113.7', '2001:db8:1::/48', '10.0.0.1')
     """
     if host is None:
         return None
@@ -331,8 +336,65 @@ def client_key(host: str | None) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        return str(ipaddress.ip_network(f"{ip}/48", strict=False))
     return str(ip)
+
+
+def client_key(host: str | None, secret: str = "") -> str | None:
+    """Who a request counts against, as stored: a hash of its network (`client_network`), keyed
+    with `secret` so that a stored key cannot be matched to an address without it.
+
+    >>> client_key("2001:db8:1:2::10") == client_key("2001:db8:1:ffff::1") != client_key("2001:db8:2::1")
+    True
+    >>> client_key("203.0.113.7", "s") != client_key("203.0.113.7", "t"), len(client_key("203.0.113.7"))
+    (True, 18)
+    """
+    network = client_network(host)
+    if network is None:
+        return None
+    return "c-" + hashlib.blake2b(network.encode(), key=secret.encode()[:64], digest_size=8).hexdigest()
+
+
+class Clients:
+    """Who a request comes from: its peer address, unless the peer is one of the `trusted`
+    proxies (comma-separated addresses or networks), whose X-Forwarded-For then names it (the
+    right-most address in it that is not itself a trusted proxy). Anyone else's X-Forwarded-For
+    is ignored: a client cannot choose its own key.
+
+    >>> Clients().of("127.0.0.1", "198.51.100.1") == client_key("127.0.0.1")
+    True
+    >>> proxied = Clients("127.0.0.1, 10.0.0.0/8")
+    >>> proxied.of("127.0.0.1", "198.51.100.1, 203.0.113.9, 10.1.2.3") == client_key("203.0.113.9")
+    True
+    """
+
+    def __init__(self, trusted: str = "", secret: str = "") -> None:
+        self.trusted = [ipaddress.ip_network(t.strip(), strict=False) for t in trusted.split(",") if t.strip()]
+        self.secret = secret
+
+    def is_trusted(self, host: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(host or "")
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in self.trusted)
+
+    def address(self, peer: str | None, forwarded_for: str | None = None) -> str | None:
+        """The client's address (see the class docstring)."""
+        if not forwarded_for or not self.is_trusted(peer):
+            return peer
+        for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+            if not self.is_trusted(hop):
+                try:
+                    return str(ipaddress.ip_address(hop))
+                except ValueError:
+                    return peer  # a hop that is no address: the proxy's own word cannot be read
+            peer = hop
+        return peer
+
+    def of(self, peer: str | None, forwarded_for: str | None = None) -> str | None:
+        """The stored key of the client (`client_key` of `address`)."""
+        return client_key(self.address(peer, forwarded_for), self.secret)
 
 
 def check_session_id(sid: str) -> str:

@@ -3,7 +3,8 @@
 Durability: WAL mode with `synchronous=FULL`, and every transaction committed before its
 method returns, so what a server acknowledged is in the WAL on disk and survives `kill -9`
 (tests/test_feedback.py kills one to check). Several processes on one machine may share the
-file: a write takes SQLite's lock at its start (`BEGIN IMMEDIATE`) and waits up to 30 s for it.
+file: a write takes SQLite's lock at its start (`BEGIN IMMEDIATE`) and waits up to `timeout_s` for
+it (reads do not wait for a writer: WAL).
 Deleting feedback (`forget`) runs with `secure_delete` on and checkpoints the WAL, so that the
 deleted rows do not linger in the files.
 """
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from convrec.core.errors import StoreUnavailable
-from convrec.serve.store import TABLES, Cursor, Store
+from convrec.serve.store import MIGRATION, TABLES, Cursor, Store
 
 TRIGGER = """
 CREATE TRIGGER IF NOT EXISTS events_append_only BEFORE UPDATE ON events
@@ -29,8 +31,9 @@ MEMORY = ":memory:"
 class SQLiteStore(Store):
     """Thread-safe: one connection and one lock per process; each method one committed transaction."""
 
-    def __init__(self, path: str | Path = MEMORY) -> None:
+    def __init__(self, path: str | Path = MEMORY, timeout_s: float = 30.0) -> None:
         self.memory = str(path) == MEMORY
+        self.timeout_s = timeout_s
         self.path = Path(path)
         self.where = MEMORY if self.memory else str(path)
         if not self.memory:
@@ -38,7 +41,7 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
-                MEMORY if self.memory else self.path, check_same_thread=False, isolation_level=None, timeout=30
+                MEMORY if self.memory else self.path, check_same_thread=False, isolation_level=None, timeout=timeout_s
             )
             if not self.memory:
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -46,14 +49,22 @@ class SQLiteStore(Store):
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.executescript(TABLES.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", int="INTEGER", real="REAL"))
             self._db.executescript(TRIGGER)
+            if "client" not in {row[1] for row in self._db.execute("PRAGMA table_info(events)")}:
+                self._db.execute(MIGRATION)
         except sqlite3.Error as e:
             raise StoreUnavailable(
                 f"{self.where}: cannot open the SQLite database ({e}); check the path and its permissions."
             ) from e
 
     @contextmanager
-    def _tx(self, write: bool = True) -> Iterator[Cursor]:
-        with self._lock:
+    def _tx(self, write: bool = True, timeout_s: float | None = None) -> Iterator[Cursor]:
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        start = time.monotonic()
+        if not self._lock.acquire(timeout=limit):
+            raise StoreUnavailable(f"{self.where}: the SQLite database was busy for {limit:g} s; try again shortly.")
+        try:
+            left_ms = max(1, int((limit - (time.monotonic() - start)) * 1000))
+            self._db.execute(f"PRAGMA busy_timeout = {left_ms}")  # what is left of the wait, for another process's lock
             try:
                 self._db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
@@ -66,6 +77,8 @@ class SQLiteStore(Store):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise StoreUnavailable(f"{self.where}: the SQLite database could not be written ({e}).") from e
+        finally:
+            self._lock.release()
 
     def forget(self, session_id: str) -> int:
         n = super().forget(session_id)

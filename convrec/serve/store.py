@@ -10,9 +10,11 @@ transaction:
 
 Three tables, the same in both:
 - `events`: the feedback, append-only (a trigger refuses UPDATE); a change of mind is a new event.
-  The one exception is privacy: `forget` deletes a session's events.
-- `sessions`: one row per conversation: its `Session` as JSON, who opened it (for the per-client
-  limit), `last_used` (wall-clock seconds) by which any replica expires it, and a `version` that
+  The one exception is privacy: `forget` deletes a session's events. Each names its `client` (a
+  keyed hash, `sessions.client_key`), so that learning counts clients, not conversations; events
+  stored before the column existed have none (`migrate` adds it to an older database).
+- `sessions`: one row per conversation: its `Session` as JSON, who opened it (the same key, for
+  the per-client limit), `last_used` (wall-clock seconds) by which any replica expires it, and a `version` that
   every save bumps. A save names the version it started from; if another request saved in
   between (on this replica or another) it changes nothing and says so, so a turn can never
   overwrite one it did not see.
@@ -22,7 +24,8 @@ Three tables, the same in both:
   save deletes the ones it folded, in the same transaction.
 
 Every method is one transaction, committed before it returns: what a server acknowledges is in
-the database, whatever happens to the server afterwards.
+the database, whatever happens to the server afterwards. A method waits at most `timeout_s` for
+the database (a lock, a connection), then raises StoreUnavailable.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ CREATE TABLE IF NOT EXISTS events (
     item_id {{int}} NOT NULL,
     action TEXT NOT NULL CHECK (action IN ({", ".join(repr(a) for a in ACTIONS)})),
     position INTEGER,
-    created_at {{real}} NOT NULL
+    created_at {{real}} NOT NULL,
+    client TEXT
 );
 CREATE INDEX IF NOT EXISTS events_session ON events (session_id);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -69,7 +73,8 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE INDEX IF NOT EXISTS pending_session ON pending (session_id);
 """
 
-EVENT_COLUMNS = "id, session_id, item_id, action, position, created_at"
+EVENT_COLUMNS = "id, session_id, item_id, action, position, created_at, client"
+MIGRATION = "ALTER TABLE events ADD COLUMN client TEXT"  # to a database made before events named their client
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Event:
     action: str
     position: int | None
     created_at: float
+    client: str | None = None  # who gave it (`sessions.client_key`); None: not known
 
 
 @dataclass(frozen=True)
@@ -116,10 +122,12 @@ class Store(ABC):
     """Sessions and feedback in one database; thread-safe; every method one committed transaction."""
 
     where: str  # for messages and /healthz: a file path, or a URL without its password
+    timeout_s: float  # how long a method waits for the database before StoreUnavailable
 
     @abstractmethod
-    def _tx(self, write: bool = True) -> AbstractContextManager[Cursor]:
-        """A transaction: committed when the block ends, rolled back if it raises."""
+    def _tx(self, write: bool = True, timeout_s: float | None = None) -> AbstractContextManager[Cursor]:
+        """A transaction: committed when the block ends, rolled back if it raises; StoreUnavailable
+        when the database is not had within `timeout_s` (None: `self.timeout_s`)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -185,45 +193,55 @@ class Store(ABC):
             )
         return int(n)
 
-    def count_sessions(self, idle_since: float, client: str | None = None) -> tuple[int, float | None]:
-        """(conversations used since `idle_since`, the oldest one's last use), of `client` if given."""
+    def count_sessions(
+        self, idle_since: float, client: str | None = None, timeout_s: float | None = None
+    ) -> tuple[int, float | None]:
+        """(conversations used since `idle_since`, the oldest one's last use), of `client` if given;
+        waiting at most `timeout_s` (None: `self.timeout_s`)."""
         args: list[Any]
         query, args = "SELECT count(*), min(last_used) FROM sessions WHERE last_used >= ?", [idle_since]
         if client is not None:
             query, args = query + " AND client = ?", [idle_since, client]
-        with self._tx(write=False) as cur:
+        with self._tx(write=False, timeout_s=timeout_s) as cur:
             n, oldest = cur.execute(query, args).fetchone()
         return int(n), None if oldest is None else float(oldest)
 
     # -- feedback ----------------------------------------------------------------------------
-    def record(self, session_id: str, item_id: int, action: str, position: int | None = None) -> Event:
-        """Append one event; when this returns, it is committed."""
+    def record(
+        self, session_id: str, item_id: int, action: str, position: int | None = None, client: str | None = None
+    ) -> Event:
+        """Append one event (of `client`); when this returns, it is committed."""
         check_action(action)
         with self._tx() as cur:
-            return self._insert_event(cur, session_id, item_id, action, position)
+            return self._insert_event(cur, session_id, item_id, action, position, client)
 
-    def record_in_session(self, sid: str, item_id: int, action: str, position: int | None, now: float) -> Event | None:
-        """Append one event of a live conversation and queue it for the conversation (pending),
+    def record_in_session(
+        self, sid: str, item_id: int, action: str, position: int | None, now: float, client: str | None = None
+    ) -> Event | None:
+        """Append one event of `client` in a live conversation and queue it for the conversation (pending),
         marking it used; None, and nothing written, when the conversation is gone. A deletion
         racing with this wins either way: it comes first, or it waits for this and removes it."""
         check_action(action)
         with self._tx() as cur:
             if not cur.execute("UPDATE sessions SET last_used = ? WHERE id = ?", (now, sid)).rowcount:
                 return None
-            event = self._insert_event(cur, sid, item_id, action, position)
+            event = self._insert_event(cur, sid, item_id, action, position, client)
             cur.execute(
                 "INSERT INTO pending (event_id, session_id, item_id, liked) VALUES (?, ?, ?, ?)",
                 (event.id, sid, event.item_id, int(action in POSITIVE)),
             )
         return event
 
-    def _insert_event(self, cur: Cursor, sid: str, item_id: int, action: str, position: int | None) -> Event:
+    def _insert_event(
+        self, cur: Cursor, sid: str, item_id: int, action: str, position: int | None, client: str | None
+    ) -> Event:
         now = time.time()
         row = cur.execute(
-            "INSERT INTO events (session_id, item_id, action, position, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
-            (sid, int(item_id), action, position, now),
+            "INSERT INTO events (session_id, item_id, action, position, created_at, client) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (sid, int(item_id), action, position, now, client),
         ).fetchone()
-        return Event(int(row[0]), sid, int(item_id), action, position, now)
+        return Event(int(row[0]), sid, int(item_id), action, position, now, client)
 
     def events(self, session_id: str | None = None) -> list[Event]:
         query, args = f"SELECT {EVENT_COLUMNS} FROM events", []
@@ -231,13 +249,14 @@ class Store(ABC):
             query, args = query + " WHERE session_id = ?", [session_id]
         with self._tx(write=False) as cur:
             rows = cur.execute(query + " ORDER BY id", args).fetchall()
-        return [Event(int(r[0]), r[1], int(r[2]), r[3], r[4], float(r[5])) for r in rows]
+        return [Event(int(r[0]), r[1], int(r[2]), r[3], r[4], float(r[5]), r[6]) for r in rows]
 
-    def conversations(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every stored conversation as (session id, its `Session.to_dict()`), oldest first."""
+    def conversations(self) -> list[tuple[str, dict[str, Any], str | None, float]]:
+        """Every stored conversation as (session id, its `Session.to_dict()`, its client, its last
+        use), oldest first."""
         with self._tx(write=False) as cur:
-            rows = cur.execute("SELECT id, data FROM sessions ORDER BY created_at, id").fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+            rows = cur.execute("SELECT id, data, client, last_used FROM sessions ORDER BY created_at, id").fetchall()
+        return [(r[0], json.loads(r[1]), r[2], float(r[3])) for r in rows]
 
     def count(self, session_id: str | None = None) -> int:
         query, args = "SELECT count(*) FROM events", []

@@ -29,7 +29,7 @@ from convrec.core.errors import ConvrecError, ImageError, InputError, RateLimite
 from convrec.core.types import Rec
 from convrec.parse.rules import parse_rules
 from convrec.retrieve.images import MAX_PICTURE_BYTES
-from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound, client_key
+from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound
 
 EXAMPLES = [
     "a funny 90s movie, nothing with horror",
@@ -309,7 +309,7 @@ def build_app(service: Any) -> Any:
                 {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()},
             ]
             yield "", image, pending, sid, cards, status_html("Working…"), mine, lead
-        client = _client(request)
+        client = _client(service, request)
         for new_sid, shown, new_cards, status, answered in chat_stream(
             service, sid, text, history, cards, image, client
         ):
@@ -337,7 +337,9 @@ def build_app(service: Any) -> Any:
                     {"role": "assistant", "content": "⏳ Looking…" + ahead()},
                 ]
                 yield pending, cards, status_html("Working…"), lead
-            history, cards, status = feedback_click(service, sid, item_id, action, history, cards, _client(request))
+            history, cards, status = feedback_click(
+                service, sid, item_id, action, history, cards, _client(service, request)
+            )
             steered = action in ("more_like", "not_interested") and history and history[-1]["role"] == "assistant"
             yield history, cards, status, history[-1]["content"] if steered else lead
 
@@ -438,9 +440,11 @@ def build_app(service: Any) -> Any:
     return app
 
 
-def _client(request: Any) -> str | None:
-    """The address a Gradio request came from (see `sessions.client_key`)."""
-    return client_key(request.client.host if request is not None and request.client else None)
+def _client(service: Any, request: Any) -> str | None:
+    """Who a Gradio request counts against (see `sessions.Clients`)."""
+    if request is None:
+        return None
+    return service.clients.of(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
 
 
 def launch(service_or_recommender: Any, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any) -> Any:
