@@ -12,13 +12,12 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError
 from convrec.data.dialogs import RECOMMENDER, SEEKER, Dialogue, Resolver, dialogues_of, read_redial
-from convrec.eval.crossfit import cross_fit, fold_of
-from convrec.eval.redial_cli import conv_models
+from convrec.eval.crossfit import conv_models, cross_fit, fold_of
 from convrec.retrieve.build import build_index
 from convrec.retrieve.conv import ConvModel, load_conv
 from convrec.serve.api import Running, create_api
 from convrec.serve.db import open_store
-from convrec.serve.learn import learn
+from convrec.serve.learn import fit_dialogues, learn
 from convrec.serve.service import make_service
 from convrec.testing import HashEncoder, tiny_catalog
 
@@ -70,7 +69,7 @@ def test_save_load_and_a_rebuilt_index_with_other_rows(tmp_path):
 def test_cross_fitting_never_lets_a_turn_see_its_own_dialogue():
     # each dialogue answers its own film with another one nobody else ever mentions
     own = [said([i], [i + 12], f"c{i}") for i in range(1, 13)]
-    fit = cross_fit([], own, IDS, k=3, shrinkage=1.0)
+    fit = cross_fit([], own, lambda ds: ConvModel.fit(ds, IDS, shrinkage=1.0), k=3)
     assert len(fit.folds) == 3 and len(set(fit.fold.values())) > 1
     for d in own:
         asked, answer = d.turns[0][1][0], d.turns[1][1][0]
@@ -79,7 +78,7 @@ def test_cross_fitting_never_lets_a_turn_see_its_own_dialogue():
         assert model.score([asked])[answer - 1] == 0  # neither its answer nor its prior
         assert fit.full.score([asked])[answer - 1] > 0  # the full model knows it
     assert fit.model_for("elsewhere") is fit.full
-    outside = cross_fit(own, [], IDS)  # the graded file is not a training file: no folds
+    outside = cross_fit(own, [], lambda ds: ConvModel.fit(ds, IDS))  # the graded file is not a training file: no folds
     assert not outside.folds and outside.model_for("c1") is outside.full
 
 
@@ -109,6 +108,68 @@ def test_the_evaluation_cross_fits_the_graded_file_only(tmp_path):
         model = fit.model_for(e.group)
         assert model.dialogues == 1 + sum(fold_of(f"g{n}", 3) != fold_of(e.group, 3) for n in range(6))
     assert not conv_models([other], graded, examples, rec, 3).folds
+
+
+def told(cid, text, answer, seeker_items=()):
+    return Dialogue(cid, ((SEEKER, tuple(seeker_items)), (RECOMMENDER, (answer,))), (text, ""))
+
+
+def test_words_the_seeker_said_reach_what_recommenders_answered_them_with(tmp_path):
+    # "scary" (read as the genre Horror) was answered with Blood Moon (11) three times; "twist" in one dialogue only
+    dialogues = [told(f"s{n}", "something scary please", 11) for n in range(3)]
+    dialogues += [told("t", "a twist at the end", 16), told("w", "a western", 12)]
+    model = fit_dialogues(dialogues, tiny_catalog(), IDS, shrinkage=1.0)
+    assert "horror" in model.words and "twist" not in model.words  # heard in one dialogue: not learned
+    row = {int(i): r for r, i in enumerate(IDS)}
+    scary = model.score([], ["horror"])
+    assert scary.argmax() == row[11] and scary[row[11]] > model.score([])[row[11]]
+    assert np.array_equal(model.score([], ["unheard"]), model.score([]))
+    deaf = fit_dialogues(dialogues, tiny_catalog(), IDS, shrinkage=1.0, word_weight=0.0)
+    assert np.array_equal(deaf.score([], ["horror"]), model.score([]))  # words weighed 0: the prior
+    assert not ConvModel.fit(dialogues, IDS).words  # no reader, no words
+    model.save(tmp_path, {"test": 5})
+    again = load_conv(tmp_path, IDS[::-1])
+    assert again is not None and again.words == model.words
+    assert again.score([], ["horror"]).tolist() == pytest.approx(scary[::-1].tolist())
+
+
+def test_the_words_of_a_named_title_are_not_words_of_the_request():
+    # "I loved Night Terror" names a film: "night" and "terror" say what it is called, not what is wanted
+    dialogues = [told(f"n{n}", "I loved Night Terror, something with a twist", 10, (9,)) for n in range(2)]
+    model = fit_dialogues(dialogues, tiny_catalog(), IDS)
+    assert "plot twist" in model.words and not {"night", "terror"} & set(model.words)
+
+
+def test_a_graded_conversation_in_a_training_file_is_left_out_of_training(tmp_path):
+    rec = make_recommender()
+    graded = tmp_path / "graded.jsonl"
+    copy = tmp_path / "train.jsonl"
+    line = json.dumps(
+        {
+            "conversationId": "g1",
+            "initiatorWorkerId": 1,
+            "movieMentions": {"1": "Dusty Trail (1965)", "2": "Six Guns (1958)"},
+            "messages": [
+                {"senderWorkerId": 1, "text": "I love @1", "messageId": 1},
+                {"senderWorkerId": 2, "text": "try @2", "messageId": 2},
+            ],
+        }
+    )
+    graded.write_text(line + "\n")
+    copy.write_text(line + "\n")
+    examples = list(read_redial(graded, Resolver(rec.titles)))
+    fit = conv_models([copy], graded, examples, rec, 3)
+    assert fit.full.dialogues == 0 and not fit.full.score([12]).any()
+
+
+@pytest.mark.shared
+def test_redials_training_sample_shares_no_conversation_with_the_graded_half(shared_data):
+    def ids(name):
+        with (shared_data / "redial" / name).open(encoding="utf-8") as f:
+            return {str(json.loads(line)["conversationId"]) for line in f if line.strip()}
+
+    train, graded = ids("train_sample.jsonl"), ids("test_dev.jsonl")
+    assert len(train) >= 500 and len(graded) >= 600 and not train & graded
 
 
 def test_the_recommender_adds_the_conv_source_and_nothing_without_a_model():

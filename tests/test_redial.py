@@ -253,14 +253,14 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     )
     assert args.func(args) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"recall@1", "recall@5", "recall@10", "recall@20", "n", "coverage"}
+    assert set(printed) == {"recall@1", "recall@5", "recall@10", "recall@20", "recall@50", "n", "coverage"}
     assert printed["n"] == 3 and printed["coverage"] == 0.75
     full = json.loads(out.read_text())
     assert full["system"] == "blend" and set(full["systems"]) == {"popularity", "cf", "blend"}
     assert "blend+llm skipped" in full["config"]["note"]
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [line["message_id"] for line in lines] == [2, 5, 10]
-    assert all(len(line["titles"]) == len(line["item_ids"]) <= 20 for line in lines)
+    assert all(len(line["titles"]) == len(line["item_ids"]) <= 50 for line in lines)
     assert lines[1]["titles"][0].endswith(")")  # titles carry their year
     assert set(lines[1]["others"]) == {"popularity", "cf"}
 
@@ -402,3 +402,23 @@ def test_exported_turns_read_back_as_a_table(tmp_path, redial_file, rec):
     assert [b.key["id"] for b in back] == ["c1/2", "c1/5", "c2/10"]
     assert [b.targets for b in back] == [e.targets for e in examples]
     assert back[1].context[1].role == "recommender" and back[0].target_ids == (13,)
+
+
+def test_replay_takes_up_the_suggestions_the_seeker_does_not_reject(rec):
+    said = [
+        Utterance("seeker", "I love westerns like Dusty Trail", (12,)),
+        Utterance("recommender", "Try Six Guns", (13,)),
+        Utterance("seeker", "Not a fan of that one, sorry", ()),
+        Utterance("recommender", "High Noon Again then?", (14,)),
+        Utterance("seeker", "Sounds great! What else?", ()),
+        Utterance("recommender", "Space Station", (15,)),
+        Utterance("seeker", "I've seen it already", ()),
+        Utterance("recommender", "Ranch Feud is a classic", (22,)),  # not answered yet
+    ]
+    example = Example({}, tuple(said), ("Robot Dawn",), (16,), frozenset({12, 13, 14, 15, 22}))
+    _, needs = replay(example, rec, Reading(now_year=2018))
+    assert needs.liked == (12, 14, 22) and needs.disliked == (13,)  # 15 only seen: neither
+    _, seeker_only = replay(example, rec, Reading(liked_from="seeker", now_year=2018))
+    assert seeker_only.liked == (12,) and not seeker_only.disliked
+    named = Example({}, (Utterance("seeker", "I've already seen Dusty Trail, what else?", (12,)),), ("X",), (16,))
+    assert replay(named, rec, Reading(now_year=2018))[1].liked == ()  # seen, and nothing said for it

@@ -41,7 +41,7 @@ from convrec.rank.rerank import rerank
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.blend import blend, penalize, turn_weights
 from convrec.retrieve.cf import Scorer
-from convrec.retrieve.conv import ConvModel
+from convrec.retrieve.conv import ConvModel, needs_words
 from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
@@ -428,13 +428,13 @@ class Recommender:
     def boosts(self, needs: Needs) -> dict[str, np.ndarray]:
         """The turn's score sources over every catalogue row, computed once for all its tiers:
         the share of the preferred genres ("pref"), what the request's moods and topics are about
-        ("about"), and the conversation model's scores of the liked items ("conv")."""
+        ("about"), and the conversation model's scores of the liked items and the words said ("conv")."""
         boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
         about = self.about(needs)
         if about is not None:
             boosts["about"] = about
         if self.conv is not None and self.settings.w_conv > 0:
-            boosts["conv"] = self.conv.score(needs.liked)
+            boosts["conv"] = self.conv.score(needs.liked, needs_words(needs))
         return boosts
 
     def about(self, needs: Needs) -> np.ndarray | None:

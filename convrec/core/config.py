@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # the conversation model (`convrec learn`): what the dialogues it learnt from brought up together
     # and answered with, from this conversation's items; nothing when index/ holds none
     w_conv: float = 1.0
+    conv_together_weight: float = 2.0  # `convrec learn`: items brought up together, against answers (1.0)
+    conv_word_weight: float = 0.1  # `convrec learn`: a word the seeker said, against an item mentioned (1.0)
     w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: auto, popularity, item-knn, ease, als, bpr or spark-als. auto chooses
     # by catalogue size (`convrec.retrieve.cf.choose_cf`): EASE, which ranked first for chat

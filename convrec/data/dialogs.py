@@ -42,7 +42,7 @@ from convrec.core.errors import ConvrecError
 from convrec.data.titles import TitleMatcher, split_year, title_occurs
 
 SEEKER, RECOMMENDER = "seeker", "recommender"
-KS = (1, 5, 10, 20)
+KS = (1, 5, 10, 20, 50)
 _MENTION = re.compile(r"@(\d+)")
 _ROLE_PREFIX = re.compile(r"^\s*(user|seeker|system|recommender|assistant)\s*:\s*", re.IGNORECASE)
 
@@ -118,6 +118,10 @@ class Dialogue:
 
     id: str
     turns: tuple[tuple[str, tuple[int, ...]], ...]
+    texts: tuple[str, ...] = ()  # per turn, what was said ("" or missing: not known)
+
+    def text(self, turn: int) -> str:
+        return self.texts[turn] if turn < len(self.texts) else ""
 
 
 def dialogues_of(examples: Iterable[Example]) -> list[Dialogue]:
@@ -126,8 +130,8 @@ def dialogues_of(examples: Iterable[Example]) -> list[Dialogue]:
 
     >>> a = Example({}, (Utterance(SEEKER, "x", (1,)),), ("B",), (2,), group="c")
     >>> b = Example({}, (*a.context, Utterance(RECOMMENDER, "y", (2,))), ("C", "?"), (3, None), group="c")
-    >>> dialogues_of([a, b])
-    [Dialogue(id='c', turns=(('seeker', (1,)), ('recommender', (2,)), ('recommender', (3,))))]
+    >>> dialogues_of([a, b])[0].turns
+    (('seeker', (1,)), ('recommender', (2,)), ('recommender', (3,)))
     """
     last: dict[str, Example] = {}
     for e in examples:
@@ -139,6 +143,7 @@ def dialogues_of(examples: Iterable[Example]) -> list[Dialogue]:
                 *((u.role, u.items) for u in e.context),
                 (RECOMMENDER, tuple(i for i in e.target_ids if i is not None)),
             ),
+            tuple(u.parse_text for u in e.context),
         )
         for group, e in last.items()
     ]

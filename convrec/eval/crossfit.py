@@ -9,14 +9,17 @@ is ranked by the model learned from all of them.
 
 from __future__ import annotations
 
+import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
-
-from convrec.data.dialogs import Dialogue
+from convrec.data.dialogs import Dialogue, Example, dialogues_of, read_dialogues
 from convrec.retrieve.conv import ConvModel
+from convrec.serve.learn import conv_params, fit_dialogues
+
+log = logging.getLogger(__name__)
 
 
 def fold_of(conversation_id: str, k: int) -> int:
@@ -42,15 +45,37 @@ class CrossFit:
 
 
 def cross_fit(
-    others: Sequence[Dialogue], own: Sequence[Dialogue], item_ids: np.ndarray, *, k: int = 5, **params: float
+    others: Sequence[Dialogue], own: Sequence[Dialogue], fit: Callable[[list[Dialogue]], ConvModel], *, k: int = 5
 ) -> CrossFit:
     """Models from training dialogues: `others` from files other than the graded one, `own` from
-    the graded file itself (empty when it is not a training file), cross-fitted over `k` folds."""
+    the graded file itself (empty when it is not a training file), cross-fitted over `k` folds;
+    `fit` learns one model (`convrec.serve.learn.fit_dialogues`, what `convrec learn` runs)."""
     if own and k < 2:
         raise ValueError(f"--folds {k}: cross-fitting needs at least 2 folds")
-    full = ConvModel.fit([*others, *own], item_ids, **params)
+    full = fit([*others, *own])
     if not own:
         return CrossFit(full)
     fold = {d.id: fold_of(d.id, k) for d in own}
-    folds = [ConvModel.fit([*others, *(d for d in own if fold[d.id] != f)], item_ids, **params) for f in range(k)]
+    folds = [fit([*others, *(d for d in own if fold[d.id] != f)]) for f in range(k)]
     return CrossFit(full, folds, fold)
+
+
+def conv_models(train: Sequence[Path], graded: Path, examples: Sequence[Example], rec, folds: int) -> CrossFit:
+    """The conversation models of an evaluation: learned from the `train` files, the `graded` file
+    among them cross-fitted over `folds` folds (a turn never sees its own dialogue)."""
+    others: list[Dialogue] = []
+    own: list[Dialogue] = []
+    for path in train:
+        if Path(path).resolve() == Path(graded).resolve():
+            own = dialogues_of(examples)
+        else:
+            others += read_dialogues(path, rec.titles)
+    graded_ids = {e.group for e in examples}
+    if leaked := [d.id for d in others if d.id in graded_ids]:  # another copy of a graded conversation
+        log.warning("left out %d training dialogues that are graded conversations: %s", len(leaked), leaked[:5])
+        others = [d for d in others if d.id not in graded_ids]
+    fit = cross_fit(
+        others, own, lambda ds: fit_dialogues(ds, rec.catalog, rec.index.ids, **conv_params(rec.settings)), k=folds
+    )
+    log.info("conversation model: %d dialogues (%d cross-fitted over %d folds)", fit.full.dialogues, len(own), folds)
+    return fit

@@ -51,6 +51,7 @@ import pandas as pd
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.timing import timed
+from convrec.core.types import NeedsUpdate
 from convrec.data.dialogs import (
     KS,
     RECOMMENDER,
@@ -60,6 +61,7 @@ from convrec.data.dialogs import (
 )
 from convrec.data.titles import normalize_title
 from convrec.eval.crossfit import CrossFit
+from convrec.parse.reactions import LIKED, REJECTED, reaction, reaction_to_named
 from convrec.parse.rules import parse_rules
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +75,7 @@ REDIAL_YEAR = 2018  # ReDial was collected in 2017-2018: "recent" means recent t
 # in them Ocean's 8 (released 8 June 2018) comes out "tomorrow" and has been seen, while
 # Incredibles 2 (released 15 June 2018) is still awaited.
 REDIAL_AS_OF = "2018-06-15"
+TAKEN_UP = "taken-up"  # Reading.liked_from: the recommender's suggestions the seeker did not reject
 
 ANCHORS = {  # He et al., CIKM 2023, ReDial test (filtered, seen excluded, "recommendation" turns)
     "GPT-4 (zero-shot)": {"recall@1": 0.050, "recall@5": 0.140, "recall@10": 0.201, "recall@20": 0.267},
@@ -92,15 +95,16 @@ BLENDS = ("blend-noconv", "blend", "blend+llm")  # the systems --weights applies
 class Reading:
     """How a dialogue's context becomes a session's needs (see `replay`).
 
-    liked_from: "seeker" (the seeker's mentions are liked) or "all" (the recommender's mentions
-        too, as KBRD-style models read every entity of the context);
+    liked_from: "seeker" (the seeker's mentions are liked), "taken-up" (and the recommender's
+        suggestions, unless the seeker's reply rejects them, `convrec.parse.reactions`) or "all"
+        (every mention of the context, as KBRD-style models read every entity);
     keywords: "content" (only words of the catalogue's genres and tags: a dialogue is mostly
         greetings and thanks), "all" (every content word the rules keep) or "none";
     genres: "hard" (the pipeline's filter) or "soft" (genres only searched as text);
     now_year: what "recent" is relative to (ReDial was collected in 2017-2018).
     """
 
-    liked_from: str = SEEKER
+    liked_from: str = TAKEN_UP
     keywords: str = "content"
     genres: str = "hard"
     now_year: int | None = None
@@ -112,27 +116,43 @@ def replay(
     """The session a chat would hold after the example's context, and its merged needs.
 
     Each seeker utterance is parsed by the rules and merged as a chat turn; its mentions are
-    liked unless the rules read them as disliked. Words of a mentioned title are never keywords.
-    Each recommender utterance's mentions are recorded as shown.
+    liked unless the rules read them as disliked, or as only seen ("I've seen Heat already").
+    Words of a mentioned title are never keywords. Each recommender utterance's mentions are
+    recorded as shown; taken up (`Reading.liked_from`), they are liked unless the seeker's reply
+    rejects them (disliked) or says only that they were seen.
     """
     session = Session()
+    suggested: tuple[int, ...] = ()  # the recommender's latest suggestions, not yet answered
     for utt in example.context:
         if utt.role == RECOMMENDER and reading.liked_from != "all":
             session.record(utt.text, list(utt.items))
+            suggested = utt.items if reading.liked_from == TAKEN_UP else ()
             continue
         update = parse_rules(utt.parse_text, rec.genres, rec.titles, now_year=reading.now_year)
-        disliked = set(update.disliked)
-        liked = tuple(i for i in dict.fromkeys((*update.liked, *utt.items)) if i not in disliked)
+        said = reaction(utt.parse_text) if suggested else None
+        disliked = {*update.disliked, *(suggested if said == REJECTED else ())}
+        own = (
+            ()
+            if utt.role == SEEKER and reading.liked_from == TAKEN_UP and reaction_to_named(utt.parse_text)
+            else utt.items
+        )
+        taken = suggested if said in (LIKED, None) else ()
+        suggested = ()
+        liked = tuple(i for i in dict.fromkeys((*taken, *update.liked, *own)) if i not in disliked)
         title_words = {w for i in (*liked, *disliked) for w in normalize_title(rec.catalog.get(i).title).split()}
         keywords = tuple(
             w
             for w in update.keywords
             if reading.keywords != "none" and w not in title_words and (reading.keywords == "all" or w in vocabulary)
         )
-        update = replace(update, liked=liked, keywords=keywords, more_like=(), less_like=(), reset=False)
+        update = replace(
+            update, liked=liked, disliked=tuple(disliked), keywords=keywords, more_like=(), less_like=(), reset=False
+        )
         session.apply(update, rec._years_of([*session.last_shown, *liked]))
         if utt.role == RECOMMENDER:
             session.record(utt.text, list(utt.items))
+    if suggested:  # suggestions the seeker has not answered yet: taken up so far
+        session.apply(NeedsUpdate(liked=suggested), rec._years_of(list(suggested)))
     needs = session.needs
     if reading.genres == "soft" and needs.include_genres:
         needs = needs.with_(include_genres=(), keywords=(*needs.include_genres, *needs.keywords))

@@ -19,21 +19,18 @@ import numpy as np
 from convrec.core.config import Settings, settings_from_args
 from convrec.data.dialogs import (
     KS,
-    SEEKER,
     DataError,
-    Dialogue,
     Example,
     coverage,
-    dialogues_of,
-    read_dialogues,
 )
-from convrec.eval.crossfit import CrossFit, cross_fit
+from convrec.eval.crossfit import conv_models
 from convrec.eval.redial import (
     ANCHORS,
     REDIAL_AS_OF,
     REDIAL_YEAR,
     SHARED,
     SYSTEMS,
+    TAKEN_UP,
     Reading,
     System,
     evaluate,
@@ -44,6 +41,7 @@ from convrec.eval.redial import (
     unix_day,
 )
 from convrec.eval.redial_catalog import prepare_index, redial_counts, with_redial_prior
+from convrec.serve.learn import conv_params
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ def add_eval_cli(eval_subparsers) -> None:
         type=Path,
         nargs="*",
         help="dialogues the conversation model learns from: ReDial .jsonl or id,context,target .csv "
-        "(default: the graded --data file, ../shared/data/redial/test_dev.jsonl; the option with no file: "
+        "(default: the graded --data file and the train_sample.jsonl beside it; the option with no file: "
         "no conversation model). The graded file among them is cross-fitted by conversation (--folds)",
     )
     r.add_argument("--folds", type=int, default=5, help="folds of the cross-fitting (default 5)")
@@ -156,7 +154,7 @@ def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
         help="count that popularity as of this date, YYYY-MM-DD (default "
         + (f"{as_of}, when the graded dialogues were collected)" if as_of else "the newest rating)"),
     )
-    p.add_argument("--liked-from", choices=["seeker", "all"], default="seeker")
+    p.add_argument("--liked-from", choices=["seeker", TAKEN_UP, "all"], default=TAKEN_UP)
     p.add_argument(
         "--llm-sample",
         type=int,
@@ -209,7 +207,7 @@ def _setup(args: argparse.Namespace, movies: Path | None):
         names,
         llm=llm,
         llm_window=getattr(args, "llm_window", 10),
-        reading=Reading(liked_from=getattr(args, "liked_from", SEEKER), now_year=args.now_year),
+        reading=Reading(liked_from=getattr(args, "liked_from", TAKEN_UP), now_year=args.now_year),
         half_life_days=args.pop_half_life or None,
         as_of=unix_day(args.pop_as_of),
         weights=_weights(args.weights, rec.settings),
@@ -227,10 +225,11 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
     rec, cat_info, systems, note = _setup(args, movies)
     resolve = Resolver(rec.titles)
     examples = list(read_redial(data, resolve))
-    train = [data] if args.train_dialogs is None else args.train_dialogs
+    sample = data.parent / "train_sample.jsonl"  # ReDial's training dialogues, when they are beside it
+    train = [data, *([sample] if sample.is_file() else [])] if args.train_dialogs is None else args.train_dialogs
     if train and systems:
         systems[0].shared.conv = conv_models(train, data, examples, rec, args.folds)
-    cat_info["conv"] = {"train_dialogs": [shown(p) for p in train], "folds": args.folds}
+    cat_info["conv"] = {"train_dialogs": [shown(p) for p in train], "folds": args.folds, **conv_params(rec.settings)}
     if args.export_table:
         export_table(examples, args.export_table)
     prior = None
@@ -238,21 +237,6 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
         prior = redial_counts(rec, movies, resolve, minus=[data])
         with_redial_prior(systems, prior)
     return _run_and_report(args, "redial", examples, rec, systems, cat_info, note, data)
-
-
-def conv_models(train: Sequence[Path], graded: Path, examples: Sequence[Example], rec, folds: int) -> CrossFit:
-    """The conversation models of an evaluation: learned from the `train` files, the `graded` file
-    among them cross-fitted over `folds` folds (a turn never sees its own dialogue)."""
-    others: list[Dialogue] = []
-    own: list[Dialogue] = []
-    for path in train:
-        if Path(path).resolve() == Path(graded).resolve():
-            own = dialogues_of(examples)
-        else:
-            others += read_dialogues(path, rec.titles)
-    fit = cross_fit(others, own, rec.index.ids, k=folds)
-    log.info("conversation model: %d dialogues (%d cross-fitted over %d folds)", fit.full.dialogues, len(own), folds)
-    return fit
 
 
 def export_table(examples: Sequence[Example], path: Path) -> None:

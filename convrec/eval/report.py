@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from convrec.data.dialogs import KS
 from convrec.eval.plots import pyplot, save
-
-KS = (1, 5, 10, 20)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -60,7 +59,10 @@ def _fmt(m: dict[str, Any], k: int, ci_key: str = "ci95") -> str:
 
 
 def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]] | None = None) -> list[str]:
-    lines = ["| system | n turns | pairs | R@1 | R@5 | R@10 | R@20 |", "|---|---:|---:|---|---|---|---|"]
+    lines = [
+        "| system | n turns | pairs | " + " | ".join(f"R@{k}" for k in KS) + " |",
+        "|---|---:|---:|" + "---|" * len(KS),
+    ]
     for name, m in systems.items():
         lines.append(
             f"| {name} | {m.get('n', '')} | {m.get('pairs', '')} | " + " | ".join(_fmt(m, k) for k in KS) + " |"
@@ -70,20 +72,30 @@ def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str
     return lines
 
 
+def _curve(m: dict[str, Any]) -> tuple[list[int], list[float]]:
+    """The Ks a run reports (older runs stop at 20) and its Recall@K at each.
+
+    >>> _curve({"recall@1": 0.1, "recall@10": 0.3, "recall@50": None})
+    ([1, 10], [0.1, 0.3])
+    """
+    ks = [k for k in KS if m.get(f"recall@{k}") is not None]
+    return ks, [m[f"recall@{k}"] for k in ks]
+
+
 def plot_recall(runs: list[dict[str, Any]], path: Path) -> None:
     plt = pyplot()
 
     fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), squeeze=False)
     for ax, run in zip(axes[0], runs):
         for name, m in run["systems"].items():
-            ax.plot(KS, [m[f"recall@{k}"] for k in KS], marker="o", label=f"{name} (n={m['n']})")
+            ax.plot(*_curve(m), marker="o", label=f"{name} (n={m['n']})")
         for name, m in (run.get("llm_sample") or {}).get("systems", {}).items():
             if name == "blend+llm":
-                ax.plot(KS, [m[f"recall@{k}"] for k in KS], marker="s", label=f"{name} (sample n={m['n']})")
+                ax.plot(*_curve(m), marker="s", label=f"{name} (sample n={m['n']})")
         styles = iter(["--", ":", "-."])
         for name, m in run.get("anchors", {}).items():
-            if all(f"recall@{k}" in m for k in KS):
-                ax.plot(KS, [m[f"recall@{k}"] for k in KS], linestyle=next(styles), color="grey", alpha=0.8, label=name)
+            if len(_curve(m)[0]) > 1:
+                ax.plot(*_curve(m), linestyle=next(styles), color="grey", alpha=0.8, label=name)
         ax.set_xticks(KS)
         ax.set_xlabel("K")
         ax.set_ylabel("Recall@K")

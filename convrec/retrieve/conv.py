@@ -10,12 +10,17 @@ counted once per dialogue:
     together[i, j]   i and j were both mentioned (symmetric, i != j)
     mentioned[i]     dialogues that mention i
     proposed[j]      dialogues in which the recommender proposed j
+    said[w, j]       j was proposed after the seeker had said the word w (`words_of` reads them:
+                     the genres, moods and keywords of the message, `needs_words`)
+    heard[w]         dialogues in which the seeker said w
 
-A conversation whose items so far are S is scored, for every item j, as a conditional rate
-smoothed toward the recommenders' prior:
+A conversation whose items so far are S and whose words are W is scored, for every item j, as a
+conditional rate smoothed toward the recommenders' prior:
 
-    conv[j] = (sum_i∈S answered[i, j] + together_weight * together[i, j] + shrinkage * prior[j])
-              / (sum_i∈S mentioned[i] + shrinkage),       prior[j] = proposed[j] / dialogues
+    conv[j] = (sum_i∈S answered[i, j] + together_weight * together[i, j]
+               + word_weight * sum_w∈W said[w, j] + shrinkage * prior[j])
+              / (sum_i∈S mentioned[i] + word_weight * sum_w∈W heard[w] + shrinkage)
+    prior[j] = proposed[j] / dialogues
 
 With nothing known of the conversation (S empty, or no item of S ever mentioned), it is the
 prior: what recommenders in the dialogues answered with most. With a lot of evidence it is how
@@ -26,8 +31,11 @@ of the blend, with the weight `Settings.w_conv`; with no model in index/ nothing
 >>> from convrec.data.dialogs import SEEKER
 >>> m = ConvModel.fit([Dialogue("a", ((SEEKER, (1,)), (RECOMMENDER, (2,)))),
 ...                    Dialogue("b", ((SEEKER, (3,)), (RECOMMENDER, (4,))))], np.array([1, 2, 3, 4]), shrinkage=1.0)
->>> m.score([1]).tolist()  # 2 answered 1 (and came up with it); 4 only has the prior
-[0.0, 1.0, 0.0, 0.25]
+>>> m.score([1]).tolist()  # 2 answered 1 and came up with it: (1 + 2.0 * 1 + 1.0 * 0.5) / (1 + 1); 4 has the prior
+[0.0, 1.75, 0.0, 0.25]
+
+A word is a feature of the conversation as an item is: "something scary" reaches what recommenders
+answered "scary" with, whether or not the catalogue says the film is scary.
 
 Left out on purpose: order beyond "before" (which utterance, how far back), negative evidence
 (a disliked item is simply not part of S), and anything learned per person.
@@ -36,7 +44,7 @@ Left out on purpose: order beyond "before" (which utterance, how far back), nega
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -49,12 +57,17 @@ import scipy.sparse as sp
 
 from convrec.core.errors import IndexMissing
 from convrec.core.files import write_atomic
+from convrec.core.types import Needs, NeedsUpdate
 from convrec.data.dialogs import RECOMMENDER, Dialogue
 
-__all__ = ["CONV_FILE", "CONV_MANIFEST", "ConvModel", "load_conv"]
+__all__ = ["CONV_FILE", "CONV_MANIFEST", "ConvModel", "load_conv", "needs_words"]
 
 CONV_FILE = "conv_model.npz"  # the counts, under index/
 CONV_MANIFEST = "conv_model.json"  # what they were learned from, and the parameters
+MIN_HEARD = 2  # a word said in one dialogue only is not learned
+
+
+WordReader = Callable[[str, Sequence[int]], Sequence[str]]  # (what was said, items it names) -> words
 
 
 @dataclass
@@ -68,35 +81,64 @@ class ConvModel:
     proposed: np.ndarray
     dialogues: int
     shrinkage: float = 10.0
-    together_weight: float = 0.5
+    together_weight: float = 2.0
+    words: tuple[str, ...] = ()  # the rows of `said` and `heard`
+    said: sp.csr_matrix | None = None
+    heard: np.ndarray | None = None
+    word_weight: float = 0.1
 
     @classmethod
-    def fit(cls, dialogues: Iterable[Dialogue], item_ids: np.ndarray, **params: float) -> ConvModel:
-        """Count the dialogues over the catalogue rows `item_ids` (items outside it are ignored)."""
+    def fit(
+        cls,
+        dialogues: Iterable[Dialogue],
+        item_ids: np.ndarray,
+        words_of: WordReader | None = None,
+        **params: float,
+    ) -> ConvModel:
+        """Count the dialogues over the catalogue rows `item_ids` (items outside it are ignored);
+        the seeker's words as `words_of` reads them (none without it), those heard in at least
+        `MIN_HEARD` dialogues."""
         item_ids = np.asarray(item_ids, dtype=np.int64)
         position = pd.Index(item_ids)
         ans: list[tuple[int, int]] = []
         tog: list[tuple[int, int]] = []
         mentioned: list[int] = []
         proposed: list[int] = []
+        vocabulary: dict[str, int] = {}
+        said: list[tuple[int, int]] = []
+        heard: list[int] = []
         n = 0
         for d in dialogues:
             n += 1
             pairs: set[tuple[int, int]] = set()
+            word_pairs: set[tuple[int, int]] = set()
             before: list[int] = []
+            words: list[int] = []
             answers: set[int] = set()
-            for role, items in d.turns:
+            for t, (role, items) in enumerate(d.turns):
                 rows = [int(r) for r in position.get_indexer(np.asarray(items, dtype=np.int64)) if r >= 0]
                 if role == RECOMMENDER:
                     new = [r for r in rows if r not in before]
                     answers.update(new)
                     pairs.update((i, j) for i in before for j in new)
+                    word_pairs.update((w, j) for w in words for j in new)
+                elif words_of is not None and d.text(t):
+                    said_now = [vocabulary.setdefault(w, len(vocabulary)) for w in words_of(d.text(t), items)]
+                    words += [w for w in dict.fromkeys(said_now) if w not in words]
                 before += [r for r in dict.fromkeys(rows) if r not in before]
             ans += pairs
             tog += [(i, j) for i in before for j in before if i != j]
             mentioned += before
             proposed += answers
+            said += word_pairs
+            heard += words
         shape = (len(item_ids), len(item_ids))
+        counts = np.bincount(np.asarray(heard, np.int64), minlength=len(vocabulary))
+        keep = np.flatnonzero(counts >= MIN_HEARD)
+        renumber = np.full(len(vocabulary), -1, np.int64)
+        renumber[keep] = np.arange(len(keep))
+        names = np.array(list(vocabulary), dtype=object)
+        said = [(int(renumber[w]), j) for w, j in said if renumber[w] >= 0]
         return cls(
             item_ids,
             _counts(ans, shape),
@@ -104,6 +146,9 @@ class ConvModel:
             np.bincount(np.asarray(mentioned, np.int64), minlength=len(item_ids)).astype(np.float32),
             np.bincount(np.asarray(proposed, np.int64), minlength=len(item_ids)).astype(np.float32),
             n,
+            words=tuple(str(w) for w in names[keep]),
+            said=_counts(said, (len(keep), len(item_ids))),
+            heard=counts[keep].astype(np.float32),
             **params,
         )
 
@@ -117,10 +162,15 @@ class ConvModel:
         """Per row, the share of dialogues in which a recommender proposed the item."""
         return self.proposed / max(self.dialogues, 1)
 
-    def score(self, items: Sequence[int]) -> np.ndarray:
-        """One float per catalogue row for a conversation whose items so far are `items` (ids);
-        the prior alone when none of them is known. Items of the conversation are scored like any
-        other (the caller filters them)."""
+    @cached_property
+    def word_row(self) -> dict[str, int]:
+        """Word -> row of `said`."""
+        return {w: n for n, w in enumerate(self.words)}
+
+    def score(self, items: Sequence[int], words: Sequence[str] = ()) -> np.ndarray:
+        """One float per catalogue row for a conversation whose items so far are `items` (ids) and
+        whose words are `words` (`needs_words`); the prior alone when none of them is known. Items
+        of the conversation are scored like any other (the caller filters them)."""
         if not self.dialogues:
             return np.zeros(len(self.item_ids), np.float32)
         rows = self.position.get_indexer(np.asarray(list(items), dtype=np.int64))
@@ -131,6 +181,10 @@ class ConvModel:
             evidence += np.asarray(self.answered[rows].sum(axis=0)).ravel()
             evidence += self.together_weight * np.asarray(self.together[rows].sum(axis=0)).ravel()
             seen = float(self.mentioned[rows].sum())
+        said = [self.word_row[w] for w in dict.fromkeys(words) if w in self.word_row]
+        if said and self.said is not None and self.heard is not None and self.word_weight > 0:
+            evidence += self.word_weight * np.asarray(self.said[said].sum(axis=0)).ravel()
+            seen += self.word_weight * float(self.heard[said].sum())
         return ((evidence + self.shrinkage * self.prior) / (seen + self.shrinkage)).astype(np.float32)
 
     def aligned(self, item_ids: np.ndarray) -> ConvModel:
@@ -159,6 +213,10 @@ class ConvModel:
             self.dialogues,
             self.shrinkage,
             self.together_weight,
+            self.words,
+            None if self.said is None else (self.said @ pick.T).tocsr(),
+            self.heard,
+            self.word_weight,
         )
 
     def save(self, index_dir: Path, sources: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +225,7 @@ class ConvModel:
         index_dir = Path(index_dir)
         index_dir.mkdir(parents=True, exist_ok=True)
         a, t = self.answered.tocoo(), self.together.tocoo()
+        w = (self.said if self.said is not None else sp.csr_matrix((0, len(self.item_ids)))).tocoo()
         tmp = index_dir / f".{CONV_FILE}.tmp.npz"
         np.savez_compressed(
             tmp,
@@ -175,13 +234,21 @@ class ConvModel:
             together=np.stack([t.row, t.col, t.data]).astype(np.float64),
             mentioned=self.mentioned,
             proposed=self.proposed,
+            words=np.array(self.words, dtype=str),
+            said=np.stack([w.row, w.col, w.data]).astype(np.float64),
+            heard=self.heard if self.heard is not None else np.zeros(0, np.float32),
         )
         tmp.replace(index_dir / CONV_FILE)
         manifest = {
             "dialogues": self.dialogues,
             "items_mentioned": int((self.mentioned > 0).sum()),
             "answer_pairs": int(self.answered.nnz),
-            "params": {"shrinkage": self.shrinkage, "together_weight": self.together_weight},
+            "words": len(self.words),
+            "params": {
+                "shrinkage": self.shrinkage,
+                "together_weight": self.together_weight,
+                "word_weight": self.word_weight,
+            },
             "sources": sources,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
@@ -197,10 +264,11 @@ class ConvModel:
                 ids = z["item_ids"].astype(np.int64)
                 shape = (len(ids), len(ids))
 
-                def matrix(triples: np.ndarray) -> sp.csr_matrix:
+                def matrix(triples: np.ndarray, shape: tuple[int, int] = shape) -> sp.csr_matrix:
                     rows, cols, data = triples
                     return sp.csr_matrix((data.astype(np.float32), (rows.astype(int), cols.astype(int))), shape=shape)
 
+                words = tuple(str(w) for w in z["words"]) if "words" in z else ()  # none in older models
                 return cls(
                     ids,
                     matrix(z["answered"]),
@@ -208,12 +276,26 @@ class ConvModel:
                     z["mentioned"].astype(np.float32),
                     z["proposed"].astype(np.float32),
                     int(manifest["dialogues"]),
+                    words=words,
+                    said=matrix(z["said"], (len(words), len(ids))) if words else None,
+                    heard=z["heard"].astype(np.float32) if words else None,
                     **manifest["params"],
                 )
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise IndexMissing(
                 f"{index_dir}/{CONV_FILE} is damaged ({e}): run `convrec learn` again, or delete it to go without."
             ) from e
+
+
+def needs_words(needs: Needs | NeedsUpdate) -> tuple[str, ...]:
+    """The words of a conversation the model reads, casefolded: the genres wanted and preferred,
+    the attribute words of its moods and topics, its keywords.
+
+    >>> needs_words(Needs(include_genres=("Horror",), keywords=("twist", "horror")))
+    ('horror', 'twist')
+    """
+    said = (*needs.include_genres, *needs.prefer_genres, *needs.about, *needs.keywords)
+    return tuple(dict.fromkeys(w.casefold() for w in said))
 
 
 def load_conv(index_dir: Path, item_ids: np.ndarray) -> ConvModel | None:

@@ -28,6 +28,7 @@ items were named, not when), and learning online: the model changes when this co
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -41,8 +42,9 @@ from convrec.core.config import Settings, settings_from_args
 from convrec.core.errors import InputError
 from convrec.data.catalog import Catalog
 from convrec.data.dialogs import RECOMMENDER, SEEKER, Dialogue, read_dialogues
-from convrec.data.titles import TitleMatcher
-from convrec.retrieve.conv import CONV_FILE, ConvModel, load_conv
+from convrec.data.titles import TitleMatcher, normalize_title
+from convrec.parse.rules import parse_rules
+from convrec.retrieve.conv import CONV_FILE, ConvModel, WordReader, load_conv, needs_words
 from convrec.serve.db import DEFAULT_DB, db_target, open_store
 from convrec.serve.store import POSITIVE, Event, Store
 
@@ -197,6 +199,36 @@ def movers(before: ConvModel | None, after: ConvModel, catalog: Catalog, n: int 
     ]
 
 
+def fit_dialogues(dialogues: Sequence[Dialogue], catalog: Catalog, item_ids: np.ndarray, **params: float) -> ConvModel:
+    """The conversation model of `dialogues` over the rows `item_ids`, the seeker's words read by
+    the rules (`words_reader`): what `convrec learn` writes, and what an evaluation learns per fold."""
+    return ConvModel.fit(dialogues, item_ids, words_reader(catalog), **params)
+
+
+def conv_params(settings: Settings, **given: float | None) -> dict[str, float]:
+    """The conversation model's weights: those `given`, else the settings' (`conv_*`).
+
+    >>> conv_params(Settings(llm="none"), word_weight=0.0)
+    {'together_weight': 2.0, 'word_weight': 0.0}
+    """
+    chosen = {"together_weight": settings.conv_together_weight, "word_weight": settings.conv_word_weight}
+    return {**chosen, **{k: v for k, v in given.items() if v is not None}}
+
+
+def words_reader(catalog: Catalog) -> WordReader:
+    """What the conversation model hears in a seeker's message: the words of the needs the rules
+    read (`needs_words`), less the words of the titles it names; memoised, as a cross-fitted
+    evaluation reads each message once per fold."""
+    genres = catalog.genres()
+
+    @functools.cache
+    def words(text: str, items: tuple[int, ...]) -> tuple[str, ...]:
+        named = {w for i in items if i in catalog for w in normalize_title(catalog.get(i).title).split()}
+        return tuple(w for w in needs_words(parse_rules(text, genres)) if w not in named)
+
+    return lambda text, items: words(text, tuple(items))
+
+
 def learn(
     index_dir: Path,
     dialogs: Sequence[Path] = (),
@@ -222,14 +254,17 @@ def learn(
         found = read_dialogues(Path(path), matcher)
         sources[Path(path).name] = len(found)
         learned += found
-    model = ConvModel.fit(learned, ids, **params)
+    model = fit_dialogues(learned, catalog, ids, **params)
     if store is not None:
         voted = store_dialogues(store, cap, votes.window_s)
         counts, stats = feedback_counts(voted, ids, votes.min_clients)
         weight = votes.weight(model.dialogues, stats["voters"])
         total = Counts(model.answered, model.together, model.mentioned, model.proposed).plus(counts, weight)
         n = model.dialogues + round(weight * stats["voters"])
-        model = ConvModel(ids, total.answered, total.together, total.mentioned, total.proposed, n, **params)
+        model = ConvModel(
+            ids, total.answered, total.together, total.mentioned, total.proposed, n,
+            words=model.words, said=model.said, heard=model.heard, **params,
+        )  # fmt: skip
         sources["feedback"] = {"store": store.where, "conversations": len(voted), **stats, "weight": weight}
     manifest = model.save(index_dir, sources)
     return {**manifest, "movers": movers(before, model, catalog)}
@@ -246,7 +281,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             cap=settings.feedback_export_per_session or None,
             votes=Votes.of(settings),
             shrinkage=args.shrinkage,
-            together_weight=args.together_weight,
+            **conv_params(settings, together_weight=args.together_weight, word_weight=args.word_weight),
         )
     finally:
         if store is not None:
@@ -287,5 +322,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         f"else $CONVREC_FEEDBACK_DB, else {DEFAULT_DB})",
     )
     p.add_argument("--shrinkage", type=float, default=10.0, help="dialogues of evidence that outweigh the prior")
-    p.add_argument("--together-weight", type=float, default=0.5, help="weight of items brought up together")
+    p.add_argument(
+        "--together-weight", type=float, help="weight of items brought up together (default: conv_together_weight)"
+    )
+    p.add_argument("--word-weight", type=float, help="weight of the words the seeker said (default: conv_word_weight)")
     p.set_defaults(func=cmd_learn)
