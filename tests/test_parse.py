@@ -558,7 +558,7 @@ def test_llm_user_message_is_truncated() -> None:
 
 def test_schema_shape() -> None:
     props = NEEDS_SCHEMA["properties"]
-    assert set(props) == {
+    assert list(props) == [
         "include_genres",
         "exclude_genres",
         "year_min",
@@ -566,11 +566,21 @@ def test_schema_shape() -> None:
         "liked_titles",
         "disliked_titles",
         "keywords",
-    }
+    ]
     assert props["keywords"]["maxItems"] == 6
-    assert props["year_min"]["type"] == ["integer", "null"]
     assert needs_schema(["A", "B"])["properties"]["exclude_genres"]["items"]["enum"] == ["A", "B"]
-    assert NEEDS_SCHEMA["required"] == list(props)
+
+
+def test_schema_fields_are_optional_and_never_empty() -> None:
+    """The model writes only the fields it fills: none is required, and a written one cannot be
+    an empty list or a null (so leaving it out is the only way to say nothing)."""
+    assert "required" not in NEEDS_SCHEMA and NEEDS_SCHEMA["additionalProperties"] is False
+    for name, field in NEEDS_SCHEMA["properties"].items():
+        if field["type"] == "array":
+            assert field["minItems"] == 1, name
+        else:
+            assert field["type"] == "integer", name
+    assert list(needs_schema([])["properties"]) == ["year_min", "year_max", "liked_titles", "disliked_titles", "keywords"]
 
 
 def test_prompt_file() -> None:

@@ -47,26 +47,27 @@ MAX_LLM_GENRES = 2  # genres the model may add when the rules found none
 
 
 def needs_schema(genres: Sequence[str]) -> dict[str, Any]:
-    """The JSON schema the model's answer is constrained to (genres as an enum; none without genres)."""
-    genre = {"type": "string", "enum": list(genres)} if genres else {"type": "string"}  # an empty enum is no grammar
-    genre_list = {"type": "array", "items": genre, "maxItems": 3 if genres else 0}
-    year = {"type": ["integer", "null"]}
-    title_list = {"type": "array", "items": {"type": "string"}, "maxItems": 3}
+    """The JSON schema the model's answer is constrained to: every field optional and, when
+    written, not empty (genres as an enum; no genre fields without genres).
+
+    The model writes only what the message says: `{"keywords": ["heist"]}` instead of seven
+    fields, six of them `[]` or `null` (59 decoded tokens a parse on average, at 11-16 tokens/s
+    on two cores). The grammar cannot write an empty list or a null, so leaving a field out is
+    the only way to say nothing about it, and the fields come in the order below.
+    """
+    listed = {"type": "string", "enum": list(genres)}
+    genre_list = {"type": "array", "items": listed, "minItems": 1, "maxItems": 3}
+    year = {"type": "integer"}
+    title_list = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3}
     properties = {
-        "include_genres": genre_list,
-        "exclude_genres": genre_list,
+        **({"include_genres": genre_list, "exclude_genres": genre_list} if genres else {}),
         "year_min": year,
         "year_max": year,
         "liked_titles": title_list,
         "disliked_titles": title_list,
-        "keywords": {"type": "array", "items": {"type": "string"}, "maxItems": 6},
+        "keywords": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 6},
     }
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
+    return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
 NEEDS_SCHEMA: dict[str, Any] = needs_schema(MOVIELENS_GENRES)
