@@ -580,7 +580,13 @@ def test_schema_fields_are_optional_and_never_empty() -> None:
             assert field["minItems"] == 1, name
         else:
             assert field["type"] == "integer", name
-    assert list(needs_schema([])["properties"]) == ["year_min", "year_max", "liked_titles", "disliked_titles", "keywords"]
+    assert list(needs_schema([])["properties"]) == [
+        "year_min",
+        "year_max",
+        "liked_titles",
+        "disliked_titles",
+        "keywords",
+    ]
 
 
 def test_prompt_file() -> None:
