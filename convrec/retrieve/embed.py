@@ -108,10 +108,11 @@ class OnnxEncoder:
             )
         self.name, self.dim, self.pooling = name, int(model.get_embedding_dimension() or 0), pooling
         self.tokenizer, self.max_length = model.tokenizer, model.max_seq_length
-        self.config = model[0].auto_model.config
+        transformer: Any = model[0].auto_model
+        self.config = transformer.config
         self.inputs = [n for n in self.tokenizer.model_input_names if n in ONNX_INPUTS]
         self.session = ort.InferenceSession(
-            str(export_onnx(model[0].auto_model, self.inputs, Path(directory))), providers=["CPUExecutionProvider"]
+            str(export_onnx(transformer, self.inputs, Path(directory))), providers=["CPUExecutionProvider"]
         )
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
