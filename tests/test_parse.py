@@ -583,6 +583,12 @@ def test_schema_fields_are_optional_and_never_empty() -> None:
     assert list(needs_schema([])["properties"]) == ["liked_titles", "disliked_titles", "keywords"]
 
 
+def test_the_model_is_offered_exclusions_only_where_the_message_negates_what_the_rules_left() -> None:
+    for text, offered in [("a good heist movie", False), ("a heist movie, nothing sappy", True), ("no horror", False)]:
+        _, llm = llm_parse(text, reply())
+        assert ("exclude_genres" in llm.history[0]["schema"]["properties"]) is offered, text
+
+
 def test_the_model_is_offered_only_the_years_the_message_supports() -> None:
     for text, offered in [
         ("a good heist movie", None),

@@ -45,23 +45,25 @@ MAX_LLM_GENRES = 2  # genres the model may add when the rules found none
 # --------------------------------------------------------------------------------------------
 
 
-def needs_schema(genres: Sequence[str], years: Sequence[int] = ()) -> dict[str, Any]:
+def needs_schema(genres: Sequence[str], years: Sequence[int] = (), *, exclusions: bool = True) -> dict[str, Any]:
     """The JSON schema the model's answer is constrained to: every field optional and, when
     written, not empty; genres from `genres`, years from `years` (the years the message supports,
-    `supported_years`), and no field of either kind when there are none.
+    `supported_years`), no field of either kind when there are none, and no excluded genres
+    without `exclusions` (the message negates nothing the rules left unread).
 
     The model writes only what the message says: `{"keywords": ["heist"]}` instead of seven
     fields, six of them `[]` or `null` (59 decoded tokens a parse, at 11-16 tokens/s on two
     cores). The grammar cannot write an empty list or a null, so leaving a field out is the only
     way to say nothing; and a 1.5B model asked for optional years wrote made-up ones ("a good
     heist movie" -> 2000-2010) that `merge_llm` drops anyway, 16 tokens each time, so it is
-    offered only the years it could keep.
+    offered only the years it could keep; the same for excluded genres it listed unasked.
     """
     genre_list = {"type": "array", "items": {"type": "string", "enum": list(genres)}, "minItems": 1, "maxItems": 3}
     year = {"type": "integer", "enum": list(years)}
     title_list = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3}
     properties = {
-        **({"include_genres": genre_list, "exclude_genres": genre_list} if genres else {}),
+        **({"include_genres": genre_list} if genres else {}),
+        **({"exclude_genres": genre_list} if genres and exclusions else {}),
         **({"year_min": year, "year_max": year} if years else {}),
         "liked_titles": title_list,
         "disliked_titles": title_list,
@@ -103,7 +105,8 @@ def parse_llm(
         {"role": "user", "content": text.strip()[:LLM_INPUT_CHARS]},
     ]
     try:
-        schema = needs_schema(genres, supported_years(text))
+        exclusions = not rules.exclude_genres and bool(negation_cues(fold(text)))  # what merge_llm can take
+        schema = needs_schema(genres, supported_years(text), exclusions=exclusions)
         reply = llm.complete(messages, schema=schema, max_tokens=LLM_MAX_TOKENS, temperature=0.0)
     except Exception as e:  # any failure: the rules' answer is always good enough
         log.warning("LLM parse failed, using rules: %s", e)
