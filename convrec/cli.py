@@ -220,10 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     bc.add_argument("--content", type=Path, default=Path("bench/content.jsonl"), help="content queries to add")
     bc.add_argument("--content-per-kind", type=int, default=1, help="content queries per type and language (0: none)")
     bc.set_defaults(func=cmd_bench_chat)
-    from convrec.eval import commands, content, explanations, images, redial_cli, scale
+    from convrec.eval import commands, content, explanations, images, limits, redial_cli, scale
 
     commands.add_bench_index_cli(bench)
     images.add_bench_cli(bench)
+    limits.add_bench_cli(bench)
     scale.add_bench_cli(bench)
 
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(

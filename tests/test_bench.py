@@ -42,3 +42,19 @@ def test_content_queries_join_the_script_one_per_kind(tmp_path):
     ]
     (tmp_path / "c.jsonl").write_text("\n".join(lines), encoding="utf-8")
     assert content_conversations(tmp_path / "c.jsonl") == [["heists"], ["推荐几部僵尸片"]]
+
+
+def test_bench_chat_sets_the_limits_of_the_cores_beside_its_figures():
+    result = bench_chat(make_recommender(), [["a western"]])
+    embedding = result["limits"]["embedding"]
+    assert embedding["items"] == 24 and embedding["items_per_s"] > 0
+    assert "llm" not in result["limits"]  # no model, no model rates
+    assert "limit_items_per_s" not in embedding  # the hash encoder has no FLOPs to count
+
+
+def test_limits_doctests():
+    import doctest
+
+    import convrec.eval.limits
+
+    assert doctest.testmod(convrec.eval.limits).failed == 0

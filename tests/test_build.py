@@ -36,7 +36,14 @@ def test_build_writes_manifest_and_rerun_does_no_work(settings):
     manifest, built = build(settings)
     assert built
     assert manifest["catalog"]["items"] == 24 and manifest["index"]["kind"] == "flat"
-    assert manifest["embedding"] == {"model": "hash", "dim": 64, "embedded": 24}
+    embedding = manifest["embedding"]
+    assert {k: embedding[k] for k in ("model", "dim", "embedded", "backend")} == {
+        "model": "hash",
+        "dim": 64,
+        "embedded": 24,
+        "backend": "HashEncoder",
+    }
+    assert embedding["items_per_s"] > 0
     assert {"catalog_hash", "cf", "embed_model"} <= set(manifest["inputs"])
     assert {"faiss-cpu", "numpy"} <= set(manifest["packages"]) and manifest["built_at"]
     assert read_manifest(settings.index_dir) == manifest

@@ -16,7 +16,6 @@ from convrec.core.types import Item, NeedsUpdate
 from convrec.data.titles import TitleMatcher
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.model import (
-    NEEDS_SCHEMA,
     needs_schema,
     parse_llm,
     render_prompt,
@@ -557,8 +556,8 @@ def test_llm_user_message_is_truncated() -> None:
 
 
 def test_schema_shape() -> None:
-    props = NEEDS_SCHEMA["properties"]
-    assert set(props) == {
+    props = needs_schema(GENRES, [1994])["properties"]
+    assert list(props) == [
         "include_genres",
         "exclude_genres",
         "year_min",
@@ -566,11 +565,39 @@ def test_schema_shape() -> None:
         "liked_titles",
         "disliked_titles",
         "keywords",
-    }
+    ]
     assert props["keywords"]["maxItems"] == 6
-    assert props["year_min"]["type"] == ["integer", "null"]
     assert needs_schema(["A", "B"])["properties"]["exclude_genres"]["items"]["enum"] == ["A", "B"]
-    assert NEEDS_SCHEMA["required"] == list(props)
+
+
+def test_schema_fields_are_optional_and_never_empty() -> None:
+    """The model writes only the fields it fills: none is required, and a written one cannot be
+    an empty list or a null (so leaving it out is the only way to say nothing)."""
+    schema = needs_schema(GENRES, [1994])
+    assert "required" not in schema and schema["additionalProperties"] is False
+    for name, field in schema["properties"].items():
+        if field["type"] == "array":
+            assert field["minItems"] == 1, name
+        else:
+            assert field == {"type": "integer", "enum": [1994]}, name
+    assert list(needs_schema([])["properties"]) == ["liked_titles", "disliked_titles", "keywords"]
+
+
+def test_the_model_is_offered_exclusions_only_where_the_message_negates_what_the_rules_left() -> None:
+    for text, offered in [("a good heist movie", False), ("a heist movie, nothing sappy", True), ("no horror", False)]:
+        _, llm = llm_parse(text, reply())
+        assert ("exclude_genres" in llm.history[0]["schema"]["properties"]) is offered, text
+
+
+def test_the_model_is_offered_only_the_years_the_message_supports() -> None:
+    for text, offered in [
+        ("a good heist movie", None),
+        ("a 1995 thriller", [1995]),
+        ("the 80s", list(range(1980, 1990))),
+    ]:
+        _, llm = llm_parse(text, reply())
+        props = llm.history[0]["schema"]["properties"]
+        assert props.get("year_min", {}).get("enum") == offered and props.get("year_max") == props.get("year_min")
 
 
 def test_prompt_file() -> None:
@@ -605,3 +632,16 @@ def test_llm_cannot_make_an_avoided_genre_a_filter() -> None:
     assert "Romance" in u.keywords
     u, _ = llm_parse("something for date night, not too scary", reply(include_genres=["Horror", "Romance"]))
     assert (u.include_genres, u.avoid_genres) == (("Romance",), ("Horror",))
+
+
+@pytest.mark.slow
+def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
+    from convrec.llm.base import Metered
+    from convrec.llm.templates import load_prompt
+
+    prompt = load_prompt("parse", domain="movie", genres=", ".join(MOVIELENS_GENRES))
+    text = "a horror film made after 2010"
+    metered = Metered(real_llm)
+    u = parse_llm(text, metered, MOVIELENS_GENRES, None, rules(text), prompt=prompt)
+    assert u.source == "llm+rules" and "Horror" in u.include_genres and u.year_min == rules(text).year_min == 2011
+    assert 0 < metered.completion_tokens < 30  # the seven field names alone take more than 40

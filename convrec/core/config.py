@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     embed_model: str = "all-MiniLM-L6-v2"
     embed_path: Path | None = None
     embed_batch_size: int = 64
+    # the encoder's runtime: ONNX Runtime (same vectors, faster on a CPU), torch, or onnx on a CPU and torch on CUDA
+    embed_backend: Literal["auto", "onnx", "torch"] = "auto"
     # pictures: empty keeps the index text-only (the offline default); CLIP weights are not shipped
     image_model: str = Field(
         "", description="a local CLIP directory, or a hub name such as openai/clip-vit-base-patch32 when online"

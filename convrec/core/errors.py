@@ -13,6 +13,10 @@ class ModelNotFound(ConvrecError):
     """A model could not be found in any configured place."""
 
 
+class EncoderUnsupported(ConvrecError):
+    """An embedding model cannot run on the chosen backend (the message names the setting to change)."""
+
+
 class ChecksumMismatch(ConvrecError):
     """Downloaded or joined model bytes do not hash to the expected value."""
 

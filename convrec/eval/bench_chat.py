@@ -13,6 +13,10 @@ always the template's (no model call); the table says how many turns asked one.
 The scripted chats can be joined by a sample of the content queries (bench/content.jsonl: the
 first query of each type and language, each a fresh conversation; see `content_conversations`).
 
+Beside the figures, the limits of the cores measured in the same run (`measure_limits`): the
+model's prompt and decode tokens/s on a prompt nothing is cached for, each stage's mean call at
+those rates (`limit_s`), and the encoder's items/s beside what its FLOPs per item allow.
+
 Prints a table and writes JSON (default reports/bench_chat.json). Timings are wall-clock on
 whatever machine runs it: compare numbers from one run, never assert them in tests.
 """
@@ -30,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from convrec.chat.session import Session
+from convrec.eval.limits import embedding_limits, llm_rates, seconds_at
 from convrec.llm.base import LLM, Completion, Message, stream_text
 
 CONVERSATIONS: list[list[str]] = [
@@ -162,10 +167,16 @@ def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS)
         values = [float(t[key]) for t in turns]
         summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95), "mean": float(np.mean(values))}
     calls = [c for t in turns for c in t["calls"]]
+    limits = measure_limits(recommender, model)
+    model_calls = summarise_calls(calls)
+    for row in model_calls.values():
+        if (at := seconds_at(limits.get("llm", {}), row["evaluated_tokens"], row["decoded_tokens"])) is not None:
+            row["limit_s"] = at
     return {
         "turns": len(turns),
         "summary": summary,
-        "model_calls": summarise_calls(calls),
+        "model_calls": model_calls,
+        "limits": limits,
         "questions": sum(t["question"] is not None for t in turns),
         "config": {
             "llm": model.name if model is not None else None,
@@ -179,6 +190,23 @@ def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS)
         "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": _cpus()},
         "details": turns,
     }
+
+
+def measure_limits(recommender: Any, model: LLM | None, items: int = 256) -> dict[str, Any]:
+    """What the cores can do, measured after the turns: the model's prompt and decode rates on a
+    prompt nothing is cached for (the embedded model; its `limit_s` per stage is the mean call's
+    tokens at those rates), and the encoder's items/s on catalogue texts beside the items/s its
+    FLOPs per item allow at the CPU's measured GFLOP/s."""
+    from convrec.data.documents import item_text
+
+    out: dict[str, Any] = {}
+    if model is not None and hasattr(model, "last_timings"):
+        out["llm"] = llm_rates(model)
+    ids = recommender.catalog.ids()[:items]
+    out["embedding"] = embedding_limits(
+        recommender.encoder, [item_text(recommender.catalog.get(int(i)), "") for i in ids]
+    )
+    return out
 
 
 def _script(conversations: list[list[str]]) -> Iterator[tuple[Session, str]]:
@@ -277,16 +305,40 @@ def print_table(result: dict[str, Any]) -> None:
     for key in ("prompt_tokens", "completion_tokens"):
         row = result["summary"][key]
         print(f"{key + ' /turn':<20}{row['p50']:>12.0f}{row['p95']:>12.0f}")
-    head = ("calls", "p50 s", "p95 s", "1st s", "prompt", "cached", "evaluated", "decoded", "eval/s", "dec/s")
+    head = (
+        "calls",
+        "p50 s",
+        "limit s",
+        "p95 s",
+        "1st s",
+        "prompt",
+        "cached",
+        "evaluated",
+        "decoded",
+        "eval/s",
+        "dec/s",
+    )
     print(f"\n{'model call':<12}" + "".join(f"{h:>10}" for h in head))
     for stage, row in result["model_calls"].items():
         first = f"{row['first_piece_p50_s']:>10.2f}" if "first_piece_p50_s" in row else f"{'-':>10}"
         print(
-            f"{stage:<12}{row['calls']:>10.0f}{row['p50_s']:>10.2f}{row['p95_s']:>10.2f}{first}"
+            f"{stage:<12}{row['calls']:>10.0f}{row['p50_s']:>10.2f}{row.get('limit_s', float('nan')):>10.2f}"
+            f"{row['p95_s']:>10.2f}{first}"
             f"{row['prompt_tokens']:>10.1f}{row['cached_tokens']:>10.1f}{row['evaluated_tokens']:>10.1f}"
             f"{row['decoded_tokens']:>10.1f}{row.get('prompt_per_s', 0):>10.1f}{row.get('decode_per_s', 0):>10.1f}"
         )
     print(f"{'question':<12}{'template, no model call':>40}; asked in {result['questions']} of {result['turns']} turns")
+    limits = result.get("limits", {})
+    if rates := limits.get("llm"):
+        print(
+            f"limits, same run: the model evaluates {rates['prompt_per_s']} prompt tokens/s and decodes "
+            f"{rates['decode_per_s']}/s on a prompt nothing is cached for (limit s: a mean call at those rates)"
+        )
+    if (e := limits.get("embedding")) and "limit_items_per_s" in e:
+        print(
+            f"encoder ({e['backend']}): {e['items_per_s']} items/s on {e['items']} catalogue texts; "
+            f"{e['gflop_per_item']} GFLOP an item at {e['cpu_gflops']} GFLOP/s allows {e['limit_items_per_s']}"
+        )
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:

@@ -85,7 +85,8 @@ def _item_texts(
 
 
 def _encode(encoder, texts: list[str], cache_dir: Path | None) -> np.ndarray:
-    key = hashlib.sha256(("\n".join(texts) + encoder.name).encode()).hexdigest()[:16]
+    backend = getattr(encoder, "backend", "")  # the same model on another runtime: vectors of its own
+    key = hashlib.sha256(("\n".join(texts) + encoder.name + backend).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"hybrid_items_{key}.npy" if cache_dir else None
     if path is not None and path.exists():
         return np.load(path)
@@ -170,10 +171,9 @@ def run_hybrid(
     examples = build_examples(ratings, tags, seed)
     settings = Settings()
     if encoder is None:
-        from convrec.data.models import resolve_embedder
-        from convrec.retrieve.embed import SentenceEncoder
+        from convrec.retrieve.build import make_encoder
 
-        encoder = SentenceEncoder(resolve_embedder(settings), settings.embed_model)
+        encoder = make_encoder(settings)
     ids = catalog.ids()
     position = pd.Index(ids)
     texts = _item_texts(catalog, tags, examples)

@@ -44,7 +44,7 @@ import numpy as np
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Candidates, Needs
 from convrec.eval.ann import SPREAD, topic_vectors
-from convrec.eval.limits import encoder_flops, floors, machine_limits
+from convrec.eval.limits import floors, machine_limits, text_flops
 from convrec.eval.plots import pyplot, save
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
@@ -224,7 +224,7 @@ def bench_size(
     q = stages["query"]
     row["limits"] = machine_limits()
     factors = int(getattr(served, "factors", 0)) or 0
-    flops = encoder_flops(encoder, f"{' '.join(catalog.topic_terms(0)[:2])} item")
+    flops = text_flops(encoder, f"{' '.join(catalog.topic_terms(0)[:2])} item")
     q["floor"] = floors(row, row["limits"], index.dim, factors, flops)
     log(
         f"query: p50 {q['total']['p50_ms']} ms (embed {q['embed']['p50_ms']}, ann {q['ann']['p50_ms']}, "

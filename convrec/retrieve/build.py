@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import shutil
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from convrec.core.config import Settings
-from convrec.core.errors import CatalogError, IndexMissing
+from convrec.core.errors import CatalogError, EncoderUnsupported, IndexMissing
 from convrec.core.files import write_atomic
 from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
@@ -29,21 +30,36 @@ from convrec.data.knowledge import KnowledgeReport, add_knowledge, knowledge_fil
 from convrec.data.loaders import load_catalog_with_knowledge
 from convrec.data.profiles import PROFILES, Profile, read_profiles
 from convrec.retrieve.cf import Scorer, make_cf
-from convrec.retrieve.embed import EMBED_CHUNK, Encoder, SentenceEncoder, embed_to_disk
+from convrec.retrieve.embed import EMBED_CHUNK, Encoder, OnnxEncoder, SentenceEncoder, default_device, embed_to_disk
 from convrec.retrieve.images import build_image_index
 from convrec.retrieve.index import ItemIndex, choose_kind
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+logger = logging.getLogger(__name__)
+
 TEXT_KEYS = "text_keys.npy"  # per index row: a digest of the encoder's name and the item's text
 PARTIAL = "embedding.partial"  # vectors being embedded, kept until the manifest is written
-PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "transformers", "numpy", "scipy")
+PACKAGES = ("convrec", "faiss-cpu", "sentence-transformers", "torch", "onnxruntime", "transformers", "numpy", "scipy")
 
 
 def make_encoder(settings: Settings) -> Encoder:
+    """The encoder of `settings.embed_model` on the backend `settings.embed_backend` names ("auto":
+    ONNX Runtime on a CPU, falling back to torch for a model it cannot run; torch on CUDA)."""
     from convrec.data.models import resolve_embedder
 
-    return SentenceEncoder(resolve_embedder(settings), settings.embed_model)
+    path, backend = resolve_embedder(settings), settings.embed_backend
+    if backend == "auto":
+        backend = "torch" if default_device() == "cuda" else "onnx"
+    if backend == "onnx":
+        directory = Path(settings.cache_dir).expanduser() / "embedders" / "onnx"
+        try:
+            return OnnxEncoder(path, settings.embed_model, directory)
+        except EncoderUnsupported as e:
+            if settings.embed_backend == "onnx":
+                raise
+            logger.info("%s; embedding with torch", e)
+    return SentenceEncoder(path, settings.embed_model)
 
 
 def _inputs(catalog: Catalog, settings: Settings, cf: Scorer, profiles: dict[int, Profile]) -> dict[str, Any]:
@@ -183,6 +199,10 @@ def build_index(
             vectors[fresh] = new
     timings["embed_s"] = time.perf_counter() - t
     assert vectors is not None  # every row was reused or embedded
+    backend = getattr(encoder, "backend", type(encoder).__name__)
+    per_s = len(fresh) / max(timings["embed_s"], 1e-9)
+    if len(fresh):
+        log(f"embedded {len(fresh):,} items in {timings['embed_s']:.1f} s with {backend}: {per_s:,.0f} items/s")
 
     t = time.perf_counter()
     index = ItemIndex.build(vectors, ids, kind=settings.index_kind)
@@ -206,7 +226,13 @@ def build_index(
     manifest = {
         "inputs": inputs,
         "catalog": described,
-        "embedding": {"model": settings.embed_model, "dim": int(vectors.shape[1]), "embedded": len(fresh)},
+        "embedding": {
+            "model": settings.embed_model,
+            "dim": int(vectors.shape[1]),
+            "embedded": len(fresh),
+            "backend": backend,
+            "items_per_s": round(per_s, 1),
+        },
         "index": {"kind": index.kind, "items": len(index), **({"tuning": index.tuning} if index.tuning else {})},
         **({"images": images} if images else {}),
         "files": ["items.faiss", "item_ids.npy", TEXT_KEYS, *cf.files, "catalog", *(images["files"] if images else [])],

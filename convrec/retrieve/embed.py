@@ -1,5 +1,11 @@
 """Text encoders: strings -> L2-normalised float32 vectors, so inner product = cosine.
 
+`SentenceEncoder` runs a sentence-transformers model with torch; `OnnxEncoder` runs the same
+model's transformer with ONNX Runtime on the CPU, exported once from the local weights (no
+download), with the same vectors (cosine >= 0.99999 on the catalogue) in less time; `make_encoder`
+in `convrec.retrieve.build` picks one (`CONVREC_EMBED_BACKEND`). int8 quantisation of the weights
+is left out on purpose: it was 1.5x faster again, but moved a catalogue vector to cosine 0.92.
+
 Also here: embedding a whole catalogue in bounded chunks straight to a file on disk, resumable
 after an interruption (`stream_vectors`, `embed_to_disk`).
 """
@@ -8,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from convrec.core.errors import EncoderUnsupported
 from convrec.core.files import write_atomic
 
 
@@ -40,6 +49,8 @@ def is_multilingual(encoder_name: str) -> bool:
 class SentenceEncoder:
     """A sentence-transformers model loaded from a local path (see models.resolve_embedder)."""
 
+    backend = "torch"
+
     def __init__(self, path: str, name: str, device: str | None = None) -> None:
         from sentence_transformers import SentenceTransformer
 
@@ -49,6 +60,9 @@ class SentenceEncoder:
         if not dim:
             raise ValueError(f"{path}: the model does not say the size of its embeddings")
         self.dim = int(dim)
+        self.tokenizer, self.max_length = self.model.tokenizer, self.model.max_seq_length
+        # layers and sizes, for its FLOPs per item (None for a model that is not one transformer)
+        self.config = getattr(getattr(self.model[0], "auto_model", None), "config", None)
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         vectors = self.model.encode(
@@ -59,6 +73,100 @@ class SentenceEncoder:
             normalize_embeddings=True,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxEncoder:
+    """A sentence-transformers model (a transformer, mean or CLS pooling, normalised) run by ONNX
+    Runtime on the CPU: the vectors of `SentenceEncoder` in less time (reports/bench_embed.json).
+
+    The transformer is exported to ONNX from the weights at `path` the first time (seconds) into
+    `directory`, under a digest of the weights, and read from there afterwards. Texts are
+    tokenised as sentence-transformers does (stripped, truncated to the model's maximum length)
+    and batched longest first, so a batch holds little padding.
+    """
+
+    backend = "onnx"
+
+    def __init__(self, path: str, name: str, directory: Path) -> None:
+        import onnxruntime as ort
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(path), device="cpu")
+        kinds = [type(m).__name__ for m in model]
+        pooling = getattr(model[1], "pooling_mode", None) if len(model) > 1 else None
+        if (
+            kinds[:2] != ["Transformer", "Pooling"]
+            or kinds[2:] not in ([], ["Normalize"])
+            or pooling not in {"mean", "cls"}
+        ):
+            raise EncoderUnsupported(
+                f"{name} is {' -> '.join(kinds)} with {pooling} pooling; the ONNX path runs a transformer "
+                "with mean or CLS pooling only: set CONVREC_EMBED_BACKEND=torch"
+            )
+        self.name, self.dim, self.pooling = name, int(model.get_embedding_dimension() or 0), pooling
+        self.tokenizer, self.max_length = model.tokenizer, model.max_seq_length
+        transformer: Any = model[0].auto_model
+        self.config = transformer.config
+        self.inputs = [n for n in self.tokenizer.model_input_names if n in ONNX_INPUTS]
+        self.session = ort.InferenceSession(
+            str(export_onnx(transformer, self.inputs, Path(directory))), providers=["CPUExecutionProvider"]
+        )
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer(
+                [str(texts[i]).strip() for i in rows], padding=True, truncation=True,
+                max_length=self.max_length, return_tensors="np",
+            )  # fmt: skip
+            hidden = self.session.run(None, {n: batch[n].astype(np.int64) for n in self.inputs})[0]
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = batch["attention_mask"][..., None].astype(np.float32)
+                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return out
+
+
+def export_onnx(transformer: Any, inputs: Sequence[str], directory: Path) -> Path:
+    """`transformer` (a Hugging Face model) as an ONNX file in `directory` whose output is the
+    last hidden state; the file is named by a digest of the weights and `inputs`, and exported
+    only when it is not there yet (written atomically: a killed export leaves no half file)."""
+    import torch
+
+    digest = hashlib.blake2b(" ".join(inputs).encode(), digest_size=16)
+    for key, tensor in sorted(transformer.state_dict().items()):
+        digest.update(key.encode() + tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    path = directory / f"{digest.hexdigest()}.onnx"
+    if path.is_file():
+        return path
+    directory.mkdir(parents=True, exist_ok=True)
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = transformer.eval()
+
+        def forward(self, *args: Any) -> Any:
+            return self.model(**dict(zip(inputs, args, strict=True))).last_hidden_state
+
+    example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in inputs)
+    axes = {n: {0: "batch", 1: "tokens"} for n in [*inputs, "hidden"]}
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(
+            LastHidden(), example, str(partial), input_names=list(inputs), output_names=["hidden"],
+            dynamic_axes=axes, opset_version=17, dynamo=False,
+        )  # fmt: skip
+    os.replace(partial, path)
+    return path
 
 
 EMBED_CHUNK = 8192  # rows per chunk: ~12 MB of 384-d vectors, ~50 s of MiniLM on two cores
