@@ -2,10 +2,9 @@
 growing size (10k, 100k, 1M items) on one machine.
 
 Per size it generates a catalogue (items in topics, Zipf-distributed interactions of users who
-favour a few topics), embeds it with the streamed, resumable embedding `build-index` uses, builds
-the FAISS index `build-index` would (exact when small, else an IVF index tuned to recall@10 >= 0.95,
-its recall–cost curve recorded) and trains the collaborative scorer `choose_cf` picks for that
-size, and saves both to measure their size on disk. Each stage reports its wall time and its peak
+favour a few topics), embeds it as `build-index` does, builds the FAISS index `build-index` would
+(exact when small, else the approximate one tuned to recall@10 >= 0.95, its recall–cost curve
+recorded), trains the CF scorer `choose_cf` picks for that size, and saves both to measure them. Each stage reports its wall time and its peak
 resident memory (the process's high-water mark, reset before the stage: FAISS and BLAS allocate
 outside Python's view). Then a chat turn's retrieval is timed query by query, on one thread
 for FAISS: embed the request with the real encoder, ANN search, CF fold-in of a 1-3 item
@@ -14,15 +13,14 @@ ANN search is measured against exact search, and the CF search's top 300 against
 fold-in's. Beside each stage: its floor on one thread of this machine (bytes read at the measured
 bandwidth, the encoder's FLOPs at the measured rate; `convrec.eval.limits`).
 
-The real encoder (MiniLM, ~170 items/s on two cores) embeds whole catalogues up to `real_max`
-items. Larger ones would take hours, so their vectors come from the catalogue's topics (the
-generator of `convrec bench index`, whose nearest-neighbour cosines resemble MiniLM's), and the
-real encoder's cost is measured on a slice and extrapolated; the table says which. Queries are
-always embedded by the real encoder, for their cost; with topic vectors the ANN recall is
-measured with topic-vector queries, since a real query vector has no true neighbours there.
+The real encoder embeds whole catalogues up to `real_max` items. Larger ones would take hours, so
+their vectors come from the catalogue's topics (`convrec bench index`'s generator, whose neighbour
+cosines resemble MiniLM's) and the encoder's cost is measured on a slice and extrapolated; the table
+says which. Queries are always embedded by the real encoder, for their cost; with topic vectors the
+ANN recall is measured with topic-vector queries (a real query vector has no true neighbours there).
 
-Left out on purpose: LLM stages (their cost does not grow with the catalogue), filters (a filter
-narrows the search; `bench index` and the index tests cover it) and GPU encoders.
+Left out on purpose: LLM stages (their cost does not grow with the catalogue), filters (`bench index`
+and the index tests cover them) and GPU encoders.
 """
 
 from __future__ import annotations
