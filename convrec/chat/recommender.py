@@ -24,7 +24,7 @@ from convrec.chat.evidence import Evidence
 from convrec.chat.relax import relax
 from convrec.chat.session import Session
 from convrec.core.config import Settings
-from convrec.core.text import clean_message
+from convrec.core.text import CJK, clean_message
 from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
@@ -46,7 +46,7 @@ from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
-from convrec.retrieve.search import CJK, Retriever, query_text, title_discounted
+from convrec.retrieve.search import Retriever, query_text, title_discounted
 
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt

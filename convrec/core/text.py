@@ -1,5 +1,6 @@
 """The one check every message goes through, whichever way it came in (REST, the OpenAI-style
-chat, the browser chat, the CLI), so that each refuses the same text with the same words."""
+chat, the browser chat, the CLI), so that each refuses the same text with the same words; and the
+one test of Chinese script (`CJK`) that the parser, the titles and the retriever share."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from convrec.core.errors import InputError
 
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\ufeff]")
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # JSON's "\ud800" decodes to one; no UTF-8 can carry it
+IDEOGRAPHS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs: extension A, unified, compatibility
+CJK = re.compile(f"[{IDEOGRAPHS}]")
 
 
 def clean_message(text: str, max_chars: int) -> str:

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import NamedTuple
 
+from convrec.core.text import CJK
+
 LEXICON = "titles_zh.tsv"  # zh <TAB> title <TAB> year, in the package convrec.data
 CUES_ZH = ("类似于", "類似於", "类似", "類似", "喜欢", "喜歡", "爱看", "愛看", "比如", "例如", "像")
 MIN_BARE_CHARS = 3  # a title found without a cue or quotes has at least this many characters
@@ -61,7 +63,6 @@ EVERYDAY = frozenset(
 )
 QUOTED_ONLY = frozenset({"功夫", "醉拳"})  # the genre before the film: "喜欢功夫" is about kung fu
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NON_KEY = re.compile(r"[\W_]+")
 _YEAR = re.compile(r"\s*[(（]\s*(?:1[89]|20)\d\d\s*[)）]\s*$")
 _QUOTED = re.compile(r'《([^》\n]{1,80})》|「([^」\n]{1,80})」|『([^』\n]{1,80})』|“([^”\n]{1,80})”|"([^"\n]{1,80})"')
@@ -150,13 +151,13 @@ class ZhTitles:
 
     def lookup(self, title: str) -> int | None:
         """The item a Chinese title names exactly (a trailing "(1997)" is ignored), or None."""
-        if not _CJK.search(title):
+        if not CJK.search(title):
             return None
         return self._ids.get(zh_key(_YEAR.sub("", title)))
 
     def find(self, text: str) -> list[ZhMention]:
         """The lexicon titles a message mentions, in order: quoted, after a cue, or on their own."""
-        if not _CJK.search(text) or not self._ids:
+        if not CJK.search(text) or not self._ids:
             return []
         found: list[ZhMention] = []
         quoted: list[tuple[int, int]] = []

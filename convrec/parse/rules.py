@@ -34,6 +34,7 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
+from convrec.core.text import CJK, IDEOGRAPHS
 from convrec.core.types import NeedsUpdate
 from convrec.data.titles import Mention, TitleMatcher
 from convrec.parse.lexicon import (
@@ -97,9 +98,8 @@ _OLD = any_of(OLD_PHRASES)
 _LESS_LIKE = any_of(LESS_LIKE_CUES)
 _MORE_LIKE = any_of(MORE_LIKE_CUES)
 _DISLIKE = any_of(DISLIKE_CUES)
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD_EN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'-]*[a-zà-öø-ÿ]")  # Latin letters with accents: "amélie"
-_ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + r"|[^\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + f"|[^{IDEOGRAPHS}]+")
 
 _ORD = "|".join(ORDINALS)
 _NUM = "|".join(k for k in NUMBERS if k.isascii())
@@ -166,7 +166,7 @@ def language_of(text: str) -> str:
     >>> language_of("推荐几部喜剧"), language_of("a funny movie")
     ('zh', 'en')
     """
-    return "zh" if _CJK.search(text) else "en"
+    return "zh" if CJK.search(text) else "en"
 
 
 def century(two_digits: int, now_year: int) -> int:

@@ -8,13 +8,13 @@ index, the nearest pictures; each source's score for every candidate is one colu
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from convrec.core.errors import InputError
+from convrec.core.text import CJK
 from convrec.core.types import Candidates, Item, Needs
 from convrec.data.catalog import title_key
 from convrec.data.documents import title_only
@@ -26,7 +26,6 @@ from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
 
 POPULAR_N = 50  # the most popular allowed items always compete
-CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
