@@ -232,6 +232,19 @@ def test_the_build_stores_the_attribute_vectors_so_that_no_turn_encodes_the_voca
     assert len(words) < len(names)
 
 
+def test_a_rebuild_encodes_only_the_new_attribute_names(tagged):
+    build(tagged)
+    with open(tagged.index_dir.parent / "data" / "tags.csv", "a") as f:
+        f.write("1,15,submarine,0\n")
+    encoder = Recording()
+    _, built = build_index(tagged, encoder=encoder, progress=False, log=lambda *_: None)
+    assert built and encoder.calls[-1] == ["submarine"]  # after the one item whose text changed
+    calls, rec = first_turn(tagged)
+    assert len(rec.attributes) == 32 and rec.attributes.names not in calls
+    build_index(tagged, encoder=encoder, progress=False, force=True, log=lambda *_: None)
+    assert encoder.calls[-1] == rec.attributes.names  # --force encodes every name again
+
+
 def test_stored_attribute_vectors_equal_the_ones_encoded_on_first_use(tagged):
     build(tagged)
     _, stored = first_turn(tagged)

@@ -135,8 +135,10 @@ class Attributes:
             self._vectors = encoder.encode(self.names)
         return self._vectors
 
-    def save_vectors(self, directory: Path, encoder: Encoder) -> list[str]:
-        """Encode the vocabulary's names once and store them under `directory` with their keys; the files written.
+    def save_vectors(self, directory: Path, encoder: Encoder, *, reuse: bool = True) -> list[str]:
+        """Encode the vocabulary's names once and store them under `directory` with their keys; the
+        files written. With `reuse`, a name whose key is stored there already keeps its vector (a
+        rebuild encodes only the new names).
 
         >>> import tempfile
         >>> from convrec.testing import HashEncoder
@@ -147,10 +149,29 @@ class Attributes:
         ...     b.load_vectors(Path(d), HashEncoder()), files
         (True, ['attribute_vectors.npy', 'attribute_keys.npy'])
         """
-        vectors = self._name_vectors(encoder) if self.names else np.zeros((0, encoder.dim), np.float32)
-        np.save(directory / VECTORS, np.asarray(vectors, np.float32))
-        np.save(directory / KEYS, self._keys(encoder.name))
+        keys = self._keys(encoder.name)
+        if self._vectors is None:
+            stored = self._stored(directory) if reuse else {}
+            fresh = [row for row, key in enumerate(keys.tolist()) if key not in stored]
+            vectors = np.zeros((len(keys), encoder.dim), np.float32)
+            if fresh:
+                vectors[fresh] = encoder.encode([self.names[row] for row in fresh])
+            for row, key in enumerate(keys.tolist()):
+                if key in stored:
+                    vectors[row] = stored[key]
+            self._vectors = vectors
+        np.save(directory / VECTORS, np.asarray(self._vectors, np.float32))
+        np.save(directory / KEYS, keys)
         return [VECTORS, KEYS]
+
+    @staticmethod
+    def _stored(directory: Path) -> dict[bytes, np.ndarray]:
+        """The vectors stored under `directory` by key (none when there are none)."""
+        try:
+            keys, vectors = np.load(directory / KEYS), np.load(directory / VECTORS)
+        except (OSError, ValueError):
+            return {}
+        return dict(zip(keys.tolist(), vectors, strict=True)) if len(keys) == len(vectors) else {}
 
     def load_vectors(self, directory: Path, encoder: Encoder) -> bool:
         """Take the names' vectors stored under `directory` when they are `encoder`'s for this very

@@ -237,7 +237,7 @@ def build_index(
     timings["cf_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    attribute_files = _store_attributes(index_dir, catalog, profiles, encoder)
+    attribute_files = _store_attributes(index_dir, catalog, profiles, encoder, reuse=not force)
     timings["attributes_s"] = time.perf_counter() - t
 
     catalog.save(index_dir / "catalog")
@@ -274,11 +274,16 @@ def build_index(
     return manifest, True
 
 
-def _store_attributes(index_dir: Path, catalog: Catalog, profiles: dict[int, Profile], encoder: Encoder) -> list[str]:
-    """Encode the attribute vocabulary's names once, so that no request does (see `Attributes.load_vectors`)."""
+def _store_attributes(
+    index_dir: Path, catalog: Catalog, profiles: dict[int, Profile], encoder: Encoder, *, reuse: bool = True
+) -> list[str]:
+    """Encode the attribute vocabulary's names once, so that no request does (see `Attributes.load_vectors`);
+    with `reuse`, only the names the last build did not store."""
     items = [catalog.get(int(i)) for i in catalog.ids()]
     written = {i: p.words() for i, p in profiles.items()}
-    return Attributes.from_items(items, np.zeros((len(items), 0)), written).save_vectors(index_dir, encoder)
+    return Attributes.from_items(items, np.zeros((len(items), 0)), written).save_vectors(
+        index_dir, encoder, reuse=reuse
+    )
 
 
 def _previous_vectors(index_dir: Path) -> tuple[np.ndarray, ItemIndex] | None:
