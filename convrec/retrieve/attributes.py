@@ -188,7 +188,7 @@ class Attributes:
         if len(vectors) != len(keys) or keys.tolist() != self._keys(encoder.name).tolist():
             log.warning(
                 "%s/%s are not %s's vectors of these %d attribute names: they are encoded on the first request "
-                "that needs them; `convrec build-index --force` stores them again", directory, VECTORS,
+                "that needs them; `convrec build-index` stores them again", directory, VECTORS,
                 encoder.name, len(self.names),
             )  # fmt: skip
             return False
