@@ -1,4 +1,5 @@
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ from convrec.chat.load import load_recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import IndexMissing
-from convrec.retrieve.build import build_index, read_manifest
+from convrec.retrieve.attributes import KEYS, VECTORS
+from convrec.retrieve.build import MANIFEST, build_index, read_manifest
 from convrec.testing import HashEncoder, tiny_catalog
 
 
@@ -60,22 +62,29 @@ def test_changed_catalogue_is_detected(settings):
     assert built and manifest["catalog"]["items"] == 25
 
 
-def test_a_rebuild_embeds_only_new_or_changed_items(settings):
-    class Counting(HashEncoder):
-        def encode(self, texts, **kw):
-            self.seen = list(texts)
-            return super().encode(texts, **kw)
+class Recording(HashEncoder):
+    """The test encoder, keeping the texts of every call."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts, **kw):
+        self.calls.append(list(texts))
+        return super().encode(texts, **kw)
+
+
+def test_a_rebuild_embeds_only_new_or_changed_items(settings):
     build(settings)
     movies = settings.dataset + "/movies.csv"
     with open(movies, "a") as f:
         f.write('99,"New Film (2020)",Drama\n')
-    encoder = Counting()
+    encoder = Recording()
     manifest, built = build_index(settings, encoder=encoder, progress=False, log=lambda *_: None)
-    assert built and manifest["embedding"]["embedded"] == 1 and encoder.seen == ["New Film (2020). Genres: Drama."]
+    assert built and manifest["embedding"]["embedded"] == 1 and encoder.calls == [["New Film (2020). Genres: Drama."]]
     reused = load_recommender(settings, llm=None, encoder=HashEncoder()).index
     build_index(settings, encoder=encoder, progress=False, force=True, log=lambda *_: None)
-    assert len(encoder.seen) == 25  # --force embeds everything
+    assert len(encoder.calls[-1]) == 25  # --force embeds everything
     fresh = load_recommender(settings, llm=None, encoder=HashEncoder()).index
     assert (reused.ids == fresh.ids).all()
     assert abs(reused.index.reconstruct_n(0, 25) - fresh.index.reconstruct_n(0, 25)).max() < 1e-6
@@ -178,3 +187,101 @@ def test_a_changed_catalogue_does_not_resume_an_old_partial_embedding(tmp_path):
     encoder = Interrupted()
     vectors = embed_to_disk([*texts[:-1], "another film"], encoder, tmp_path, chunk=5)
     assert encoder.texts == 12 and np.allclose(vectors[-1], HashEncoder().encode(["another film"])[0])
+
+
+# keywords and tags of a knowledge table, as tags.csv brings them: 31 attribute names over the tiny catalogue
+KEYWORDS = {
+    10: ("serial killer", "detective", "basement", "psychopath", "police"),
+    9: ("nightmare", "haunted house", "ghost"),
+    11: ("vampire", "full moon", "werewolf"),
+    15: ("space station", "aliens", "astronaut", "zero gravity"),
+    16: ("robot", "artificial intelligence", "dystopia"),
+    17: ("feel-good", "paris", "love at first sight", "romantic"),
+    18: ("feel-good", "heartwarming", "small town", "friendship"),
+    13: ("revenge", "gunfight", "bounty hunter"),
+    3: ("office", "workplace comedy", "boss"),
+}
+
+
+@pytest.fixture
+def tagged(settings):
+    lines = ["userId,movieId,tag,timestamp"] + [f"1,{i},{tag},0" for i, tags in KEYWORDS.items() for tag in tags]
+    (settings.index_dir.parent / "data" / "tags.csv").write_text("\n".join(lines) + "\n")
+    return settings
+
+
+def first_turn(settings):
+    """A fresh server's first topic turn: the texts encoded while loading and answering, and the recommender."""
+    encoder = Recording()
+    rec = load_recommender(settings, llm=None, encoder=encoder)
+    turn = rec.recommend(Session(), "a dark movie about a serial killer and a detective", k=3)
+    assert turn.recs[0].item.item_id == 10
+    return encoder.calls, rec
+
+
+def test_the_build_stores_the_attribute_vectors_so_that_no_turn_encodes_the_vocabulary(tagged):
+    manifest, _ = build(tagged)
+    assert {VECTORS, KEYS} <= set(manifest["files"])
+    calls, rec = first_turn(tagged)
+    names = rec.attributes.names
+    assert len(names) == 31
+    words = [text for call in calls for text in call]
+    # the query's own vector and the request's words; not one attribute name it did not say
+    assert "serial killer" in words and "detective" in words
+    assert not set(words) & set(names) - {"serial killer", "detective"}
+    assert len(words) < len(names)
+
+
+def test_a_rebuild_encodes_only_the_new_attribute_names(tagged):
+    build(tagged)
+    with open(tagged.index_dir.parent / "data" / "tags.csv", "a") as f:
+        f.write("1,15,submarine,0\n")
+    encoder = Recording()
+    _, built = build_index(tagged, encoder=encoder, progress=False, log=lambda *_: None)
+    assert built and encoder.calls[-1] == ["submarine"]  # after the one item whose text changed
+    calls, rec = first_turn(tagged)
+    assert len(rec.attributes) == 32 and rec.attributes.names not in calls
+    build_index(tagged, encoder=encoder, progress=False, force=True, log=lambda *_: None)
+    assert encoder.calls[-1] == rec.attributes.names  # --force encodes every name again
+
+
+def test_stored_attribute_vectors_equal_the_ones_encoded_on_first_use(tagged):
+    build(tagged)
+    _, stored = first_turn(tagged)
+    (tagged.index_dir / KEYS).unlink()
+    calls, first_use = first_turn(tagged)
+    assert first_use.attributes.names in calls  # encoded on first use, as before
+    assert (np.load(tagged.index_dir / VECTORS) == first_use.attributes._vectors).all()
+    assert (stored.attributes._vectors == first_use.attributes._vectors).all()
+
+
+def test_an_index_built_before_the_attribute_vectors_still_answers_and_a_build_adds_them(tagged, caplog):
+    build(tagged)
+    manifest = read_manifest(tagged.index_dir)  # as an index built before this change: no files, not listed
+    manifest["files"] = [f for f in manifest["files"] if f not in (VECTORS, KEYS)]
+    (tagged.index_dir / MANIFEST).write_text(json.dumps(manifest))
+    (tagged.index_dir / VECTORS).unlink()
+    (tagged.index_dir / KEYS).unlink()
+    with caplog.at_level(logging.INFO, logger="convrec.retrieve.attributes"):
+        calls, rec = first_turn(tagged)
+    assert (
+        "no attribute vectors" in caplog.text and "31 attribute names are encoded on the first request" in caplog.text
+    )
+    assert calls.count(rec.attributes.names) == 1
+    caplog.clear()
+    manifest, built = build(tagged)  # nothing to rebuild: only the vectors are added
+    assert not built and {VECTORS, KEYS} <= set(manifest["files"]) == set(read_manifest(tagged.index_dir)["files"])
+    calls, _ = first_turn(tagged)
+    assert rec.attributes.names not in calls and not caplog.text
+
+
+def test_attribute_vectors_of_another_encoder_are_not_taken(tagged, caplog):
+    build(tagged)
+
+    class Other(HashEncoder):
+        name = "hash-2"
+
+    rec = load_recommender(tagged, llm=None, encoder=HashEncoder())
+    with caplog.at_level(logging.WARNING, logger="convrec.retrieve.attributes"):
+        assert not rec.attributes.load_vectors(tagged.index_dir, Other())
+    assert "are not hash-2's vectors of these 31 attribute names" in caplog.text

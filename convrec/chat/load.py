@@ -57,4 +57,6 @@ def load_recommender(
         index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in index.ids if int(i) in catalog}
     )
     written = {i: p.words() for i, p in profiles.items()}
-    return Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written, conv=conv)
+    rec = Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written, conv=conv)
+    rec.attributes.load_vectors(index_dir, encoder)  # the names' vectors the build encoded
+    return rec

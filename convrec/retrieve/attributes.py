@@ -10,6 +10,11 @@ request reaches the vocabulary two ways:
 - by meaning: each requested word's nearest attribute names in the text encoder's space, from
   `NEAR_ATTRIBUTE` cosine ("uplifting" -> "feel-good", "inspirational").
 
+The names' vectors are encoded once, by `convrec build-index` (`save_vectors`: index/attribute_vectors.npy,
+keyed per name by the encoder and the name in attribute_keys.npy), and taken with the index (`load_vectors`);
+an index built before they were stored, or whose keys are another encoder's or vocabulary's, has them
+encoded on the first request that needs them (minutes for a vocabulary of keywords on a 2-core CPU).
+
 `about` gives each catalogue row how much of the request it is about (0..1), one more score source
 for the blend ("about"); `likeness` is what "like X" shares of X itself: its genres and its attributes.
 
@@ -19,16 +24,18 @@ spreading attributes to untagged items through co-ratings (measured neither; the
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
 from convrec.core.types import Item
-from convrec.retrieve.embed import Encoder
+from convrec.retrieve.embed import Encoder, text_key
 
 # MiniLM cosine between a requested word and an attribute name from which they mean the same thing.
 # Measured on MovieLens tags: "uplifting"-"feel-good" 0.66, "heist"-"bank robbery" 0.62,
@@ -37,6 +44,9 @@ NEAR_ATTRIBUTE = 0.6
 PROFILE_RELEVANCE = 0.5  # a model-written theme counts half a catalogue tag
 MIN_ITEMS = 1  # an attribute no item carries is not in the vocabulary
 MAX_MATCHES = 8  # attribute names per requested word
+VECTORS = "attribute_vectors.npy"  # per attribute name, in `names` order: its vector in the encoder's space
+KEYS = "attribute_keys.npy"  # per attribute name: `text_key` of the encoder's name and the attribute name
+log = logging.getLogger(__name__)
 
 
 def _norm(name: str) -> str:
@@ -46,7 +56,7 @@ def _norm(name: str) -> str:
 @dataclass
 class Attributes:
     """Items x attributes relevance (rows in index order), the attribute names, and their vectors
-    in the encoder's space (computed on first use)."""
+    in the encoder's space (stored by the build, see `load_vectors`; else computed on first use)."""
 
     names: list[str]
     matrix: sparse.csr_matrix  # float32, rows = catalogue rows, columns = names
@@ -113,14 +123,80 @@ class Attributes:
         words = [w for w in dict.fromkeys(_norm(w) for w in words) if w]
         if not words or not self.names:
             return {}
-        if self._vectors is None:
-            self._vectors = encoder.encode(self.names)
-        sims = encoder.encode(words) @ self._vectors.T
+        sims = encoder.encode(words) @ self._name_vectors(encoder).T
         out = {}
         for word, row in zip(words, sims):
             best = np.argsort(-row)[:MAX_MATCHES]
             out[word] = [(int(c), float(row[c])) for c in best if row[c] >= NEAR_ATTRIBUTE]
         return out
+
+    def _name_vectors(self, encoder: Encoder) -> np.ndarray:
+        if self._vectors is None:
+            self._vectors = encoder.encode(self.names)
+        return self._vectors
+
+    def save_vectors(self, directory: Path, encoder: Encoder, *, reuse: bool = True) -> list[str]:
+        """Encode the vocabulary's names once and store them under `directory` with their keys; the
+        files written. With `reuse`, a name whose key is stored there already keeps its vector (a
+        rebuild encodes only the new names).
+
+        >>> import tempfile
+        >>> from convrec.testing import HashEncoder
+        >>> a = Attributes.from_items([Item(1, "A", tags=("heist", "time loop"))], np.zeros((1, 0)))
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     files = a.save_vectors(Path(d), HashEncoder())
+        ...     b = Attributes.from_items([Item(1, "A", tags=("heist", "time loop"))], np.zeros((1, 0)))
+        ...     b.load_vectors(Path(d), HashEncoder()), files
+        (True, ['attribute_vectors.npy', 'attribute_keys.npy'])
+        """
+        keys = self._keys(encoder.name)
+        if self._vectors is None:
+            stored = self._stored(directory) if reuse else {}
+            fresh = [row for row, key in enumerate(keys.tolist()) if key not in stored]
+            vectors = np.zeros((len(keys), encoder.dim), np.float32)
+            if fresh:
+                vectors[fresh] = encoder.encode([self.names[row] for row in fresh])
+            for row, key in enumerate(keys.tolist()):
+                if key in stored:
+                    vectors[row] = stored[key]
+            self._vectors = vectors
+        np.save(directory / VECTORS, np.asarray(self._vectors, np.float32))
+        np.save(directory / KEYS, keys)
+        return [VECTORS, KEYS]
+
+    @staticmethod
+    def _stored(directory: Path) -> dict[bytes, np.ndarray]:
+        """The vectors stored under `directory` by key (none when there are none)."""
+        try:
+            keys, vectors = np.load(directory / KEYS), np.load(directory / VECTORS)
+        except (OSError, ValueError):
+            return {}
+        return dict(zip(keys.tolist(), vectors, strict=True)) if len(keys) == len(vectors) else {}
+
+    def load_vectors(self, directory: Path, encoder: Encoder) -> bool:
+        """Take the names' vectors stored under `directory` when they are `encoder`'s for this very
+        vocabulary; else (an index built before they were stored, another encoder, another
+        vocabulary) leave them to be encoded on first use, and say so. Whether they were taken."""
+        try:
+            keys, vectors = np.load(directory / KEYS), np.load(directory / VECTORS)
+        except (OSError, ValueError) as e:
+            log.info(
+                "%s/ has no attribute vectors (%s): the %d attribute names are encoded on the first request "
+                "that needs them; `convrec build-index` stores them", directory, type(e).__name__, len(self.names),
+            )  # fmt: skip
+            return False
+        if len(vectors) != len(keys) or keys.tolist() != self._keys(encoder.name).tolist():
+            log.warning(
+                "%s/%s are not %s's vectors of these %d attribute names: they are encoded on the first request "
+                "that needs them; `convrec build-index` stores them again", directory, VECTORS,
+                encoder.name, len(self.names),
+            )  # fmt: skip
+            return False
+        self._vectors = vectors
+        return True
+
+    def _keys(self, encoder_name: str) -> np.ndarray:
+        return np.array([text_key(encoder_name, name) for name in self.names], dtype="S16")
 
     def about(self, words: Sequence[str], encoder: Encoder) -> np.ndarray | None:
         """Per catalogue row, how much it is about the requested `words` (0..1): for each word its

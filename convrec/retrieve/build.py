@@ -29,8 +29,18 @@ from convrec.data.documents import item_text
 from convrec.data.knowledge import KnowledgeReport, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog_with_knowledge
 from convrec.data.profiles import PROFILES, Profile, read_profiles
+from convrec.retrieve.attributes import KEYS as ATTRIBUTE_KEYS
+from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.cf import Scorer, make_cf
-from convrec.retrieve.embed import EMBED_CHUNK, Encoder, OnnxEncoder, SentenceEncoder, default_device, embed_to_disk
+from convrec.retrieve.embed import (
+    EMBED_CHUNK,
+    Encoder,
+    OnnxEncoder,
+    SentenceEncoder,
+    default_device,
+    embed_to_disk,
+    text_key,
+)
 from convrec.retrieve.images import build_image_index
 from convrec.retrieve.index import ItemIndex, choose_kind
 
@@ -161,7 +171,12 @@ def build_index(
         try:
             old = read_manifest(index_dir)
             if old["inputs"] == inputs and all((index_dir / f).exists() for f in old["files"]):
-                if old.get("catalog") != described:  # a new domain noun or source path needs no rebuild
+                stale = old.get("catalog") != described  # a new domain noun or source path needs no rebuild
+                if ATTRIBUTE_KEYS not in old["files"]:  # built before the attribute vectors were stored
+                    old["files"] += _store_attributes(index_dir, catalog, profiles, encoder or make_encoder(settings))
+                    log("stored the attribute names' vectors")
+                    stale = True
+                if stale:
                     old["catalog"] = described
                     _write_json(index_dir / MANIFEST, old)
                 log(f"index/ is up to date ({len(catalog):,} items); nothing to do")
@@ -221,6 +236,10 @@ def build_index(
     cf.save(index_dir)
     timings["cf_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    attribute_files = _store_attributes(index_dir, catalog, profiles, encoder, reuse=not force)
+    timings["attributes_s"] = time.perf_counter() - t
+
     catalog.save(index_dir / "catalog")
     timings["total_s"] = time.perf_counter() - started
     manifest = {
@@ -235,7 +254,15 @@ def build_index(
         },
         "index": {"kind": index.kind, "items": len(index), **({"tuning": index.tuning} if index.tuning else {})},
         **({"images": images} if images else {}),
-        "files": ["items.faiss", "item_ids.npy", TEXT_KEYS, *cf.files, "catalog", *(images["files"] if images else [])],
+        "files": [
+            "items.faiss",
+            "item_ids.npy",
+            TEXT_KEYS,
+            *cf.files,
+            "catalog",
+            *attribute_files,
+            *(images["files"] if images else []),
+        ],
         "packages": _versions(),
         "python": platform.python_version(),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -247,13 +274,16 @@ def build_index(
     return manifest, True
 
 
-def text_key(encoder_name: str, text: str) -> bytes:
-    """What identifies an item's vector: the encoder and the text it embedded.
-
-    >>> text_key("m", "Heat (1995).") == text_key("m", "Heat (1995).") != text_key("other", "Heat (1995).")
-    True
-    """
-    return hashlib.blake2b(f"{encoder_name}\0{text}".encode(), digest_size=16).digest()
+def _store_attributes(
+    index_dir: Path, catalog: Catalog, profiles: dict[int, Profile], encoder: Encoder, *, reuse: bool = True
+) -> list[str]:
+    """Encode the attribute vocabulary's names once, so that no request does (see `Attributes.load_vectors`);
+    with `reuse`, only the names the last build did not store."""
+    items = [catalog.get(int(i)) for i in catalog.ids()]
+    written = {i: p.words() for i, p in profiles.items()}
+    return Attributes.from_items(items, np.zeros((len(items), 0)), written).save_vectors(
+        index_dir, encoder, reuse=reuse
+    )
 
 
 def _previous_vectors(index_dir: Path) -> tuple[np.ndarray, ItemIndex] | None:

@@ -242,3 +242,12 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def text_key(encoder_name: str, text: str) -> bytes:
+    """What identifies an item's vector: the encoder and the text it embedded.
+
+    >>> text_key("m", "Heat (1995).") == text_key("m", "Heat (1995).") != text_key("other", "Heat (1995).")
+    True
+    """
+    return hashlib.blake2b(f"{encoder_name}\0{text}".encode(), digest_size=16).digest()
