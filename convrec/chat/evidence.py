@@ -51,6 +51,9 @@ class Evidence:
         self.encoder = encoder
         self.profiled = frozenset(profiled)  # item ids a model wrote a profile for
         self.noun = noun
+        # the last query and its cosine to each profiled item's own document: a turn asks for them
+        # when it orders the candidates and again for the preview's and the final reasons
+        self._own: tuple[str, dict[int, float]] = ("", {})
 
     def query(self, needs: Needs) -> str:
         """The text search's query, as `Retriever.retrieve` embeds it."""
@@ -59,16 +62,22 @@ class Evidence:
     def own_text(self, cands: Candidates, needs: Needs) -> np.ndarray:
         """Per candidate, the cosine of its own document (without a profile) to the query: the "text"
         score, embedded again for the profiled candidates near the words (at most `MAX_REENCODED`;
-        those beyond count as not near)."""
+        those beyond count as not near), once per query: later calls of the turn reuse the cosines."""
         text = np.asarray(cands.scores.get("text", np.zeros(len(cands))), np.float32).copy()
         again = [n for n, i in enumerate(cands.ids) if int(i) in self.profiled and text[n] >= NEAR_TEXT]
         if not again:
             return text
         text[again[MAX_REENCODED:]] = 0.0
         again = again[:MAX_REENCODED]
-        docs = [item_text(self.items[self.position[int(cands.ids[n])]]) for n in again]
-        vectors = self.encoder.encode([self.query(needs), *docs])
-        text[again] = vectors[1:] @ vectors[0]
+        query = self.query(needs)
+        known = self._own[1] if self._own[0] == query else {}
+        ids = [int(cands.ids[n]) for n in again]
+        fresh = [i for i in ids if i not in known]
+        if fresh:
+            vectors = self.encoder.encode([query, *(item_text(self.items[self.position[i]]) for i in fresh)])
+            known = {**known, **dict(zip(fresh, (vectors[1:] @ vectors[0]).tolist()))}
+            self._own = (query, known)
+        text[again] = [known[i] for i in ids]
         return text
 
     def near(self, cands: Candidates, needs: Needs) -> dict[int, bool]:
