@@ -200,7 +200,7 @@ def test_build_embeds_the_pictures_beside_the_text_and_counts_the_failures(setti
 
 def test_words_rank_the_item_whose_poster_they_describe_first(settings):
     build(settings)
-    rec = load_recommender(settings.model_copy(update={"w_image": 1.0}), llm=None, encoder=HashEncoder())
+    rec = load_recommender(settings.model_copy(update={"weights": {"image": 1.0}}), llm=None, encoder=HashEncoder())
     for item_id, colour in POSTERS.items():
         turn = rec.recommend(Session(), f"a {colour} poster")
         assert turn.recs[0].item.item_id == item_id, colour

@@ -138,14 +138,7 @@ class Recorded:
 
 def prompt_openings(recommender: Any) -> dict[str, str]:
     """A prompt's fixed opening (its text before any per-message {placeholder}) -> its stage."""
-    prompts = {
-        "parse": [recommender.parse_prompt],
-        "propose": [recommender.propose_prompt],
-        "rerank": list(recommender.rerank_prompts.values()),
-        "reply": list(recommender.reply_prompts.values()),
-        "reason": list(recommender.reason_prompts.values()),
-    }
-    return {p.split("{")[0]: stage for stage, ps in prompts.items() for p in ps}
+    return {p.split("{")[0]: stage for stage, ps in recommender.prompts.items() for p in ps}
 
 
 def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS) -> dict[str, Any]:

@@ -237,7 +237,7 @@ def cmd_eval_explanations(args: Any) -> int:
         args.llm = "none"  # the rules, unless a model is named
     rec = load_recommender(settings_from_args(args))
     named = {i: it.title for i, it in rec.catalog.items.items()}
-    report = run(rec.recommend, conversations(args.suite, args.content), rec.spotter, rec.genres, named)
+    report = run(rec.recommend, conversations(args.suite, args.content), rec.write.spotter, rec.genres, named)
     report.update(
         examples=examples(rec.recommend),
         llm=rec.llm.name if rec.llm else "none",

@@ -35,8 +35,8 @@ from concurrent.futures import TimeoutError as Waited
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
+from convrec.chat.talk import Turn
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, StoreUnavailable
 from convrec.retrieve.images import Picture
