@@ -183,12 +183,13 @@ POPULAR_N = 50  # the most popular allowed items always compete
 
 @dataclass
 class Popular:
-    """The popularity prior as a column; its shortlist is the `POPULAR_N` most popular allowed items."""
+    """The popularity prior as a column; its shortlist is the `POPULAR_N` most popular allowed items
+    (fewer when fewer are asked for)."""
 
     library: Library
 
     def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
-        return self.library.popular(allowed, POPULAR_N)
+        return self.library.popular(allowed, min(n, POPULAR_N))
 
     def at(self, rows: np.ndarray) -> np.ndarray:
         return self.library.popularity[rows]
