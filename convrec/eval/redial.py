@@ -17,7 +17,8 @@ and in whether the LLM reorders the top of the list:
                  other sources (conv included) at the Settings' weights, as in a chat
     blend+llm    blend, then the LLM orders the top `llm_window` (rerank.rerank, fused as in a chat)
 
-The single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
+Any other registered blend source can be graded alone the same way (`--systems about`). The
+single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
 source with nothing to say (CF with no liked item, text with no query) leaves ties that
 popularity breaks (weight 1e-3), so every system returns a full list. Popularity counts ratings
 with a one-year half-life by default (`recent_popularity`), as of when the dialogues were collected
@@ -261,16 +262,17 @@ class System:
 def weights_for(name: str, configured: Mapping[str, float]) -> dict[str, float]:
     """Blend weights of a named system (see the module docstring), by source name.
 
-    A single-source system gives every other registered source (`convrec.retrieve.sources`) weight
-    0, those added after it was defined too (the genres shared with liked items, the model's
-    proposals, pictures). "blend" keeps the configured weights (`configured`: every source's).
+    Any registered source (`convrec.retrieve.sources`; "popularity" is "pop") is a single-source
+    system: every other source weighs 0, those added after it was defined too (the genres shared
+    with liked items, the model's proposals, pictures). "blend" keeps the configured weights
+    (`configured`: every source's).
 
     >>> every = {"text": 0.6, "cf": 0.3, "pop": 0.1, "conv": 1.0}
     >>> weights_for("cf", every), weights_for("blend-noconv", every)["conv"]
     ({'text': 0.0, 'cf': 1.0, 'pop': 0.001, 'conv': 0.0}, 0.0)
     """
-    own = {"popularity": "pop", "text": "text", "cf": "cf", "conv": "conv"}.get(name)
-    if own is None:
+    own = "pop" if name == "popularity" else name
+    if own not in configured:
         return {**configured, **({"conv": 0.0} if name == "blend-noconv" else {})}
     return {**dict.fromkeys(configured, 0.0), "pop": TIE_BREAK, own: 1.0}
 
@@ -331,8 +333,9 @@ def make_systems(
     select = Select(chat.select.filters, relaxing=False)
     out = []
     for name in names:
-        if name not in SYSTEMS:
-            raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
+        if name not in SYSTEMS and name not in chat.blend.weights:
+            choices = ", ".join(dict.fromkeys([*SYSTEMS, *chat.blend.weights]))
+            raise ValueError(f"unknown system {name!r}; choose from {choices}")
         chosen = weights_for(name, chat.blend.weights)
         if weights and name in BLENDS:
             chosen.update(weights)

@@ -136,7 +136,11 @@ def add_eval_cli(eval_subparsers) -> None:
 
 
 def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
-    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated, from {', '.join(SYSTEMS)}, or any blend source alone (about, pref, ...)",
+    )
     p.add_argument(
         "--weights",
         default="0.2,0.4,0.4",
