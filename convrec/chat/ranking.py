@@ -59,12 +59,7 @@ class Blend:
     def missing(self, cands: Candidates) -> dict[str, np.ndarray]:
         """Per source, the candidates it knows nothing about (see `convrec.retrieve.blend.blend`)."""
         rows = self.library.rows(cands.ids)
-        out = {}
-        for name, source in SOURCES.items():
-            unknown = source.missing(self.library, rows)
-            if unknown is not None:
-                out[name] = unknown
-        return out
+        return {name: m for name, s in SOURCES.items() if (m := s.missing(self.library, rows)) is not None}
 
     def with_(self, **changes: object) -> Blend:
         """Another configuration of the stage: other `weights`, another `library`."""

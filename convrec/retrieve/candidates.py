@@ -45,12 +45,7 @@ class Retrieve:
 
     def columns(self, query: Query) -> dict[str, Column]:
         """Each source's column for this query, by name; the silent ones are left out."""
-        out = {}
-        for name, source in SOURCES.items():
-            column = source.column(self.library, query)
-            if column is not None:
-                out[name] = column
-        return out
+        return {name: c for name, s in SOURCES.items() if (c := s.column(self.library, query)) is not None}
 
     def within(self, columns: dict[str, Column], allowed: np.ndarray) -> Candidates:
         """The allowed candidates of every column, scored by every column."""
