@@ -47,18 +47,14 @@ LANGUAGES = (("en", "English"), ("zh", "Chinese"))
 
 
 class Recommender:
+    """A chat over one index: the stages, built once, and the turn that calls them in order."""
+
     def __init__(
         self, catalog: Catalog, index: ItemIndex, cf: Scorer, encoder: Encoder, llm: LLM | None, settings: Settings,
         images: ImageIndex | None = None, conv: ConvModel | None = None,
     ) -> None:  # fmt: skip
-        self.catalog, self.index, self.cf, self.encoder, self.llm, self.settings = (
-            catalog,
-            index,
-            cf,
-            encoder,
-            llm,
-            settings,
-        )
+        self.catalog, self.index, self.cf = catalog, index, cf
+        self.encoder, self.llm, self.settings = encoder, llm, settings
         self.items = [catalog.get(int(i)) for i in index.ids]  # with their model-written profiles, if any
         self.genres, self.titles, noun = catalog.genres(), TitleMatcher(self.items), settings.domain_noun
         filters = Filters(self.items, self.genres, index.position)
