@@ -17,7 +17,7 @@ from convrec.data.documents import title_only
 
 def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     """What the text encoder sees: genres and keywords, never the negated words, nor the domain
-    noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
+    noun ("course" in "a course on ethics": the "text" source adds the noun once itself).
 
     An English-only encoder (`multilingual` False, the default models) never sees Chinese words:
     it places them next to romanised Chinese titles ("太空" found Shanghai Triad). The rules give a
