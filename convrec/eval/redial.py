@@ -225,6 +225,11 @@ class System:
     llm: Any = None
     llm_window: int = 10
 
+    @property
+    def encoder(self) -> Any:
+        """The encoder its sources search with (a `CachedEncoder` the systems of a run share)."""
+        return self.ranking.retrieve.library.encoder
+
     def query(self, example: Example) -> str | None:
         """The text the encoder will see for this turn (as the "text" source builds it)."""
         _, needs = self.shared.replayed(example, self.rec)
@@ -368,9 +373,9 @@ def evaluate(
     run = Run()
     for s in systems:
         run.tallies[s.name], run.latency_ms[s.name], run.degraded[s.name] = Tally(), [], 0
-    encoders = {id(s.rec.encoder): s for s in systems if isinstance(getattr(s.rec, "encoder", None), CachedEncoder)}
+    encoders = {id(s.encoder): s for s in systems if isinstance(s.encoder, CachedEncoder)}
     for s in encoders.values():  # batch-encode every query up front (latency then excludes it)
-        s.rec.encoder.prime([q for ex in examples if ex.gradable and (q := s.query(ex))])
+        s.encoder.prime([q for ex in examples if ex.gradable and (q := s.query(ex))])
     for n, ex in enumerate(examples):
         if not ex.gradable:
             continue

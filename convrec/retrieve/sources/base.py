@@ -73,8 +73,13 @@ class Library:
         return np.array([self.index.position[int(i)] for i in ids], np.int64)
 
     def with_(self, **changes: Any) -> Library:
-        """A copy with other parts, e.g. another popularity prior or conversation model."""
-        return replace(self, **changes)
+        """A copy with other parts, e.g. another popularity prior or conversation model; what it
+        derived from the parts kept is kept (an evaluation swaps the conversation model per turn)."""
+        new = replace(self, **changes)
+        for derived, source in (("unrated", "items"), ("by_popularity", "popularity")):
+            if derived in self.__dict__ and source not in changes:
+                new.__dict__[derived] = self.__dict__[derived]
+        return new
 
 
 @dataclass
