@@ -29,6 +29,7 @@ from convrec.core.timing import timed
 from convrec.core.types import Candidates, Item, Needs, NeedsUpdate, Rec, Relaxation
 from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
+from convrec.lang import LANGUAGES, render_for
 from convrec.llm.base import LLM, Metered
 from convrec.llm.propose import propose
 from convrec.llm.templates import load_prompt
@@ -50,7 +51,6 @@ from convrec.retrieve.search import Retriever, query_text, title_discounted
 
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
-LANGUAGES = (("en", "English"), ("zh", "Chinese"))
 
 
 @dataclass
@@ -132,8 +132,10 @@ class Recommender:
         self._readings: dict[str, NeedsUpdate] = {}  # message -> the model's reading, oldest first
         self._readings_lock = threading.Lock()
         self.rerank_prompts = {"en": load_prompt("rank", domain=noun)}
-        self.reply_prompts = {lang: load_prompt("reply", domain=noun, language=name) for lang, name in LANGUAGES}
-        self.reason_prompts = {lang: load_prompt("reason", domain=noun, language=name) for lang, name in LANGUAGES}
+        self.reply_prompts = {c: load_prompt("reply", domain=noun, language=lang.name) for c, lang in LANGUAGES.items()}
+        self.reason_prompts = {
+            c: load_prompt("reason", domain=noun, language=lang.name) for c, lang in LANGUAGES.items()
+        }
 
     # -- the turn ---------------------------------------------------------------------------
     def recommend(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Turn:
@@ -251,7 +253,7 @@ class Recommender:
                 ties=ties,
                 weight=self.settings.rerank_weight,
                 follow_up=bool(session.turns),
-                noun=self.settings.domain_noun,
+                render=render_for(needs, self.settings.domain_noun),
             )
             info.update(rinfo, final=True)
         tie = {it.item_id: t for it, t in zip(items, ties)}
@@ -279,9 +281,9 @@ class Recommender:
         info: dict[str, Any],
     ) -> Turn:
         """A Turn with its template reply and question (`asked_last`: the previous answer asked one)."""
-        noun = self.settings.domain_noun
         reply = template_reply(
-            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=noun,
+            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last,
+            render=render_for(needs, self.settings.domain_noun),
             unplaced=info.get("unplaced", ()),
         )  # fmt: skip
         if relaxed is not None:  # the first `exact` recs meet every constraint; the rest meet all but `dropped`
@@ -304,9 +306,9 @@ class Recommender:
             self.genres,
             reply_prompt=self.reply_prompts[lang] if writes_reply else "",
             reason_prompt=self.reason_prompts[lang] if writes_reasons else "",
-            noun=self.settings.domain_noun,
+            render=render_for(turn.needs, self.settings.domain_noun),
         )
-        start, note = time.perf_counter(), not_placed(turn.info.get("unplaced", ()), lang == "zh", writing.noun)
+        start, note = time.perf_counter(), not_placed(turn.info.get("unplaced", ()), writing.words)
         for words in narrate(self.llm, writing, turn.recs, Reply(turn.reply, turn.question)):
             timings = {**turn.timings_ms, "write": (time.perf_counter() - start) * 1000}
             reply = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
@@ -476,7 +478,9 @@ class Recommender:
         """The first `k` candidates in blended order with template reasons (the preview), and their ties."""
         items = [self.catalog.get(int(i)) for i in top.ids[:k]]
         ties = item_ties(items, needs, self.catalog, self.cf, self.evidence.near(top, needs))
-        return template_recs(items, top.scores["blend"][:k], needs, ties, self.settings.domain_noun), ties
+        return template_recs(
+            items, top.scores["blend"][:k], needs, ties, render_for(needs, self.settings.domain_noun)
+        ), ties
 
     def _years_of(self, ids: list[int]) -> dict[int, int | None]:
         return {i: self.catalog.get(i).year for i in ids if i in self.catalog}

@@ -23,6 +23,7 @@ import numpy as np
 
 from convrec.core.errors import LLMError
 from convrec.core.types import Item, Needs, Rec
+from convrec.lang import Render
 from convrec.llm.base import LLM
 from convrec.rank.explain import Ties, template_recs, ties_of
 from convrec.retrieve.blend import minmax
@@ -140,14 +141,14 @@ def rerank(
     ties: Sequence[Ties] | None = None,
     weight: float = 1.0,
     follow_up: bool = True,
-    noun: str = "movie",
+    render: Render | None = None,
 ) -> tuple[list[Rec], dict[str, Any]]:
     """Order `items` (already in blended order) and explain the top k with template reasons.
 
     `ties` (aligned with `items`) say what ties each item to the request (see `explain.item_ties`;
     by default only what its record and `needs` say); `weight` is how far the model's order
     moves the blended one (see `fuse`); `follow_up` says earlier turns shaped `needs` (see
-    `rank_request`); `noun` is what an item is called.
+    `rank_request`); `render` says the reasons' language and what an item is called.
     Returns the recs and facts about the call (tokens, whether it degraded and why).
     """
     info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
@@ -173,7 +174,7 @@ def rerank(
     top = [int(i) for i in np.argsort(-final, kind="stable")[:k]]
     chosen = [items[i] for i in top]
     found = [ties[i] for i in top] if ties is not None else [ties_of(it, needs) for it in chosen]
-    return template_recs(chosen, final[top], needs, found, noun), info
+    return template_recs(chosen, final[top], needs, found, render), info
 
 
 def fuse(scores: Sequence[float] | np.ndarray, llm_rank: Sequence[int], weight: float) -> np.ndarray:
