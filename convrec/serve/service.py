@@ -293,18 +293,16 @@ def make_service(
     *,
     feedback_db: str | Path | None = None,
     store: Store | None = None,
-    ttl_s: float = 1800.0,
-    max_sessions: int = 1000,
     max_waiting: int = 32,
 ) -> ChatService:
     """The service over `recommender`, keeping its data in `store`, else in the database
     `feedback_db` names (a SQLite path or a PostgreSQL URL), else in memory; with the per-client
-    limits of its settings (0 turns one off)."""
+    limits of its settings (0 turns one off) and their bounds on conversations (idle expiry, how many)."""
     settings = getattr(recommender, "settings", None) or Settings()
     if store is None:
         store = open_store(feedback_db, pool_size=settings.db_pool_size, timeout_s=settings.store_timeout_s)
     per_client = settings.max_sessions_per_client or None
-    sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client, store=store)
+    sessions = SessionStore(settings.session_ttl_s, settings.max_sessions, max_per_client=per_client, store=store)
     rate = settings.feedback_per_minute_per_client
     return ChatService(
         recommender,
