@@ -9,7 +9,18 @@ from collections.abc import Sequence
 import pytest
 
 from convrec.core.types import Item, Needs, Rec, Relaxation
-from convrec.lang import LANGUAGES, Language, detect, genre_names, language, render_for
+from convrec.lang import (
+    LANGUAGES,
+    Language,
+    decade_digit,
+    decade_pattern,
+    detect,
+    genre_names,
+    language,
+    render_for,
+    vague_words,
+    year_pattern,
+)
 from convrec.lang.en import English
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
@@ -85,9 +96,17 @@ def test_every_registered_language_provides_every_table_and_template(code):
 
 
 @pytest.mark.parametrize("code", sorted(LANGUAGES))
-def test_each_language_is_detected_from_its_own_words(code):
+def test_each_language_is_detected_and_read_in_its_own_words(code):
+    lang = LANGUAGES[code]
     text = template_reply(Needs(include_genres=("Comedy",), language=code), [], [], {}).text
     assert detect(text) == code and parse_rules(text, list(MOVIELENS_GENRES)).language == code
+    # a card's buttons speak the conversation's language, and the rules read what they say
+    assert parse_rules(lang.steer("more_like", 2), list(MOVIELENS_GENRES)).more_like == (2,)
+    assert parse_rules(lang.steer("not_interested", 3), list(MOVIELENS_GENRES)).less_like == (3,)
+    # the checker reads its time words: a decade as it writes one, and a year that is no decade
+    assert [decade_digit(m) for m in decade_pattern().finditer(lang.period(1980, 1989))] == [8]
+    assert year_pattern().findall(lang.period(1980, 1989)) == [] and year_pattern().findall(lang.period(1995, 1995))
+    assert len(lang.digits) == 10 and lang.vague_words <= vague_words()
 
 
 class German(English):

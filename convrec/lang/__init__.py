@@ -9,6 +9,8 @@ and one `register` line below; `tests/test_languages.py` checks every registered
 
 from __future__ import annotations
 
+import re
+
 from convrec.core.types import Needs
 from convrec.lang.base import Language, Render
 from convrec.lang.en import English
@@ -54,3 +56,35 @@ def genre_names(genre: str) -> set[str]:
     ['喜剧']
     """
     return {lang.genre(genre) for lang in LANGUAGES.values()} - {genre}
+
+
+def vague_words() -> frozenset[str]:
+    """Words that say nothing about what to rank by, in any registered language."""
+    return frozenset().union(*(lang.vague_words for lang in LANGUAGES.values()))
+
+
+def year_pattern() -> re.Pattern[str]:
+    """A year as any registered language writes it, not as part of a decade ('1990s', '1990年代').
+
+    >>> year_pattern().findall("1995, the 1990s, 1990年代")
+    ['1995']
+    """
+    suffixes = "|".join(lang.decade_suffix for lang in LANGUAGES.values())
+    return re.compile(rf"(?<!\d)(1[89]\d\d|20\d\d)(?!\d|{suffixes})")
+
+
+def decade_pattern() -> re.Pattern[str]:
+    """A decade as any registered language writes it ('the 80s', '1980s', '八十年代'): see `decade_digit`."""
+    return re.compile("|".join(lang.decades for lang in LANGUAGES.values()))
+
+
+def decade_digit(match: re.Match[str]) -> int:
+    """The tens digit of a decade `decade_pattern` found.
+
+    >>> [decade_digit(m) for m in decade_pattern().finditer("the 80s, 1990s, 七十年代")]
+    [8, 9, 7]
+    """
+    digit = next(g for g in match.groups() if g)
+    if digit.isdigit():
+        return int(digit)
+    return next(lang.digits.index(digit) for lang in LANGUAGES.values() if digit in lang.digits)

@@ -37,6 +37,12 @@ class Language(ABC):
     topic_separator: ClassVar[str]  # between two quoted runs of the request's words: 'a”, “b'
     one_stretch: ClassVar[bool]  # a clause's keywords are quoted as one stretch (no spaces between words)
     contrasts: ClassVar[Mapping[str, str]]  # "newest", "oldest", "popular", "rare" -> "the newest of these"
+    vague_words: ClassVar[frozenset[str]]  # words that say nothing about what to rank by: "anything", "随便"
+    # time words the checker reads in what a model wrote: the numerals 0-9, a decade (a regular
+    # expression whose groups each hold one numeral: "(\d)0s"), and what follows a year that makes it a decade
+    digits: ClassVar[str]
+    decades: ClassVar[str]
+    decade_suffix: ClassVar[str]
 
     # -- words -----------------------------------------------------------------------------
 
@@ -67,6 +73,11 @@ class Language(ABC):
     @abstractmethod
     def period_name(self, lo: int | None, hi: int | None) -> str:
         """The asked years as a constraint one could drop ('the 1990s')."""
+
+    @abstractmethod
+    def steer(self, action: str, position: int) -> str:
+        """The message a card's "more_like" or "not_interested" button stands for: 'more like #2'
+        (the rules must read it: `convrec.parse.lexicon` holds its cues)."""
 
     # -- the reply and its question ------------------------------------------------------------
 

@@ -26,6 +26,14 @@ class English(Language):
         "rare": "the least known of these",
     }
 
+    vague_words = frozenset(
+        "something anything whatever good nice great movie movies film films recommend suggest random watch any "
+        "some please me one".split()
+    )
+    digits = "0123456789"
+    decades = r"(?<![\d'])(?:19|20)?(\d)0'?s\b|\b'(\d)0s\b"
+    decade_suffix = r"'?s\b"
+
     def number(self, n: int) -> str:
         """Up to ten in words.
 
@@ -70,6 +78,9 @@ class English(Language):
 
     def period_name(self, lo: int | None, hi: int | None) -> str:
         return self.period(lo, hi).removeprefix("from ")
+
+    def steer(self, action: str, position: int) -> str:
+        return f"more like #{position}" if action == "more_like" else f"not interested in #{position}"
 
     # -- the reply and its question ------------------------------------------------------------
 

@@ -49,6 +49,11 @@ class Chinese(Language):
         "rare": "这几部里最冷门的",
     }
 
+    vague_words = frozenset("随便 什么 都行 都可以 推荐 好看 一部 一个 电影 片子 看看 来一部 随意".split())
+    digits = "〇一二三四五六七八九"
+    decades = r"(?<!\d)(?:1[89]|20)?(\d)0年代|([二三四五六七八九])十年代"
+    decade_suffix = "年代"
+
     def number(self, n: int) -> str:
         """Up to ten in characters (两 for two).
 
@@ -91,6 +96,9 @@ class Chinese(Language):
 
     def period_name(self, lo: int | None, hi: int | None) -> str:
         return self.period(lo, hi)
+
+    def steer(self, action: str, position: int) -> str:
+        return f"更像第{position}个" if action == "more_like" else f"不要第{position}个那种"
 
     # -- the reply and its question ------------------------------------------------------------
 

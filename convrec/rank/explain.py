@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
 from convrec.data.documents import found_word
-from convrec.lang import Render, genre_names, render_for
+from convrec.lang import Render, decade_digit, decade_pattern, genre_names, render_for, year_pattern
 from convrec.retrieve.cf import Scorer
 
 TOPIC_CHARS = 40  # the longest quote of the request's words in a reason
@@ -280,12 +280,6 @@ def template_recs(
 
 # -- the checker ----------------------------------------------------------------------------
 
-YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d|'?s\b|年代)")
-DECADE = re.compile(
-    r"(?<![\d'])(?:19|20)?(\d)0'?s\b|\b'(\d)0s\b|(?<!\d)(?:1[89]|20)?(\d)0年代|([二三四五六七八九])十年代"
-)
-ZH_DIGITS = "〇一二三四五六七八九"
-
 
 def unsupported_claims(
     why: str, item: Item, genres: Sequence[str], other_titles: Sequence[str] = (), named: Sequence[str] = ()
@@ -309,12 +303,11 @@ def unsupported_claims(
     for t in other_titles:
         if len(t) > 3 and t != item.title and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text, re.IGNORECASE):
             problems.append(f"title {t}")
-    for y in YEAR.findall(text):
+    for y in year_pattern().findall(text):
         if item.year is None or int(y) != item.year:
             problems.append(f"year {y}")
-    for match in DECADE.finditer(text):
-        digit = next(g for g in match.groups() if g)
-        decade = int(digit) if digit.isdigit() else ZH_DIGITS.index(digit)
+    for match in decade_pattern().finditer(text):
+        decade = decade_digit(match)
         if item.year is None or (item.year // 10) % 10 != decade:
             problems.append(f"decade {decade}0s")
     lowered = text.casefold()

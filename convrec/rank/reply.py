@@ -22,14 +22,8 @@ from dataclasses import dataclass
 
 from convrec.core.types import Needs, Rec, Relaxation
 from convrec.data.titles import COMMON_WORDS
-from convrec.lang import Render, genre_names, render_for
-from convrec.rank.explain import DECADE, YEAR, ZH_DIGITS, Ties, topic_phrase
-
-# Words that say nothing about what to rank by ("随便" is "whatever"): a request of only these is vague.
-VAGUE_WORDS = frozenset(
-    "something anything whatever good nice great movie movies film films recommend suggest random watch any "
-    "some please me one 随便 什么 都行 都可以 推荐 好看 一部 一个 电影 片子 看看 来一部 随意".split()
-)
+from convrec.lang import Render, decade_digit, decade_pattern, genre_names, render_for, vague_words, year_pattern
+from convrec.rank.explain import Ties, topic_phrase
 
 # Capitalised words a reply may use that name nothing ("These comedies ..."); any other capitalised
 # word must belong to a listed title, a genre or the request, else it may name something off the list.
@@ -55,7 +49,8 @@ def vague(needs: Needs) -> bool:
     >>> vague(Needs(keywords=("随便",))), vague(Needs(exclude_genres=("Horror",))), vague(Needs(year_min=1990))
     (True, True, False)
     """
-    topic = [k for k in needs.keywords if k.casefold() not in VAGUE_WORDS]
+    words = vague_words()
+    topic = [k for k in needs.keywords if k.casefold() not in words]
     return not (needs.include_genres or needs.year_min or needs.year_max or needs.liked or topic or needs.prefer_genres)
 
 
@@ -307,10 +302,9 @@ def _sentence_claims(
     stripped = text
     for t in sorted(allowed, key=len, reverse=True):
         stripped = stripped.replace(t, " ")
-    problems += [f"year {y}" for y in YEAR.findall(stripped) if int(y) not in years]
-    for match in DECADE.finditer(stripped):
-        digit = next(g for g in match.groups() if g)
-        if (int(digit) if digit.isdigit() else ZH_DIGITS.index(digit)) not in {y // 10 % 10 for y in years}:
+    problems += [f"year {y}" for y in year_pattern().findall(stripped) if int(y) not in years]
+    for match in decade_pattern().finditer(stripped):
+        if decade_digit(match) not in {y // 10 % 10 for y in years}:
             problems.append(f"decade {match.group(0)}")
     supported = {*needs.exclude_genres, *needs.avoid_genres} | {g for r in scope for g in r.item.genres}
     supported |= set() if about else {*needs.include_genres, *needs.prefer_genres}

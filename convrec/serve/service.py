@@ -39,6 +39,7 @@ from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, StoreUnavailable
+from convrec.lang import language
 from convrec.retrieve.images import Picture
 from convrec.serve.db import open_store
 from convrec.serve.sessions import (
@@ -273,15 +274,13 @@ class ChatService:
             return None
 
 
-def steer_text(action: str, position: int, language: str) -> str:
+def steer_text(action: str, position: int, code: str) -> str:
     """The turn a steering click stands for, in the conversation's language.
 
     >>> steer_text("more_like", 2, "en"), steer_text("not_interested", 3, "zh")
     ('more like #2', '不要第3个那种')
     """
-    if language == "zh":
-        return f"更像第{position}个" if action == "more_like" else f"不要第{position}个那种"
-    return f"more like #{position}" if action == "more_like" else f"not interested in #{position}"
+    return language(code).steer(action, position)
 
 
 def _position(last_shown: list[int], item_id: int) -> int | None:
