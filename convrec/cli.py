@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         limits,
         negations,
         redial_cli,
+        replies,
         scale,
     )
 
@@ -167,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True
     )
-    for eval_module in (constraints, negations, cf_cli, redial_cli, content, explanations):
+    for eval_module in (constraints, negations, cf_cli, redial_cli, content, explanations, replies):
         eval_module.add_eval_cli(eval_sub)
 
     from convrec.eval import loadtest

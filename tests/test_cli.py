@@ -17,7 +17,7 @@ def test_each_eval_and_bench_command_is_registered_by_the_module_that_runs_it():
     evals, benches = _commands(top["eval"]), _commands(top["bench"])
     assert list(evals) == [
         "constraints", "negations", "cf", "hybrid", "longtail", "redial", "dialogs", "simulate", "report",
-        "content", "explanations",
+        "content", "explanations", "replies",
     ]  # fmt: skip
     assert list(benches) == ["chat", "index", "images", "embed", "scale"]
     for group, commands in (("eval", evals), ("bench", benches)):
