@@ -4,7 +4,8 @@
     detect("推荐几部喜剧") -> 'zh'
 
 A new language is one module beside `en` and `zh` (a `Language` subclass: see `convrec.lang.base`)
-and one `register` line below; `tests/test_languages.py` checks every registered one.
+and one `register` line below for the assistant to speak it; `tests/test_languages.py` checks every
+registered one. For the rules to read its words, they go into `convrec.parse.lexicon` too.
 """
 
 from __future__ import annotations

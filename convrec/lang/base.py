@@ -1,7 +1,7 @@
 """What a language must say for the assistant to speak it: one `Language` per language, each a
 subclass that fills in every abstract member (the phrase tables and sentence templates of the
-reply, the question and the reasons; number and time words; the script test that tells its text
-apart), and the render context (`Render`) that travels with a turn's words: the language and what
+reply, the question and the reasons; number and time words; the words of a vague request and of
+the card buttons; the script test that tells its text apart), and the render context (`Render`) that travels with a turn's words: the language and what
 an item is called.
 
 The renderers in `convrec.rank` decide what to say (which constraints were loosened, which
