@@ -32,7 +32,7 @@ from convrec.core.types import Candidates, Needs, Relaxation
 from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
 from convrec.llm.base import LLM
-from convrec.llm.templates import load_prompt
+from convrec.llm.templates import load_prompt, prompts_by_language
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.candidates import Retrieve
 from convrec.retrieve.cf import Scorer
@@ -42,8 +42,6 @@ from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import Library, weights
-
-LANGUAGES = (("en", "English"), ("zh", "Chinese"))
 
 
 class Recommender:
@@ -75,9 +73,9 @@ class Recommender:
             "parse": [load_prompt("parse", domain=noun, genres=listed)],
             "propose": [load_prompt("propose", domain=noun, n=str(settings.propose_n))],
             "rerank": [load_prompt("rank", domain=noun)],
-            "reply": [load_prompt("reply", domain=noun, language=name) for _, name in LANGUAGES],
-            "reason": [load_prompt("reason", domain=noun, language=name) for _, name in LANGUAGES],
         }
+        by_language = {name: prompts_by_language(name, domain=noun) for name in ("reply", "reason")}
+        self.prompts.update({name: list(prompts.values()) for name, prompts in by_language.items()})
         self.llm_reranks = model_does(llm, settings.rerank_with_llm)
         self.llm_replies = model_does(llm, settings.llm_reply)
         evidence = Evidence(self.items, index.position, self.attributes, encoder, noun)
@@ -95,8 +93,8 @@ class Recommender:
         self.answer = Answer(catalog, noun)
         self.write = Write(
             self.answer, self.genres, [it.title for it in self.items],
-            dict(zip((lang for lang, _ in LANGUAGES), self.prompts["reply"])) if self.llm_replies else {},
-            dict(zip((lang for lang, _ in LANGUAGES), self.prompts["reason"])) if llm and settings.llm_reasons else {},
+            by_language["reply"] if self.llm_replies else {},
+            by_language["reason"] if llm and settings.llm_reasons else {},
         )  # fmt: skip
 
     def recommend(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Turn:

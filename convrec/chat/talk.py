@@ -1,7 +1,7 @@
 """The rerank and reply stages, and the model's writing of a turn's words.
 
     Rerank(catalog, prompt, weight)(cands, needs, k, ...) -> Candidates (top k, + "rerank"), facts
-    Answer(catalog, noun)(cands, needs, ...) -> recs with template reasons, the template reply
+    Answer(catalog, noun)(cands, needs, ...) -> recs with template reasons, the template reply (`convrec.rank.answer`)
     Write(answer, ...)(llm, needs, request, cands, recs, reply, unplaced) -> the model's checked words, as they come
 
 and the `Turn` they make.
@@ -16,15 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from convrec.core.types import Candidates, Needs, Rec, Relaxation
+from convrec.core.types import Candidates, Needs, Rec
 from convrec.data.catalog import Catalog
 from convrec.llm.base import LLM
-from convrec.rank.explain import template_recs
+from convrec.rank.answer import RERANKED, Answer
 from convrec.rank.narrate import Narration, Writing, narrate
-from convrec.rank.reply import Reply, TitleSpotter, not_placed, template_reply
+from convrec.rank.reply import Reply, TitleSpotter, not_placed
 from convrec.rank.rerank import order
-
-RERANKED = "rerank"  # the column of the scores the model's order was fused into (see `rerank.fuse`)
 
 
 @dataclass
@@ -85,32 +83,6 @@ class Rerank:
         return ranked, info
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The reply stage: each candidate with its template reason (from its evidence), and the reply
-    and its question (`convrec.rank.reply`)."""
-
-    catalog: Catalog
-    noun: str
-
-    def __call__(
-        self, cands: Candidates, needs: Needs, *, relaxed: Relaxation | None, asked_last: bool, unplaced: Sequence[int]
-    ) -> tuple[list[Rec], Reply]:
-        items = [self.catalog.get(int(i)) for i in cands.ids]
-        scores = cands.scores[RERANKED] if RERANKED in cands.scores else cands.scores["blend"]
-        ties = cands.evidence or []
-        recs = template_recs(items, scores, needs, ties, self.noun)
-        reply = template_reply(
-            needs, recs, ties, self.named(needs), relax=relaxed, asked_last=asked_last, noun=self.noun,
-            unplaced=unplaced,
-        )  # fmt: skip
-        return recs, reply
-
-    def named(self, needs: Needs) -> dict[int, str]:
-        """item id -> title of the items the person named (liked or disliked)."""
-        return {i: self.catalog.get(i).title for i in (*needs.liked, *needs.disliked) if i in self.catalog}
-
-
 @dataclass
 class Write:
     """Where the model writes the reply or the reasons (`Settings.llm_reply`, `llm_reasons`): the
@@ -137,9 +109,9 @@ class Write:
         writing = Writing(
             needs, request, cands.evidence or [], self.answer.named(needs), self.spotter, self.genres,
             reply_prompt=self.reply_prompts.get(lang, ""), reason_prompt=self.reason_prompts.get(lang, ""),
-            noun=self.answer.noun,
+            render=self.answer.render(needs),
         )  # fmt: skip
-        note = not_placed(unplaced, lang == "zh", writing.noun)
+        note = not_placed(unplaced, writing.words)
         for words in narrate(llm, writing, recs, reply):
             text = words.reply if words.reply.startswith(note) else note + words.reply  # the model knows no list
             yield Narration(list(words.recs), text, dict(words.info))

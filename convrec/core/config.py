@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
+    session_ttl_s: float = Field(1800.0, gt=0)  # an idle conversation is closed after this many seconds
+    max_sessions: int = Field(1000, gt=0)  # live conversations kept at once; beyond, a new one gets 503
     # per client (its address, an IPv6 one by its /48: `serve/sessions.py`), so one client cannot take all; 0: no limit
     max_sessions_per_client: int = Field(20, ge=0)  # live conversations (and chat completions at once); beyond, 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
