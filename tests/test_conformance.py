@@ -163,3 +163,29 @@ def test_select_then_reply_close_the_turn(rec):
     ranked, _ = rec.rerank(rec.explain(top, NEEDS[1]), NEEDS[1], 5, llm=None, request="like Dusty Trail")
     recs, reply = rec.answer(ranked, NEEDS[1], relaxed=relaxed, asked_last=False, unplaced=())
     assert [r.item.item_id for r in recs] == ranked.ids.tolist() and all(r.why for r in recs) and reply.text
+
+
+def test_a_turn_calls_each_stage_once_per_pass(rec):
+    """The quick pass: parse, select -> retrieve -> blend, explain, reply; the final one: the model's
+    reading, proposals, explain, rerank, reply (and no second ranking when the model changed nothing)."""
+    import sys
+    from collections import Counter
+
+    stage_calls = {
+        ("understand.py", "Understand.rules"), ("understand.py", "Understand.model"), ("relax.py", "Select.__call__"),
+        ("candidates.py", "Retrieve.__call__"), ("ranking.py", "Blend.__call__"), ("ranking.py", "Explain.__call__"),
+        ("talk.py", "Rerank.__call__"), ("talk.py", "Answer.__call__"),
+    }  # fmt: skip
+    seen: Counter[str] = Counter()
+
+    def count(frame, event, arg):
+        if event == "call" and (frame.f_code.co_filename.rsplit("/", 1)[-1], frame.f_code.co_qualname) in stage_calls:
+            seen[frame.f_code.co_qualname.split(".")[0]] += 1
+
+    sys.setprofile(count)
+    try:
+        turn = rec.recommend(Session(), "a funny 90s movie, nothing with horror")
+    finally:
+        sys.setprofile(None)
+    assert turn.recs and turn.info["final"]
+    assert seen == {"Select": 1, "Retrieve": 1, "Blend": 1, "Understand": 2, "Explain": 2, "Answer": 2, "Rerank": 1}
