@@ -86,9 +86,11 @@ def test_a_source_shortlists_allowed_items_and_scores_every_candidate(rec, name)
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
-def test_a_source_weighs_what_it_is_given_and_says_where_it_has_no_evidence(rec, name):
+def test_a_source_weighs_what_it_is_given_and_says_where_it_has_no_evidence(rec, name, monkeypatch):
     source, library = SOURCES[name], rec.library
-    assert weights(Settings(llm="none", **{f"w_{name}": 0.25}).weights)[name] == 0.25  # CONVREC_W_<NAME>
+    monkeypatch.setenv(f"CONVREC_W_{name.upper()}", "0.25")  # as users set it
+    assert weights(Settings(llm="none").weights)[name] == 0.25
+    assert weights(Settings(llm="none", **{f"w_{name}": 0.5}).weights)[name] == 0.5  # by name beats the environment
     for query in queries(library):
         assert source.turn_weight(dict.fromkeys(SOURCES, 0.0), query) == 0.0
         assert source.turn_weight(weights({}), query) >= 0.0
