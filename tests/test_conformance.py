@@ -86,9 +86,11 @@ def test_a_source_shortlists_allowed_items_and_scores_every_candidate(rec, name)
 
 
 @pytest.mark.parametrize("name", list(SOURCES))
-def test_a_source_weighs_what_it_is_given_and_says_where_it_has_no_evidence(rec, name):
+def test_a_source_weighs_what_it_is_given_and_says_where_it_has_no_evidence(rec, name, monkeypatch):
     source, library = SOURCES[name], rec.library
-    assert weights(Settings(llm="none", **{f"w_{name}": 0.25}).weights)[name] == 0.25  # CONVREC_W_<NAME>
+    monkeypatch.setenv(f"CONVREC_W_{name.upper()}", "0.25")  # as users set it
+    assert weights(Settings(llm="none").weights)[name] == 0.25
+    assert weights(Settings(llm="none", **{f"w_{name}": 0.5}).weights)[name] == 0.5  # by name beats the environment
     for query in queries(library):
         assert source.turn_weight(dict.fromkeys(SOURCES, 0.0), query) == 0.0
         assert source.turn_weight(weights({}), query) >= 0.0
@@ -163,3 +165,29 @@ def test_select_then_reply_close_the_turn(rec):
     ranked, _ = rec.rerank(rec.explain(top, NEEDS[1]), NEEDS[1], 5, llm=None, request="like Dusty Trail")
     recs, reply = rec.answer(ranked, NEEDS[1], relaxed=relaxed, asked_last=False, unplaced=())
     assert [r.item.item_id for r in recs] == ranked.ids.tolist() and all(r.why for r in recs) and reply.text
+
+
+def test_a_turn_calls_each_stage_once_per_pass(rec):
+    """The quick pass: parse, select -> retrieve -> blend, explain, reply; the final one: the model's
+    reading, proposals, explain, rerank, reply (and no second ranking when the model changed nothing)."""
+    import sys
+    from collections import Counter
+
+    stage_calls = {
+        ("understand.py", "Understand.rules"), ("understand.py", "Understand.model"), ("relax.py", "Select.__call__"),
+        ("candidates.py", "Retrieve.__call__"), ("ranking.py", "Blend.__call__"), ("ranking.py", "Explain.__call__"),
+        ("talk.py", "Rerank.__call__"), ("talk.py", "Answer.__call__"),
+    }  # fmt: skip
+    seen: Counter[str] = Counter()
+
+    def count(frame, event, arg):
+        if event == "call" and (frame.f_code.co_filename.rsplit("/", 1)[-1], frame.f_code.co_qualname) in stage_calls:
+            seen[frame.f_code.co_qualname.split(".")[0]] += 1
+
+    sys.setprofile(count)
+    try:
+        turn = rec.recommend(Session(), "a funny 90s movie, nothing with horror")
+    finally:
+        sys.setprofile(None)
+    assert turn.recs and turn.info["final"]
+    assert seen == {"Select": 1, "Retrieve": 1, "Blend": 1, "Understand": 2, "Explain": 2, "Answer": 2, "Rerank": 1}
