@@ -176,7 +176,7 @@ def test_a_turn_calls_each_stage_once_per_pass(rec):
     stage_calls = {
         ("understand.py", "Understand.rules"), ("understand.py", "Understand.model"), ("relax.py", "Select.__call__"),
         ("candidates.py", "Retrieve.__call__"), ("ranking.py", "Blend.__call__"), ("ranking.py", "Explain.__call__"),
-        ("talk.py", "Rerank.__call__"), ("talk.py", "Answer.__call__"),
+        ("talk.py", "Rerank.__call__"), ("answer.py", "Answer.__call__"),
     }  # fmt: skip
     seen: Counter[str] = Counter()
 

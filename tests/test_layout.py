@@ -58,3 +58,15 @@ def test_the_counting_sees_every_kind_of_import():
 def test_the_recommender_is_a_short_sequence_of_stage_calls():
     lines = (ROOT / "chat" / "recommender.py").read_text(encoding="utf-8").count("\n")
     assert lines <= RECOMMENDER_MAX_LINES, f"chat/recommender.py has {lines} lines"
+
+
+def test_every_package_is_listed_for_setuptools():
+    """A wheel holds only the packages pyproject.toml lists: a new package left out imports in a checkout
+    and fails once installed."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    )
+    found = {".".join(p.parent.relative_to(ROOT.parent).parts) for p in ROOT.rglob("__init__.py")}
+    assert found - listed == set()

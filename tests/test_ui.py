@@ -74,11 +74,11 @@ def test_the_status_says_what_the_turn_looks_for_read_once_with_the_catalogues_y
         ("a western before 1970", "Looking for Western, up to 1969…"),
         ("hello", "Looking…"),
         # "recent" is relative to the catalogue's latest year, as the turn reads it (not to today)
-        ("a recent comedy", f"Looking for Comedy, from {rec.now_year - 5}…"),
+        ("a recent comedy", f"Looking for Comedy, from {rec.understand.now_year - 5}…"),
     ]:
         _, _, _, status, answered = next(chat_stream(service, None, text, [], []))
         assert answered is None and status == status_html(said)
-    assert rec.now_year - 5 != date.today().year - 5
+    assert rec.understand.now_year - 5 != date.today().year - 5
     assert looking_for(Needs(year_min=1990, year_max=1999)) == "Looking for 1990–1999…"
 
 
