@@ -62,7 +62,7 @@ def test_like_x_shares_its_attributes_beside_its_genres():
     rec = tagged_recommender()
     rows = np.array([rec.index.position[i] for i in (23, 16)])
     liked = [rec.index.position[15]]  # Space Station: Sci-Fi, Action; tagged space, aliens
-    alien_comedy, robot_dawn = rec.attributes.likeness(rows, liked).tolist()
+    alien_comedy, robot_dawn = rec.attributes.likeness(rows, liked, rec.encoder).tolist()
     # Robot Dawn shares more genres (Jaccard 0.5 against 0.33); Alien Comedy shares the aliens too
     assert alien_comedy > robot_dawn > 0
 

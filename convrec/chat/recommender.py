@@ -367,7 +367,7 @@ class Recommender:
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
                 liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
-                cands.scores["attr"] = self.attributes.likeness(rows, liked)
+                cands.scores["attr"] = self.attributes.likeness(rows, liked, self.encoder)
             elif needs.keywords:  # a topic: what a film is about is searched, not its name
                 items = [self.catalog.get(int(i)) for i in cands.ids]
                 cands.scores["text"] = title_discounted(cands.scores["text"], items, needs)
@@ -375,9 +375,11 @@ class Recommender:
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
             weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about, conv=s.w_conv)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
+            at = [self.index.position[int(i)] for i in cands.ids]
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
-                at = [self.index.position[int(i)] for i in cands.ids]
                 cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[at] > 0)
+            if needs.liked and needs.prefer_genres:  # "like X but funnier": the funny ones among those like X
+                cands = penalize(cands, self.filters.genre_share(needs.prefer_genres)[at] == 0, 0.8)
             return self.evidence.catalogue_first(cands.sorted_by("blend"), needs, self.words(needs))
 
     def _llm_does(self, chosen: bool | None) -> bool:
@@ -430,6 +432,9 @@ class Recommender:
         the share of the preferred genres ("pref"), what the request's moods and topics are about
         ("about"), and the conversation model's scores of the liked items and the words said ("conv")."""
         boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
+        liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
+        if liked and "pref" in boosts:  # "like Inception but funnier": the comedies like Inception
+            boosts["pref"] *= self.attributes.likeness(np.arange(len(self.items)), liked, self.encoder)
         about = self.about(needs)
         if about is not None:
             boosts["about"] = about
@@ -448,7 +453,7 @@ class Recommender:
         about = self.attributes.about(words, self.encoder) if words else None
         liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
         if about is not None and liked:  # "like Die Hard but funnier": funny among those like Die Hard
-            about *= self.attributes.likeness(np.arange(len(about)), liked)
+            about *= self.attributes.likeness(np.arange(len(about)), liked, self.encoder)
         return about
 
     def words(self, needs: Needs) -> list[str]:
