@@ -67,6 +67,15 @@ def test_like_x_shares_its_attributes_beside_its_genres():
     assert alien_comedy > robot_dawn > 0
 
 
+def test_like_x_but_y_takes_the_y_that_is_about_what_x_is_about():
+    # Alien Comedy shares no genre with Space Station but its aliens; Funny Business shares both its genres
+    rec = tagged_recommender({23: {"genres": ("Comedy",)}, 19: {"genres": ("Comedy", "Sci-Fi", "Action")}})
+    for text in ("like Space Station but funnier", "想看像《Space Station》那样的，但要更搞笑一点"):
+        turn = rec.recommend(Session(), text, k=3)
+        assert turn.needs.liked == (15,) and turn.needs.prefer_genres == ("Comedy",), text
+        assert turn.recs[0].item.item_id == 23, text  # the comedy about aliens first
+
+
 def test_no_attributes_no_about_column():
     rec = Recommender(*_plain(), None, Settings(llm="none"))
     assert len(rec.attributes) == 0

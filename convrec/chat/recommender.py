@@ -433,8 +433,9 @@ class Recommender:
         ("about"), and the conversation model's scores of the liked items and the words said ("conv")."""
         boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
         liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
-        if liked and "pref" in boosts:  # "like Inception but funnier": the comedies like Inception
-            boosts["pref"] *= self.attributes.likeness(np.arange(len(self.items)), liked, self.encoder)
+        but = needs.prefer_genres or needs.avoid_genres or needs.exclude_genres or needs.year_min or needs.year_max
+        if liked and but:  # "like Inception but funnier": the comedies most like Inception in what they are about
+            boosts["pref"] = self.attributes.like_but(liked, self.encoder, boosts.get("pref"))
         about = self.about(needs)
         if about is not None:
             boosts["about"] = about

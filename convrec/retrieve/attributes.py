@@ -278,11 +278,33 @@ class Attributes:
         both = g_cand @ g_like.T
         either = g_cand.sum(axis=1)[:, None] + g_like.sum(axis=1)[None, :] - both
         genres = both / np.maximum(either, 1.0)
-        known = self.knowledge(encoder)
-        attrs = np.clip(known[rows] @ known[list(liked_rows)].T, 0.0, 1.0)
+        attrs = self.alike(rows, liked_rows, encoder)
         has = np.asarray(self.matrix[list(liked_rows)].getnnz(axis=1) > 0)[None, :]
         score = np.where(has, (genres + attrs) / 2, genres)
         return score.mean(axis=1).astype(np.float32)
+
+    def like_but(self, liked_rows: Sequence[int], encoder: Encoder, preferred: np.ndarray | None) -> np.ndarray:
+        """Per catalogue row, for "like X but Y": how alike its attributes are to the liked items' in
+        meaning, 0 where `preferred` (the share of Y's genres each row has; None: Y names none) is 0.
+        Genres are left out of this likeness: Y moves them ("like Inception but funnier" asks for
+        comedies, which share none of Inception's genres, and for the ones about dreams and
+        alternate realities among them). The genre and collaborative likeness stay in the other
+        columns of the blend.
+
+        >>> from convrec.testing import HashEncoder
+        >>> a = Attributes.from_items([Item(1, "A", tags=("dream",)), Item(2, "B", tags=("dream",)),
+        ...                            Item(3, "C", tags=("dream",)), Item(4, "D", tags=("shark",))],
+        ...                           np.array([[1, 0], [0, 1], [1, 0], [0, 1]]))
+        >>> a.like_but([0], HashEncoder(), np.array([0.0, 1.0, 0.0, 1.0])).round(2).tolist()
+        [0.0, 1.0, 0.0, 0.0]
+        """
+        alike = self.alike(np.arange(self.matrix.shape[0]), liked_rows, encoder).mean(axis=1)
+        return alike if preferred is None else np.where(preferred > 0, alike, 0.0).astype(np.float32)
+
+    def alike(self, rows: np.ndarray, liked_rows: Sequence[int], encoder: Encoder) -> np.ndarray:
+        """Rows x liked rows: how alike their attributes are in meaning (0..1, see `knowledge`)."""
+        known = self.knowledge(encoder)
+        return np.clip(known[rows] @ known[list(liked_rows)].T, 0.0, 1.0)
 
     def knowledge(self, encoder: Encoder) -> np.ndarray:
         """Per catalogue row, what its attributes mean as one unit vector: the mean of their names'
