@@ -76,6 +76,14 @@ def test_like_x_but_y_takes_the_y_that_is_about_what_x_is_about():
         assert turn.recs[0].item.item_id == 23, text  # the comedy about aliens first
 
 
+def test_a_bare_title_names_that_film_before_the_films_about_its_word():
+    rec = tagged_recommender({18: {"title": "Aliens", "text": "A quiet family drama."}})
+    first, *rest = rec.recommend(Session(), "Aliens", k=3).recs
+    assert first.item.item_id == 18  # the film called so, though it is about something else
+    assert {r.item.item_id for r in rest} == {15, 23}  # then the films about aliens
+    assert 18 not in [r.item.item_id for r in rec.recommend(Session(), "a film about aliens", k=3).recs]
+
+
 def test_no_attributes_no_about_column():
     rec = Recommender(*_plain(), None, Settings(llm="none"))
     assert len(rec.attributes) == 0

@@ -46,7 +46,7 @@ from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters
 from convrec.retrieve.images import ImageIndex, Picture
 from convrec.retrieve.index import ItemIndex
-from convrec.retrieve.search import Retriever, query_text, title_discounted
+from convrec.retrieve.search import Retriever, query_text, title_discounted, title_named
 
 READINGS_KEPT = 4096  # the model's readings of recent messages, kept for `replay`
 PROMPT_GENRES_MAX = 40  # a larger vocabulary is shortlisted per message for the parse prompt
@@ -364,17 +364,19 @@ class Recommender:
         s = self.settings
         with timed(timings, "retrieve"):
             cands = self.retriever.retrieve(needs, allowed, self.popularity, picture, proposed, boosts)
+            items = [self.catalog.get(int(i)) for i in cands.ids]
             if needs.liked:  # "like X": what X is, beside who liked it (CF)
                 rows = np.array([self.index.position[int(i)] for i in cands.ids], np.int64)
                 liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
                 cands.scores["attr"] = self.attributes.likeness(rows, liked, self.encoder)
             elif needs.keywords:  # a topic: what a film is about is searched, not its name
-                items = [self.catalog.get(int(i)) for i in cands.ids]
                 cands.scores["text"] = title_discounted(cands.scores["text"], items, needs)
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
             weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about, conv=s.w_conv)
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
+            if needs.keywords and not needs.liked:  # a bare title ("Submarine") names that film: it comes first
+                cands.scores["blend"] = np.where(title_named(items, needs), 1.0, cands.scores["blend"])
             at = [self.index.position[int(i)] for i in cands.ids]
             if needs.avoid_genres:  # "not too scary": ranked lower, never filtered out
                 cands = penalize(cands, self.filters.genre_share(needs.avoid_genres)[at] > 0)
