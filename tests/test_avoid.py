@@ -21,7 +21,7 @@ def test_penalize_takes_a_fixed_share_of_the_blended_score() -> None:
 
 
 def test_an_avoided_genre_ranks_below_comparable_items() -> None:
-    rec = make_recommender(w_cf=0.0)  # popularity weighs little (w_pop): Silly Summer, the least rated, is not last
+    rec = make_recommender()
     needs = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
     plain = rec.candidates(needs, Session(), 10, {})
     soft = rec.candidates(needs.with_(avoid_genres=("Romance",)), Session(), 10, {})

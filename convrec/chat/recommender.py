@@ -374,6 +374,8 @@ class Recommender:
         with timed(timings, "blend"):
             weights = turn_weights(s.w_text, s.w_cf, s.w_pop, s.w_image, needs=needs, picture=picture is not None)
             weights.update(llm=s.w_llm, attr=s.w_attr, pref=s.w_pref, about=s.w_about, conv=s.w_conv)
+            if "about" in cands.scores and not (needs.liked or needs.disliked):  # no cf column: its weight
+                weights["pop"] = s.w_pop + s.w_cf  # orders the many films a keyword ties, the known ones first
             cands = blend(cands, weights, self.missing_evidence(cands.ids))
             if needs.keywords and not needs.liked:  # a bare title ("Submarine") names that film: it comes first
                 cands.scores["blend"] = np.where(title_named(items, needs), 1.0, cands.scores["blend"])

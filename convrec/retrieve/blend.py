@@ -93,19 +93,12 @@ def turn_weights(
     An uploaded picture is the turn's query, as words are, so it weighs what the words do. With
     genres and years alone the filter already did the work, and the similarity of every comedy to
     "Comedy movie" is noise: the text weighs a quarter, so popularity orders the well-known ones.
-    Without a liked or disliked item the collaborative column is empty; its weight goes to
-    popularity, all that co-ratings say about such a turn: on the content suite with knowledge tables,
-    where a topic reaches obscure films that carry its keyword, topic precision@5 0.72 -> 0.81 and
-    mood 0.48 -> 0.55 (rules only; the default index: core set 0.500 -> 0.503).
-
     >>> turn_weights(0.6, 0.3, 0.1, 0.3, needs=Needs(include_genres=("Comedy",)))
-    {'text': 0.15, 'cf': 0.3, 'pop': 0.4, 'image': 0.3}
+    {'text': 0.15, 'cf': 0.3, 'pop': 0.1, 'image': 0.3}
     """
     weights = {"text": text, "cf": cf, "pop": pop, "image": text if picture else image}
     if not needs.keywords and not needs.liked:
         weights["text"] *= 0.25
-    if not needs.liked and not needs.disliked:
-        weights["pop"] = pop + cf
     return weights
 
 
