@@ -433,8 +433,9 @@ class Recommender:
 
     def boosts(self, needs: Needs) -> dict[str, np.ndarray]:
         """The turn's score sources over every catalogue row, computed once for all its tiers:
-        the share of the preferred genres ("pref"), what the request's moods and topics are about
-        ("about"), and the conversation model's scores of the liked items and the words said ("conv")."""
+        the share of the preferred genres ("pref"; with liked items and a comparison, "like X but Y", how
+        alike Y's items are to X, see `Attributes.like_but`), what the request's moods and topics are
+        about ("about"), and the conversation model's scores of the liked items and the words said ("conv")."""
         boosts = {"pref": self.filters.genre_share(needs.prefer_genres)} if needs.prefer_genres else {}
         liked = [self.index.position[i] for i in needs.liked if i in self.index.position]
         but = needs.prefer_genres or needs.avoid_genres or needs.exclude_genres or needs.year_min or needs.year_max
