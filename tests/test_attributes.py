@@ -63,9 +63,26 @@ def test_like_x_shares_its_attributes_beside_its_genres():
     rec = tagged_recommender()
     rows = np.array([rec.index.position[i] for i in (23, 16)])
     liked = [rec.index.position[15]]  # Space Station: Sci-Fi, Action; tagged space, aliens
-    alien_comedy, robot_dawn = rec.attributes.likeness(rows, liked).tolist()
+    alien_comedy, robot_dawn = rec.attributes.likeness(rows, liked, rec.encoder).tolist()
     # Robot Dawn shares more genres (Jaccard 0.5 against 0.33); Alien Comedy shares the aliens too
     assert alien_comedy > robot_dawn > 0
+
+
+def test_like_x_but_y_takes_the_y_that_is_about_what_x_is_about():
+    # Alien Comedy shares no genre with Space Station but its aliens; Funny Business shares both its genres
+    rec = tagged_recommender({23: {"genres": ("Comedy",)}, 19: {"genres": ("Comedy", "Sci-Fi", "Action")}})
+    for text in ("like Space Station but funnier", "想看像《Space Station》那样的，但要更搞笑一点"):
+        turn = rec.recommend(Session(), text, k=3)
+        assert turn.needs.liked == (15,) and turn.needs.prefer_genres == ("Comedy",), text
+        assert turn.recs[0].item.item_id == 23, text  # the comedy about aliens first
+
+
+def test_a_bare_title_names_that_film_before_the_films_about_its_word():
+    rec = tagged_recommender({18: {"title": "Aliens", "text": "A quiet family drama."}})
+    first, *rest = rec.recommend(Session(), "Aliens", k=3).recs
+    assert first.item.item_id == 18  # the film called so, though it is about something else
+    assert {r.item.item_id for r in rest} == {15, 23}  # then the films about aliens
+    assert 18 not in [r.item.item_id for r in rec.recommend(Session(), "a film about aliens", k=3).recs]
 
 
 def test_no_attributes_no_about_column():

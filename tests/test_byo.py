@@ -17,7 +17,8 @@ from convrec.chat.load import load_recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import CatalogError
-from convrec.data.byo import load_file_catalog, parse_mapping, stable_id
+from convrec.data.byo import load_file_catalog, stable_id
+from convrec.data.tables import parse_mapping
 from convrec.retrieve.build import build_index, read_manifest
 from convrec.testing import FakeLLM, HashEncoder
 
@@ -128,7 +129,7 @@ def test_mapping_syntax():
         "title": "name", "genres": "subjects", "sep": ","
     }  # fmt: skip
     assert parse_mapping("", ["title"]) == {}
-    with pytest.raises(CatalogError, match=r"--map: unknown field 'titel'; the fields are title"):
+    with pytest.raises(CatalogError, match=r"--map: 'titel=name' maps an unknown field 'titel'; the fields are title"):
         parse_mapping("titel=name", ["title"])
     with pytest.raises(CatalogError, match=r"'name' is not FIELD=COLUMN"):
         parse_mapping("name", ["title"])

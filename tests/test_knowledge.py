@@ -11,7 +11,7 @@ import pytest
 from convrec.core.config import Settings
 from convrec.core.errors import CatalogError
 from convrec.data.catalog import Catalog
-from convrec.data.knowledge import Links, add_knowledge, knowledge_files, parse_map
+from convrec.data.knowledge import Links, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog
 from convrec.retrieve.build import build_index
 from convrec.testing import HashEncoder, tiny_catalog
@@ -133,8 +133,10 @@ def test_any_table_through_a_mapping_and_an_unknown_table_is_named(catalog, tmp_
         add_knowledge(catalog, [path])
     cat, _ = add_knowledge(catalog, [path], knowledge_map="title=name,year=when,text=blurb,tags=subjects,sep=;")
     assert cat.get(13).text == "A duel at dawn." and cat.get(13).tags == ("duel", "revenge")
-    with pytest.raises(CatalogError, match="'plot=blurb' is not FIELD=COLUMN"):
-        parse_map("plot=blurb")
+    with pytest.raises(
+        CatalogError, match="--knowledge-map: 'plot=blurb' maps an unknown field 'plot'; the fields are title"
+    ):
+        add_knowledge(catalog, [path], knowledge_map="plot=blurb")
 
 
 def test_files_directories_and_comma_lists(tmp_path):

@@ -280,9 +280,12 @@ def test_language(text: str, language: str) -> None:
         ("a funny 90s movie, nothing with horror", ()),
         ("something like Heat set in Paris", ("paris",)),  # the title is not a keyword
         ("heist movies in Tokyo with Keanu Reeves", ("tokyo", "keanu", "reeves", "heist")),  # a topic naming a genre
-        ("我想看关于时间旅行的电影", ("time travel",)),  # a Chinese topic becomes its English words
+        ("我想看关于时间旅行的电影", ("时间旅行", "time travel")),  # a Chinese topic: the words said, then in English
         ("推荐几部九十年代的喜剧，不要恐怖片", ()),
-        ("一些关于太空探索和外星人的科幻电影", ("space travel", "astronaut", "space", "aliens", "alien invasion")),
+        (
+            "一些关于太空探索和外星人的科幻电影",
+            ("太空探索", "外星人", "space travel", "astronaut", "space", "aliens", "alien invasion"),
+        ),
         ("a drama set in a café in Zürich", ("café", "zürich")),  # accented words stay whole
         ("light and silly, nothing serious", ()),  # a negated word is no keyword
     ],

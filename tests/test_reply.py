@@ -71,6 +71,11 @@ def test_liked_titles_and_topics_are_part_of_what_was_understood():
     assert understood(zh, titles) == "关于“太空”的像《Toy Story》那样的电影"
 
 
+def test_a_chinese_topic_is_quoted_in_the_persons_words_not_the_lexicons():
+    reply = make_recommender().recommend(Session(), "关于太空探索的电影").reply
+    assert "“太空探索”" in reply and "space travel" not in reply
+
+
 def test_template_replies_pass_their_own_checker():
     rec = make_recommender()
     spotter = TitleSpotter((it.title for it in rec.items), rec.genres)

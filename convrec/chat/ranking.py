@@ -23,14 +23,16 @@ from convrec.rank.explain import item_ties
 from convrec.retrieve.blend import blend, penalize
 from convrec.retrieve.candidates import TIER, Retrieve
 from convrec.retrieve.cf import Scorer
+from convrec.retrieve.search import title_named
 from convrec.retrieve.sources import SOURCES, Library, Query, about_words
 
 
 @dataclass(frozen=True)
 class Blend:
     """The blend stage: per tier, the weighted mean of the sources' normalised columns (see
-    `convrec.retrieve.blend.blend`, each source weighted as it says for the turn), an avoided genre
-    ("not too scary") ranked lower, never filtered out; then every item tied to the request's words
+    `convrec.retrieve.blend.blend`, each source weighted as it says for the turn), a film the whole
+    message names first ("Submarine"), an avoided genre ("not too scary") and, for "like X but
+    funnier", the films without Y's genres ranked lower, never filtered out; then every item tied to the request's words
     only by a model placed after those the catalogue ties to them (`Evidence.catalogue_first`).
     Each tier keeps its best `n`, after every item of the tiers before it."""
 
@@ -39,16 +41,22 @@ class Blend:
     weights: Mapping[str, float]  # by source name, every registered source (`sources.weights`)
 
     def __call__(self, cands: Candidates, query: Query, n: int) -> Candidates:
-        needs = query.needs
+        needs, filters = query.needs, self.library.filters
+        query = replace(query, columns=frozenset(cands.scores))
         weights = {name: source.turn_weight(self.weights, query) for name, source in SOURCES.items()}
         floors = cands.scores.get(TIER, np.zeros(len(cands), np.float32))
         parts = []
         for floor in dict.fromkeys(floors.tolist()):  # tiers in retrieved order, best first
             part = cands.take(floors == floor)
             part = blend(part, weights, self.missing(part))
-            if needs.avoid_genres and self.library.filters is not None:
-                at = self.library.rows(part.ids)
-                part = penalize(part, self.library.filters.genre_share(needs.avoid_genres)[at] > 0)
+            at = self.library.rows(part.ids)
+            if needs.keywords and not needs.liked:  # a bare title ("Submarine") names that film: it comes first
+                named = title_named([self.library.items[r] for r in at], needs)
+                part.scores["blend"] = np.where(named, np.float32(1.0), part.scores["blend"])
+            if needs.avoid_genres and filters is not None:
+                part = penalize(part, filters.genre_share(needs.avoid_genres)[at] > 0)
+            if needs.liked and needs.prefer_genres and filters is not None:  # "like X but funnier": the funny ones
+                part = penalize(part, filters.genre_share(needs.prefer_genres)[at] == 0, 0.8)
             part = self.evidence.catalogue_first(part.sorted_by("blend"), needs, about_words(self.library, needs))
             part.scores["blend"] = part.scores["blend"] + np.float32(floor)
             parts.append(part.head(n))

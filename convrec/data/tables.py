@@ -5,6 +5,7 @@ catalogues. Interactions that name unknown items are dropped with a logged warni
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -151,6 +152,36 @@ def interactions(
             "timestamp": times,
         }
     )
+
+
+def parse_mapping(spec: str, fields: Iterable[str], flag: str = "--map") -> dict[str, str]:
+    """FIELD=COLUMN pairs, comma separated, as a dict; FIELD= with no column leaves the field
+    empty even where a column of that name exists.
+
+    A comma separates pairs only where a `name=` follows it, so a column name or a separator
+    may hold commas.
+
+    >>> parse_mapping("title=name, text=blurb,sep=,", ["title", "text", "sep"])
+    {'title': 'name', 'text': 'blurb', 'sep': ','}
+    """
+    fields = tuple(fields)
+    out: dict[str, str] = {}
+    for pair in re.split(r",(?=\s*\w+\s*=)", spec) if spec.strip() else []:
+        key, eq, value = pair.partition("=")
+        key = key.strip()
+        value = value if key == "sep" else value.strip()
+        if not eq:
+            raise CatalogError(f"{flag} {spec!r}: {pair.strip()!r} is not FIELD=COLUMN")
+        if key not in fields:
+            raise CatalogError(
+                f"{flag}: {pair.strip()!r} maps an unknown field {key!r}; the fields are {', '.join(fields)}"
+            )
+        if key in out:
+            raise CatalogError(f"{flag}: field {key!r} is mapped twice")
+        if key == "sep" and not value:
+            raise CatalogError(f"{flag}: sep= needs a separator, e.g. sep=;")
+        out[key] = value
+    return out
 
 
 def split_genres(value: object, sep: str | None) -> tuple[str, ...]:

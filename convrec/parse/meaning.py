@@ -229,6 +229,7 @@ class Meaning:
     years: tuple[int | None, int | None] = (None, None)
     spans: tuple[tuple[int, int], ...] = ()  # where the comparisons stand: their genre words are read here
     read: tuple[tuple[int, int], ...] = ()  # every phrase read here, so that it is no keyword as well
+    topics: tuple[str, ...] = ()  # the Chinese topic words as written ("太空探索"), quoted back to the person
 
 
 def _norm(phrase: str) -> str:
@@ -242,8 +243,9 @@ def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
     >>> m = read_meaning("something like inception but funnier", {"Comedy", "Horror"}, 2016)
     >>> m.prefer, m.avoid
     (('Comedy',), ())
-    >>> read_meaning("我想看一部关于太空的电影", set(), 2016).keywords
-    ('space', 'astronaut')
+    >>> m = read_meaning("我想看一部关于太空的电影", set(), 2016)
+    >>> m.keywords, m.topics
+    (('space', 'astronaut'), ('太空',))
     >>> read_meaning("最近心情不好，来点治愈系的电影", set(), 2016).about
     ('feel-good', 'uplifting', 'heartwarming', 'inspirational', 'touching')
     >>> read_meaning("a comedy from this century", set(), 2016).years, read_meaning("近十年的恐怖片", set(), 2016).years
@@ -287,6 +289,7 @@ def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
         years,
         tuple(spans),
         tuple(read),
+        tuple(dict.fromkeys(m.group(0) for m in topics)),
     )
 
 

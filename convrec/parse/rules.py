@@ -245,7 +245,11 @@ def parse_rules(
         prefer_genres=tuple(g for g in meaning.prefer if g not in (*said, *avoid)),
         year_min=year_min,
         year_max=year_max,
-        keywords=tuple(dict.fromkeys((*keywords_of(unnegated(scan.text, cues, refused)), *topics, *wanted.keywords))),
+        keywords=tuple(
+            dict.fromkeys(
+                (*wanted.topics, *keywords_of(unnegated(scan.text, cues, refused)), *topics, *wanted.keywords)
+            )
+        ),
         about=wanted.about,
         text=original,
         language=detect(original),

@@ -294,14 +294,22 @@ def unsupported_claims(
     ['year 1984', 'genre Horror']
     >>> unsupported_claims("1984年的恐怖片，八十年代", Item(1, "Heat", 1995, ("Action",)), ["Action", "Horror"])
     ['year 1984', 'decade 80s', 'genre Horror']
+    >>> unsupported_claims("Romance from 1942", Item(1, "Casablanca", 1942, ("Romance",)), ["Romance"], ["Romance"])
+    []
     """
     text = why
     quoted = [q for q in re.findall(r"[“\"《](.+?)[”\"》]", why) if q in item.title]
     for t in sorted({item.title, *quoted, *named} - {""}, key=len, reverse=True):
         text = re.sub(re.escape(t), " ", text, flags=re.IGNORECASE)
     problems = []
+    plain = {g.casefold() for g in genres}  # a film called "Romance" is not named by the genre
     for t in other_titles:
-        if len(t) > 3 and t != item.title and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text, re.IGNORECASE):
+        if (
+            len(t) > 3
+            and t != item.title
+            and t.casefold() not in plain
+            and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text, re.IGNORECASE)
+        ):
             problems.append(f"title {t}")
     for y in year_pattern().findall(text):
         if item.year is None or int(y) != item.year:

@@ -203,9 +203,9 @@ def _words(text: str) -> tuple[str, ...]:
 class TitleSpotter:
     """Finds catalogue titles written in a text, case kept ("the Matrix" is found, "the matrix"
     is not): a one-word title must be 4+ letters and no everyday word or genre, so that "Heat"
-    is found but "Up" and "Romance" are not read as titles.
+    is found but "Up" and "Romance" are not read as titles, nor a year ("1969").
 
-    >>> TitleSpotter(["The Matrix", "Up", "Heat"]).find("Like The Matrix and Heat, not up.")
+    >>> TitleSpotter(["The Matrix", "Up", "Heat", "1969"]).find("Like The Matrix and Heat, not up, up to 1969.")
     ['The Matrix', 'Heat']
     """
 
@@ -216,7 +216,7 @@ class TitleSpotter:
             key = _words(title)
             if key[:1] in (("The",), ("A",), ("An",)) and len(key) > 1:
                 key = key[1:]
-            if len(key) > 1 or (key and len(key[0]) >= 4 and key[0].casefold() not in plain):
+            if len(key) > 1 or (key and len(key[0]) >= 4 and key[0].casefold() not in plain and not key[0].isdigit()):
                 self.keys.setdefault(key, title)
         self.longest = max((len(k) for k in self.keys), default=0)
 

@@ -67,8 +67,17 @@ def title_discounted(text: np.ndarray, items: Sequence[Item], needs: Needs) -> n
     text = np.asarray(text, np.float32)
     if not len(text):
         return text
-    words, asked = [*needs.keywords, *needs.about], title_key(needs.text.strip(" .!?"))
-    named = np.array([title_key(item.title) == asked for item in items], bool)
+    words, named = [*needs.keywords, *needs.about], title_named(items, needs)
     alone = [title_only(item, words) and not is_named for item, is_named in zip(items, named)]
     text = np.where(alone, np.minimum(text, np.median(text)), text)
     return np.where(named, text.max(), text).astype(np.float32)
+
+
+def title_named(items: Sequence[Item], needs: Needs) -> np.ndarray:
+    """Per item, whether its title is the whole message: the person named that film ("Submarine").
+
+    >>> title_named([Item(1, "Submarine"), Item(2, "Das Boot")], Needs(text="submarine!")).tolist()
+    [True, False]
+    """
+    asked = title_key(needs.text.strip(" .!?"))
+    return np.array([bool(asked) and title_key(item.title) == asked for item in items], bool)

@@ -91,6 +91,7 @@ class Query:
     picture: np.ndarray | None = None
     proposed: Sequence[int] = ()
     weights: Mapping[str, float] = field(default_factory=dict)
+    columns: frozenset[str] = frozenset()  # the sources that spoke: known once retrieved (`Blend`)
 
     def text(self, library: Library) -> str:
         """What the text encoder sees (see `convrec.retrieve.search.query_text`)."""
