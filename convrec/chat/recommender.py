@@ -434,7 +434,7 @@ class Recommender:
         if about is not None:
             boosts["about"] = about
         if self.conv is not None and self.settings.w_conv > 0:
-            boosts["conv"] = self.conv.score(needs.liked, needs_words(needs))
+            boosts["conv"] = self.conv.column(needs.liked, needs_words(needs))
         return boosts
 
     def about(self, needs: Needs) -> np.ndarray | None:
