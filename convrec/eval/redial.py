@@ -346,6 +346,7 @@ def make_systems(
             chosen.update(weights)
         settings = rec.settings.model_copy(update=chosen)
         clone = Recommender(rec.catalog, rec.index, rec.cf, encoder, None, settings, conv=rec.conv)
+        clone.attributes.load_vectors(Path(rec.settings.index_dir), encoder)  # as the chat loads them
         if popularity is not None:
             clone.set_popularity(popularity)
         out.append(System(name, clone, shared, llm if name == "blend+llm" else None, llm_window))

@@ -79,6 +79,13 @@ def add_eval_cli(eval_subparsers) -> None:
     )
     r.add_argument("--folds", type=int, default=5, help="folds of the cross-fitting (default 5)")
     r.add_argument(
+        "--knowledge",
+        action="append",
+        metavar="FILE",
+        help="a knowledge table (TMDB, IMDb, keywords.csv; repeatable, as build-index takes them): the catalogue "
+        "gets its own index, its ReDial films bridged to ../shared/data/ml-25m by title and year (default: none)",
+    )
+    r.add_argument(
         "--export-table",
         type=Path,
         help="also write the graded turns as a CSV (id, context, target) that `eval dialogs` reads",
