@@ -10,7 +10,7 @@ loads no model and no heavy library):
     turn = recommender.recommend(session, "a funny 90s movie, nothing with horror")
 
 The stages of a turn live in packages named for them (see README "Layout"):
-parse -> filter -> retrieve + cf -> blend -> rerank -> explain, orchestrated by `chat.Recommender`.
+parse -> select -> retrieve -> blend -> explain -> rerank -> reply, orchestrated by `chat.Recommender`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _EXPORTS = {
     "build_index": "convrec.retrieve.build",
     "Session": "convrec.chat.session",
     "Recommender": "convrec.chat.recommender",
-    "Turn": "convrec.chat.recommender",
+    "Turn": "convrec.chat.talk",
     "load_recommender": "convrec.chat.load",
 }
 __all__ = [
@@ -42,8 +42,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from convrec.chat.load import load_recommender
-    from convrec.chat.recommender import Recommender, Turn
+    from convrec.chat.recommender import Recommender
     from convrec.chat.session import Session
+    from convrec.chat.talk import Turn
     from convrec.core.config import Settings
     from convrec.core.errors import ConvrecError, InputError
     from convrec.core.types import Item, Needs, Rec

@@ -135,6 +135,7 @@ def test_malformed_json_surrogates_and_huge_bodies(client):
 def test_one_text_check_refuses_a_lone_surrogate_at_every_entry_point(client, service, monkeypatch, capsys):
     """REST, the OpenAI chat, the browser chat and the CLI read a message through one check."""
     from convrec import cli
+    from convrec.chat import commands
     from convrec.serve.ui import chat_turn
 
     text = "a comedy \ud800 about robots"
@@ -147,7 +148,7 @@ def test_one_text_check_refuses_a_lone_surrogate_at_every_entry_point(client, se
     assert r.status_code == 400 and "not valid Unicode" in r.json()["error"]["message"], r.text
     _, history, _, status, ok = chat_turn(service, None, text, [], [])
     assert not ok and "not valid Unicode" in status and "not valid Unicode" in history[-1]["content"]
-    monkeypatch.setattr(cli, "_recommender", lambda args: make_recommender())
+    monkeypatch.setattr(commands, "load", lambda args: make_recommender())
     assert cli.main(["recommend", text]) == 2
     assert "not valid Unicode" in capsys.readouterr().err
     typed = "a comedy \udced\udca0\udc80 about robots\n".encode("utf-8", "surrogateescape")  # not UTF-8

@@ -14,6 +14,7 @@ from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
+from convrec.retrieve.sources import SOURCES, Query
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {
@@ -71,7 +72,7 @@ def test_no_attributes_no_about_column():
     rec = Recommender(*_plain(), None, Settings(llm="none"))
     assert len(rec.attributes) == 0
     turn = rec.recommend(Session(), "something uplifting", k=3)
-    assert turn.recs and rec.about(turn.needs) is None
+    assert turn.recs and SOURCES["about"].column(rec.library, Query(turn.needs)) is None
 
 
 def _plain():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from convrec.chat.load import load_recommender
+from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError
@@ -177,8 +178,9 @@ def test_the_recommender_adds_the_conv_source_and_nothing_without_a_model():
     before = [r.item.item_id for r in plain.recommend(Session(), "something like Dusty Trail", k=10).recs]
     same = make_recommender(w_conv=1.0)
     assert [r.item.item_id for r in same.recommend(Session(), "something like Dusty Trail", k=10).recs] == before
-    same.conv = ConvModel.fit([said([12], [16], f"d{n}") for n in range(5)], IDS)
-    after = [r.item.item_id for r in same.recommend(Session(), "something like Dusty Trail", k=10).recs]
+    conv = ConvModel.fit([said([12], [16], f"d{n}") for n in range(5)], IDS)
+    learnt = Recommender(same.catalog, same.index, same.cf, same.encoder, None, same.settings, conv=conv)
+    after = [r.item.item_id for r in learnt.recommend(Session(), "something like Dusty Trail", k=10).recs]
     assert 16 not in before[:3] and after.index(16) < (before.index(16) if 16 in before else 10)
 
 

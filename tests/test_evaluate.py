@@ -6,7 +6,7 @@ import pytest
 
 from convrec.core.types import Candidates
 from convrec.eval.cf import chat_cases, evaluate, evaluate_chat, recommend
-from convrec.eval.commands import cmd_eval_cf
+from convrec.eval.cf_cli import cmd_eval_cf
 from convrec.eval.datasets import locate_dataset
 from convrec.eval.longtail import mmr, popularity_penalty
 from convrec.eval.metrics import (

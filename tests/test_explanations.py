@@ -26,7 +26,7 @@ def test_the_numbers_per_language_on_the_tiny_catalogue():
         ["a western from 2015"],
     ]
     named = {i: it.title for i, it in rec.catalog.items.items()}
-    report = run(rec.recommend, chats, rec.spotter, rec.genres, named)
+    report = run(rec.recommend, chats, rec.write.spotter, rec.genres, named)
     for lang in ("en", "zh", "all"):
         s = report["per_language"][lang]
         assert s["unsupported_claims"] == 0 and s["replies_naming_off_list_titles"] == 0, (lang, s)

@@ -195,12 +195,12 @@ def test_build_embeds_the_pictures_beside_the_text_and_counts_the_failures(setti
     assert not build(settings)[1]  # unchanged inputs: nothing to do
 
     rec = load_recommender(settings, llm=None, encoder=HashEncoder())
-    assert sorted(rec.images.index.ids.tolist()) == sorted(POSTERS)
+    assert sorted(rec.library.images.index.ids.tolist()) == sorted(POSTERS)
 
 
 def test_words_rank_the_item_whose_poster_they_describe_first(settings):
     build(settings)
-    rec = load_recommender(settings.model_copy(update={"w_image": 1.0}), llm=None, encoder=HashEncoder())
+    rec = load_recommender(settings.model_copy(update={"weights": {"image": 1.0}}), llm=None, encoder=HashEncoder())
     for item_id, colour in POSTERS.items():
         turn = rec.recommend(Session(), f"a {colour} poster")
         assert turn.recs[0].item.item_id == item_id, colour
@@ -245,7 +245,7 @@ def test_missing_weights_build_a_text_only_index_with_a_warning(settings, tmp_pa
     assert built and "images" not in manifest and "images.faiss" not in manifest["files"]
     assert any(line.startswith("warning:") and "could not be loaded" in line and "text-only" in line for line in said)
     rec = load_recommender(text_only, llm=None, encoder=HashEncoder())
-    assert rec.images is None and len(rec.recommend(Session(), "a comedy").recs) == 5
+    assert rec.library.images is None and len(rec.recommend(Session(), "a comedy").recs) == 5
 
 
 def test_the_chat_passes_an_uploaded_picture_through(settings, tmp_path):

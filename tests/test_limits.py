@@ -6,12 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from convrec.core.config import Settings
 from convrec.serve.api import create_api
 from convrec.serve.feedback import FeedbackStore, export_feedback, feedback_interactions
 from convrec.serve.service import make_service
-from convrec.serve.sessions import RateWindow, client_key
+from convrec.serve.sessions import RateWindow, SessionStore, client_key
 
 from .test_feedback import write_snapshot
 from .test_pipeline import make_recommender
@@ -147,10 +148,18 @@ def test_the_export_cap_defaults_to_the_setting(tmp_path, monkeypatch, cap, kept
     assert summary["interactions"] == kept
 
 
-def test_make_service_keeps_the_store_bounds_it_is_given():
-    """An empty session store is falsy; the bounds given to make_service must still hold."""
-    service = make_service(make_recommender(), ttl_s=60, max_sessions=2)
+def test_the_conversation_bounds_are_settings(monkeypatch):
+    """Idle expiry and the most conversations at once come from Settings (env `CONVREC_SESSION_TTL_S`,
+    `CONVREC_MAX_SESSIONS`), and an empty session store (falsy) still keeps them."""
+    service = make_service(make_recommender(session_ttl_s=60, max_sessions=2))
     assert (service.sessions.ttl_s, service.sessions.max_sessions) == (60, 2)
+    monkeypatch.setenv("CONVREC_SESSION_TTL_S", "90")
+    monkeypatch.setenv("CONVREC_MAX_SESSIONS", "3")
+    assert (Settings().session_ttl_s, Settings().max_sessions) == (90, 3)
+    defaults = SessionStore()
+    assert (defaults.ttl_s, defaults.max_sessions) == (Settings.model_fields["session_ttl_s"].default, 1000)
+    with pytest.raises(ValidationError):
+        Settings(max_sessions=0)
 
 
 def test_the_browser_chat_counts_against_the_same_limits():

@@ -102,4 +102,4 @@ def test_the_embedded_model_streams_its_reply_and_only_checked_words_are_shown(r
     named = [rec.catalog.get(i).title for i in final.needs.liked]
     assert final.info["reply_source"] in ("llm", "template") and final.reply
     for turn in turns[2:]:
-        assert not reply_claims(turn.reply, turn.recs, turn.needs, rec.spotter, rec.genres, named), turn.reply
+        assert not reply_claims(turn.reply, turn.recs, turn.needs, rec.write.spotter, rec.genres, named), turn.reply

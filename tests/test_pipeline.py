@@ -7,10 +7,11 @@ from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, LLMError
-from convrec.core.types import Needs
+from convrec.core.types import Candidates, Needs
 from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
+from convrec.retrieve.sources import Query
 from convrec.testing import FakeLLM, HashEncoder, tiny_catalog
 
 
@@ -70,10 +71,11 @@ def test_an_unrated_item_is_ranked_by_the_evidence_it_has():
     turn = rec.recommend(Session(), "something like Dusty Trail")
     # no interactions is missing evidence, not a zero: the unrated item that matches the liked
     # one's text best comes first (with the unrated counted as zeros it ranked 4th)
-    cands = rec.candidates(turn.needs, Session(), 5, {})
+    cands, _ = rec.candidates(turn.needs, Session(), 5, {})
     best_text = rec.catalog.get(int(cands.ids[cands.scores["text"].argmax()]))
     assert best_text.popularity == 0 and turn.recs[0].item == best_text
-    assert rec.missing_evidence(rec.index.ids)["cf"].sum() == sum(it.popularity == 0 for it in rec.items)
+    missing = rec.ranking.blend.missing(Candidates(rec.index.ids))
+    assert missing["cf"].sum() == sum(it.popularity == 0 for it in rec.items)
 
 
 def test_more_like_number_two_uses_the_shown_list():
@@ -206,4 +208,4 @@ def test_a_large_category_vocabulary_is_shortlisted_in_the_parse_prompt():
 def test_the_domain_noun_is_not_a_keyword_of_the_query():
     rec = make_recommender(domain_noun="course")
     needs = Needs(keywords=("course", "ethics", "Courses"), include_genres=("Drama",))
-    assert rec.query_text(needs) == "Drama ethics"
+    assert Query(needs).text(rec.library) == "Drama ethics"

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 
+from convrec.core.types import Candidates
 from convrec.data.dialogs import (
     Example,
     Resolver,
@@ -160,8 +161,9 @@ def test_single_source_systems_rank_by_that_source_alone(rec):
     liked = Example({}, (Utterance("seeker", "I liked Dusty Trail", (12,)),), ("Six Guns (1958)",), (13,))
     system = make_systems(rec, ["popularity"], reading=Reading(now_year=2018))[0]
     session, needs = system.shared.replayed(liked, system.rec)
-    cands = system.rec.candidates(needs, session, 10, {})
-    pop = [float(system.rec.popularity[rec.index.position[int(i)]]) for i in cands.ids]
+    cands, _ = system.ranking(needs, {*session.shown, *needs.liked, *needs.disliked}, 10, 10, {})
+    popularity = system.ranking.retrieve.library.popularity
+    pop = [float(popularity[rec.index.position[int(i)]]) for i in cands.ids]
     assert pop == sorted(pop, reverse=True)
     scores: dict[float, set[float]] = {}
     for p, score in zip(pop, cands.scores["blend"].tolist()):
@@ -187,10 +189,10 @@ def test_the_redial_prior_reaches_movies_nobody_rated(rec):
     with_redial_prior(systems, counts)
     nothing_said = Example({}, (), ("Robot Dawn",), (16,))
     assert [s.rank(nothing_said)[0][0] for s in systems] == [16, 16]
-    assert rec.missing_evidence(np.array([16]))["pop"].all()  # the shared recommender is untouched
+    assert rec.ranking.blend.missing(Candidates(np.array([16])))["pop"].all()  # the chat's stages are untouched
     # a count over all of ReDial's dialogues covers every film: Laugh Riot (1), rated on MovieLens
     # but never mentioned, has a count of 0 (the lowest), not a missing one that other sources fill
-    assert not systems[1].rec.missing_evidence(np.array([1, 16]))["pop"].any()
+    assert not systems[1].ranking.blend.missing(Candidates(np.array([1, 16])))["pop"].any()
 
 
 def test_metrics_and_intervals():

@@ -10,7 +10,7 @@ from .test_pipeline import make_recommender
 
 
 def filters():
-    return make_recommender().filters
+    return make_recommender().ranking.select.filters
 
 
 def ids(mask):

@@ -1,7 +1,7 @@
 from convrec.core.errors import LLMError
 from convrec.core.types import Item, Needs
-from convrec.rank.explain import Ties, reasons, ties_of, unsupported_claims
-from convrec.rank.rerank import rank_request, rerank
+from convrec.rank.explain import Ties, reasons, template_recs, ties_of, unsupported_claims
+from convrec.rank.rerank import order, rank_request
 from convrec.testing import FakeLLM
 
 GENRES = ["Action", "Comedy", "Crime", "Horror", "Romance"]
@@ -14,16 +14,10 @@ NEEDS = Needs(include_genres=("Comedy",), year_min=1990, year_max=1999)
 
 
 def run(llm, k=2, ties=None):
-    return rerank(
-        ITEMS,
-        [0.9, 0.8, 0.7],
-        NEEDS,
-        k,
-        llm=llm,
-        prompt="sys",
-        request="a 90s comedy",
-        ties=ties,
-    )
+    """The model's order, then the template reasons of the top k (as the rerank and reply stages do)."""
+    top, final, info = order(ITEMS, [0.9, 0.8, 0.7], NEEDS, k, llm=llm, prompt="sys", request="a 90s comedy")
+    ties = ties or [ties_of(it, NEEDS) for it in ITEMS]
+    return template_recs([ITEMS[i] for i in top], final[top], NEEDS, [ties[i] for i in top]), info
 
 
 def test_the_model_only_orders_in_few_tokens_and_reasons_are_templates():

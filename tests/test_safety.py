@@ -21,7 +21,7 @@ INJECTIONS = [
 
 
 def prompts_of(rec):
-    lines = [rec.parse_prompt, *rec.rerank_prompts.values()]
+    lines = [*rec.prompts["parse"], *rec.prompts["rerank"]]
     return [line.strip() for text in lines for line in text.splitlines() if len(line.strip()) > 25]
 
 

@@ -9,6 +9,7 @@ from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.search import query_text
+from convrec.retrieve.sources import Query
 from convrec.testing import HashEncoder, tiny_catalog
 
 
@@ -36,5 +37,5 @@ def test_no_horror_please_does_not_search_for_horror():
     rec = Recommender(catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder, None, Settings(llm="none"))
     turn = rec.recommend(Session(), "no horror please")
     assert turn.needs.exclude_genres == ("Horror",)
-    assert "horror" not in rec.query_text(turn.needs).casefold()
+    assert "horror" not in Query(turn.needs).text(rec.library).casefold()
     assert len(turn.recs) == 5 and not [r.item.title for r in turn.recs if "Horror" in r.item.title]

@@ -49,8 +49,8 @@ def test_the_langchain_tool_answers_with_the_reply_and_question():
 
 
 def test_the_terminal_prints_the_reply_then_the_items_then_the_question(capsys):
+    from convrec.chat.commands import _print_turn
     from convrec.chat.session import Session
-    from convrec.cli import _print_turn
 
     _print_turn(make_recommender().recommend(Session(), "recommend me something"))
     lines = capsys.readouterr().out.splitlines()

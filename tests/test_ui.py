@@ -1,6 +1,8 @@
+from datetime import date
+
 import httpx
 
-from convrec.core.types import Item, Rec
+from convrec.core.types import Item, Needs, Rec
 from convrec.serve.api import Running, create_server
 from convrec.serve.service import make_service
 from convrec.serve.ui import (
@@ -11,6 +13,7 @@ from convrec.serve.ui import (
     feedback_click,
     looking_for,
     poster_src,
+    status_html,
 )
 from convrec.testing import FakeLLM, StreamingFakeLLM
 
@@ -63,11 +66,20 @@ def test_card_buttons_rate_and_steer():
     assert not {c["item_id"] for c in new_cards} & {first, second, third}
 
 
-def test_looking_for_previews_what_the_rules_read():
+def test_the_status_says_what_the_turn_looks_for_read_once_with_the_catalogues_year():
     rec = make_recommender()
-    assert looking_for("推荐几部九十年代的喜剧，不要恐怖片", rec) == "Looking for Comedy, 1990–1999, without Horror…"
-    assert looking_for("a western before 1970", rec) == "Looking for Western, up to 1969…"
-    assert looking_for("hello", rec) == "Looking…"
+    service = make_service(rec)
+    for text, said in [
+        ("推荐几部九十年代的喜剧，不要恐怖片", "Looking for Comedy, 1990–1999, without Horror…"),
+        ("a western before 1970", "Looking for Western, up to 1969…"),
+        ("hello", "Looking…"),
+        # "recent" is relative to the catalogue's latest year, as the turn reads it (not to today)
+        ("a recent comedy", f"Looking for Comedy, from {rec.understand.now_year - 5}…"),
+    ]:
+        _, _, _, status, answered = next(chat_stream(service, None, text, [], []))
+        assert answered is None and status == status_html(said)
+    assert rec.understand.now_year - 5 != date.today().year - 5
+    assert looking_for(Needs(year_min=1990, year_max=1999)) == "Looking for 1990–1999…"
 
 
 def test_app_serves_chat_and_api_on_one_port():
@@ -85,7 +97,7 @@ def test_chat_stream_shows_preview_cards_while_the_model_is_busy():
     steps = chat_stream(service, None, "a funny 90s movie, nothing with horror", [], [])
     with service.gate.turn():  # another conversation holds the model
         sid, history, cards, status, answered = next(steps)
-    assert answered is None and len(cards) == 5 and "Working" in status
+    assert answered is None and len(cards) == 5 and "Looking for Comedy, 1990–1999, without Horror" in status
     assert history[-1]["content"].startswith("Understood: Comedy movies from the 1990s, no Horror.")
     assert "⏳" in history[-1]["content"] and service.sessions.get(sid).session.turns == []
     *_, (sid, history, final_cards, status, answered) = steps

@@ -20,7 +20,7 @@ vector per item is stored; its own document is embedded again, for at most `MAX_
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,21 +42,20 @@ class Evidence:
     """Reads, for a turn's candidates, whether the catalogue or only a model ties them to its words."""
 
     def __init__(
-        self, items: Sequence[Item], position: dict[int, int], attributes: Attributes, encoder: Encoder,
-        profiled: Collection[int], noun: str,
-    ) -> None:  # fmt: skip
+        self, items: Sequence[Item], position: dict[int, int], attributes: Attributes, encoder: Encoder, noun: str
+    ) -> None:
         self.items = items  # in index order
         self.position = position  # item id -> index row
         self.attributes = attributes
         self.encoder = encoder
-        self.profiled = frozenset(profiled)  # item ids a model wrote a profile for
+        self.profiled = frozenset(it.item_id for it in items if it.profile)  # a model wrote about them
         self.noun = noun
         # the last query and its cosine to each profiled item's own document: a turn asks for them
         # when it orders the candidates and again for the preview's and the final reasons
         self._own: tuple[str, dict[int, float]] = ("", {})
 
     def query(self, needs: Needs) -> str:
-        """The text search's query, as `Retriever.retrieve` embeds it."""
+        """The text search's query, as the "text" source embeds it."""
         return f"{query_text(needs, self.noun, is_multilingual(self.encoder.name))} {self.noun}"
 
     def own_text(self, cands: Candidates, needs: Needs) -> np.ndarray:
@@ -92,7 +91,7 @@ class Evidence:
         item the catalogue ties to them; the others keep their places, and the "blend" scores stay
         in order (the moved items take the scores of the places they move to).
 
-        `words` are the request's English topic and mood words (see `Recommender.about`).
+        `words` are the request's English topic and mood words (see `convrec.retrieve.sources.about_words`).
         """
         if not len(cands) or not words or not self.profiled:
             return cands

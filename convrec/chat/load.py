@@ -6,6 +6,7 @@ queries land in the space the items were embedded in.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +14,7 @@ from convrec.chat.recommender import Recommender
 from convrec.core.config import Settings
 from convrec.core.errors import IndexMissing
 from convrec.data.catalog import Catalog
-from convrec.data.profiles import PROFILES, read_profiles
+from convrec.data.profiles import PROFILES, on_items, read_profiles
 from convrec.llm.backends import make_llm
 from convrec.llm.base import LLM
 from convrec.retrieve import build
@@ -53,10 +54,8 @@ def load_recommender(
             f"{index_dir}/ holds {index.dim}-d vectors but {encoder.name} makes {encoder.dim}-d ones: run `convrec build-index`."
         )
     llm_obj = make_llm(settings) if isinstance(llm, str) else llm
-    profiles = read_profiles(
-        index_dir / PROFILES, {int(i): catalog.get(int(i)) for i in index.ids if int(i) in catalog}
-    )
-    written = {i: p.words() for i, p in profiles.items()}
-    rec = Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, written=written, conv=conv)
+    profiles = read_profiles(index_dir / PROFILES, catalog.items)
+    catalog = replace(catalog, items=on_items(catalog.items, profiles))  # the one item record every stage reads
+    rec = Recommender(catalog, index, cf, encoder, llm_obj, settings, images=images, conv=conv)
     rec.attributes.load_vectors(index_dir, encoder)  # the names' vectors the build encoded
     return rec

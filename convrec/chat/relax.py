@@ -12,6 +12,8 @@ or disliked (`exclude`) never come back, loosened or not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from convrec.core.types import Needs, Relaxation
@@ -82,3 +84,20 @@ def relax(filters: Filters, needs: Needs, exclude: set[int], k: int) -> tuple[li
         tiers.append(mask & ~seen)
         seen |= mask
     return tiers, Relaxation(int(strict.sum()), tuple(dropped), options)
+
+
+@dataclass(frozen=True)
+class Select:
+    """The select stage: the needs' hard constraints -> tiers of allowed rows and what was loosened.
+
+    `relaxing` (a chat): too few exact items and the constraints are loosened (`relax`); without it
+    (an evaluation grading the filter as it stands), one tier: every included genre when `k` items
+    have them all, else any of them (`Filters.allowed`). Items in `exclude` never come back."""
+
+    filters: Filters
+    relaxing: bool = True
+
+    def __call__(self, needs: Needs, exclude: set[int], k: int) -> tuple[list[np.ndarray], Relaxation | None]:
+        if self.relaxing:
+            return relax(self.filters, needs, exclude, k)
+        return [self.filters.allowed(needs, exclude=exclude, every_min=k)], None

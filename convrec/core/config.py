@@ -6,16 +6,17 @@ embeddings and the Qwen2.5 1.5B GGUF shipped in PyPI packages.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEIGHT = "w_"  # CONVREC_W_TEXT=0.5 is weights["text"]
 
 
 def default_cache_dir() -> Path:
-    import os
-
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "convrec"
 
@@ -88,19 +89,14 @@ class Settings(BaseSettings):
     retrieve_k: int = 300
     rerank_n: int = 8
     rerank_weight: float = 0.3  # how far the LLM's order moves the blended order (0..1)
-    w_text: float = 0.6
-    w_cf: float = 0.3
-    w_pop: float = 0.1
-    w_llm: float = 0.5  # the model's proposals (rank 1 -> 1.0), when it proposes
-    w_attr: float = 0.4  # "like X": the genres a candidate shares with the liked items
-    w_pref: float = 0.6  # moods and "but funnier": the share of the preferred genres a candidate has
-    w_about: float = 0.6  # moods and topics: the candidate's attributes they mean (convrec/retrieve/attributes.py)
-    # the conversation model (`convrec learn`): what the dialogues it learnt from brought up together
-    # and answered with, from this conversation's items; nothing when index/ holds none
-    w_conv: float = 1.0
+    # blend weights by source name (convrec/retrieve/sources), over each source's default: text 0.6,
+    # cf 0.3, pop 0.1, llm 0.5 (the model's proposals), attr 0.4 ("like X": what a candidate shares
+    # with the liked items), pref 0.6 (the preferred genres' share), about 0.6 (what the moods and
+    # topics mean), conv 1.0 (the conversation model of `convrec learn`), image 0.3 (CLIP, with
+    # image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
+    weights: dict[str, float] = Field(default_factory=dict)
     conv_together_weight: float = 2.0  # `convrec learn`: items brought up together, against answers (1.0)
     conv_word_weight: float = 0.1  # `convrec learn`: a word the seeker said, against an item mentioned (1.0)
-    w_image: float = 0.3  # CLIP similarity of the words to each item's picture (when image_model is set)
     # collaborative scorer: auto, popularity, item-knn, ease, als, bpr or spark-als. auto chooses
     # by catalogue size (`convrec.retrieve.cf.choose_cf`): EASE, which ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md) but needs a dense items x
@@ -116,6 +112,8 @@ class Settings(BaseSettings):
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
+    session_ttl_s: float = Field(1800.0, gt=0)  # an idle conversation is closed after this many seconds
+    max_sessions: int = Field(1000, gt=0)  # live conversations kept at once; beyond, a new one gets 503
     # per client (its address, an IPv6 one by its /48: `serve/sessions.py`), so one client cannot take all; 0: no limit
     max_sessions_per_client: int = Field(20, ge=0)  # live conversations (and chat completions at once); beyond, 429
     feedback_per_minute_per_client: int = Field(120, ge=0)  # feedback events a minute; beyond, 429
@@ -139,6 +137,17 @@ class Settings(BaseSettings):
     store_timeout_s: float = Field(5.0, gt=0)  # a request waits this long for the database, then 503
     health_timeout_s: float = Field(2.0, gt=0)  # /healthz waits this long, then reports the store down
     feedback_db: Path | None = None  # the SQLite file (default feedback/feedback.sqlite3)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_weight_at_a_time(cls, data: Any) -> Any:
+        """CONVREC_W_<SOURCE> (and `w_<source>=` given by name) set one entry of `weights`."""
+        if not isinstance(data, dict):
+            return data
+        env = f"CONVREC_{WEIGHT.upper()}"
+        given = {k[len(env) :].lower(): v for k, v in os.environ.items() if k.startswith(env)}
+        given |= {k[len(WEIGHT) :]: v for k, v in data.items() if k.startswith(WEIGHT)}
+        return {**data, "weights": {**given, **(data.get("weights") or {})}} if given else data
 
 
 # The global command-line options that name a setting (see convrec/cli.py).

@@ -26,6 +26,10 @@ class Item:
     people: tuple[str, ...] = ()  # director, cast, authors
     image: str | None = None  # local path or URL
     popularity: float = 0.0
+    # what a language model wrote about it at build time (`convrec.data.profiles`), never shown: its
+    # moods and themes (attributes, counted below the catalogue's) and the text embedded with its own
+    written: tuple[str, ...] = ()
+    profile: str = ""
 
     def label(self) -> str:
         """'Heat (1995)' or just the title when the year is unknown."""
@@ -100,19 +104,40 @@ class NeedsUpdate:
 
 @dataclass
 class Candidates:
-    """Item ids with aligned score columns from each source ("text", "cf", "pop", "blend")."""
+    """The one list that flows through a turn's stages (LensKit's ItemList): item ids, best first
+    once blended, with aligned score columns by source ("text", "cf", "pop", ..., "blend") and,
+    once the explain stage has read it, each item's evidence (what ties it to the request:
+    `convrec.rank.explain.Ties`). Every stage takes and returns this; nothing is re-joined by id.
+
+    >>> c = Candidates(np.array([7, 8, 9]), {"blend": np.array([0.2, 0.9, 0.5])}, ["a", "b", "c"])
+    >>> top = c.sorted_by("blend").head(2)
+    >>> top.ids.tolist(), top.evidence
+    ([8, 9], ['b', 'c'])
+    """
 
     ids: np.ndarray
     scores: dict[str, np.ndarray] = field(default_factory=dict)
+    evidence: list[Any] | None = None  # per item, aligned with `ids`; None until explained
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self, mask_or_index: np.ndarray) -> Candidates:
-        return Candidates(self.ids[mask_or_index], {k: v[mask_or_index] for k, v in self.scores.items()})
+        at = np.arange(len(self.ids))[mask_or_index]
+        evidence = None if self.evidence is None else [self.evidence[i] for i in at]
+        return Candidates(self.ids[at], {k: v[at] for k, v in self.scores.items()}, evidence)
+
+    def head(self, n: int) -> Candidates:
+        """The first `n` (all when fewer)."""
+        return self.take(np.arange(min(len(self), n)))
 
     def sorted_by(self, column: str) -> Candidates:
         return self.take(np.argsort(-self.scores[column], kind="stable"))
+
+    def with_evidence(self, evidence: list[Any]) -> Candidates:
+        if len(evidence) != len(self):
+            raise ValueError(f"evidence: {len(evidence)} entries for {len(self)} candidates")
+        return Candidates(self.ids, self.scores, list(evidence))
 
     @classmethod
     def concat(cls, parts: list[Candidates]) -> Candidates:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from convrec.core.types import Item
@@ -81,3 +82,16 @@ def read_profiles(path: Path, items: dict[int, Item] | None = None) -> dict[int,
         if items is None or (p.item_id in items and items[p.item_id].label() == p.label):
             out[p.item_id] = p
     return out
+
+
+def on_items(items: Mapping[int, Item], profiles: Mapping[int, Profile]) -> dict[int, Item]:
+    """`items` with each profile on its item's record (`Item.written`, `Item.profile`): the one record
+    every stage reads.
+
+    >>> on_items({1: Item(1, "Heat")}, {1: Profile(1, "Heat", "m", "", ("tense",))})[1].written
+    ('tense',)
+    """
+    return {
+        i: replace(item, written=profiles[i].words(), profile=profiles[i].text()) if i in profiles else item
+        for i, item in items.items()
+    }

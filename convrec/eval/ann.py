@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from convrec.eval.plots import pyplot, save
+from convrec.eval.splits import SEED
 from convrec.retrieve.index import recall_at
 
 RECALL_TARGET = 0.95
@@ -298,3 +299,21 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
             print(_fmt(r))
         print(f"wrote {out}")
     return 0
+
+
+def add_bench_cli(bench_subparsers: Any) -> None:
+    """`convrec bench index` (wired in by cli.py)."""
+    b = bench_subparsers.add_parser("index", help="flat vs IVF vs HNSW on synthetic clustered vectors")
+    b.add_argument("--items", type=int, default=1_000_000)
+    b.add_argument("--dim", type=int, default=384)
+    b.add_argument("--queries", type=int, default=1000)
+    b.add_argument("--seed", type=int, default=SEED)
+    b.add_argument("--kinds", default="flat,ivf,hnsw", help="comma-separated index kinds")
+    b.add_argument(
+        "--spread", type=float, default=0.15, help="topic overlap of the synthetic vectors: 0.12 easy, 0.15 hard"
+    )
+    b.add_argument("--topics", type=int, help="topic count of the synthetic vectors (default items / 50)")
+    b.add_argument("--vectors", type=Path, help="benchmark on these real vectors (.npy) instead of synthetic ones")
+    b.add_argument("--out", type=Path, help="default reports/bench_index_<items>_spread<spread>_topics<topics>.json")
+    b.add_argument("--json", action="store_true", help="print the results as JSON")
+    b.set_defaults(func=cmd_bench_index)

@@ -138,14 +138,7 @@ class Recorded:
 
 def prompt_openings(recommender: Any) -> dict[str, str]:
     """A prompt's fixed opening (its text before any per-message {placeholder}) -> its stage."""
-    prompts = {
-        "parse": [recommender.parse_prompt],
-        "propose": [recommender.propose_prompt],
-        "rerank": list(recommender.rerank_prompts.values()),
-        "reply": list(recommender.reply_prompts.values()),
-        "reason": list(recommender.reason_prompts.values()),
-    }
-    return {p.split("{")[0]: stage for stage, ps in prompts.items() for p in ps}
+    return {p.split("{")[0]: stage for stage, ps in recommender.prompts.items() for p in ps}
 
 
 def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS) -> dict[str, Any]:
@@ -344,3 +337,34 @@ def print_table(result: dict[str, Any]) -> None:
 def write_json(result: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+# -- the command line (`convrec bench chat`, wired in by cli.py) -------------------------------
+
+
+def add_bench_cli(bench_subparsers: Any) -> None:
+    """`convrec bench chat`."""
+    bc = bench_subparsers.add_parser("chat", help="per-stage latency and LLM tokens over scripted multi-turn chats")
+    bc.add_argument("--json", action="store_true", help="print the summary as JSON")
+    bc.add_argument("--out", type=Path, default=Path("reports/bench_chat.json"))
+    bc.add_argument("--limit", type=int, default=None, help="only the first N scripted conversations")
+    bc.add_argument("--content", type=Path, default=Path("bench/content.jsonl"), help="content queries to add")
+    bc.add_argument("--content-per-kind", type=int, default=1, help="content queries per type and language (0: none)")
+    bc.set_defaults(func=cmd_bench_chat)
+
+
+def cmd_bench_chat(args: Any) -> int:
+    from convrec.chat.load import load_recommender
+    from convrec.core.config import settings_from_args
+
+    script = CONVERSATIONS[: args.limit] if args.limit is not None else CONVERSATIONS
+    if args.content_per_kind:
+        script = script + content_conversations(args.content, args.content_per_kind)
+    result = bench_chat(load_recommender(settings_from_args(args)), script)
+    write_json(result, args.out)
+    if args.json:
+        print(json.dumps(result["summary"], indent=2))
+    else:
+        print_table(result)
+        print(f"wrote {args.out}")
+    return 0

@@ -187,3 +187,6 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"reasons checked: {report['reasons_checked']}, unsupported: {len(report['unsupported_reasons'])}")
     for f in report["failures"][:20]:
         print(f"  FAIL {f['text']!r}: {f['problems'][:3]} ({f['items']} items)")
+
+
+# -- the command line (`convrec eval constraints`, wired in by cli.py) -------------------------

@@ -30,7 +30,8 @@ from typing import Any
 
 from convrec.chat.session import Session
 from convrec.core.types import Item, Needs
-from convrec.rank.explain import GENRE_ZH, masked, unsupported_claims
+from convrec.lang import genre_names
+from convrec.rank.explain import masked, unsupported_claims
 from convrec.rank.reply import TitleSpotter, reply_claims
 
 EXAMPLES = ("recommend me something", "随便推荐一部", "a 1950s anime horror musical", "一部五十年代的恐怖动画歌舞片")
@@ -59,7 +60,9 @@ def names_match(why: str, item: Item, needs: Needs, named: Sequence[str]) -> boo
     """
     low = why.casefold()
     for g in (*needs.include_genres, *needs.prefer_genres):
-        if g in item.genres and (re.search(rf"\b{re.escape(g.casefold())}", low) or GENRE_ZH.get(g, "\0") in why):
+        if g in item.genres and (
+            re.search(rf"\b{re.escape(g.casefold())}", low) or any(n in why for n in genre_names(g))
+        ):
             return True
     lo, hi = needs.year_min, needs.year_max
     if (lo or hi) and item.year and (lo is None or item.year >= lo) and (hi is None or item.year <= hi):
@@ -237,7 +240,7 @@ def cmd_eval_explanations(args: Any) -> int:
         args.llm = "none"  # the rules, unless a model is named
     rec = load_recommender(settings_from_args(args))
     named = {i: it.title for i, it in rec.catalog.items.items()}
-    report = run(rec.recommend, conversations(args.suite, args.content), rec.spotter, rec.genres, named)
+    report = run(rec.recommend, conversations(args.suite, args.content), rec.write.spotter, rec.genres, named)
     report.update(
         examples=examples(rec.recommend),
         llm=rec.llm.name if rec.llm else "none",

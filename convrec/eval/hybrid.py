@@ -34,6 +34,7 @@ import pandas as pd
 from convrec.core.types import Candidates
 from convrec.eval.plots import pyplot, save
 from convrec.retrieve.blend import blend
+from convrec.retrieve.sources import weights
 
 LIKED = 4.0
 PER_USER = 30  # examples per user at most: one prolific tagger must not be the whole test
@@ -223,7 +224,8 @@ def run_hybrid(
     best = grid[int(np.argmax(val_recall))]
     val_cold = [float(np.mean([c.blend_hit(w, k, cold_aware=True) for c in cases["val"]])) for w in grid]
     best_cold = grid[int(np.argmax(val_cold))]
-    default = {"text": settings.w_text, "cf": settings.w_cf, "pop": settings.w_pop}
+    configured = weights(settings.weights)
+    default = {name: configured[name] for name in ("text", "cf", "pop")}
 
     def report(split: str) -> dict[str, Any]:
         cs = cases[split]

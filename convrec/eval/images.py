@@ -165,21 +165,6 @@ def print_table(result: dict[str, Any]) -> None:
 def add_bench_cli(bench_subparsers: Any) -> None:
     """Register `bench images` on cli.py's existing `bench` subparsers."""
 
-    def cmd(args: argparse.Namespace) -> int:
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            clip_dir = args.clip or tiny_clip(Path(tmp) / "clip", train_steps=args.steps)
-            result = run(Path(clip_dir), items=args.items, weights=tuple(float(w) for w in args.weights.split(",")))
-        result.update(
-            clip=str(args.clip) if args.clip else f"tiny_clip, {args.steps} steps",
-            seconds=round(time.perf_counter() - started, 1),
-        )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print_table(result)
-        print(f"wrote {args.out}")
-        return 0
-
     b = bench_subparsers.add_parser(
         "images", help="fused text + picture indexes vs one joint vector, on synthetic posters"
     )
@@ -188,4 +173,20 @@ def add_bench_cli(bench_subparsers: Any) -> None:
     b.add_argument("--weights", default="0.3,0.5,0.7", help="picture weights w to compare, comma-separated")
     b.add_argument("--clip", type=Path, help="a real CLIP directory instead of training the tiny one")
     b.add_argument("--out", type=Path, default=Path("reports/bench_images.json"))
-    b.set_defaults(func=cmd)
+    b.set_defaults(func=cmd_bench_images)
+
+
+def cmd_bench_images(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        clip_dir = args.clip or tiny_clip(Path(tmp) / "clip", train_steps=args.steps)
+        result = run(Path(clip_dir), items=args.items, weights=tuple(float(w) for w in args.weights.split(",")))
+    result.update(
+        clip=str(args.clip) if args.clip else f"tiny_clip, {args.steps} steps",
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print_table(result)
+    print(f"wrote {args.out}")
+    return 0

@@ -224,18 +224,19 @@ def print_embed(result: dict[str, Any]) -> None:
 def add_bench_cli(bench_subparsers: Any) -> None:
     """Register `bench embed` on cli.py's existing `bench` subparsers."""
 
-    def cmd(args: argparse.Namespace) -> int:
-        from convrec.core.config import settings_from_args
-
-        result = bench_embed(settings_from_args(args), args.items, args.reps)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print_embed(result)
-        print(f"wrote {args.out}")
-        return 0
-
     b = bench_subparsers.add_parser("embed", help="the encoder on torch and on ONNX Runtime, side by side")
     b.add_argument("--items", type=int, default=2000, help="the first N catalogue items of index/")
     b.add_argument("--reps", type=int, default=2, help="runs of each backend, alternated; the best counts")
     b.add_argument("--out", type=Path, default=Path("reports/bench_embed.json"))
-    b.set_defaults(func=cmd)
+    b.set_defaults(func=cmd_bench_embed)
+
+
+def cmd_bench_embed(args: argparse.Namespace) -> int:
+    from convrec.core.config import settings_from_args
+
+    result = bench_embed(settings_from_args(args), args.items, args.reps)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print_embed(result)
+    print(f"wrote {args.out}")
+    return 0

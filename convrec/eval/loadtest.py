@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from convrec.lang import detect
+
 MAX_SESSIONS, MAX_TURNS = 64, 50
 
 # (genres that every answer must include at least one of, first message)
@@ -87,8 +89,7 @@ class Record:
 def script(n: int, turns: int, specs: list[tuple[tuple[str, ...], str]] = SPECS) -> tuple[tuple[str, ...], list[str]]:
     """Session n's genres and its messages."""
     genres, first = specs[n % len(specs)]
-    lang = "zh" if any("\u4e00" <= c <= "\u9fff" for c in first) else "en"
-    follow = FOLLOW_UPS[lang]
+    follow = FOLLOW_UPS[detect(first)]
     return genres, [first] + [follow[i % len(follow)] for i in range(turns - 1)]
 
 

@@ -112,3 +112,30 @@ def print_report(report: dict[str, Any], max_failures: int = 30) -> None:
             f"  WRONG {f['id']} {f['text']!r}: read +{got['include']} -{got['exclude']}, "
             f"means +{f['include']} -{f['exclude']}" + (f" soft {f['soft']}" if f.get("soft") else "")
         )
+
+
+# -- the command line (`convrec eval negations`, wired in by cli.py) ---------------------------
+
+
+def add_eval_cli(eval_subparsers: Any) -> None:
+    """`convrec eval negations`."""
+    en = eval_subparsers.add_parser(
+        "negations", help="genres the rules read in hand-written phrasings of (not) wanting them"
+    )
+    en.add_argument("--suite", type=Path, default=Path("bench/negations.jsonl"))
+    en.add_argument("--json", action="store_true", help="print the summary as JSON")
+    en.add_argument("--out", type=Path, default=Path("reports/negations.json"))
+    en.set_defaults(func=cmd_eval_negations)
+
+
+def cmd_eval_negations(args: Any) -> int:
+    report = run_suite(read_suite(args.suite))
+    report["suite"] = str(args.suite)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.json:
+        print(json.dumps({k: report[k] for k in ("accuracy", "right", "n", "per_language", "per_kind")}, indent=2))
+    else:
+        print_report(report)
+        print(f"wrote {args.out}")
+    return 0 if report["right"] == report["n"] else 1

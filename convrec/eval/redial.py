@@ -1,7 +1,7 @@
 """`convrec eval redial|dialogs|simulate|report`: Recall@K on recorded dialogues, with baselines.
 
 Every system ranks one graded turn (`dialogs.Example`) from the dialogue before it, through the
-same code a chat turn takes (`Recommender.candidates`: filter -> retrieve -> blend), after the
+same stages a chat turn takes (`chat.ranking.Ranking`: select -> retrieve -> blend), after the
 dialogue is *replayed into a Session*: each seeker utterance is parsed with the rules
 (`parse_rules`; its movie mentions are liked unless the rules read them as disliked) and merged
 as in a live chat; the items each recommender utterance mentions are recorded as shown, so they
@@ -17,7 +17,8 @@ and in whether the LLM reorders the top of the list:
                  other sources (conv included) at the Settings' weights, as in a chat
     blend+llm    blend, then the LLM orders the top `llm_window` (rerank.rerank, fused as in a chat)
 
-The single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
+Any other registered blend source can be graded alone the same way (`--systems about`). The
+single-source systems give every other source of the pipeline weight 0 (`weights_for`). A
 source with nothing to say (CF with no liked item, text with no query) leaves ties that
 popularity breaks (weight 1e-3), so every system returns a full list. Popularity counts ratings
 with a one-year half-life by default (`recent_popularity`), as of when the dialogues were collected
@@ -40,7 +41,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,6 @@ import numpy as np
 import pandas as pd
 
 from convrec.chat.session import Session
-from convrec.core.config import Settings
 from convrec.core.timing import timed
 from convrec.core.types import NeedsUpdate
 from convrec.data.dialogs import (
@@ -215,73 +215,71 @@ class Shared:
 
 @dataclass
 class System:
-    """One way of ranking a graded turn: the pipeline with given blend weights, maybe an LLM."""
+    """One way of ranking a graded turn: the chat's stages (select -> retrieve -> blend, maybe rerank)
+    composed with this system's blend weights, popularity prior and LLM."""
 
     name: str
-    rec: Any  # a Recommender whose settings carry this system's weights
+    rec: Any  # the shared Recommender: catalogue, titles and the rerank stage
     shared: Shared
+    ranking: Any  # `chat.ranking.Ranking`: the filter as it stands, this system's prior and weights
     llm: Any = None
     llm_window: int = 10
 
+    @property
+    def encoder(self) -> Any:
+        """The encoder its sources search with (a `CachedEncoder` the systems of a run share)."""
+        return self.ranking.retrieve.library.encoder
+
     def query(self, example: Example) -> str | None:
-        """The text the encoder will see for this turn (as `Recommender.retrieve` builds it)."""
+        """The text the encoder will see for this turn (as the "text" source builds it)."""
         _, needs = self.shared.replayed(example, self.rec)
-        q = self.rec.query_text(needs)
-        return f"{q} {self.rec.settings.domain_noun}" if q else None
+        return self.ranking.retrieve.encoded(needs)
 
     def rank(self, example: Example, k: int = TOP) -> tuple[list[int], dict[str, Any]]:
         """The top k item ids for this turn (never an item the context mentions) and facts about it."""
-        from convrec.rank.rerank import rerank
-
         session, needs = self.shared.replayed(example, self.rec)
-        if self.shared.conv is not None:
-            self.rec.conv = self.shared.conv.model_for(example.group)
+        ranking = self.ranking
+        if self.shared.conv is not None:  # this conversation's cross-fitted model
+            ranking = ranking.with_library(
+                ranking.retrieve.library.with_(conv=self.shared.conv.model_for(example.group))
+            )
         timings: dict[str, float] = {}
-        top = self.rec.candidates(needs, session, k + len(example.seen), timings)
+        wanted = k + len(example.seen)
+        exclude = {*session.shown, *needs.liked, *needs.disliked}
+        top, _ = ranking(needs, exclude, wanted, max(self.rec.settings.rerank_n, wanted), timings)
         top = top.take(np.flatnonzero([int(i) not in example.seen for i in top.ids]))
         ids = [int(i) for i in top.ids[:k]]
         info: dict[str, Any] = {}
         if self.llm is not None and ids:
             window = min(self.llm_window, len(ids))
             with timed(timings, "rerank"):
-                recs, rinfo = rerank(
-                    [self.rec.catalog.get(i) for i in ids[:window]],
-                    top.scores["blend"][:window],
-                    needs,
-                    window,
-                    llm=self.llm,
-                    prompt=self.rec.rerank_prompts["en"],
-                    request=example.seeker_text(),
-                    weight=self.rec.settings.rerank_weight,
+                ranked, facts = self.rec.rerank(
+                    top.head(window), needs, window, llm=self.llm, request=example.seeker_text(), follow_up=True
                 )
-            ids = [r.item.item_id for r in recs] + ids[window:]
+            ids = [int(i) for i in ranked.ids] + ids[window:]
             info.update(
-                {key: v for key, v in rinfo.items() if key in ("llm", "degraded", "prompt_tokens", "completion_tokens")}
+                {key: v for key, v in facts.items() if key in ("llm", "degraded", "prompt_tokens", "completion_tokens")}
             )
         info["stages_ms"] = {stage: round(v, 1) for stage, v in timings.items()}
         return ids, info
 
 
-def weights_for(name: str, settings: Settings) -> dict[str, float]:
-    """Blend weights of a named system (see the module docstring).
+def weights_for(name: str, configured: Mapping[str, float]) -> dict[str, float]:
+    """Blend weights of a named system (see the module docstring), by source name.
 
-    A single-source system gives every other source of the pipeline weight 0, those added after
-    it was defined too (the genres shared with liked items, the model's proposals, pictures):
-    every `w_*` setting. "blend" keeps the configured weights of the sources beside text, CF and
-    popularity.
+    Any registered source (`convrec.retrieve.sources`; "popularity" is "pop") is a single-source
+    system: every other source weighs 0, those added after it was defined too (the genres shared
+    with liked items, the model's proposals, pictures). "blend" keeps the configured weights
+    (`configured`: every source's).
+
+    >>> every = {"text": 0.6, "cf": 0.3, "pop": 0.1, "conv": 1.0}
+    >>> weights_for("cf", every), weights_for("blend-noconv", every)["conv"]
+    ({'text': 0.0, 'cf': 1.0, 'pop': 0.001, 'conv': 0.0}, 0.0)
     """
-    own = {"popularity": {"w_pop": 1.0}, "text": {"w_text": 1.0}, "cf": {"w_cf": 1.0}, "conv": {"w_conv": 1.0}}.get(
-        name
-    )
-    if own is None:
-        return {
-            "w_text": settings.w_text,
-            "w_cf": settings.w_cf,
-            "w_pop": settings.w_pop,
-            **({"w_conv": 0.0} if name == "blend-noconv" else {}),
-        }
-    silent = {field: 0.0 for field in type(settings).model_fields if field.startswith("w_")}
-    return {**silent, "w_pop": TIE_BREAK, **own}
+    own = "pop" if name == "popularity" else name
+    if own not in configured:
+        return {**configured, **({"conv": 0.0} if name == "blend-noconv" else {})}
+    return {**dict.fromkeys(configured, 0.0), "pop": TIE_BREAK, own: 1.0}
 
 
 def recent_popularity(catalog, item_ids: np.ndarray, *, half_life_days: float, as_of: int | None = None) -> np.ndarray:
@@ -325,36 +323,31 @@ def make_systems(
 
     `half_life_days` replaces all-time popularity by `recent_popularity` as of `as_of` (a unix
     time; None: the newest rating); `weights` overrides the blend weights of "blend" and
-    "blend+llm" (keys w_text, w_cf, w_pop); `conv` gives each graded conversation its
-    conversation model (None: the one the index holds, if any).
+    "blend+llm" (by source name); `conv` gives each graded conversation its conversation model
+    (None: the one the index holds, if any).
     """
-    from convrec.chat.recommender import Recommender
+    from convrec.chat.relax import Select
 
-    popularity = (
-        recent_popularity(rec.catalog, rec.index.ids, half_life_days=half_life_days, as_of=as_of)
-        if half_life_days
-        else None
-    )
     encoder = rec.encoder if isinstance(rec.encoder, CachedEncoder) else CachedEncoder(rec.encoder)
+    library = rec.library.with_(encoder=encoder)
+    if half_life_days:
+        popularity = recent_popularity(rec.catalog, rec.index.ids, half_life_days=half_life_days, as_of=as_of)
+        library = library.with_(popularity=popularity, known=popularity > 0)
     shared = Shared(reading, content_words(rec.catalog) if reading.keywords == "content" else frozenset(), conv=conv)
+    chat = rec.ranking
+    select = Select(chat.select.filters, relaxing=False)
     out = []
     for name in names:
-        if name not in SYSTEMS:
-            raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
-        chosen = weights_for(name, rec.settings)
+        if name not in SYSTEMS and name not in chat.blend.weights:
+            choices = ", ".join(dict.fromkeys([*SYSTEMS, *chat.blend.weights]))
+            raise ValueError(f"unknown system {name!r}; choose from {choices}")
+        chosen = weights_for(name, chat.blend.weights)
         if weights and name in BLENDS:
             chosen.update(weights)
-        settings = rec.settings.model_copy(update=chosen)
-        clone = Recommender(rec.catalog, rec.index, rec.cf, encoder, None, settings, conv=rec.conv)
-        clone.attributes.load_vectors(Path(rec.settings.index_dir), encoder)  # as the chat loads them
-        if popularity is not None:
-            clone.set_popularity(popularity)
-        out.append(System(name, clone, shared, llm if name == "blend+llm" else None, llm_window))
+        ranking = chat.with_library(library).with_(select=select)
+        ranking = ranking.with_(blend=ranking.blend.with_(weights=chosen))
+        out.append(System(name, rec, shared, ranking, llm if name == "blend+llm" else None, llm_window))
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# Running
 
 
 @dataclass
@@ -380,9 +373,9 @@ def evaluate(
     run = Run()
     for s in systems:
         run.tallies[s.name], run.latency_ms[s.name], run.degraded[s.name] = Tally(), [], 0
-    encoders = {id(s.rec.encoder): s for s in systems if isinstance(getattr(s.rec, "encoder", None), CachedEncoder)}
+    encoders = {id(s.encoder): s for s in systems if isinstance(s.encoder, CachedEncoder)}
     for s in encoders.values():  # batch-encode every query up front (latency then excludes it)
-        s.rec.encoder.prime([q for ex in examples if ex.gradable and (q := s.query(ex))])
+        s.encoder.prime([q for ex in examples if ex.gradable and (q := s.query(ex))])
     for n, ex in enumerate(examples):
         if not ex.gradable:
             continue

@@ -242,11 +242,12 @@ def redial_counts(rec, movies_csv: Path, resolve, *, minus: Sequence[Path] = ())
 def with_redial_prior(systems: Sequence[System], counts: np.ndarray, share: float = 1.0) -> None:
     """Make each system's popularity `share` ReDial mention counts (log) and the rest its own.
 
-    Through `Recommender.set_popularity`: the counts cover every movie (one ReDial's dialogues
-    never mention has a count of 0, the lowest), so a movie MovieLens never rated has popularity
-    evidence under the prior, and a rated one ReDial never mentions is not "missing" either.
+    The counts cover every movie (one ReDial's dialogues never mention has a count of 0, the lowest),
+    so a movie MovieLens never rated has popularity evidence under the prior, and a rated one ReDial
+    never mentions is not "missing" either.
     """
     prior = np.log1p(counts).astype(np.float32)
     for s in systems:
-        values = share * prior + (1 - share) * s.rec.popularity
-        s.rec.set_popularity(values, known=np.ones(len(values), dtype=bool))
+        library = s.ranking.retrieve.library
+        values = share * prior + (1 - share) * library.popularity
+        s.ranking = s.ranking.with_library(library.with_(popularity=values, known=np.ones(len(values), dtype=bool)))

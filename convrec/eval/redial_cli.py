@@ -10,13 +10,13 @@ import logging
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convrec.core.config import Settings, settings_from_args
+from convrec.core.config import settings_from_args
 from convrec.data.dialogs import (
     KS,
     DataError,
@@ -143,11 +143,16 @@ def add_eval_cli(eval_subparsers) -> None:
 
 
 def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
-    p.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, from {', '.join(SYSTEMS)}")
+    p.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated, from {', '.join(SYSTEMS)}, or any blend source alone (about, pref, ...)",
+    )
     p.add_argument(
         "--weights",
         default="0.2,0.4,0.4",
-        help="blend weights text,cf,pop for blend and blend+llm (default 0.2,0.4,0.4; 'settings' for Settings')",
+        help="blend weights for blend and blend+llm: text,cf,pop (default 0.2,0.4,0.4), source=weight pairs "
+        "by source name (convrec.retrieve.sources), or 'settings' for Settings'",
     )
     p.add_argument(
         "--pop-half-life",
@@ -177,38 +182,46 @@ def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
     p.add_argument("--out", type=Path, help="where to write the full JSON (default reports/<command>.json)")
 
 
-def _weights(text: str, settings: Settings) -> dict[str, float]:
-    """Blend weights from "text,cf,pop" (or "settings": the configured ones).
+def _weights(text: str, configured: Mapping[str, float]) -> dict[str, float]:
+    """Blend weights from "text,cf,pop", from "source=weight,..." by source name, or "settings" (the
+    configured text, cf and pop); `configured` holds every registered source's weight.
 
-    >>> _weights("0.2,0.4,0.4", Settings(llm="none"))
-    {'w_text': 0.2, 'w_cf': 0.4, 'w_pop': 0.4}
+    >>> every = {"text": 0.6, "cf": 0.3, "pop": 0.1, "conv": 1.0}
+    >>> _weights("0.2,0.4,0.4", every), _weights("conv=2,text=0.5", every), _weights("settings", every)["pop"]
+    ({'text': 0.2, 'cf': 0.4, 'pop': 0.4}, {'conv': 2.0, 'text': 0.5}, 0.1)
     """
     if text == "settings":
-        return {"w_text": settings.w_text, "w_cf": settings.w_cf, "w_pop": settings.w_pop}
+        return {name: configured[name] for name in ("text", "cf", "pop")}
     try:
+        if "=" in text:
+            pairs = dict(pair.split("=", 1) for pair in text.split(","))
+            unknown = sorted(set(pairs) - set(configured))
+            if unknown:
+                raise ValueError(f"--weights: no source {', '.join(unknown)}; the sources are {', '.join(configured)}")
+            return {name.strip(): float(w) for name, w in pairs.items()}
         t, c, p = (float(x) for x in text.split(","))
-    except ValueError:
-        raise ValueError(f"--weights {text!r}: give three numbers text,cf,pop such as 0.2,0.4,0.4") from None
-    return {"w_text": t, "w_cf": c, "w_pop": p}
+    except ValueError as e:
+        if str(e).startswith("--weights"):
+            raise
+        raise ValueError(
+            f"--weights {text!r}: give three numbers text,cf,pop such as 0.2,0.4,0.4, or source=weight pairs"
+        ) from None
+    return {"text": t, "cf": c, "pop": p}
 
 
 def _setup(args: argparse.Namespace, movies: Path | None):
     """(recommender, catalogue facts, systems, llm note) for the eval commands."""
     from convrec.chat.load import load_recommender
-    from convrec.llm.backends import make_llm
 
     settings = settings_from_args(args)
     settings, cat_info = prepare_index(settings, args.eval_catalog, movies, log_fn=lambda m: log.info("%s", m))
-    rec = load_recommender(settings, llm=None)
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     note = None
-    llm = None
-    if "blend+llm" in names:
-        if settings.llm == "none":
-            names.remove("blend+llm")
-            note = "blend+llm skipped: --llm none"
-        else:
-            llm = make_llm(settings)
+    if "blend+llm" in names and settings.llm == "none":
+        names.remove("blend+llm")
+        note = "blend+llm skipped: --llm none"
+    rec = load_recommender(settings, llm="auto" if "blend+llm" in names else None)
+    llm = rec.llm
     systems = make_systems(
         rec,
         names,
@@ -217,7 +230,7 @@ def _setup(args: argparse.Namespace, movies: Path | None):
         reading=Reading(liked_from=getattr(args, "liked_from", TAKEN_UP), now_year=args.now_year),
         half_life_days=args.pop_half_life or None,
         as_of=unix_day(args.pop_as_of),
-        weights=_weights(args.weights, rec.settings),
+        weights=_weights(args.weights, rec.ranking.blend.weights),
     )
     return rec, cat_info, systems, note
 
@@ -343,7 +356,7 @@ def _run_and_report(
         "data": shown(data),
         "items": len(rec.catalog),
         **cat_info,
-        "weights": _weights(args.weights, rec.settings),
+        "weights": _weights(args.weights, rec.ranking.blend.weights),
         "pop_half_life_days": args.pop_half_life,
         "pop_as_of": args.pop_as_of,
         "redial_prior": bool(args.redial_prior),
@@ -417,15 +430,19 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
             "redial_prior": args.redial_prior,
             "pop_half_life_days": args.pop_half_life,
             "pop_as_of": args.pop_as_of,
-            "weights": _weights(args.weights, rec.settings),
+            "weights": _weights(args.weights, rec.ranking.blend.weights),
             **({"note": note} if note else {}),
         },
     }
     started = time.perf_counter()
     runs: dict[str, list[Any]] = {}
     for s in systems:
-        chat = Recommender(s.rec.catalog, s.rec.index, s.rec.cf, s.rec.encoder, s.llm, s.rec.settings)
-        chat.set_popularity(s.rec.popularity, s.rec.pop_known)
+        # a chat (its select loosens constraints) over this system's prior and weights, no conversation model
+        chat = Recommender(rec.catalog, rec.index, rec.cf, rec.encoder, s.llm, rec.settings)
+        library = s.ranking.retrieve.library.with_(conv=None)
+        chat.ranking = chat.ranking.with_library(library).with_(
+            blend=chat.ranking.blend.with_(weights=s.ranking.blend.weights, library=library)
+        )
         episodes, latency = [], []
         for ex, target in chosen[: args.llm_episodes] if s.llm else chosen:
             session, _ = s.shared.replayed(ex, s.rec)

@@ -8,7 +8,7 @@ recorded), trains the CF scorer `choose_cf` picks for that size, and saves both 
 resident memory (the process's high-water mark, reset before the stage: FAISS and BLAS allocate
 outside Python's view). Then a chat turn's retrieval is timed query by query, on one thread
 for FAISS: embed the request with the real encoder, ANN search, CF fold-in of a 1-3 item
-session, blend; and the same end to end through `Retriever.retrieve` + `blend`; recall@10 of the
+session, blend; and the same end to end through the retrieve stage + `blend`; recall@10 of the
 ANN search is measured against exact search, and the CF search's top 300 against the exhaustive
 fold-in's. Beside each stage: its floor on one thread of this machine (bytes read at the measured
 bandwidth, the encoder's FLOPs at the measured rate; `convrec.eval.limits`).
@@ -46,14 +46,16 @@ from convrec.eval.limits import floors, machine_limits, text_flops
 from convrec.eval.plots import pyplot, save
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
+from convrec.retrieve.candidates import Retrieve
 from convrec.retrieve.cf import Scorer, choose_cf, make_cf
 from convrec.retrieve.embed import Encoder, embed_to_disk, stream_vectors
 from convrec.retrieve.filters import top_allowed
 from convrec.retrieve.index import ItemIndex, exact_top_k, recall_at
-from convrec.retrieve.search import Retriever
+from convrec.retrieve.sources import Library, Query
+from convrec.retrieve.sources.base import POPULAR_N
 
 RETRIEVE_N = 300  # candidates per source, as Settings.retrieve_k
-WEIGHTS = {"text": 0.6, "cf": 0.3, "pop": 0.1}  # the default blend weights (Settings.w_*)
+WEIGHTS = {"text": 0.6, "cf": 0.3, "pop": 0.1}  # the default blend weights (convrec.retrieve.sources)
 SLICE = 1000  # items the real encoder embeds to measure its cost where it does not embed all
 
 
@@ -250,8 +252,8 @@ def time_queries(
     share of the exhaustive CF fold-in's top-n that the turn's CF search found.
 
     A query asks for two of a topic's words and has liked 1-3 items someone interacted with.
-    The stages are timed as `Retriever.retrieve` runs them (embed, ANN top-n, CF fold-in and its
-    top-n, blend of the union); "total" is `Retriever.retrieve` + `blend` itself.
+    The stages are timed as the retrieve stage runs them (embed, ANN top-n, CF fold-in and its
+    top-n, blend of the union); "total" is the retrieve stage + `blend` itself.
     """
     import faiss
 
@@ -259,7 +261,9 @@ def time_queries(
     inter = catalog.interactions["item_id"].to_numpy()
     popularity = np.log1p(np.bincount(inter, minlength=catalog.n)).astype(np.float32)
     allowed = np.ones(catalog.n, bool)
-    retriever = Retriever(index, cf, encoder, noun="item", n=RETRIEVE_N)
+    # a bare library: vectors, CF and popularity, no item records, genres or attributes
+    library = Library((), index, cf, encoder, None, None, popularity, popularity > 0, "item", RETRIEVE_N)
+    retrieve = Retrieve(library)
     topics = rng.integers(0, catalog.topics, queries)
     if not real:
         centres, basis = topic_vector_source(catalog, index.dim).space  # type: ignore[attr-defined]
@@ -289,11 +293,11 @@ def time_queries(
             folded = cf.fold_in(needs.liked)
             cf_ids = folded.top(allowed, RETRIEVE_N)
             t3 = time.perf_counter()
-            ids = np.unique(np.concatenate([ann_ids, cf_ids, retriever.popular(popularity, allowed)]))
+            ids = np.unique(np.concatenate([ann_ids, cf_ids, library.popular(allowed, POPULAR_N)]))
             scores = {"text": index.scores_for(search, ids), "cf": folded.at(ids), "pop": popularity[ids]}
             blend(Candidates(ids, scores), WEIGHTS)
             t4 = time.perf_counter()
-            blend(retriever.retrieve(needs, allowed, popularity), WEIGHTS)
+            blend(retrieve(Query(needs), [allowed], RETRIEVE_N), WEIGHTS)
             t5 = time.perf_counter()
             for key, took in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                 times[key].append(took * 1000)

@@ -6,6 +6,7 @@ import string
 from importlib import resources
 
 from convrec.core.errors import ConvrecError
+from convrec.lang import LANGUAGES
 
 
 def load_prompt(name: str, **values: str) -> str:
@@ -16,3 +17,9 @@ def load_prompt(name: str, **values: str) -> str:
     if missing:
         raise ConvrecError(f"prompt {name!r} needs a value for {', '.join(missing)}")
     return text.format(**values).strip()
+
+
+def prompts_by_language(name: str, **values: str) -> dict[str, str]:
+    """prompts/<name>.txt for every registered language (`convrec.lang`), by language code: its
+    {language} placeholder names the language the model is to write in."""
+    return {code: load_prompt(name, language=lang.name, **values) for code, lang in LANGUAGES.items()}

@@ -291,8 +291,8 @@ def _resolved_titles(value: Any, text: str, titles: TitleMatcher | None) -> list
 
 
 def _supported_keywords(value: Any, text: str, language: str, known: Iterable[str] = ()) -> list[str]:
-    """Keywords written in `text`, or (at most three) English ones for a Chinese message, since
-    translations help retrieval. Stop words, numbers, genre words and `known` names are dropped.
+    """Keywords written in `text`, or (at most three) English ones for a message in another language
+    (Chinese), since translations help retrieval. Stop words, numbers, genre words and `known` names are dropped.
 
     >>> _supported_keywords(["time travel", "zombies", "80s", "comedy"], "funny time travel 80s comedy", "en")
     ['time travel']
@@ -310,7 +310,7 @@ def _supported_keywords(value: Any, text: str, language: str, known: Iterable[st
             continue
         if w in folded:
             kept.append(word)
-        elif language == "zh" and translations < 3 and re.fullmatch(r"[A-Za-z][A-Za-z' -]*", word):
+        elif language != "en" and translations < 3 and re.fullmatch(r"[A-Za-z][A-Za-z' -]*", word):
             kept.append(word)
             translations += 1
     return kept[:6]

@@ -34,9 +34,10 @@ import re
 from collections.abc import Sequence
 from datetime import date
 
-from convrec.core.text import CJK, IDEOGRAPHS
+from convrec.core.text import IDEOGRAPHS
 from convrec.core.types import NeedsUpdate
 from convrec.data.titles import Mention, TitleMatcher
+from convrec.lang import detect
 from convrec.parse.lexicon import (
     DECADE_EN,
     DECADE_PARTS,
@@ -160,15 +161,6 @@ def fold(text: str) -> str:
     return "".join(out)
 
 
-def language_of(text: str) -> str:
-    """ "zh" when the text holds any CJK ideograph, else "en".
-
-    >>> language_of("推荐几部喜剧"), language_of("a funny movie")
-    ('zh', 'en')
-    """
-    return "zh" if CJK.search(text) else "en"
-
-
 def century(two_digits: int, now_year: int) -> int:
     """The latest decade written with these two digits that has begun by `now_year`.
 
@@ -256,7 +248,7 @@ def parse_rules(
         keywords=tuple(dict.fromkeys((*keywords_of(unnegated(scan.text, cues, refused)), *topics, *wanted.keywords))),
         about=wanted.about,
         text=original,
-        language=language_of(original),
+        language=detect(original),
         older=older,
         newer=newer,
         more_like=more_like,

@@ -23,31 +23,9 @@ from dataclasses import dataclass
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
 from convrec.data.documents import found_word
+from convrec.lang import Render, decade_digit, decade_pattern, genre_names, render_for, year_pattern
 from convrec.retrieve.cf import Scorer
 
-GENRE_ZH = {
-    "Action": "动作",
-    "Adventure": "冒险",
-    "Animation": "动画",
-    "Children": "儿童",
-    "Comedy": "喜剧",
-    "Crime": "犯罪",
-    "Documentary": "纪录",
-    "Drama": "剧情",
-    "Fantasy": "奇幻",
-    "Film-Noir": "黑色电影",
-    "Horror": "恐怖",
-    "IMAX": "IMAX",
-    "Musical": "歌舞",
-    "Mystery": "悬疑",
-    "Romance": "爱情",
-    "Sci-Fi": "科幻",
-    "Thriller": "惊悚",
-    "War": "战争",
-    "Western": "西部",
-}
-ORDINALS = ("", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
-ORDINALS_ZH = ("", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十")
 TOPIC_CHARS = 40  # the longest quote of the request's words in a reason
 
 
@@ -135,6 +113,8 @@ def topic_phrase(needs: Needs) -> str:
     >>> topic_phrase(Needs(keywords=("black", "white"), text="an old black and white film noir"))
     'black and white'
     """
+    lang = render_for(needs).language
+    one_stretch = lang.one_stretch
     clauses = [c for c in re.split(r"[,.;!?，。；！？、《》“”\"]", needs.text) if c.strip()]
     best, runs = 0, []
     for clause in clauses:
@@ -145,7 +125,7 @@ def topic_phrase(needs: Needs) -> str:
             spans: list[list[int]] = []
             for start, n in found:
                 gap = clause[spans[-1][1] : start].strip(" -").casefold() if spans else None
-                if gap is not None and (gap in _JOINERS or needs.language == "zh"):  # Chinese: one stretch
+                if gap is not None and (gap in _JOINERS or one_stretch):  # Chinese: one stretch
                     spans[-1][1] = max(spans[-1][1], start + n)
                 else:
                     spans.append([start, start + n])
@@ -155,22 +135,13 @@ def topic_phrase(needs: Needs) -> str:
         if kept and sum(map(len, [*kept, run])) > TOPIC_CHARS:
             break
         kept.append(run if len(run) <= TOPIC_CHARS else run[:TOPIC_CHARS].rsplit(" ", 1)[0])
-    return ("”、“" if needs.language == "zh" else "”, “").join(kept)
+    return lang.topic_separator.join(kept)
 
 
 # -- sentences ------------------------------------------------------------------------------
 
 
-def _genres(names: Sequence[str], zh: bool) -> str:
-    return "、".join(GENRE_ZH.get(g, g) for g in names) if zh else "/".join(names)
-
-
-def _and(names: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else list(names))
-
-
-def base_reason(item: Item, needs: Needs, ties: Ties, noun: str = "movie", apart: str = "") -> list[str]:
+def base_reason(item: Item, needs: Needs, ties: Ties, render: Render | None = None, apart: str = "") -> list[str]:
     """The clauses that tie `item` to the request, first the one that describes it (`apart`: a
     genre its contrast names, not repeated here).
 
@@ -178,75 +149,30 @@ def base_reason(item: Item, needs: Needs, ties: Ties, noun: str = "movie", apart
     ...             Ties(genres=("Crime",), period="decade"))
     ['Crime from 1995, in the 1990s you asked for', 'also Action']
     """
-    zh, film = needs.language == "zh", noun == "movie"
+    render = render or render_for(needs)
+    lang = render.language
     liking = bool(ties.liked and any(g in item.genres for g in ties.shared))  # its genres come with the liked title
     wanted = ties.genres or ties.preferred
     shown = () if liking else wanted or item.genres[:2]
     other = [g for g in item.genres if g not in wanted and g != apart][:2] if wanted else []
-    decade = f"{item.year // 10 * 10}" if item.year else ""
-    if zh:
-        kind = (_genres(shown, True) + ("片" if film else "类")) if shown else ("电影" if film else noun)
-        lead = f"{item.year}年的{kind}" if item.year else kind
-        if ties.period:
-            lead += f"，在你要的{decade}年代" if ties.period == "decade" else "，在你要的年份之内"
-        elif ties.genres and "genres" not in ties.misses:
-            lead += "，正是你要的类型"
-        elif ties.preferred:
-            lead += "，正是你想要的那种"
-    else:
-        lead = _genres(shown, False) or ("from" if item.year else f"a {noun}")
-        lead += f" from {item.year}".removeprefix(" from" if lead == "from" else "") if item.year else ""
-        if ties.period:
-            said = {"decade": f"the {decade}s", "year": "the year"}.get(ties.period, "the years")
-            lead += f", in {said} you asked for"
-        elif ties.genres and "genres" not in ties.misses:
-            lead += ", the genre you asked for" if len(ties.genres) == 1 else ", the genres you asked for"
-        elif ties.preferred:
-            lead += ", the kind you wanted"
-    parts = [lead]
+    asked = len(ties.genres) if ties.genres and "genres" not in ties.misses else 0
+    parts = [lang.reason_lead(item.year, shown, ties.period, asked, bool(ties.preferred), render.noun)]
     if other:
-        parts.append(("也是" + _genres(other, True) + ("片" if film else "类")) if zh else "also " + "/".join(other))
+        parts.append(lang.also(other, render.noun))
     if ties.word:
-        parts.append(_word_clause(ties.word, ties.field, zh))
+        parts.append(lang.word_clause(ties.word, ties.field))
     if ties.liked and (ties.shared or ties.same_decade):
-        parts.append(_liked_clause(ties, zh))
+        parts.append(lang.liked_clause(ties.liked, ties.shared[:3], ties.same_decade))
     if ties.fans:
-        parts.append(f"喜欢《{ties.fans}》的人也喜欢它" if zh else f"people who liked {ties.fans} also liked it")
+        parts.append(lang.fans_clause(ties.fans))
     if ties.near:
-        parts.append(f"在目录里与“{ties.near}”最接近" if zh else f"among the closest in the catalogue to “{ties.near}”")
+        parts.append(lang.near_clause(ties.near))
     if ties.misses:
-        parts.append(_misses_clause(ties.misses, zh))
+        parts.append(lang.misses_clause(ties.misses))
     return parts
 
 
-def _word_clause(word: str, field: str, zh: bool) -> str:
-    if zh:
-        return {"title": f"片名里有“{word}”", "tags": f"标签有“{word}”", "people": f"有{word}"}.get(
-            field, f"简介提到“{word}”"
-        )
-    return {"title": f"“{word}” is in its title", "tags": f"tagged “{word}”", "people": f"with {word}"}.get(
-        field, f"its description mentions “{word}”"
-    )
-
-
-def _liked_clause(ties: Ties, zh: bool) -> str:
-    if zh:
-        shared = "、".join(GENRE_ZH.get(x, x) for x in ties.shared[:3])
-        what = (f"都有{shared}" if shared else "") + ("，年代相同" if ties.same_decade else "")
-        return f"和《{ties.liked}》{what.lstrip('，')}"
-    return f"shares {_and([*ties.shared[:3], *(['the decade'] if ties.same_decade else [])])} with {ties.liked}"
-
-
-def _misses_clause(misses: tuple[str, ...], zh: bool) -> str:
-    if zh:
-        said = {"genres": "类型不全是你要的", "years": "年份不在你要的范围内", "excluded": "含有你排除的类型"}
-        return "最接近的替代：" + "，".join(said[m] for m in misses)
-    said = {"genres": "not every genre you named", "years": "outside the years you asked for"}
-    said["excluded"] = "it has a genre you ruled out"
-    return "the nearest I found: " + ", ".join(said[m] for m in misses)
-
-
-def contrasts(items: Sequence[Item], needs: Needs, noun: str = "movie") -> dict[int, tuple[str, str]]:
+def contrasts(items: Sequence[Item], needs: Needs, render: Render | None = None) -> dict[int, tuple[str, str]]:
     """item id -> (the genre it names or "", what sets it apart from the other items of this
     answer), at most one each and each at most once: the only one of a genre, the newest, the
     oldest, the most popular, the least known (items with fewer such facts choose first).
@@ -255,24 +181,15 @@ def contrasts(items: Sequence[Item], needs: Needs, noun: str = "movie") -> dict[
     >>> contrasts(items, Needs(include_genres=("Comedy",)))
     {1: ('', 'the oldest of these'), 2: ('Crime', 'the only one of these that is also Crime')}
     """
-    zh, film = needs.language == "zh", noun == "movie"
+    render = render or render_for(needs)
     if len(items) < 2:
         return {}
-    said = {
-        "newest": "这几部里最新的" if zh else "the newest of these",
-        "oldest": "这几部里最早的" if zh else "the oldest of these",
-        "popular": "这几部里最受欢迎的" if zh else "the most popular of these",
-        "rare": "这几部里最冷门的" if zh else "the least known of these",
-    }
     options: dict[int, list[tuple[str, str]]] = {it.item_id: [] for it in items}
     for g in dict.fromkeys(g for it in items for g in it.genres if g not in needs.include_genres):
         having = [it for it in items if g in it.genres]
         if len(having) == 1:
-            zh_text = f"这几部里唯一的{GENRE_ZH.get(g, g)}{'片' if film else '类'}"
-            en_text = (
-                f"the only one of these that is also {g}" if needs.include_genres else f"the only {g} {noun} of these"
-            )
-            options[having[0].item_id].append((f"only:{g}", zh_text if zh else en_text))
+            text = render.language.only_genre(g, render.noun, bool(needs.include_genres))
+            options[having[0].item_id].append((f"only:{g}", text))
     for kind, key, sign in (
         ("newest", "year", 1),
         ("oldest", "year", -1),
@@ -285,7 +202,7 @@ def contrasts(items: Sequence[Item], needs: Needs, noun: str = "movie") -> dict[
         best = max(sign * getattr(it, key) for it in known)
         top = [it for it in known if sign * getattr(it, key) == best]
         if len(top) == 1:
-            options[top[0].item_id].append((kind, said[kind]))
+            options[top[0].item_id].append((kind, render.language.contrasts[kind]))
     used: set[str] = set()
     out: dict[int, tuple[str, str]] = {}
     for item_id in sorted(options, key=lambda i: len(options[i])):
@@ -297,43 +214,25 @@ def contrasts(items: Sequence[Item], needs: Needs, noun: str = "movie") -> dict[
     return out
 
 
-def popularity_rank(items: Sequence[Item], item: Item, zh: bool) -> str:
-    """'the third most popular of these': the fallback that tells two otherwise equal reasons apart."""
-    rank = sorted(items, key=lambda it: -it.popularity).index(item)
-    if zh:
-        return f"受欢迎程度在这几部里排{ORDINALS_ZH[rank]}" if 0 < rank < len(ORDINALS_ZH) else "这几部里较冷门的"
-    return (
-        f"the {ORDINALS[rank]} most popular of these" if 0 < rank < len(ORDINALS) else "less known than most of these"
-    )
-
-
-def reasons(items: Sequence[Item], needs: Needs, ties: Sequence[Ties], noun: str = "movie") -> list[str]:
+def reasons(items: Sequence[Item], needs: Needs, ties: Sequence[Ties], render: Render | None = None) -> list[str]:
     """One reason per item (aligned with `items`): its ties, then what sets it apart; any two
     that are still the same sentence once titles and years are masked get the item's place by
     popularity as well."""
-    zh = needs.language == "zh"
-    apart = contrasts(items, needs, noun)
+    render = render or render_for(needs)
+    lang = render.language
+    apart = contrasts(items, needs, render)
     parts = []
     for it, t in zip(items, ties):
         genre, text = apart.get(it.item_id, ("", ""))
-        parts.append([*base_reason(it, needs, t, noun, genre), text])
+        parts.append([*base_reason(it, needs, t, render, genre), text])
     titles = [it.title for it in items] + [t.liked for t in ties] + [t.fans for t in ties]
+    by_popularity = sorted(items, key=lambda it: -it.popularity)
     seen: set[str] = set()
     for it, clauses in zip(items, parts):
-        if masked(sentence(clauses, zh), titles) in seen:
-            clauses.append(popularity_rank(items, it, zh))
-        seen.add(masked(sentence(clauses, zh), titles))
-    return [sentence(clauses, zh) for clauses in parts]
-
-
-def sentence(clauses: Sequence[str], zh: bool) -> str:
-    """Clauses joined into one sentence.
-
-    >>> sentence(["comedy from 1995", "the newest of these"], False)
-    'Comedy from 1995; the newest of these.'
-    """
-    text = ("；" if zh else "; ").join(c for c in clauses if c)
-    return text + "。" if zh else text[:1].upper() + text[1:] + "."
+        if masked(lang.sentence(clauses), titles) in seen:
+            clauses.append(lang.popularity_rank(by_popularity.index(it)))
+        seen.add(masked(lang.sentence(clauses), titles))
+    return [lang.sentence(clauses) for clauses in parts]
 
 
 def masked(text: str, titles: Iterable[str] = ()) -> str:
@@ -373,19 +272,13 @@ def item_ties(
 
 
 def template_recs(
-    items: Sequence[Item], scores: Iterable[float], needs: Needs, ties: Sequence[Ties], noun: str = "movie"
+    items: Sequence[Item], scores: Iterable[float], needs: Needs, ties: Sequence[Ties], render: Render | None = None
 ) -> list[Rec]:
     """Items in the given order, each with its template reason."""
-    return [Rec(it, float(s), why) for it, s, why in zip(items, scores, reasons(items, needs, ties, noun))]
+    return [Rec(it, float(s), why) for it, s, why in zip(items, scores, reasons(items, needs, ties, render))]
 
 
 # -- the checker ----------------------------------------------------------------------------
-
-YEAR = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)(?!\d|'?s\b|年代)")
-DECADE = re.compile(
-    r"(?<![\d'])(?:19|20)?(\d)0'?s\b|\b'(\d)0s\b|(?<!\d)(?:1[89]|20)?(\d)0年代|([二三四五六七八九])十年代"
-)
-ZH_DIGITS = "〇一二三四五六七八九"
 
 
 def unsupported_claims(
@@ -410,20 +303,19 @@ def unsupported_claims(
     for t in other_titles:
         if len(t) > 3 and t != item.title and re.search(rf"(?<!\w){re.escape(t)}(?!\w)", text, re.IGNORECASE):
             problems.append(f"title {t}")
-    for y in YEAR.findall(text):
+    for y in year_pattern().findall(text):
         if item.year is None or int(y) != item.year:
             problems.append(f"year {y}")
-    for match in DECADE.finditer(text):
-        digit = next(g for g in match.groups() if g)
-        decade = int(digit) if digit.isdigit() else ZH_DIGITS.index(digit)
+    for match in decade_pattern().finditer(text):
+        decade = decade_digit(match)
         if item.year is None or (item.year // 10) % 10 != decade:
             problems.append(f"decade {decade}0s")
     lowered = text.casefold()
     for g in genres:
         if g in item.genres:
             continue
-        zh = GENRE_ZH.get(g, "")
-        if re.search(rf"\b{re.escape(g.casefold())}", lowered) or (zh and not zh.isascii() and zh in text):
+        names = genre_names(g)
+        if re.search(rf"\b{re.escape(g.casefold())}", lowered) or any(not n.isascii() and n in text for n in names):
             problems.append(f"genre {g}")
     return problems
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from convrec.core.errors import LLMError
 from convrec.core.types import Needs, Rec
+from convrec.lang import Render, render_for
 from convrec.llm.base import LLM, Message, stream_text
 from convrec.rank.explain import Ties, masked, unsupported_claims
 from convrec.rank.reply import QUOTED, Reply, TitleSpotter, reply_claims, split_sentences, understood
@@ -52,7 +53,11 @@ class Writing:
     genres: Sequence[str]  # the catalogue's vocabulary
     reply_prompt: str = ""  # empty: the template reply stands
     reason_prompt: str = ""  # empty: the template reasons stand
-    noun: str = "movie"
+    render: Render | None = None  # the language and item noun of the template words (default: the needs')
+
+    @property
+    def words(self) -> Render:
+        return self.render or render_for(self.needs)
 
 
 @dataclass
@@ -68,7 +73,7 @@ def reply_request(w: Writing, recs: Sequence[Rec]) -> str:
     """The user message of the reply call: the request, what was understood, the first picks."""
     lines = [
         f"Request: {tail(w.request, REQUEST_CHARS)}",
-        f"Understood: {understood(w.needs, w.titles, w.noun)}",
+        f"Understood: {understood(w.needs, w.titles, w.words)}",
         "List:",
     ]
     return "\n".join(lines + [compact_line(n, r.item) for n, r in enumerate(recs[:REPLY_ITEMS], 1)])
@@ -79,7 +84,7 @@ def reason_request(w: Writing, rec: Rec) -> str:
     return "\n".join(
         [
             f"Request: {tail(w.request, REQUEST_CHARS)}",
-            f"{w.noun.capitalize()}: {compact_line(1, rec.item).removeprefix('1. ')}",
+            f"{w.words.noun.capitalize()}: {compact_line(1, rec.item).removeprefix('1. ')}",
             f"Why it fits: {rec.why}",
         ]
     )
@@ -105,7 +110,7 @@ def narrate(llm: LLM, w: Writing, recs: list[Rec], reply: Reply) -> Iterator[Nar
                     accepted = []
                     break
                 accepted.append(sentence)
-                state.reply = " ".join(accepted) if w.needs.language != "zh" else "".join(accepted)
+                state.reply = w.words.language.sentence_gap.join(accepted)
                 state.info["reply_source"] = "llm"
                 yield state
                 if len(accepted) == REPLY_SENTENCES:

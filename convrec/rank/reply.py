@@ -22,29 +22,8 @@ from dataclasses import dataclass
 
 from convrec.core.types import Needs, Rec, Relaxation
 from convrec.data.titles import COMMON_WORDS
-from convrec.rank.explain import DECADE, GENRE_ZH, YEAR, ZH_DIGITS, Ties, topic_phrase
-
-# Words that say nothing about what to rank by ("随便" is "whatever"): a request of only these is vague.
-VAGUE_WORDS = frozenset(
-    "something anything whatever good nice great movie movies film films recommend suggest random watch any "
-    "some please me one 随便 什么 都行 都可以 推荐 好看 一部 一个 电影 片子 看看 来一部 随意".split()
-)
-ZH_TENS = "〇十二三四五六七八九"
-NUMBERS = "zero one two three four five six seven eight nine ten".split()
-NUMBERS_ZH = "零一两三四五六七八九十"
-NAMED_TITLES = 3  # liked or disliked titles a reply names; a longer list is counted
-
-
-def number(n: int, zh: bool) -> str:
-    """'five' / '五' up to ten, digits beyond.
-
-    >>> number(5, False), number(2, True), number(12, False)
-    ('five', '两', '12')
-    """
-    if 0 <= n <= 10:
-        return NUMBERS_ZH[n] if zh else NUMBERS[n]
-    return str(n)
-
+from convrec.lang import Render, decade_digit, decade_pattern, genre_names, render_for, vague_words, year_pattern
+from convrec.rank.explain import Ties, topic_phrase
 
 # Capitalised words a reply may use that name nothing ("These comedies ..."); any other capitalised
 # word must belong to a listed title, a genre or the request, else it may name something off the list.
@@ -70,55 +49,15 @@ def vague(needs: Needs) -> bool:
     >>> vague(Needs(keywords=("随便",))), vague(Needs(exclude_genres=("Horror",))), vague(Needs(year_min=1990))
     (True, True, False)
     """
-    topic = [k for k in needs.keywords if k.casefold() not in VAGUE_WORDS]
+    words = vague_words()
+    topic = [k for k in needs.keywords if k.casefold() not in words]
     return not (needs.include_genres or needs.year_min or needs.year_max or needs.liked or topic or needs.prefer_genres)
 
 
 # -- what was understood --------------------------------------------------------------------
 
 
-def period(lo: int | None, hi: int | None, zh: bool) -> str:
-    """The asked years in words.
-
-    >>> period(1990, 1999, False), period(1990, 1999, True), period(None, 1969, False), period(2011, None, True)
-    ('from the 1990s', '九十年代', 'up to 1969', '2011年以后')
-    """
-    if lo is not None and hi == lo + 9 and lo % 10 == 0:
-        if zh:
-            return f"{ZH_TENS[lo // 10 % 10]}十年代" if 1920 <= lo < 2000 else f"{lo}年代"
-        return f"from the {lo}s"
-    if lo is not None and lo == hi:
-        return f"{lo}年" if zh else f"from {lo}"
-    if lo is not None and hi is not None:
-        return f"{lo}到{hi}年" if zh else f"from {lo} to {hi}"
-    if lo is not None:
-        return f"{lo}年以后" if zh else f"from {lo} on"
-    if hi is not None:
-        return f"{hi}年以前" if zh else f"up to {hi}"
-    return ""
-
-
-def _latest(titles: Sequence[str], zh: bool, last: str = "and") -> str:
-    """Titles the person named, the latest `NAMED_TITLES` of a longer list and how many more.
-
-    >>> _latest(["Heat", "Up"], False), _latest(list("ABCDE"), False), _latest(list("ABCDE"), True)
-    ('Heat and Up', 'C, D, E and 2 more', '《C》、《D》、《E》等5部')
-    """
-    shown = titles[-NAMED_TITLES:]
-    if zh:
-        return "、".join(f"《{t}》" for t in shown) + (f"等{len(titles)}部" if len(titles) > len(shown) else "")
-    if len(titles) > len(shown):
-        return _and([*shown, f"{len(titles) - len(shown)} more"], False)
-    return _and(shown, False, last)
-
-
-def _and(words: Sequence[str], zh: bool, last: str = "and") -> str:
-    if zh:
-        return "、".join(words)
-    return f" {last} ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else list(words))
-
-
-def understood(needs: Needs, titles: dict[int, str], noun: str = "movie") -> str:
+def understood(needs: Needs, titles: dict[int, str], render: Render | None = None) -> str:
     """What was understood, in a few words: genres, period, topic, liked titles, exclusions.
 
     >>> understood(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999), {})
@@ -126,84 +65,48 @@ def understood(needs: Needs, titles: dict[int, str], noun: str = "movie") -> str
     >>> understood(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999, language="zh"), {})
     '九十年代的喜剧片，不要恐怖片'
     """
-    zh, film = needs.language == "zh", noun == "movie"
+    render = render or render_for(needs)
     liked = [titles[i] for i in needs.liked if i in titles]
     disliked = [titles[i] for i in needs.disliked if i in titles]
     topic = topic_phrase(needs) if not vague(needs) and needs.keywords else ""
-    when = period(needs.year_min, needs.year_max, zh)
-    if zh:
-        kind = (
-            (_and([GENRE_ZH.get(g, g) for g in needs.include_genres], True) + ("片" if film else "类"))
-            if needs.include_genres
-            else ("电影" if film else noun)
-        )
-        head = "".join(
-            [
-                f"{when}的" if when else "",
-                f"关于“{topic}”的" if topic else "",
-                f"像{_latest(liked, True)}那样的" if liked else "",
-                kind,
-            ]
-        )
-        tail = (
-            [f"不要{_and([GENRE_ZH.get(g, g) for g in needs.exclude_genres], True)}{'片' if film else '类'}"]
-            if needs.exclude_genres
-            else []
-        )
-        tail += [f"别太{_and([GENRE_ZH.get(g, g) for g in needs.avoid_genres], True)}"] if needs.avoid_genres else []
-        tail += (
-            [f"偏{_and([GENRE_ZH.get(g, g) for g in needs.prefer_genres], True)}一点"] if needs.prefer_genres else []
-        )
-        tail += [f"不要像{_latest(disliked, True)}的"] if disliked else []
-        return "，".join([head, *tail])
-    kind = f"{_and(list(needs.include_genres), False)} {noun}s" if needs.include_genres else f"{noun}s"
-    head = " ".join(
-        x
-        for x in (kind, when, f"about “{topic}”" if topic else "", f"like {_latest(liked, False)}" if liked else "")
-        if x
-    )
-    tail = [f"no {_and(list(needs.exclude_genres), False, 'or')}"] if needs.exclude_genres else []
-    tail += [f"not too much {_and(list(needs.avoid_genres), False, 'or')}"] if needs.avoid_genres else []
-    tail += [f"leaning to {_and(list(needs.prefer_genres), False, 'or')}"] if needs.prefer_genres else []
-    tail += [f"nothing like {_latest(disliked, False, 'or')}"] if disliked else []
-    head = head[:1].upper() + head[1:]
-    return ", ".join([head, *tail])
+    when = render.language.period(needs.year_min, needs.year_max)
+    return render.language.understood(needs, when, topic, liked, disliked, render.noun)
 
 
 # -- the reply and its question -------------------------------------------------------------
 
 
-def constraint_name(key: str, needs: Needs, zh: bool) -> str:
+def constraint_name(key: str, needs: Needs) -> str:
     """A constraint of `Relaxation` ("years", "genre:Horror", "exclude:Horror") in words.
 
-    >>> constraint_name("years", Needs(year_min=1950, year_max=1959), False), constraint_name("exclude:Horror", Needs(), True)
+    >>> constraint_name("years", Needs(year_min=1950, year_max=1959)), constraint_name("exclude:Horror", Needs(language="zh"))
     ('the 1950s', '不要恐怖')
     """
+    lang = render_for(needs).language
     if key == "years":
-        when = period(needs.year_min, needs.year_max, zh)
-        return when if zh else when.removeprefix("from ")
+        return lang.period_name(needs.year_min, needs.year_max)
     kind, _, genre = key.partition(":")
-    name = GENRE_ZH.get(genre, genre) if zh else genre
-    if kind == "exclude":
-        return f"不要{name}" if zh else f"no {name}"
-    return name
+    return lang.no(lang.genre(genre)) if kind == "exclude" else lang.genre(genre)
 
 
-def _loosened(relax: Relaxation, needs: Needs, zh: bool) -> str:
+def _loosened(relax: Relaxation, needs: Needs) -> str:
     """What was loosened: 'left out Horror and looked at other years'."""
+    lang = render_for(needs).language
     said = []
     for key in relax.dropped:
-        name = constraint_name(key, needs, zh)
+        kind, _, genre = key.partition(":")
         if key == "years":
-            said.append("放宽了年份" if zh else "looked at the nearest years")
-        elif key.startswith("exclude:"):
-            said.append(f"允许{name.removeprefix('不要')}" if zh else f"let {name.removeprefix('no ')} back in")
+            said.append(lang.loosen_years())
+        elif kind == "exclude":
+            said.append(lang.let_back(lang.genre(genre)))
         else:
-            said.append(f"去掉了“{name}”" if zh else f"left out {name}")
-    return ("，".join(said) if zh else _and(said, False)) or ("没有可以放宽的条件" if zh else "found nothing to loosen")
+            said.append(lang.left_out(constraint_name(key, needs)))
+    return lang.loosened(said)
 
 
-def question_for(needs: Needs, relax: Relaxation | None, noun: str = "movie", unclear: bool = False) -> str | None:
+def question_for(
+    needs: Needs, relax: Relaxation | None, render: Render | None = None, unclear: bool = False
+) -> str | None:
     """The one question that would help most, or None when the request is clear enough
     (`unclear`: its topic matched nothing, see `unmatched`).
 
@@ -212,26 +115,16 @@ def question_for(needs: Needs, relax: Relaxation | None, noun: str = "movie", un
     >>> question_for(Needs(include_genres=("Horror",), year_min=1950, year_max=1959, language="zh"), Relaxation(0, ("genre:Horror",), ("genre:Horror", "years")))
     '这几个条件里你最看重哪个：恐怖还是五十年代？'
     """
-    zh = needs.language == "zh"
-    film = "电影" if noun == "movie" else noun
+    render = render or render_for(needs)
+    lang = render.language
     if relax is not None:
-        names = [constraint_name(key, needs, zh) for key in relax.options]
+        names = [constraint_name(key, needs) for key in relax.options]
         if len(names) > 1:
-            if zh:
-                return f"这几个条件里你最看重哪个：{'、'.join(names[:-1])}还是{names[-1]}？"
-            return f"Which matters most to you: {_and(names, False, 'or')}?"
-        if names:
-            return f"一定要“{names[0]}”吗？" if zh else f"Is {names[0]} a must, or would something close do?"
-        return "要不要换个条件试试？" if zh else "Shall I try with different conditions?"
+            return lang.question_which(names)
+        return lang.question_must(names[0]) if names else lang.question_other()
     if unclear:
-        if zh:
-            return f"能换个说法吗：哪种类型、哪个年代，或者像哪部{film}？"
-        return f"Could you put it another way: a genre, a decade, or a {noun} like it?"
-    if vague(needs):
-        if zh:
-            return f"你想看什么样的：哪种类型、哪个年代，或者有没有喜欢的{film}？"
-        return f"What are you in the mood for: a genre, a decade, or a {noun} you liked?"
-    return None
+        return lang.question_unclear(render.noun)
+    return lang.question_vague(render.noun) if vague(needs) else None
 
 
 def unmatched(needs: Needs, ties: Sequence[Ties]) -> bool:
@@ -241,61 +134,28 @@ def unmatched(needs: Needs, ties: Sequence[Ties]) -> bool:
     return bool(needs.keywords) and not hard and not vague(needs) and not any(t.named() for t in ties)
 
 
-def relation(needs: Needs, recs: Sequence[Rec], ties: Sequence[Ties], relax: Relaxation | None, noun: str) -> str:
+def relation(needs: Needs, recs: Sequence[Rec], ties: Sequence[Ties], relax: Relaxation | None, render: Render) -> str:
     """How the picks relate to what was understood, in one sentence."""
-    zh, n = needs.language == "zh", len(recs)
-    count = number(n, zh)
+    lang, n = render.language, len(recs)
     if not recs:
-        return "目录里没有符合的。" if zh else "Nothing in the catalogue fits, even loosened."
+        return lang.nothing_fits()
     if relax is not None:
-        loosened = _loosened(relax, needs, zh)
+        loosened = _loosened(relax, needs)
         if relax.strict == 0:
-            if zh:
-                return f"目录里没有完全符合的，所以我{loosened}：这些是最接近的。"
-            return f"Nothing in the catalogue fits all of it, so I {loosened}: these are the nearest."
-        exact = [r.item.title for r in recs[: relax.strict]]
-        if zh:
-            return f"只有{'、'.join(f'《{t}》' for t in exact)}完全符合；其余的是我{loosened}后最接近的。"
-        return f"Only {_and(exact, False)} {'fits' if len(exact) == 1 else 'fit'} all of it; for the rest I {loosened}."
+            return lang.nearest(loosened)
+        return lang.only_exact([rec.item.title for rec in recs[: relax.strict]], loosened)
     if vague(needs):
-        if zh:
-            return f"你还没说想看什么，先推荐{count}部大家都喜欢的。"
-        return f"You didn't say what you like, so here are {count} popular {noun}s to start."
+        return lang.popular_start(n, render.noun)
     phrase = topic_phrase(needs) if needs.keywords else ""
     if unmatched(needs, ties):
-        if zh:
-            return f"目录里没找到和“{phrase}”有关的，先推荐{count}部大家都喜欢的。"
-        return f"I found nothing about “{phrase}” in the catalogue, so here are {count} popular {noun}s instead."
+        return lang.nothing_about(phrase, n, render.noun)
     fans = [t.fans for t in ties if t.fans]
     if fans:
         top = max(set(fans), key=fans.count)
-        many = fans.count(top)
-        if zh:
-            return f"喜欢《{top}》的人也喜欢{_all(n, True) if many == n else f'其中{number(many, True)}部'}。"
-        return f"People who liked {top} also liked {_all(n, False) if many == n else f'{number(many, False)} of these {count}'}."
-    hard = needs.include_genres or needs.exclude_genres or needs.year_min or needs.year_max
+        return lang.fans_liked(top, fans.count(top), n)
+    hard = bool(needs.include_genres or needs.exclude_genres or needs.year_min or needs.year_max)
     topical = phrase and any(t.word or t.near for t in ties)
-    if zh:
-        fit = f"{_all(n, True)}{'' if n == 1 else '都'}符合" if hard else ""
-        near = f"目录里与“{phrase}”最接近的是这些" if topical else ""
-        return "，".join(x for x in (fit, near) if x) + "。" if fit or near else f"这{count}部最合适。"
-    fit = f"{_all(n, False).capitalize()} {'fits' if n == 1 else 'fit'}"
-    if hard and topical:
-        return f"{fit}, and {'it is' if n == 1 else 'these are'} the closest in the catalogue to “{phrase}”."
-    if topical:
-        return f"These are the closest matches in the catalogue for “{phrase}”."
-    return f"{fit} every part of it." if hard else f"These {count} fit best."
-
-
-def _all(n: int, zh: bool) -> str:
-    """Every one of `n` picks, as a sentence names them.
-
-    >>> [_all(n, False) for n in (1, 2, 5)], [_all(n, True) for n in (1, 2, 5)]
-    (['this one', 'both', 'all five'], ['这部', '这两部', '这五部'])
-    """
-    if zh:
-        return "这部" if n == 1 else f"这{number(n, True)}部"
-    return "this one" if n == 1 else "both" if n == 2 else f"all {number(n, False)}"
+    return lang.fitting(n, hard, phrase if topical else "")
 
 
 def template_reply(
@@ -306,42 +166,31 @@ def template_reply(
     *,
     relax: Relaxation | None = None,
     asked_last: bool = False,
-    noun: str = "movie",
+    render: Render | None = None,
     unplaced: Sequence[int] = (),
 ) -> Reply:
     """The reply and question of a turn from what was understood and how the picks relate to it
     (`titles`: item id -> title, for the liked and disliked items; `asked_last`: the previous
     turn asked a question, so this one does not; `unplaced`: the positions the person named,
     "more like #2", that no list of ours holds)."""
-    zh = needs.language == "zh"
-    said = understood(needs, titles, noun)
-    head = "" if vague(needs) and relax is None else f"明白了：{said}。" if zh else f"Understood: {said}. "
-    text = not_placed(unplaced, zh, noun) + head + relation(needs, recs, ties, relax, noun)
+    render = render or render_for(needs)
+    said = understood(needs, titles, render)
+    head = "" if vague(needs) and relax is None else render.language.understood_head(said)
+    text = not_placed(unplaced, render) + head + relation(needs, recs, ties, relax, render)
     ask = not asked_last and bool(recs)
-    return Reply(text, question_for(needs, relax, noun, unmatched(needs, ties)) if ask else None)
+    return Reply(text, question_for(needs, relax, render, unmatched(needs, ties)) if ask else None)
 
 
-def not_placed(positions: Sequence[int], zh: bool, noun: str = "movie") -> str:
+def not_placed(positions: Sequence[int], render: Render) -> str:
     """What a reply says when "more like #2" names no item of the latest list we recognise
     (none shown yet, a list written by hand, or a number past its end), so it is not dropped unsaid.
 
-    >>> not_placed([1], False)
+    >>> not_placed([1], render_for(Needs()))
     "I can't tell which movie #1 is: it is not in the latest list I recognise, so I left it out; name the title instead. "
-    >>> not_placed([], False), not_placed([2, 7], True)
+    >>> not_placed([], render_for(Needs())), not_placed([2, 7], render_for(Needs(language="zh")))
     ('', '我认不出第2、7个指的是哪部：最近的列表里没有，所以先没算进去；请直接说片名。')
     """
-    if not positions:
-        return ""
-    if zh:
-        return (
-            f"我认不出第{'、'.join(map(str, positions))}个指的是哪部：最近的列表里没有，所以先没算进去；请直接说片名。"
-        )
-    refs, one = _and([f"#{p}" for p in positions], False), len(positions) == 1
-    return (
-        f"I can't tell which {noun}{'' if one else 's'} {refs} {'is' if one else 'are'}: "
-        f"{'it is' if one else 'they are'} not in the latest list I recognise, so I left "
-        f"{'it' if one else 'them'} out; name the title instead. "
-    )
+    return render.language.not_placed(positions, render.noun) if positions else ""
 
 
 # -- checking what a model wrote ------------------------------------------------------------
@@ -453,17 +302,17 @@ def _sentence_claims(
     stripped = text
     for t in sorted(allowed, key=len, reverse=True):
         stripped = stripped.replace(t, " ")
-    problems += [f"year {y}" for y in YEAR.findall(stripped) if int(y) not in years]
-    for match in DECADE.finditer(stripped):
-        digit = next(g for g in match.groups() if g)
-        if (int(digit) if digit.isdigit() else ZH_DIGITS.index(digit)) not in {y // 10 % 10 for y in years}:
+    problems += [f"year {y}" for y in year_pattern().findall(stripped) if int(y) not in years]
+    for match in decade_pattern().finditer(stripped):
+        if decade_digit(match) not in {y // 10 % 10 for y in years}:
             problems.append(f"decade {match.group(0)}")
     supported = {*needs.exclude_genres, *needs.avoid_genres} | {g for r in scope for g in r.item.genres}
     supported |= set() if about else {*needs.include_genres, *needs.prefer_genres}
     lowered = stripped.casefold()
     for g in genres:
-        zh = GENRE_ZH.get(g, "")
-        mentioned = re.search(rf"\b{re.escape(g.casefold())}", lowered) or (zh and not zh.isascii() and zh in stripped)
+        mentioned = re.search(rf"\b{re.escape(g.casefold())}", lowered) or any(
+            not name.isascii() and name in stripped for name in genre_names(g)
+        )
         if g not in supported and mentioned:
             problems.append(f"genre {g}")
     return problems

@@ -1,4 +1,4 @@
-"""Needs + blended candidates -> ordered `Rec`s with template reasons (see `explain`).
+"""Needs + blended candidates -> their order, the model's fused into the blend's (reasons: `explain`).
 
 The LLM sees the top few candidates as compact numbered lines and returns, as JSON, only an
 order (`{"order": [3, 1, 2]}`: a handful of tokens); a listed number is all it can say. It never
@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from convrec.core.errors import LLMError
-from convrec.core.types import Item, Needs, Rec
+from convrec.core.types import Item, Needs
 from convrec.llm.base import LLM
-from convrec.rank.explain import Ties, template_recs, ties_of
 from convrec.retrieve.blend import minmax
 
 log = logging.getLogger(__name__)
@@ -128,7 +127,7 @@ def order_schema(n_candidates: int, k: int) -> dict[str, Any]:
     }
 
 
-def rerank(
+def order(
     items: list[Item],
     scores: Sequence[float] | np.ndarray,
     needs: Needs,
@@ -137,21 +136,18 @@ def rerank(
     llm: LLM | None,
     prompt: str,
     request: str = "",
-    ties: Sequence[Ties] | None = None,
     weight: float = 1.0,
     follow_up: bool = True,
-    noun: str = "movie",
-) -> tuple[list[Rec], dict[str, Any]]:
-    """Order `items` (already in blended order) and explain the top k with template reasons.
+) -> tuple[list[int], np.ndarray, dict[str, Any]]:
+    """The positions of the top k of `items` (already in blended order, `scores`) once the model's
+    order is fused in, best first, and every item's fused score (see `fuse`).
 
-    `ties` (aligned with `items`) say what ties each item to the request (see `explain.item_ties`;
-    by default only what its record and `needs` say); `weight` is how far the model's order
-    moves the blended one (see `fuse`); `follow_up` says earlier turns shaped `needs` (see
-    `rank_request`); `noun` is what an item is called.
-    Returns the recs and facts about the call (tokens, whether it degraded and why).
+    `weight` is how far the model's order moves the blended one; `follow_up` says earlier turns
+    shaped `needs` (see `rank_request`). Also returns facts about the call (tokens, whether it
+    degraded and why).
     """
     info: dict[str, Any] = {"llm": False, "prompt_tokens": 0, "completion_tokens": 0}
-    order: list[int] = []
+    picked: list[int] = []
     if llm is not None and items:
         k_llm = min(k, len(items))
         user = rank_request(items, needs, request, k_llm, follow_up=follow_up)
@@ -162,18 +158,15 @@ def rerank(
                 max_tokens=6 * k_llm + 24,
             )
             info.update(llm=True, prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens)
-            order = _read_order(out.text, len(items))
+            picked = _read_order(out.text, len(items))
         except LLMError as e:
             log.warning("LLM rerank failed (%s), blended order kept: %s", e.reason, e)
             info["degraded"] = UNAVAILABLE.get(e.reason, UNAVAILABLE["error"])
-        if info["llm"] and not order:
+        if info["llm"] and not picked:
             log.warning("LLM rerank answer had no usable order, blended order kept: %.200r", out.text)
             info["degraded"] = UNAVAILABLE["bad answer"]
-    final = fuse(scores, order, weight)
-    top = [int(i) for i in np.argsort(-final, kind="stable")[:k]]
-    chosen = [items[i] for i in top]
-    found = [ties[i] for i in top] if ties is not None else [ties_of(it, needs) for it in chosen]
-    return template_recs(chosen, final[top], needs, found, noun), info
+    final = fuse(scores, picked, weight)
+    return [int(i) for i in np.argsort(-final, kind="stable")[:k]], final, info
 
 
 def fuse(scores: Sequence[float] | np.ndarray, llm_rank: Sequence[int], weight: float) -> np.ndarray:

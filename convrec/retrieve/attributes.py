@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -66,20 +66,17 @@ class Attributes:
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_items(
-        cls, items: Sequence[Item], genre_matrix: np.ndarray, written: Mapping[int, Sequence[str]] | None = None
-    ) -> Attributes:
-        """The vocabulary of `items`' tags (and of `written`: item id -> model-written attributes).
+    def from_items(cls, items: Sequence[Item], genre_matrix: np.ndarray) -> Attributes:
+        """The vocabulary of `items`' tags and of what a model wrote about them (`Item.written`).
 
-        >>> a = Attributes.from_items([Item(1, "A", tags=("Heist", "funny")), Item(2, "B", tags=("heist",))],
-        ...                           np.zeros((2, 0)), {2: ["feel-good"]})
+        >>> a = Attributes.from_items([Item(1, "A", tags=("Heist", "funny")), Item(2, "B", tags=("heist",), written=("feel-good",))],
+        ...                           np.zeros((2, 0)))
         >>> a.names, a.matrix.toarray().tolist()
         (['feel good', 'funny', 'heist'], [[0.0, 1.0, 1.0], [0.5, 0.0, 1.0]])
         """
-        written = written or {}
         cells: dict[tuple[int, str], float] = {}
         for row, item in enumerate(items):
-            for name in written.get(item.item_id, ()):
+            for name in item.written:
                 cells[row, _norm(name)] = PROFILE_RELEVANCE
             for tag in item.tags:
                 cells[row, _norm(tag)] = 1.0
@@ -229,8 +226,8 @@ class Attributes:
         `words`, and whether one only a model wrote does (see `convrec.chat.evidence`).
 
         >>> from convrec.testing import HashEncoder
-        >>> a = Attributes.from_items([Item(1, "A", tags=("dinosaurs",)), Item(2, "B")], np.zeros((2, 0)),
-        ...                           {2: ["dinosaurs"]})
+        >>> a = Attributes.from_items([Item(1, "A", tags=("dinosaurs",)), Item(2, "B", written=("dinosaurs",))],
+        ...                           np.zeros((2, 0)))
         >>> [x.tolist() for x in a.tied(["dinosaurs"], HashEncoder())]
         [[True, False], [False, True]]
         """

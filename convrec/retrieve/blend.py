@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from convrec.core.types import Candidates, Needs
+from convrec.core.types import Candidates
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -83,24 +83,6 @@ def penalize(cands: Candidates, hit: np.ndarray, share: float = AVOID_PENALTY) -
     return Candidates(
         cands.ids, {**cands.scores, "blend": np.where(hit, score * (1 - share), score).astype(np.float32)}
     )
-
-
-def turn_weights(
-    text: float, cf: float, pop: float, image: float, *, needs: Needs, picture: bool = False
-) -> dict[str, float]:
-    """The blend weights of one turn, from the configured ones.
-
-    An uploaded picture is the turn's query, as words are, so it weighs what the words do. With
-    genres and years alone the filter already did the work, and the similarity of every comedy to
-    "Comedy movie" is noise: the text weighs a quarter, so popularity orders the well-known ones.
-
-    >>> turn_weights(0.6, 0.3, 0.1, 0.3, needs=Needs(include_genres=("Comedy",)))
-    {'text': 0.15, 'cf': 0.3, 'pop': 0.1, 'image': 0.3}
-    """
-    weights = {"text": text, "cf": cf, "pop": pop, "image": text if picture else image}
-    if not needs.keywords and not needs.liked:
-        weights["text"] *= 0.25
-    return weights
 
 
 def rank_scores(ids: np.ndarray, ranked: Sequence[int]) -> np.ndarray:

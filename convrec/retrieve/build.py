@@ -28,7 +28,7 @@ from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
 from convrec.data.knowledge import KnowledgeReport, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog_with_knowledge
-from convrec.data.profiles import PROFILES, Profile, read_profiles
+from convrec.data.profiles import PROFILES, Profile, on_items, read_profiles
 from convrec.retrieve.attributes import KEYS as ATTRIBUTE_KEYS
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.cf import Scorer, make_cf
@@ -279,11 +279,8 @@ def _store_attributes(
 ) -> list[str]:
     """Encode the attribute vocabulary's names once, so that no request does (see `Attributes.load_vectors`);
     with `reuse`, only the names the last build did not store."""
-    items = [catalog.get(int(i)) for i in catalog.ids()]
-    written = {i: p.words() for i, p in profiles.items()}
-    return Attributes.from_items(items, np.zeros((len(items), 0)), written).save_vectors(
-        index_dir, encoder, reuse=reuse
-    )
+    items = list(on_items({int(i): catalog.get(int(i)) for i in catalog.ids()}, profiles).values())
+    return Attributes.from_items(items, np.zeros((len(items), 0))).save_vectors(index_dir, encoder, reuse=reuse)
 
 
 def _previous_vectors(index_dir: Path) -> tuple[np.ndarray, ItemIndex] | None:

@@ -25,8 +25,8 @@ conditional rate smoothed toward the recommenders' prior:
 With nothing known of the conversation (S empty, or no item of S ever mentioned), it is the
 prior: what recommenders in the dialogues answered with most. With a lot of evidence it is how
 often j answered S's items. `shrinkage` says how many dialogues of evidence it takes to move
-away from the prior. The recommender (`convrec.chat.recommender`) adds it as the "conv" column
-of the blend, with the weight `Settings.w_conv`; with no model in index/ nothing changes.
+away from the prior. The "conv" blend source (`convrec.retrieve.sources.conv`) reads it, with the
+weight `CONVREC_W_CONV`; with no model in index/ nothing changes.
 
 >>> from convrec.data.dialogs import SEEKER
 >>> m = ConvModel.fit([Dialogue("a", ((SEEKER, (1,)), (RECOMMENDER, (2,)))),

@@ -1,36 +1,23 @@
-"""Candidate retrieval: needs + the allowed rows -> `Candidates`.
-
-The candidates are the union of the items nearest the request's words and liked items (FAISS),
-the best by collaborative fold-in of the liked items, the most popular, and, with an image
-index, the nearest pictures; each source's score for every candidate is one column ("text",
-"cf", "pop", "image") for `blend` to fuse.
+"""What the text search reads of a request: its query (`query_text`), and its scores with titles
+that only name the words discounted (`title_discounted`). The search itself is the "text" source
+(`convrec.retrieve.sources`), run by the retrieve stage (`convrec.retrieve.candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
-from convrec.core.errors import InputError
 from convrec.core.text import CJK
-from convrec.core.types import Candidates, Item, Needs
+from convrec.core.types import Item, Needs
 from convrec.data.catalog import title_key
 from convrec.data.documents import title_only
-from convrec.retrieve.blend import rank_scores
-from convrec.retrieve.cf import Scorer
-from convrec.retrieve.embed import Encoder, is_multilingual
-from convrec.retrieve.filters import first_allowed, top_allowed
-from convrec.retrieve.images import ImageIndex, Picture
-from convrec.retrieve.index import ItemIndex
-
-POPULAR_N = 50  # the most popular allowed items always compete
 
 
 def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     """What the text encoder sees: genres and keywords, never the negated words, nor the domain
-    noun ("course" in "a course on ethics": `Retriever.retrieve` adds the noun once itself).
+    noun ("course" in "a course on ethics": the "text" source adds the noun once itself).
 
     An English-only encoder (`multilingual` False, the default models) never sees Chinese words:
     it places them next to romanised Chinese titles ("太空" found Shanghai Triad). The rules give a
@@ -85,100 +72,3 @@ def title_discounted(text: np.ndarray, items: Sequence[Item], needs: Needs) -> n
     alone = [title_only(item, words) and not is_named for item, is_named in zip(items, named)]
     text = np.where(alone, np.minimum(text, np.median(text)), text)
     return np.where(named, text.max(), text).astype(np.float32)
-
-
-@dataclass
-class Retriever:
-    """The indexes one turn searches: item texts, the collaborative scorer, and pictures (optional)."""
-
-    index: ItemIndex
-    cf: Scorer
-    encoder: Encoder
-    noun: str = "movie"
-    n: int = 300  # per source
-    images: ImageIndex | None = None  # the items' pictures in CLIP space; None for a text-only index
-    _popular: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
-
-    def retrieve(
-        self,
-        needs: Needs,
-        allowed: np.ndarray,
-        popularity: np.ndarray,
-        picture: np.ndarray | None = None,
-        proposed: Sequence[int] = (),
-        boosts: Mapping[str, np.ndarray] | None = None,
-    ) -> Candidates:
-        """The allowed candidates from every source, with a score column per source.
-
-        `popularity` (one value per row) is the popularity prior: log interaction counts in a chat,
-        another prior where an evaluation substitutes one. `proposed` are item ids a language model
-        named for the request, best first (`convrec.llm.propose`): the allowed ones join the
-        candidates with an "llm" column. `boosts` are more sources, one value per row, by name: how
-        much each item has of what the request prefers ("pref": the share of its preferred genres;
-        "about": its attributes the request's moods and topics mean, both 0..1) and the conversation
-        model's score ("conv"); the best of each, the more popular first among equals, join the
-        candidates with a column of that name.
-        """
-        query = query_text(needs, self.noun, is_multilingual(self.encoder.name))
-        vectors = []
-        if query:
-            vectors.append(self.encoder.encode([f"{query} {self.noun}"])[0])
-        liked_rows = [self.index.position[i] for i in needs.liked if i in self.index.position]
-        vectors += [self.index.index.reconstruct(r) for r in liked_rows]
-        qvec = np.mean(vectors, axis=0) if vectors else None
-        if qvec is not None:
-            qvec = qvec / (np.linalg.norm(qvec) + 1e-9)
-
-        folded = self.cf.fold_in(needs.liked, needs.disliked)
-        pieces = []
-        if qvec is not None:
-            pieces.append(self.index.search(qvec, self.n, allowed)[0])
-        if folded.any():
-            pieces.append(folded.top(allowed, self.n))
-        pieces.append(self.popular(popularity, allowed))
-        ivec = self.image_query(query, picture)
-        if ivec is not None and self.images is not None:
-            pieces.append(self.images.search(ivec, self.n, allowed)[0])
-        boosts = boosts or {}
-        spread = float(popularity.max()) + 1.0 if len(popularity) else 1.0
-        for boost in boosts.values():
-            pieces.append(top_allowed(self.index.ids, boost + popularity / spread / 10, allowed, self.n))
-        proposed = [i for i in proposed if i in self.index.position and allowed[self.index.position[i]]]
-        if proposed:
-            pieces.append(np.array(proposed, np.int64))
-        ids = np.unique(np.concatenate(pieces)) if pieces else np.empty(0, np.int64)
-        rows = np.array([self.index.position[int(i)] for i in ids], dtype=np.int64)
-        text = self.index.scores_for(qvec, ids) if qvec is not None else np.zeros(len(ids), np.float32)
-        cands = Candidates(ids, {"text": text, "cf": folded.at(rows), "pop": popularity[rows]})
-        if ivec is not None and self.images is not None:
-            cands.scores["image"] = self.images.scores_for(ivec, ids)
-        if proposed:
-            cands.scores["llm"] = rank_scores(ids, proposed)
-        for name, boost in boosts.items():
-            cands.scores[name] = boost[rows] if len(rows) else np.zeros(0, np.float32)
-        return cands
-
-    def popular(self, popularity: np.ndarray, allowed: np.ndarray, n: int = POPULAR_N) -> np.ndarray:
-        """The ids of the `n` most popular allowed items; the ranking is sorted once per
-        popularity array, not per turn."""
-        if self._popular is None or self._popular[0] is not popularity:
-            self._popular = (popularity, np.argsort(-popularity, kind="stable"))
-        return self.index.ids[first_allowed(self._popular[1], allowed, n)]
-
-    # -- pictures: a second index in CLIP space, fused with the others as the "image" column -----
-    def picture_query(self, image: Picture) -> np.ndarray:
-        """An uploaded picture -> its CLIP vector; InputError when there is no picture search."""
-        if self.images is None:
-            raise InputError(
-                "This index has no pictures to compare with: build it with CONVREC_IMAGE_MODEL set to a CLIP model."
-            )
-        return self.images.encoder.encode_image(image)  # ImageError (an InputError) says what is wrong with it
-
-    def image_query(self, query: str, picture: np.ndarray | None) -> np.ndarray | None:
-        """What the image index is searched with: the uploaded picture, else the words in CLIP
-        space ("a poster with a red car"); None without an image index or either."""
-        if self.images is None:
-            return None
-        if picture is not None:
-            return picture
-        return self.images.encoder.encode_text([query])[0] if query else None

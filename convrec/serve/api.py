@@ -420,8 +420,6 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     feedback_db: Path | None = None,
-    ttl_s: float = 1800.0,
-    max_sessions: int = 1000,
     ui: bool = True,
 ) -> None:
     """Run the chat and the API until interrupted (what `convrec serve` and `python app.py` do).
@@ -433,7 +431,7 @@ def serve(
     store = open_store(
         db_target(settings, feedback_db), pool_size=settings.db_pool_size, timeout_s=settings.store_timeout_s
     )
-    service = make_service(recommender, store=store, ttl_s=ttl_s, max_sessions=max_sessions)
+    service = make_service(recommender, store=store)
     app = create_server(service, ui=ui)
     where = f"http://{host}:{port}"
     print(f"convrec: chat on {where}/  API on {where}/docs  conversations and feedback in {store.where}", flush=True)
@@ -450,16 +448,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from convrec.core.config import settings_from_args
 
     settings = settings_from_args(args)
-    if args.db_url:
-        settings = settings.model_copy(update={"db_url": args.db_url})
+    given = {"db_url": args.db_url, "session_ttl_s": args.session_ttl, "max_sessions": args.max_sessions}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     serve(
         load_recommender(settings),
         settings,
         host=args.host,
         port=args.port,
         feedback_db=args.feedback_db,
-        ttl_s=args.session_ttl,
-        max_sessions=args.max_sessions,
         ui=not args.no_ui,
     )
     return 0
@@ -480,6 +476,12 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "(default: $CONVREC_DB_URL; used instead of --feedback-db)",
     )
     s.add_argument("--no-ui", action="store_true", help="serve only the REST API, without the browser chat")
-    s.add_argument("--session-ttl", type=float, default=1800.0, help="seconds before an idle conversation is closed")
-    s.add_argument("--max-sessions", type=int, default=1000, help="most conversations kept open at once")
+    s.add_argument(
+        "--session-ttl",
+        type=float,
+        help="seconds before an idle conversation is closed (default: CONVREC_SESSION_TTL_S)",
+    )
+    s.add_argument(
+        "--max-sessions", type=int, help="most conversations kept open at once (default: CONVREC_MAX_SESSIONS)"
+    )
     s.set_defaults(func=cmd_serve)

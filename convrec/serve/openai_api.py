@@ -52,7 +52,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 from starlette.requests import Request  # at module level: FastAPI reads the handlers' annotations here
 
-from convrec.chat.recommender import Turn
+from convrec.chat.talk import Turn
 from convrec.core.errors import InputError, RateLimited
 from convrec.core.text import clean_message
 from convrec.core.types import Item

@@ -35,10 +35,11 @@ from concurrent.futures import TimeoutError as Waited
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from convrec.chat.recommender import Turn
 from convrec.chat.session import Session
+from convrec.chat.talk import Turn
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, StoreUnavailable
+from convrec.lang import language
 from convrec.retrieve.images import Picture
 from convrec.serve.db import open_store
 from convrec.serve.sessions import (
@@ -273,15 +274,13 @@ class ChatService:
             return None
 
 
-def steer_text(action: str, position: int, language: str) -> str:
+def steer_text(action: str, position: int, code: str) -> str:
     """The turn a steering click stands for, in the conversation's language.
 
     >>> steer_text("more_like", 2, "en"), steer_text("not_interested", 3, "zh")
     ('more like #2', '不要第3个那种')
     """
-    if language == "zh":
-        return f"更像第{position}个" if action == "more_like" else f"不要第{position}个那种"
-    return f"more like #{position}" if action == "more_like" else f"not interested in #{position}"
+    return language(code).steer(action, position)
 
 
 def _position(last_shown: list[int], item_id: int) -> int | None:
@@ -293,18 +292,16 @@ def make_service(
     *,
     feedback_db: str | Path | None = None,
     store: Store | None = None,
-    ttl_s: float = 1800.0,
-    max_sessions: int = 1000,
     max_waiting: int = 32,
 ) -> ChatService:
     """The service over `recommender`, keeping its data in `store`, else in the database
     `feedback_db` names (a SQLite path or a PostgreSQL URL), else in memory; with the per-client
-    limits of its settings (0 turns one off)."""
+    limits of its settings (0 turns one off) and their bounds on conversations (idle expiry, how many)."""
     settings = getattr(recommender, "settings", None) or Settings()
     if store is None:
         store = open_store(feedback_db, pool_size=settings.db_pool_size, timeout_s=settings.store_timeout_s)
     per_client = settings.max_sessions_per_client or None
-    sessions = SessionStore(ttl_s, max_sessions, max_per_client=per_client, store=store)
+    sessions = SessionStore(settings.session_ttl_s, settings.max_sessions, max_per_client=per_client, store=store)
     rate = settings.feedback_per_minute_per_client
     return ChatService(
         recommender,

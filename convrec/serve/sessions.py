@@ -33,9 +33,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from convrec.chat.session import Session
+from convrec.core.config import Settings
 from convrec.core.errors import ConvrecError, InputError, RateLimited
 from convrec.serve.sqlite_store import SQLiteStore
 from convrec.serve.store import Pending, Store
+
+LIMITS = Settings.model_fields  # the bounds' defaults are the settings' (`session_ttl_s`, `max_sessions`)
 
 SESSION_ID_CHARS = 22  # secrets.token_urlsafe(16)
 
@@ -84,8 +87,8 @@ class SessionStore:
 
     def __init__(
         self,
-        ttl_s: float = 1800.0,
-        max_sessions: int = 1000,
+        ttl_s: float = LIMITS["session_ttl_s"].default,
+        max_sessions: int = LIMITS["max_sessions"].default,
         clock: Callable[[], float] = time.time,
         max_per_client: int | None = None,
         store: Store | None = None,

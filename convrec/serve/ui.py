@@ -2,9 +2,10 @@
 
 Each browser tab holds one session id; the conversation itself lives in the service's
 `SessionStore` (idle expiry, size bound), so the browser and the REST API behave the same.
-A turn streams: the message and a "looking for ..." line appear at once (with the place in the
-model's line when others are ahead), then the preview cards of the rules and the blend with the
-assistant's reply (tens of milliseconds), then the final cards and reply once the model has parsed
+A turn streams: the message appears at once (with the place in the model's line when others are
+ahead), then the preview cards of the rules and the blend with the assistant's reply and what the
+turn is looking for (tens of milliseconds; read from the turn's needs, the message is parsed once),
+then the final cards and reply once the model has parsed
 and ranked, then each sentence or reason the model writes (where it writes them), as it comes. The
 reply is the assistant's message in the chat and stands above the cards. Each card has 👍 / 👎
 (quiet ratings for the next answer; 👎 also removes the card) and "More like this" / "Not
@@ -26,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from convrec.core.errors import ConvrecError, ImageError, InputError, RateLimited
-from convrec.core.types import Rec
-from convrec.parse.rules import parse_rules
+from convrec.core.types import Needs, Rec
 from convrec.retrieve.images import MAX_PICTURE_BYTES
 from convrec.serve.sessions import ServiceBusy, SessionBusy, SessionNotFound
 
@@ -146,28 +146,19 @@ def reply_text(turn: Any) -> str:
     return text
 
 
-def looking_for(text: str, recommender: Any) -> str:
-    """What the rules read from a message, shown while the model works (the final reading may add to it).
+def looking_for(needs: Needs) -> str:
+    """What a turn is looking for, from its needs (the status line while the model works).
 
-    >>> from convrec.parse.lexicon import MOVIELENS_GENRES
-    >>> class R: genres, titles = MOVIELENS_GENRES, None
-    >>> looking_for("a funny 90s movie, nothing with horror", R())
+    >>> looking_for(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999))
     'Looking for Comedy, 1990–1999, without Horror…'
     """
-    try:
-        u = parse_rules(text, recommender.genres, recommender.titles)
-    except Exception:  # a preview must never break the turn
-        return "Looking…"
-    parts = list(u.include_genres)
-    if u.year_min and u.year_max:
-        parts.append(f"{u.year_min}–{u.year_max}")
-    elif u.year_min or u.year_max:
-        parts.append(f"from {u.year_min}" if u.year_min else f"up to {u.year_max}")
-    if u.exclude_genres:
-        parts.append("without " + ", ".join(u.exclude_genres))
-    parts += ["older" if u.older else "", "newer" if u.newer else ""]
-    parts += [f"more like #{p}" for p in u.more_like] + [f"less like #{p}" for p in u.less_like]
-    parts = [p for p in parts if p]
+    parts = list(needs.include_genres)
+    if needs.year_min and needs.year_max:
+        parts.append(f"{needs.year_min}–{needs.year_max}")
+    elif needs.year_min or needs.year_max:
+        parts.append(f"from {needs.year_min}" if needs.year_min else f"up to {needs.year_max}")
+    if needs.exclude_genres:
+        parts.append("without " + ", ".join(needs.exclude_genres))
     return f"Looking for {', '.join(parts)}…" if parts else "Looking…"
 
 
@@ -224,7 +215,7 @@ def chat_stream(
             sid,
             [*history, {"role": "user", "content": asked}, waiting],
             cards_of(preview.recs),
-            status_html("Working…"),
+            status_html(looking_for(preview.needs)),
             None,
         )
         final = next(turns)
@@ -306,7 +297,7 @@ def build_app(service: Any) -> Any:
             pending = [
                 *history,
                 {"role": "user", "content": text},
-                {"role": "assistant", "content": "⏳ " + looking_for(text, recommender) + ahead()},
+                {"role": "assistant", "content": "⏳ Looking…" + ahead()},
             ]
             yield "", image, pending, sid, cards, status_html("Working…"), mine, lead
         client = _client(service, request)
@@ -393,7 +384,7 @@ def build_app(service: Any) -> Any:
                     sources=["upload"],
                     height=140,
                     elem_id="picture",
-                    visible=recommender.images is not None,
+                    visible=recommender.library.images is not None,
                 )
                 with gr.Row():
                     send = gr.Button("Send", variant="primary", elem_id="send")

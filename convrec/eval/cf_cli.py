@@ -1,4 +1,6 @@
-"""The `convrec eval cf|hybrid|longtail` and `convrec bench index` commands (wired in by cli.py)."""
+"""`convrec eval cf|hybrid|longtail`: the command line of the collaborative evaluations (wired into
+`convrec eval` by cli.py). Each command prints a table and writes JSON under reports/.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from convrec.eval.cf import (
 from convrec.eval.splits import SEED
 
 # --------------------------------------------------------------------------------------------
-# CLI (wired into `convrec` by cli.py: add_eval_cli(sub); add_bench_index_cli(bench))
+# The command line (wired into `convrec eval` by cli.py)
 
 
 def cmd_eval_cf(args: argparse.Namespace) -> int:
@@ -109,27 +111,3 @@ def add_eval_cli(sub: Any) -> None:
         p.add_argument("--out-dir", type=Path, default=Path("reports"))
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
-
-
-def add_bench_index_cli(bench_subparsers: Any) -> None:
-    """Register `bench index` on cli.py's existing `bench` subparsers."""
-
-    def cmd_bench_index(args: argparse.Namespace) -> int:
-        from convrec.eval.ann import cmd_bench_index as run
-
-        return run(args)
-
-    b = bench_subparsers.add_parser("index", help="flat vs IVF vs HNSW on synthetic clustered vectors")
-    b.add_argument("--items", type=int, default=1_000_000)
-    b.add_argument("--dim", type=int, default=384)
-    b.add_argument("--queries", type=int, default=1000)
-    b.add_argument("--seed", type=int, default=SEED)
-    b.add_argument("--kinds", default="flat,ivf,hnsw", help="comma-separated index kinds")
-    b.add_argument(
-        "--spread", type=float, default=0.15, help="topic overlap of the synthetic vectors: 0.12 easy, 0.15 hard"
-    )
-    b.add_argument("--topics", type=int, help="topic count of the synthetic vectors (default items / 50)")
-    b.add_argument("--vectors", type=Path, help="benchmark on these real vectors (.npy) instead of synthetic ones")
-    b.add_argument("--out", type=Path, help="default reports/bench_index_<items>_spread<spread>_topics<topics>.json")
-    b.add_argument("--json", action="store_true", help="print the results as JSON")
-    b.set_defaults(func=cmd_bench_index)

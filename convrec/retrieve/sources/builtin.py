@@ -1,0 +1,189 @@
+"""The blend sources every index has: the words (text), collaborative fold-in (cf), popularity (pop),
+pictures (image), the model's proposals (llm), likeness to the liked items (attr), the preferred
+genres (pref) and what the request's moods and topics are about (about). The conversation model is
+its own file (`convrec.retrieve.sources.conv`), as a new source would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from convrec.core.text import CJK
+from convrec.core.types import Needs
+from convrec.retrieve.blend import rank_scores
+from convrec.retrieve.images import ImageIndex
+from convrec.retrieve.search import title_discounted
+from convrec.retrieve.sources.base import Column, Library, PerRow, Plain, Popular, Query, Scored, liked_rows
+
+
+class Text(Plain):
+    """Cosine of the request's words and liked items (their mean vector) to each item's text (FAISS).
+    With genres and years alone the filter already did the work, and the similarity of every comedy
+    to "Comedy movie" is noise: then it weighs a quarter, so popularity orders the well-known ones."""
+
+    name, weight = "text", 0.6
+
+    def column(self, library: Library, query: Query) -> Column:
+        words, needs = query.encoded(library), query.needs
+        vectors = [library.encoder.encode([words])[0]] if words else []
+        vectors += [library.index.index.reconstruct(r) for r in liked_rows(library, needs)]
+        return TextColumn(library, needs, np.mean(vectors, axis=0) if vectors else None)
+
+    def turn_weight(self, weights: Mapping[str, float], query: Query) -> float:
+        w = weights.get(self.name, self.weight)
+        return w if query.needs.keywords or query.needs.liked else w * 0.25
+
+
+class TextColumn:
+    def __init__(self, library: Library, needs: Needs, vector: np.ndarray | None) -> None:
+        self.library, self.needs = library, needs
+        self.vector = None if vector is None else vector / (np.linalg.norm(vector) + 1e-9)
+
+    def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
+        if self.vector is None:
+            return np.empty(0, np.int64)
+        return self.library.index.search(self.vector, n, allowed)[0]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        if self.vector is None:
+            return np.zeros(len(rows), np.float32)
+        text = self.library.index.scores_for(self.vector, self.library.index.ids[rows])
+        if self.needs.keywords and not self.needs.liked:  # a topic: what a film is about is searched, not its name
+            return title_discounted(text, [self.library.items[r] for r in rows], self.needs)
+        return text
+
+
+class CF(Plain):
+    """Collaborative fold-in of the liked and disliked items; nobody's rating, no evidence."""
+
+    name, weight = "cf", 0.3
+
+    def column(self, library: Library, query: Query) -> Column:
+        folded = library.cf.fold_in(query.needs.liked, query.needs.disliked)
+        return folded if folded.any() else Scored(folded.at)
+
+    def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
+        return library.unrated[rows]
+
+
+class Pop(Plain):
+    """The popularity prior; the most popular allowed items always compete."""
+
+    name, weight = "pop", 0.1
+
+    def column(self, library: Library, query: Query) -> Column:
+        return Popular(library)
+
+    def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
+        return ~library.known[rows]
+
+
+class Image(Plain):
+    """CLIP similarity of the uploaded picture, else of the words, to each item's picture. An
+    uploaded picture is the turn's query, as words are, so it weighs what the words do."""
+
+    name, weight = "image", 0.3
+
+    def column(self, library: Library, query: Query) -> Column | None:
+        images = library.images
+        if images is None:
+            return None
+        words = query.text(library)
+        vector = (
+            query.picture if query.picture is not None else images.encoder.encode_text([words])[0] if words else None
+        )
+        if vector is None:
+            return None
+        return ImageColumn(library, images, vector)
+
+    def turn_weight(self, weights: Mapping[str, float], query: Query) -> float:
+        return weights.get("text", Text.weight) if query.picture is not None else weights.get(self.name, self.weight)
+
+
+class ImageColumn:
+    def __init__(self, library: Library, images: ImageIndex, vector: np.ndarray) -> None:
+        self.library, self.images, self.vector = library, images, vector
+
+    def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
+        return self.images.search(self.vector, n, allowed)[0]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        return self.images.scores_for(self.vector, self.library.index.ids[rows])
+
+
+class LLM(Plain):
+    """The items a language model named for the request (`convrec.llm.propose`), rank 1 -> 1.0."""
+
+    name, weight = "llm", 0.5
+
+    def column(self, library: Library, query: Query) -> Column | None:
+        proposed = [i for i in query.proposed if i in library.index.position]
+        return Proposed(library, proposed) if proposed else None
+
+
+class Proposed:
+    def __init__(self, library: Library, proposed: Sequence[int]) -> None:
+        self.library, self.proposed = library, list(proposed)
+
+    def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
+        return np.array([i for i in self.proposed if allowed[self.library.index.position[i]]], np.int64)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        ids = self.library.index.ids[rows]
+        held = set(ids.tolist())  # the candidates hold every allowed proposal, and only allowed items
+        return rank_scores(ids, [i for i in self.proposed if i in held])
+
+
+class Attr(Plain):
+    """ "Like X": how much of what makes the liked items themselves a candidate shares (genres and
+    attributes, `Attributes.likeness`), beside who liked it (CF). Scores candidates, adds none."""
+
+    name, weight = "attr", 0.4
+
+    def column(self, library: Library, query: Query) -> Column | None:
+        attributes = library.attributes
+        if not query.needs.liked or attributes is None:
+            return None
+        liked = liked_rows(library, query.needs)
+        return Scored(lambda rows: attributes.likeness(rows, liked))
+
+
+class Pref(Plain):
+    """Moods and "but funnier": the share of the preferred genres a candidate has."""
+
+    name, weight = "pref", 0.6
+
+    def column(self, library: Library, query: Query) -> Column | None:
+        if not query.needs.prefer_genres or library.filters is None:
+            return None
+        return PerRow(library, library.filters.genre_share(query.needs.prefer_genres))
+
+
+class About(Plain):
+    """How much an item is about the request's moods and topics (`convrec.retrieve.attributes`): the
+    English words they mean, the vocabulary's phrases among the keywords ("serial killer"), and the
+    keywords themselves; silent when none is an attribute of any item. With liked items, an item
+    counts as much as it is also like them ("like Die Hard but funnier": funny among those)."""
+
+    name, weight = "about", 0.6
+
+    def column(self, library: Library, query: Query) -> Column | None:
+        words, attributes = about_words(library, query.needs), library.attributes
+        about = attributes.about(words, library.encoder) if words and attributes is not None else None
+        if about is None or attributes is None:
+            return None
+        liked = liked_rows(library, query.needs)
+        if liked:
+            about *= attributes.likeness(np.arange(len(about)), liked)
+        return PerRow(library, about)
+
+
+def about_words(library: Library, needs: Needs) -> list[str]:
+    """The request's words the attributes are searched by: its moods' and topics' English words, the
+    vocabulary's phrases among its keywords ("serial killer"), and its English keywords."""
+    if library.attributes is None or not len(library.attributes):
+        return []
+    english = [w for w in needs.keywords if not CJK.search(w)]
+    return [*needs.about, *library.attributes.said(" ".join(english)), *english]
