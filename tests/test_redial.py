@@ -259,7 +259,7 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     assert printed["n"] == 3 and printed["coverage"] == 0.75
     full = json.loads(out.read_text())
     assert full["system"] == "blend" and set(full["systems"]) == {"popularity", "cf", "blend"}
-    assert "blend+llm skipped" in full["config"]["note"]
+    assert "blend+llm skipped" in full["config"]["note"] and full["config"]["genres"] == "hard"
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [line["message_id"] for line in lines] == [2, 5, 10]
     assert all(len(line["titles"]) == len(line["item_ids"]) <= 50 for line in lines)
@@ -312,6 +312,7 @@ def test_redial_popularity_is_counted_as_of_the_dialogues_not_the_newest_rating(
 
 def test_the_commands_are_wired_into_convrec_eval():
     from convrec.cli import build_parser
+    from convrec.core.config import settings_from_args
     from convrec.eval.redial_cli import (
         cmd_eval_dialogs,
         cmd_eval_redial,
@@ -325,6 +326,8 @@ def test_the_commands_are_wired_into_convrec_eval():
         is cmd_eval_dialogs
     )
     assert parser.parse_args(["eval", "simulate"]).func is cmd_eval_simulate
+    args = parser.parse_args(["eval", "redial", "--genres", "soft", "--knowledge", "a.csv", "--knowledge", "b.csv"])
+    assert args.genres == "soft" and settings_from_args(args).knowledge == "a.csv,b.csv"
 
 
 @pytest.mark.parametrize("command", ["redial", "simulate", "dialogs"])
