@@ -34,7 +34,7 @@ from convrec.eval.redial import (
     summarise,
     unix_day,
 )
-from convrec.eval.redial_catalog import merge_redial_movies, with_redial_prior
+from convrec.eval.redial_catalog import bridge_movies, merge_redial_movies, with_redial_prior, write_links
 from convrec.eval.redial_cli import add_eval_cli
 from convrec.testing import tiny_catalog
 
@@ -259,7 +259,7 @@ def test_cli_writes_predictions_and_the_issue_json(tmp_path, redial_file, rec, m
     assert printed["n"] == 3 and printed["coverage"] == 0.75
     full = json.loads(out.read_text())
     assert full["system"] == "blend" and set(full["systems"]) == {"popularity", "cf", "blend"}
-    assert "blend+llm skipped" in full["config"]["note"]
+    assert "blend+llm skipped" in full["config"]["note"] and full["config"]["genres"] == "hard"
     lines = [json.loads(line) for line in preds.read_text().splitlines()]
     assert [line["message_id"] for line in lines] == [2, 5, 10]
     assert all(len(line["titles"]) == len(line["item_ids"]) <= 50 for line in lines)
@@ -312,6 +312,7 @@ def test_redial_popularity_is_counted_as_of_the_dialogues_not_the_newest_rating(
 
 def test_the_commands_are_wired_into_convrec_eval():
     from convrec.cli import build_parser
+    from convrec.core.config import settings_from_args
     from convrec.eval.redial_cli import (
         cmd_eval_dialogs,
         cmd_eval_redial,
@@ -325,6 +326,8 @@ def test_the_commands_are_wired_into_convrec_eval():
         is cmd_eval_dialogs
     )
     assert parser.parse_args(["eval", "simulate"]).func is cmd_eval_simulate
+    args = parser.parse_args(["eval", "redial", "--genres", "soft", "--knowledge", "a.csv", "--knowledge", "b.csv"])
+    assert args.genres == "soft" and settings_from_args(args).knowledge == "a.csv,b.csv"
 
 
 @pytest.mark.parametrize("command", ["redial", "simulate", "dialogs"])
@@ -362,6 +365,42 @@ def test_merging_redial_movies_adds_only_the_missing_ones(tmp_path):
     added = merged.get(10_000_002)
     assert (added.title, added.year, added.genres) == ("Brand New Film", 2017, ())
     assert TitleMatcher(merged.items.values()).match("Brand New Film", 2017) == 10_000_002
+
+
+def test_bridging_gives_merged_films_genres_and_ids_by_exact_title_and_year_only(tmp_path):
+    movies = tmp_path / "movies.csv"
+    movies.write_text(
+        "movieId,movieName,nbMentions\n2,Brand New Film (2017),5\n5,Jungle Romp (2017),4\n"
+        "6,Twice Made (2010),1\n7,No Year Film,1\n8,Off By One (2015),1\n9,Far Off (2000),1\n"
+    )
+    ml25m = tmp_path / "ml-25m"
+    ml25m.mkdir()
+    (ml25m / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        "1,Brand New Film (2017),Comedy|Drama\n"
+        "2,Jungle Romp: Welcome Back (2017),Adventure\n"  # ReDial names only the part before the colon
+        "3,Twice Made (2010),Horror\n4,Twice Made (2010),Drama\n"  # two films fit: never guessed
+        "5,No Year Film (1999),Drama\n"  # the ReDial name has no year
+        "6,Off By One (2016),Thriller\n"  # ReDial's year one off
+        "7,Far Off (2004),Western\n"  # four years off: another film
+    )
+    (ml25m / "links.csv").write_text("movieId,imdbId,tmdbId\n1,0000001,101\n2,0000002,102\n6,0000006,106\n")
+    merged, _ = merge_redial_movies(tiny_catalog(), movies)
+    bridged, links, stats = bridge_movies(merged, ml25m, lambda i: i >= 10_000_000)
+    genres = {bridged.get(i).title: bridged.get(i).genres for i in bridged.items if i >= 10_000_000}
+    assert genres == {
+        "Brand New Film": ("Comedy", "Drama"),
+        "Jungle Romp": ("Adventure",),
+        "Twice Made": (),
+        "No Year Film": (),
+        "Off By One": ("Thriller",),
+        "Far Off": (),
+    }
+    assert links == {10_000_002: ("0000001", "101"), 10_000_005: ("0000002", "102"), 10_000_008: ("0000006", "106")}
+    assert stats == {"items": 6, "bridged": 3, "ambiguous": 1, "no_year": 1, "genres": 3}
+    assert all(bridged.get(i) == merged.get(i) for i in merged.items if i < 10_000_000)  # MovieLens's own untouched
+    write_links(tmp_path / "links.csv", ml25m / "links.csv", {10_000_005: ("0000002", "102")})
+    assert (tmp_path / "links.csv").read_text().splitlines()[-1] == "10000005,0000002,102"
 
 
 def test_cached_encoder_encodes_each_text_once():

@@ -1,19 +1,26 @@
 """Catalogues for the dialogue evaluations: ml-latest-small, or ml-latest-small with the ReDial movies it
 lacks merged in as title + year items (`merge_redial_movies`), each with its own index under index/;
 and ReDial's own mention counts as a popularity prior (`--redial-prior`, labelled as in-domain).
+
+With knowledge tables (`Settings.knowledge`), the merged ReDial films are first bridged to MovieLens 25M
+(`bridge_movies`: its movies.csv by exact title and year, never guessed): they take its genres, and its
+links.csv gives them the TMDB/IMDb ids the knowledge tables join by (written as the snapshot's links.csv,
+beside ml-latest-small's own links, and read before the tables).
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convrec.core.config import Settings
+from convrec.core.files import write_atomic
 from convrec.data.dialogs import (
     DataError,
 )
@@ -24,6 +31,8 @@ from convrec.eval.redial import REPO_ROOT, SHARED, System, shown
 # Catalogues: MovieLens, and MovieLens with ReDial's movie list merged in
 
 REDIAL_ID_OFFSET = 10_000_000  # merged ReDial-only items get this + their ReDial id
+ML25M = SHARED / "ml-25m"  # MovieLens 25M's movies.csv and links.csv: a bridge from titles to genres and ids
+NO_GENRES = "(no genres listed)"
 
 
 def merge_redial_movies(catalog, movies_csv: Path):
@@ -74,7 +83,9 @@ def prepare_index(
     """Settings pointing at a built index for `catalog`, building it if needed (a no-op when current).
 
     `catalog`: "redial-merged" (ml-latest-small + ReDial's movie list), "ml-latest-small",
-    "configured" (the index the global --index-dir names, as is) or a catalogue path.
+    "configured" (the index the global --index-dir names, as is) or a catalogue path. With knowledge
+    tables (`Settings.knowledge`) the index is another one (its name ends in "-knowledge"), and the
+    merged ReDial films are bridged to MovieLens 25M first (`bridge_movies`).
     """
     from convrec.data.loaders import load_catalog
     from convrec.retrieve.build import build_index
@@ -82,31 +93,118 @@ def prepare_index(
     if catalog == "configured":
         return settings, {"catalog": "configured", "index_dir": str(settings.index_dir)}
     info: dict[str, Any] = {"catalog": catalog}
+    knowledge = settings.knowledge
+    suffix = "-knowledge" if knowledge else ""
     if catalog in ("redial-merged", "ml-latest-small"):
         base = SHARED / "ml-latest-small"
         if not base.is_dir():
             raise DataError(f"{base}: not found; pass --catalog PATH (a MovieLens directory)")
         source = str(base)
+        if knowledge:
+            knowledge = f"{base / 'links.csv'},{knowledge}"
         if catalog == "redial-merged":
             if movies_csv is None or not Path(movies_csv).is_file():
                 raise DataError(f"{movies_csv}: ReDial's movie list is needed for --catalog redial-merged")
             merged, stats = merge_redial_movies(load_catalog(source), Path(movies_csv))
+            links: dict[int, tuple[str, str]] = {}
+            if knowledge:
+                merged, links, stats["bridged"] = bridge_movies(merged, ML25M, lambda i: i >= REDIAL_ID_OFFSET)
             snapshot = Path(settings.cache_dir) / "catalogs" / f"redial-merged-{merged.content_hash()[:12]}"
             if not (snapshot / "catalog.json").is_file():
                 merged.save(snapshot)
+            if knowledge:
+                write_links(snapshot / "links.csv", base / "links.csv", links)
+                knowledge = f"{snapshot / 'links.csv'},{settings.knowledge}"
             source = str(snapshot)
             info.update(stats)
-        index_dir = REPO_ROOT / "index" / catalog
+        index_dir = REPO_ROOT / "index" / f"{catalog}{suffix}"
     else:
         source = catalog
-        index_dir = REPO_ROOT / "index" / ("custom-" + Path(catalog).name)
-    settings = settings.model_copy(update={"dataset": source, "index_dir": index_dir})
+        index_dir = REPO_ROOT / "index" / f"custom-{Path(catalog).name}{suffix}"
+    settings = settings.model_copy(update={"dataset": source, "index_dir": index_dir, "knowledge": knowledge})
     build_index(settings, progress=sys.stderr.isatty(), log=log_fn)
     info.update(
         source=shown(Path(source)),
         index_dir=str(index_dir.relative_to(REPO_ROOT)) if index_dir.is_relative_to(REPO_ROOT) else str(index_dir),
     )
     return settings, info
+
+
+def bridge_movies(
+    catalog, ml25m: Path, which: Callable[[int], bool]
+) -> tuple[Any, dict[int, tuple[str, str]], dict[str, int]]:
+    """The catalogue with MovieLens 25M's genres on the items `which` picks that have none, and their
+    (imdbId, tmdbId) from its links.csv, for the knowledge tables to join by; and counts of how it went.
+
+    An item is bridged when exactly one film of ml-25m's movies.csv has its title (the full title, the
+    title without alternatives in parentheses, or the part before a colon: ReDial writes "Jumanji (2017)"
+    for "Jumanji: Welcome to the Jungle") in its year, else one year off (ReDial's years are sometimes
+    wrong). A film without a year, or whose title fits several, is left as it is: never guessed.
+    """
+    import csv
+
+    from convrec.data.catalog import Catalog, normalise_title, title_key
+
+    movies_csv, links_csv = Path(ml25m) / "movies.csv", Path(ml25m) / "links.csv"
+    if not movies_csv.is_file() or not links_csv.is_file():
+        raise DataError(f"{ml25m}: MovieLens 25M's movies.csv and links.csv are needed to bridge ReDial's films")
+    by_key: dict[str, set[int]] = {}
+    genres: dict[int, tuple[str, ...]] = {}
+    with movies_csv.open(encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f):
+            title, year = normalise_title(r["title"])
+            if year is None:
+                continue
+            movie = int(r["movieId"])
+            genres[movie] = tuple(g for g in r["genres"].split("|") if g and g != NO_GENRES)
+            for key in _title_keys(title, year):
+                by_key.setdefault(key, set()).add(movie)
+    with links_csv.open(encoding="utf-8", newline="") as f:
+        ids = {int(r["movieId"]): (r["imdbId"], r["tmdbId"]) for r in csv.DictReader(f)}
+    items, links = dict(catalog.items), {}
+    stats = {"items": 0, "bridged": 0, "ambiguous": 0, "no_year": 0, "genres": 0}
+    for item_id, item in catalog.items.items():
+        if not which(item_id):
+            continue
+        stats["items"] += 1
+        if item.year is None:
+            stats["no_year"] += 1
+            continue
+        key = title_key(item.title, item.year)
+        found = by_key.get(key) or {
+            m for y in (item.year - 1, item.year + 1) for m in by_key.get(key.replace(f"|{item.year}", f"|{y}"), ())
+        }
+        if len(found) != 1:
+            stats["ambiguous"] += bool(found)
+            continue
+        movie = next(iter(found))
+        stats["bridged"] += 1
+        if movie in ids:
+            links[item_id] = ids[movie]
+        if genres[movie] and not item.genres:
+            items[item_id] = replace(item, genres=genres[movie])
+            stats["genres"] += 1
+    return Catalog(catalog.name, items, catalog.interactions), links, stats
+
+
+def _title_keys(title: str, year: int) -> set[str]:
+    """The keys a film of year `year` is found by: its title, without alternatives in parentheses, before a colon.
+
+    >>> sorted(_title_keys("Jumanji: Welcome to the Jungle", 2017))
+    ['jumanji welcome to the jungle|2017', 'jumanji|2017']
+    """
+    from convrec.data.catalog import title_key
+
+    titles = {title, re.sub(r"\s*\([^()]*\)", " ", title)}
+    titles |= {t.split(":", 1)[0] for t in titles if ":" in t}
+    return {key for t in titles if not (key := title_key(t, year)).startswith("|")}
+
+
+def write_links(path: Path, base_links: Path, more: dict[int, tuple[str, str]]) -> None:
+    """A MovieLens links.csv (movieId, imdbId, tmdbId): `base_links`' rows, then `more` (item id -> ids)."""
+    lines = base_links.read_text(encoding="utf-8").splitlines()
+    lines += [f"{item_id},{imdb},{tmdb}" for item_id, (imdb, tmdb) in sorted(more.items())]
+    write_atomic(path, "\n".join(lines) + "\n")
 
 
 def redial_counts(rec, movies_csv: Path, resolve, *, minus: Sequence[Path] = ()) -> np.ndarray:

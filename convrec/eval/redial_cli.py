@@ -79,6 +79,13 @@ def add_eval_cli(eval_subparsers) -> None:
     )
     r.add_argument("--folds", type=int, default=5, help="folds of the cross-fitting (default 5)")
     r.add_argument(
+        "--knowledge",
+        action="append",
+        metavar="FILE",
+        help="a knowledge table (TMDB, IMDb, keywords.csv; repeatable, as build-index takes them): the catalogue "
+        "gets its own index, its ReDial films bridged to ../shared/data/ml-25m by title and year (default: none)",
+    )
+    r.add_argument(
         "--export-table",
         type=Path,
         help="also write the graded turns as a CSV (id, context, target) that `eval dialogs` reads",
@@ -161,6 +168,13 @@ def _common(p: argparse.ArgumentParser, as_of: str | None) -> None:
     )
     p.add_argument("--liked-from", choices=["seeker", TAKEN_UP, "all"], default=TAKEN_UP)
     p.add_argument(
+        "--genres",
+        choices=["hard", "soft"],
+        default="hard",
+        help="genres the seeker said: the chat's filter (hard, default) or only searched as text (soft; not "
+        "what the chat does: a study of the filter's cost)",
+    )
+    p.add_argument(
         "--llm-sample",
         type=int,
         default=100,
@@ -220,7 +234,11 @@ def _setup(args: argparse.Namespace, movies: Path | None):
         names,
         llm=llm,
         llm_window=getattr(args, "llm_window", 10),
-        reading=Reading(liked_from=getattr(args, "liked_from", TAKEN_UP), now_year=args.now_year),
+        reading=Reading(
+            liked_from=getattr(args, "liked_from", TAKEN_UP),
+            genres=getattr(args, "genres", "hard"),
+            now_year=args.now_year,
+        ),
         half_life_days=args.pop_half_life or None,
         as_of=unix_day(args.pop_as_of),
         weights=_weights(args.weights, rec.ranking.blend.weights),
@@ -354,6 +372,7 @@ def _run_and_report(
         "pop_as_of": args.pop_as_of,
         "redial_prior": bool(args.redial_prior),
         "liked_from": args.liked_from,
+        "genres": getattr(args, "genres", "hard"),
         "now_year": args.now_year,
         "llm": rec.settings.llm if any(s.llm for s in systems) else "none",
         "llm_window": args.llm_window,

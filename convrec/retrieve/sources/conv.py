@@ -14,4 +14,4 @@ class Conv(Plain):
     def column(self, library: Library, query: Query) -> Column | None:
         if library.conv is None or self.turn_weight(query.weights, query) <= 0:
             return None
-        return PerRow(library, library.conv.score(query.needs.liked, needs_words(query.needs)))
+        return PerRow(library, library.conv.column(query.needs.liked, needs_words(query.needs)))
