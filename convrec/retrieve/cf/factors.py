@@ -103,7 +103,7 @@ class Factors(Scorer):
         self.item_factors = np.zeros((0, factors), np.float32)
         self.user_factors: np.ndarray | None = None  # of the training users; not saved
         self.user_ids = np.empty(0, np.int64)
-        self._order: NormOrder | None = None  # of the item factors, made on the first fold-in
+        self.order = NormOrder(self.item_factors)  # the factors as the fold-in's search reads them
 
     def _params(self) -> dict[str, Any]:
         return {
@@ -141,14 +141,8 @@ class Factors(Scorer):
             users, items = self._train(x)
         self.user_factors = np.ascontiguousarray(users, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(items, dtype=np.float32)
-        self._order = None
+        self.order = NormOrder(self.item_factors)
         return self
-
-    def norm_order(self) -> NormOrder:
-        """The item factors in norm order, for the fold-in's search (made once per model)."""
-        if self._order is None:
-            self._order = NormOrder(self.item_factors)
-        return self._order
 
     def fold_in(self, liked: Sequence[int], disliked: Sequence[int] = ()) -> Folded:
         rows = self._rows(liked)
@@ -158,7 +152,7 @@ class Factors(Scorer):
         dis = self._rows(disliked)
         if len(dis):
             u = u - 0.5 * self._fold(self.session_matrix([dis]))[0]
-        return FactorFold(u.astype(np.float32), self.item_factors, self.item_ids, self.norm_order())
+        return FactorFold(u.astype(np.float32), self.item_factors, self.item_ids, self.order)
 
     def score_many(self, history: sp.csr_matrix) -> np.ndarray:
         # the solve in float64, the product with every item in float32: a million items cost
@@ -196,7 +190,7 @@ class Factors(Scorer):
 
     def _restore(self, arrays: dict[str, Any]) -> None:
         self.item_factors = arrays["cf_item_factors.npy"].astype(np.float32)
-        self._order = None
+        self.order = NormOrder(self.item_factors)
 
 
 class FactorFold(Folded):
