@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import faiss
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -42,18 +43,19 @@ class NormOrder:
     def top(self, u: np.ndarray, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """Catalogue rows of the `n` largest inner products with `u` among the `allowed` rows (in
         no particular order; ties at the n-th score broken either way), and how many rows it read."""
-        total = len(self.order)
+        u = np.ascontiguousarray(u, dtype=np.float32)
         if allowed is not None and allowed.all():
             allowed = None
         if allowed is not None and allowed.sum() <= EXACT_SUBSET_MAX:
             rows = np.flatnonzero(allowed)  # few rows allowed: score just those
-            return rows[_best(self.factors[self.rank[rows]] @ u, n)], len(rows)
+            return rows[_best(inner_products(self.factors[self.rank[rows]], u), n)], len(rows)
+        total = len(self.order)
         length = float(np.linalg.norm(u))
         best_rows, best = np.empty(0, np.int64), np.empty(0, np.float32)
         start, block, stop_at, floor = 0, max(1_024, FIRST_BLOCK * n), total, -np.inf
         while start < stop_at:
             stop = min(stop_at, start + block)
-            scores = self.factors[start:stop] @ u  # a block of rows: one matrix product
+            scores = inner_products(self.factors[start:stop], u)
             keep = scores >= floor  # only rows that beat the n-th best so far
             if allowed is not None:
                 keep &= allowed[self.order[start:stop]]
@@ -67,6 +69,20 @@ class NormOrder:
                 bound = floor / length if length > 0 else np.inf
                 stop_at = min(stop_at, int(np.searchsorted(-self.norms, -bound, side="right")))
         return self.order[best_rows], start
+
+
+def inner_products(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """`rows @ u` (C-ordered float32) on the calling thread alone, in FAISS's SIMD loop: NumPy's
+    BLAS split a product this size over its threads and on shared cores waited for the slower one
+    (80k x 32 rows: 32 ms p50 instead of 0.3 ms, load average ~14).
+
+    >>> inner_products(np.eye(3, dtype=np.float32), np.array([1, 2, 3], np.float32)).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    out = np.empty(len(rows), np.float32)
+    if len(rows):
+        faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(u), faiss.swig_ptr(rows), u.size, len(rows))
+    return out
 
 
 def _best(scores: np.ndarray, n: int) -> np.ndarray:
