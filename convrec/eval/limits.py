@@ -1,8 +1,8 @@
 """The physical limits set beside a benchmark's figures, measured on this machine in the same run,
 so that a reader sees how close each stage comes to what the cores can do.
 
-- `cpu_gflops`: float32 matrix-multiply GFLOP/s of this process (torch, on its threads or on as
-  many as asked): the ceiling of a dense encoder on these cores, at the best share of them the run got.
+- `cpu_gflops`: float32 matrix-multiply GFLOP/s of one thread (torch) times the threads asked for:
+  the ceiling of a dense encoder on these cores, at the best share of them the run got.
 - `encoder_flops`: the floating-point operations of one pass of a BERT-style encoder.
 - `embedding_limits`: an encoder's items/s on some texts, its FLOPs per item, and the items/s
   that `cpu_gflops` would allow.
@@ -35,19 +35,19 @@ CALIBRATION_WORDS = "river stone lamp orange window garden paper violin cloud ma
 
 
 def cpu_gflops(threads: int | None = None, n: int = 512, windows: int = 8, seconds: float = 0.25) -> float:
-    """float32 GFLOP/s of `n`x`n` matrix products in torch on `threads` threads (None: torch's own
-    count), 2 n^3 operations each: the best of `windows` windows of `seconds`, since on shared cores
-    the best window is the nearest to what they can do. (numpy's OpenBLAS measured 4x less than
-    torch on the same contended cores: its threads wait for each other.)"""
+    """float32 GFLOP/s that `threads` threads (None: torch's count) can reach: `n`x`n` matrix products
+    in torch on one thread (2 n^3 operations each), the best of `windows` windows of `seconds` (on
+    shared cores the best window is the nearest to what they can do), times the threads. Measured
+    on all threads at once, the threads of the shared cores waited for each other (6.1 GFLOP/s on
+    two against 22.5 on one, load ~15), a "limit" the ONNX encoder then beat."""
     import torch
 
     before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     try:
         a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
         b = a.T.contiguous()
-        a @ b  # the threads start
+        a @ b  # warm
         best = 0.0
         for _ in range(windows):
             reps, start = 0, time.perf_counter()
@@ -57,7 +57,7 @@ def cpu_gflops(threads: int | None = None, n: int = 512, windows: int = 8, secon
             best = max(best, 2 * n**3 * reps / elapsed / 1e9)
     finally:
         torch.set_num_threads(before)
-    return best
+    return best * (threads or before)
 
 
 def encoder_flops(layers: int, hidden: int, intermediate: int, tokens: int) -> int:
