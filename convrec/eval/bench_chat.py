@@ -52,7 +52,7 @@ CONVERSATIONS: list[list[str]] = [
 ]
 MODEL_STAGES = ("parse", "propose", "rerank", "reply", "reason")
 BEFORE_CARDS = ("parse", "propose", "rerank")  # the model calls the final cards wait for
-TURN_LIMITS = ("first_results", "cards", "total")  # the turn times `turn_limits` sets a floor beside
+TURN_LIMITS = ("retrieve", "first_results", "cards", "total")  # the turn times `turn_limits` sets a floor beside
 TURN_TIMES = ("first_results", "cards", "reply_first", "reply_after_first", "write", "total")
 
 
@@ -263,12 +263,12 @@ def _turn(recommender: Any, recorded: Recorded | None, session: Session, text: s
 
 def turn_limits(calls: list[dict[str, Any]], llm_rates: dict[str, float], encode_ms: float) -> dict[str, float]:
     """The least ms a turn's times could take at the rates measured in the run: the request's
-    encoder FLOPs at the CPU's GFLOP/s (`encode_ms`: the preview), plus the model calls the cards
+    encoder FLOPs at the CPU's GFLOP/s (`encode_ms`: the retrieval and the preview), plus the model calls the cards
     wait for at the model's prompt and decode rates (the cards), plus all of its calls (the turn).
 
     >>> parse = {"stage": "parse", "prompt_tokens": 50, "cached_tokens": 10, "completion_tokens": 20}
     >>> turn_limits([parse, {**parse, "stage": "reply"}], {"prompt_per_s": 40.0, "decode_per_s": 16.0}, 2.0)
-    {'first_results': 2.0, 'cards': 2252.0, 'total': 4502.0}
+    {'retrieve': 2.0, 'first_results': 2.0, 'cards': 2252.0, 'total': 4502.0}
     """
 
     def model_ms(stages: tuple[str, ...]) -> float:
@@ -280,6 +280,7 @@ def turn_limits(calls: list[dict[str, Any]], llm_rates: dict[str, float], encode
         return 1000 * sum(at)
 
     return {
+        "retrieve": round(encode_ms, 2),  # it encodes the request
         "first_results": round(encode_ms, 2),
         "cards": round(encode_ms + model_ms(BEFORE_CARDS), 2),
         "total": round(encode_ms + model_ms((*MODEL_STAGES, "other")), 2),
@@ -374,7 +375,7 @@ def print_table(result: dict[str, Any]) -> None:
             f"{e['gflop_per_item']} GFLOP an item at {e['cpu_gflops']} GFLOP/s allows {e['limit_items_per_s']}"
         )
         print(
-            "limit ms (p50 over the turns): the request's encoder FLOPs at that rate (first results), plus "
+            "limit ms (p50 over the turns): the request's encoder FLOPs at that rate (retrieve, first results), plus "
             "the model calls the cards wait for (cards) and all of its calls (total) at the model's rates"
         )
 
