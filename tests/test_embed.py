@@ -45,6 +45,13 @@ def test_onnx_vectors_are_the_torch_vectors(real_encoder) -> None:
 
 
 @pytest.mark.slow
+def test_onnx_threads_sleep_between_runs_instead_of_spinning() -> None:
+    options = onnx_encoder().session.get_session_options()
+    for pool in ("intra_op", "inter_op"):
+        assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == "0"
+
+
+@pytest.mark.slow
 def test_build_index_embeds_with_the_chosen_backend(tmp_path, real_encoder) -> None:
     onnx_encoder()  # skips without the model
     catalog = tiny_catalog()

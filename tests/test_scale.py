@@ -3,8 +3,11 @@
 import json
 
 import numpy as np
+import pytest
 
-from convrec.eval.scale import bench_scale, table
+from convrec.eval.limits import machine_limits
+from convrec.eval.scale import bench_scale
+from convrec.eval.scale_report import table
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.embed import stream_vectors
 from convrec.testing import HashEncoder
@@ -35,7 +38,9 @@ def test_tiny_size_runs_end_to_end_and_reports_every_field(tmp_path):
     assert large["stages"]["query"]["cf_overlap@300"] == 1.0  # EASE scores every item
     assert {"ann_ms", "cf_ms", "cf_exhaustive_ms"} <= set(large["stages"]["query"]["floor"])
     assert large["limits"]["read_gb_s"] > 0 and large["limits"]["gflop_s"] > 0
-    assert len(table(result).splitlines()) == 7
+    assert large["stages"]["query"]["cf_rows_read"]["p50"] == 2000  # EASE reads every item's row
+    lines = table(result).splitlines()
+    assert len(lines) == 10 and [line.split()[0] for line in lines[1:3]] == ["600", "2,000"]  # then the notes
 
 
 def test_catalogue_interactions_follow_popularity_and_topics():
@@ -77,4 +82,14 @@ def test_a_tuned_ivf_size_records_its_curve_and_floors(tmp_path):
     assert row["stages"]["index"]["kind"] == "ivf" and tuning["recall@10"] >= 0.95
     assert query["floor"]["ann_mb_read"] == tuning["curve"][-1]["mb_read"] < tuning["exact_mb_read"]
     assert query["cf_overlap@300"] >= 0.99  # 3,000 factors: exact inner products (ties at the 300th aside)
+    als = 32 * 4  # bytes of one item's factors
+    assert query["floor"]["cf_mb_read"] == round(query["cf_rows_read"]["p50"] * als / 2**20, 2)
+    assert query["cf_rows_read"]["p50"] < 3000  # items nobody chose are never read
     assert out.with_suffix(".png").exists()
+
+
+def test_the_one_thread_rate_leaves_torch_on_its_threads():
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(2)
+    limits = machine_limits()
+    assert limits["gflop_s"] > 0 and limits["read_gb_s"] > 0 and torch.get_num_threads() == 2

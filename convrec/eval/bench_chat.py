@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from convrec.chat.session import Session
-from convrec.eval.limits import embedding_limits, llm_rates, seconds_at
+from convrec.eval.limits import embedding_limits, llm_rates, seconds_at, text_flops
 from convrec.llm.base import LLM, Completion, Message, stream_text
 
 CONVERSATIONS: list[list[str]] = [
@@ -51,6 +51,8 @@ CONVERSATIONS: list[list[str]] = [
     ["an animated film for my kids", "更新一点的"],
 ]
 MODEL_STAGES = ("parse", "propose", "rerank", "reply", "reason")
+BEFORE_CARDS = ("parse", "propose", "rerank")  # the model calls the final cards wait for
+TURN_LIMITS = ("retrieve", "first_results", "cards", "total")  # the turn times `turn_limits` sets a floor beside
 TURN_TIMES = ("first_results", "cards", "reply_first", "reply_after_first", "write", "total")
 
 
@@ -165,6 +167,12 @@ def bench_chat(recommender: Any, conversations: list[list[str]] = CONVERSATIONS)
     for row in model_calls.values():
         if (at := seconds_at(limits.get("llm", {}), row["evaluated_tokens"], row["decoded_tokens"])) is not None:
             row["limit_s"] = at
+    if gflops := limits["embedding"].get("cpu_gflops"):
+        for t in turns:
+            encode_ms = (text_flops(recommender.encoder, t["text"]) or 0.0) / (gflops * 1e9) * 1000
+            t["limit_ms"] = turn_limits(t["calls"], limits.get("llm", {}), encode_ms)
+        for s in TURN_LIMITS:
+            summary[s]["limit_p50_ms"] = round(percentile([t["limit_ms"][s] for t in turns], 50), 1)
     return {
         "turns": len(turns),
         "summary": summary,
@@ -246,6 +254,32 @@ def _turn(recommender: Any, recorded: Recorded | None, session: Session, text: s
     }
 
 
+def turn_limits(calls: list[dict[str, Any]], llm_rates: dict[str, float], encode_ms: float) -> dict[str, float]:
+    """The least ms a turn's times could take at the rates measured in the run: the request's
+    encoder FLOPs at the CPU's GFLOP/s (`encode_ms`: the retrieval and the preview), plus the model calls the cards
+    wait for at the model's prompt and decode rates (the cards), plus all of its calls (the turn).
+
+    >>> parse = {"stage": "parse", "prompt_tokens": 50, "cached_tokens": 10, "completion_tokens": 20}
+    >>> turn_limits([parse, {**parse, "stage": "reply"}], {"prompt_per_s": 40.0, "decode_per_s": 16.0}, 2.0)
+    {'retrieve': 2.0, 'first_results': 2.0, 'cards': 2252.0, 'total': 4502.0}
+    """
+
+    def model_ms(stages: tuple[str, ...]) -> float:
+        at = [
+            seconds_at(llm_rates, c["prompt_tokens"] - c["cached_tokens"], c["completion_tokens"]) or 0.0
+            for c in calls
+            if c["stage"] in stages
+        ]
+        return 1000 * sum(at)
+
+    return {
+        "retrieve": round(encode_ms, 2),  # it encodes the request
+        "first_results": round(encode_ms, 2),
+        "cards": round(encode_ms + model_ms(BEFORE_CARDS), 2),
+        "total": round(encode_ms + model_ms((*MODEL_STAGES, "other")), 2),
+    }
+
+
 def summarise_calls(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per stage: calls, p50/p95 seconds, p50 seconds to the first piece, mean tokens per call."""
     out: dict[str, dict[str, float]] = {}
@@ -291,10 +325,11 @@ def _cpus() -> int:
 def print_table(result: dict[str, Any]) -> None:
     """The turn's stages and times (ms), then the model's calls per stage (s, mean tokens per call)."""
     print(f"{result['turns']} turns ({result['config']})")
-    print(f"{'stage':<20}{'p50 ms':>12}{'p95 ms':>12}{'n':>6}")
+    print(f"{'stage':<20}{'p50 ms':>12}{'limit ms':>10}{'p95 ms':>12}{'n':>6}")
     for stage, row in result["summary"].items():
         if "p50_ms" in row:
-            print(f"{stage:<20}{row['p50_ms']:>12.1f}{row['p95_ms']:>12.1f}{row['n']:>6}")
+            limit = f"{row['limit_p50_ms']:>10.1f}" if "limit_p50_ms" in row else f"{'-':>10}"
+            print(f"{stage:<20}{row['p50_ms']:>12.1f}{limit}{row['p95_ms']:>12.1f}{row['n']:>6}")
     for key in ("prompt_tokens", "completion_tokens"):
         row = result["summary"][key]
         print(f"{key + ' /turn':<20}{row['p50']:>12.0f}{row['p95']:>12.0f}")
@@ -331,6 +366,10 @@ def print_table(result: dict[str, Any]) -> None:
         print(
             f"encoder ({e['backend']}): {e['items_per_s']} items/s on {e['items']} catalogue texts; "
             f"{e['gflop_per_item']} GFLOP an item at {e['cpu_gflops']} GFLOP/s allows {e['limit_items_per_s']}"
+        )
+        print(
+            "limit ms (p50 over the turns): the request's encoder FLOPs at that rate (retrieve, first results), plus "
+            "the model calls the cards wait for (cards) and all of its calls (total) at the model's rates"
         )
 
 

@@ -1,15 +1,16 @@
 """The physical limits set beside a benchmark's figures, measured on this machine in the same run,
 so that a reader sees how close each stage comes to what the cores can do.
 
-- `cpu_gflops`: float32 matrix-multiply GFLOP/s of this process (torch on its threads):
+- `cpu_gflops`: float32 matrix-multiply GFLOP/s of one thread (torch) times the threads asked for:
   the ceiling of a dense encoder on these cores, at the best share of them the run got.
 - `encoder_flops`: the floating-point operations of one pass of a BERT-style encoder.
 - `embedding_limits`: an encoder's items/s on some texts, its FLOPs per item, and the items/s
   that `cpu_gflops` would allow.
 - `llm_rates`: one call that nothing is cached for, timed by llama.cpp: prompt tokens evaluated
   and tokens decoded per second, the two rates that bound every model call of a turn.
-- `machine_limits` and `floors`: one thread's memory read bandwidth and GFLOP/s, and the least time
-  each query stage of `bench scale` could take at those rates (the bytes it reads, the encoder's FLOPs).
+- `machine_limits` and `floors`: one thread's memory read bandwidth and GFLOP/s (`cpu_gflops` on one
+  thread), and the least time each query stage of `bench scale` could take at those rates (the bytes
+  it reads, the encoder's FLOPs).
 - `bench embed` (`add_bench_cli`): the torch and ONNX Runtime encoders side by side on the same
   catalogue texts, in one process, with the cosine of each item's two vectors.
 
@@ -33,24 +34,30 @@ from convrec.llm.base import LLM
 CALIBRATION_WORDS = "river stone lamp orange window garden paper violin cloud market ladder forest".split()
 
 
-def cpu_gflops(n: int = 512, windows: int = 8, seconds: float = 0.25) -> float:
-    """float32 GFLOP/s of `n`x`n` matrix products in torch on its threads (2 n^3 operations each):
-    the best of `windows` windows of `seconds`, since on shared cores the best window is the
-    nearest to what they can do. (numpy's OpenBLAS measured 4x less than torch on the same
-    contended cores: its threads wait for each other.)"""
+def cpu_gflops(threads: int | None = None, n: int = 512, windows: int = 8, seconds: float = 0.25) -> float:
+    """float32 GFLOP/s that `threads` threads (None: torch's count) can reach: `n`x`n` matrix products
+    in torch on one thread (2 n^3 operations each), the best of `windows` windows of `seconds` (on
+    shared cores the best window is the nearest to what they can do), times the threads. Measured
+    on all threads at once, the threads of the shared cores waited for each other (6.1 GFLOP/s on
+    two against 22.5 on one, load ~15), a "limit" the ONNX encoder then beat."""
     import torch
 
-    a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
-    b = a.T.contiguous()
-    a @ b  # the threads start
-    best = 0.0
-    for _ in range(windows):
-        reps, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            a @ b
-            reps += 1
-        best = max(best, 2 * n**3 * reps / elapsed / 1e9)
-    return best
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
+        b = a.T.contiguous()
+        a @ b  # warm
+        best = 0.0
+        for _ in range(windows):
+            reps, start = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - start) < seconds:
+                a @ b
+                reps += 1
+            best = max(best, 2 * n**3 * reps / elapsed / 1e9)
+    finally:
+        torch.set_num_threads(before)
+    return best * (threads or before)
 
 
 def encoder_flops(layers: int, hidden: int, intermediate: int, tokens: int) -> int:
@@ -76,21 +83,13 @@ def text_flops(encoder: Any, text: str) -> float | None:
 
 def machine_limits(mb: int = 256) -> dict[str, float]:
     """What one thread of this machine does now (under whatever load it has): memory read
-    bandwidth (a sum over `mb` MB, GB/s) and float32 matrix products (GFLOP/s)."""
-    from threadpoolctl import threadpool_limits
-
+    bandwidth (a sum over `mb` MB, GB/s) and float32 matrix products (`cpu_gflops` on one thread)."""
     a = np.ones(mb * 2**18, np.float32)
     a.sum()  # pages it in
     started = time.perf_counter()
     a.sum()
     read = a.nbytes / (time.perf_counter() - started) / 1e9
-    m = np.ones((512, 512), np.float32)
-    with threadpool_limits(1, "blas"):
-        started = time.perf_counter()
-        for _ in range(8):
-            m @ m
-        flops = 8 * 2 * 512**3 / (time.perf_counter() - started) / 1e9
-    return {"read_gb_s": round(read, 1), "gflop_s": round(flops, 1)}
+    return {"read_gb_s": round(read, 1), "gflop_s": round(cpu_gflops(threads=1), 1)}
 
 
 def embedding_limits(encoder: Any, texts: Sequence[str], *, batch_size: int = 64) -> dict[str, Any]:
@@ -153,18 +152,18 @@ def seconds_at(rates: dict[str, float], evaluated: float, decoded: float) -> flo
 
 def floors(row: dict[str, Any], limits: dict[str, float], dim: int, factors: int, flops: float | None) -> dict:
     """The least time each query stage could take on one thread of this machine: the bytes it
-    reads at the measured bandwidth (ANN, CF), the encoder's FLOPs at the measured rate (embed)."""
+    reads at the measured bandwidth (ANN; CF: the factor rows its median search read, beside all of
+    them), the encoder's FLOPs at the measured rate (embed)."""
     st, bw = row["stages"], limits["read_gb_s"] * 1e9
     n = row["items"]
     approximate = st["index"]["kind"] != "flat" and st["index"].get("tuning")
     ann_mb = st["index"]["tuning"]["curve"][-1]["mb_read"] if approximate else n * dim * 4 / 2**20
-    cf = st["cf"][row["cf"]]
-    cf_mb = cf["tuning"]["curve"][-1]["mb_read"] if cf.get("index", "flat") != "flat" else n * factors * 4 / 2**20
+    cf_mb = st["query"]["cf_rows_read"]["p50"] * factors * 4 / 2**20  # a factor model's search: the rows it read
     out = {
         "ann_ms": round(ann_mb * 2**20 / bw * 1000, 3),
         "ann_mb_read": ann_mb,
         "cf_ms": round(cf_mb * 2**20 / bw * 1000, 3),
-        "cf_mb_read": cf_mb,
+        "cf_mb_read": round(cf_mb, 2),
         "cf_exhaustive_ms": round(n * factors * 4 / bw * 1000, 3),
     }
     if flops:

@@ -42,8 +42,8 @@ import numpy as np
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Candidates, Needs
 from convrec.eval.ann import SPREAD, topic_vectors
-from convrec.eval.limits import floors, machine_limits, text_flops
-from convrec.eval.plots import pyplot, save
+from convrec.eval.limits import cpu_gflops, floors, machine_limits, text_flops
+from convrec.eval.scale_report import plot_scale, table
 from convrec.eval.synthetic import SyntheticCatalog, topic_vector_source
 from convrec.retrieve.blend import blend
 from convrec.retrieve.candidates import Retrieve
@@ -206,9 +206,6 @@ def bench_size(
                 shutil.rmtree(work / "cf", ignore_errors=True)
                 scorer.save(work / "cf")
                 out.update(disk_mb=dir_mb(work / "cf"))
-                factor_index = getattr(scorer, "index", None)
-                if factor_index is not None:  # the factors' inner-product index (saved, so built)
-                    out.update(index=factor_index.kind, tuning=factor_index.tuning)
         except (ConvrecError, MemoryError) as e:  # a scorer that cannot take this size is a result too
             stages["cf"][resolved] = {"error": f"{type(e).__name__}: {e}"}
             log(f"cf {resolved}: {e}")
@@ -226,6 +223,12 @@ def bench_size(
     factors = int(getattr(served, "factors", 0)) or 0
     flops = text_flops(encoder, f"{' '.join(catalog.topic_terms(0)[:2])} item")
     q["floor"] = floors(row, row["limits"], index.dim, factors, flops)
+    item_flops = [f for text in catalog.texts(0, min(n, 64)) if (f := text_flops(encoder, text))]
+    if item_flops:  # the whole catalogue's embedding at its texts' FLOPs, on every thread
+        row["limits"]["gflop_s_threads"] = round(cpu_gflops(), 1)
+        per_item = float(np.mean(item_flops))
+        limit = n * per_item / (row["limits"]["gflop_s_threads"] * 1e9)
+        stages["embed"].update(gflop_per_item=round(per_item / 1e9, 3), limit_all_s=round(limit))
     log(
         f"query: p50 {q['total']['p50_ms']} ms (embed {q['embed']['p50_ms']}, ann {q['ann']['p50_ms']}, "
         f"cf {q['cf']['p50_ms']}, blend {q['blend']['p50_ms']}), recall@10 {q['recall@10']}"
@@ -269,7 +272,7 @@ def time_queries(
         centres, basis = topic_vector_source(catalog, index.dim).space  # type: ignore[attr-defined]
         synthetic = topic_vectors(topics, centres, basis, rng)
     times: dict[str, list[float]] = {k: [] for k in ("embed", "ann", "cf", "blend", "total")}
-    found, asked, sessions, cf_found = [], [], [], []
+    found, asked, sessions, cf_found, cf_read = [], [], [], [], []
     threads = faiss.omp_get_max_threads()
     # one query at a time on one thread, as a chat turn issues them: a single query split over
     # threads waits for the slowest, and on a busy machine MiniLM took 0.7 s a query that way
@@ -305,6 +308,7 @@ def time_queries(
             asked.append(search)
             sessions.append(needs.liked)
             cf_found.append(cf_ids)
+            cf_read.append(getattr(folded, "scanned", catalog.n))  # a factor model's search reads fewer
     finally:
         faiss.omp_set_num_threads(threads)
         if torch:
@@ -315,6 +319,7 @@ def time_queries(
         for key, v in times.items()
     }
     out["queries"] = queries
+    out["cf_rows_read"] = {"p50": int(np.percentile(cf_read, 50)), "p95": int(np.percentile(cf_read, 95))}
     out["recall@10"] = round(recall_at(np.asarray(found), index.ids[truth], 10), 4)
     exhaustive = [top_allowed(index.ids, cf.score(liked), allowed, RETRIEVE_N) for liked in sessions]
     out[f"cf_overlap@{RETRIEVE_N}"] = round(
@@ -347,7 +352,7 @@ def tuned(tuning: dict[str, Any] | None) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# All sizes: table, JSON, plot, command
+# All sizes: JSON, table and plot (convrec.eval.scale_report), command
 
 
 def bench_scale(
@@ -378,91 +383,6 @@ def bench_scale(
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     plot_scale(result, out.with_suffix(".png"))
     return result
-
-
-def table(result: dict[str, Any]) -> str:
-    """One line per size: build cost per stage, memory, disk, and query latency.
-
-    >>> print(table({"sizes": []}).splitlines()[0].split()[:3])
-    ['items', 'vectors', 'embed']
-    """
-    head = (
-        f"{'items':>9} {'vectors':<10} {'embed s':>8} {'MiniLM s':>9} {'index':>12} {'cf':>16} "
-        f"{'peak GB':>8} {'index MB':>9} {'p50 ms':>7} {'(emb/ann/cf/blend)':>20} {'p95 ms':>7} {'R@10':>6} "
-        f"{'CF@300':>6} {'ANN floor':>9} {'load':>5}"
-    )
-    lines = [head]
-    for r in result["sizes"]:
-        st, q = r["stages"], r["stages"]["query"]
-        cf = st["cf"][r["cf"]]
-        real = st["embed"]["vectors"].startswith("real")
-        minilm = f"{st['embed']['real_all_s']:,}" + ("" if real else "*")
-        resumed = "r" if st["embed"].get("embedded", r["items"]) < r["items"] else " "
-        parts = "/".join(f"{q[k]['p50_ms']:g}" for k in ("embed", "ann", "cf", "blend"))
-        lines.append(
-            f"{r['items']:>9,} {'real' if real else 'topics':<10} {st['embed']['s']:>7.1f}{resumed} {minilm:>9} "
-            f"{st['index']['kind'] + ' ' + format(st['index']['s'], '.1f'):>12} "
-            f"{r['cf'] + ' ' + format(cf['s'], '.1f'):>16} {r['peak_rss_mb'] / 1024:>8.2f} "
-            f"{st['index']['disk_mb']:>9.1f} {q['total']['p50_ms']:>7.1f} {parts:>20} "
-            f"{q['total']['p95_ms']:>7.1f} {q['recall@10']:>6.3f} {q.get('cf_overlap@300', float('nan')):>6.3f} "
-            f"{q.get('floor', {}).get('ann_ms', float('nan')):>9.3f} {r['load_avg_1m']:>5.1f}"
-        )
-    lines.append("* MiniLM s: extrapolated from a 1,000-item slice; that size's vectors are topic vectors")
-    lines.append("r embed s: resumed, only the vectors an interrupted run had not written were made")
-    lines.append("CF@300: share of the exhaustive fold-in's top 300 the turn's CF search found")
-    lines.append("ANN floor: ms to read the bytes the ANN reads a query at this machine's one-thread bandwidth")
-    return "\n".join(lines)
-
-
-def plot_scale(result: dict[str, Any], path: Path) -> None:
-    """Log-log cost against catalogue size: build seconds per stage, memory and disk, query latency."""
-    plt = pyplot()
-
-    rows = result["sizes"]
-    n = [r["items"] for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 4))
-    build = {
-        "embed (as run; resumed runs left out)": [
-            r["stages"]["embed"]["s"] if r["stages"]["embed"].get("embedded", r["items"]) == r["items"] else np.nan
-            for r in rows
-        ],
-        "embed, real MiniLM (measured or extrapolated)": [r["stages"]["embed"]["real_all_s"] for r in rows],
-        "index": [r["stages"]["index"]["s"] for r in rows],
-        "cf fit": [r["stages"]["cf"][r["cf"]]["s"] for r in rows],
-        "catalogue": [r["stages"]["catalogue"]["s"] for r in rows],
-    }
-    for label, ys in build.items():
-        axes[0].plot(n, ys, "o-", label=label)
-    axes[0].set_ylabel("seconds")
-    axes[0].set_title("build, per stage")
-    axes[1].plot(n, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS")
-    axes[1].plot(n, [r["stages"]["index"]["disk_mb"] for r in rows], "s-", label="index on disk")
-    axes[1].plot(n, [r["disk_mb"]["vectors"] for r in rows], "^-", label="vectors on disk")
-    axes[1].set_ylabel("MB")
-    axes[1].set_title("memory and disk")
-    for key in ("embed", "ann", "cf", "blend", "total"):
-        axes[2].plot(n, [r["stages"]["query"][key]["p50_ms"] for r in rows], "o-", label=f"{key} p50")
-    axes[2].axhline(50, color="k", lw=0.8, ls="--", label="target 50 ms")
-    axes[2].set_ylabel("ms per query")
-    axes[2].set_title("one chat turn's retrieval")
-    for ax in axes[:3]:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("items")
-        ax.legend(fontsize=7)
-    for r in rows:  # the IVF tuning's recall–cost curve, where the size was tuned
-        curve = (r["stages"]["index"].get("tuning") or {}).get("curve", [])
-        if curve:
-            axes[3].plot([c["mb_read"] for c in curve], [c["recall@10"] for c in curve], "o-", label=f"{r['items']:,}")
-            axes[3].plot([r["stages"]["index"]["tuning"]["exact_mb_read"]], [1.0], "k*")
-    axes[3].axhline(0.95, color="k", lw=0.8, ls=":")
-    axes[3].set_xscale("log")
-    axes[3].set_xlabel("MB read a query (★ exact search)")
-    axes[3].set_ylabel("recall@10 against exact")
-    axes[3].set_title("index tuning: nprobe or shortlist doubled until 0.95")
-    axes[3].legend(fontsize=7)
-    fig.tight_layout()
-    save(fig, path)
 
 
 def cmd_bench_scale(args: argparse.Namespace) -> int:
