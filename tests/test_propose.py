@@ -60,6 +60,6 @@ def test_the_embedded_model_does_not_propose_unless_asked():
     class Embedded(FakeLLM):
         name = "embedded"
 
-    assert not make_recommender(llm=Embedded()).llm_proposes
-    assert make_recommender(llm=Embedded(), propose_with_llm=True).llm_proposes
-    assert make_recommender(llm=FakeLLM()).llm_proposes
+    assert not make_recommender(llm=Embedded()).understand.proposes
+    assert make_recommender(llm=Embedded(), propose_with_llm=True).understand.proposes
+    assert make_recommender(llm=FakeLLM()).understand.proposes
