@@ -1,9 +1,13 @@
-"""One document per item: the text it is embedded from and a model is told, from all the text it has.
+"""One document per item: the text a model is told and the text it is embedded from.
 
-Title and year, genres, tags, the plot or description, people; then, for retrieval only, what a model
-wrote about it (`convrec.data.profiles`). The same function serves the index (`convrec.retrieve.build`)
-and the profile writer's prompt (`convrec.llm.profiles`), so both see an item alike. Also here: where a
-request's word stands in an item's record (`found_word`), and whether only its title holds it (`title_only`).
+`item_text`: title and year, genres, tags, the plot or description, people; then what a model wrote
+about it (`convrec.data.profiles`): the profile writer's prompt (`convrec.llm.profiles`) and the
+evidence of a reason read it. `index_text`, what the index embeds (`convrec.retrieve.build`), is
+briefer: title, year and genres whole, then what the item is about (the first sentence of its text,
+its first tags) in `ABOUT_CHARS`, so that knowledge tables cost the build little embedding time
+(reports/bench_build.json) while every keyword still reaches the attribute vectors
+(`convrec.retrieve.attributes`). Also here: where a request's word stands in an item's record
+(`found_word`), and whether only its title holds it (`title_only`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ import re
 from collections.abc import Iterable, Sequence
 
 from convrec.core.types import Item
+
+ABOUT_CHARS = 100  # of an indexed document, after title, year and genres: see `index_text`
+INDEX_TAGS = 8
+SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+CLAUSE_END = re.compile(r"[.!?;:,()\u2014]\s|[.!?]$|[，。；！？]")
 
 
 def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
@@ -33,6 +42,25 @@ def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
     if written:
         parts.append(written)
     return " ".join(parts)[:max_chars]
+
+
+def index_text(item: Item, written: str = "", about_chars: int = ABOUT_CHARS) -> str:
+    """The text the index embeds for an item: title, year and genres, then the first sentence of its
+    text and its first tags cut at a word within `about_chars`, then what a model wrote about it.
+
+    >>> index_text(Item(1, "Heat", 1995, ("Action", "Crime"), text="A heist goes wrong. Then more.", tags=("heist",)))
+    'Heat (1995). Genres: Action, Crime. Tags: heist. A heist goes wrong.'
+    >>> index_text(Item(2, "Up", text="An old man ties balloons to his house and flies it away."), about_chars=30)
+    'Up. An old man ties balloons to'
+    """
+    head = f"{item.label()}." + (f" Genres: {', '.join(item.genres)}." if item.genres else "")
+    about = [f"Tags: {', '.join(item.tags[:INDEX_TAGS])}."] if item.tags else []
+    if item.text.strip():
+        about.append(SENTENCE_END.split(item.text.strip(), maxsplit=1)[0])
+    said = " ".join(about)
+    if len(said) > about_chars:
+        said = said[: about_chars + 1].rsplit(" ", 1)[0].rstrip(",;:")
+    return " ".join(part for part in (head, said, written) if part)
 
 
 def found_word(
@@ -61,6 +89,26 @@ def found_word(
             if hit:
                 return hit.group(0), where
     return "", ""
+
+
+def phrase_around(text: str, word: str, words: int = 4) -> str:
+    """The words of `text` around the first `word` in it, at most `words` either side within its clause,
+    with "…" where the clause goes on ("" when `word` is not there): what a reason quotes of a description.
+
+    >>> phrase_around("In Los Angeles, a crew plans one last bank heist before the detective closes in.", "heist")
+    '…plans one last bank heist before the detective closes…'
+    >>> phrase_around("A heist goes wrong.", "heist")
+    'A heist goes wrong'
+    """
+    hit = re.search(rf"(?<!\w){re.escape(word)}", text, re.IGNORECASE) if word else None
+    if hit is None:
+        return ""
+    start = max((m.end() for m in CLAUSE_END.finditer(text, 0, hit.start())), default=0)
+    end = next((m.start() for m in CLAUSE_END.finditer(text, hit.end())), len(text))
+    tokens, before = text[start:end].split(), text[start : hit.start()].split()
+    at = len(before) - (1 if before and not text[hit.start() - 1].isspace() else 0)  # the token the word is in
+    lo, hi = max(0, at - words), at + words + 1
+    return ("…" if lo else "") + " ".join(tokens[lo:hi]) + ("…" if hi < len(tokens) else "")
 
 
 def title_only(item: Item, words: Iterable[str]) -> bool:
