@@ -1,13 +1,13 @@
-"""One document per item: the text a model is told and the text it is embedded from.
+"""One document per item: the text it is embedded from and a model is told, from all the text it has.
 
-`item_text`: title and year, genres, tags, the plot or description, people; then what a model wrote
-about it (`convrec.data.profiles`): the profile writer's prompt (`convrec.llm.profiles`) and the
-evidence of a reason read it. `index_text`, what the index embeds (`convrec.retrieve.build`), is
-briefer: title, year and genres whole, then what the item is about (the first sentence of its text,
-its first tags) in `ABOUT_CHARS`, so that knowledge tables cost the build little embedding time
-(reports/bench_build.json) while every keyword still reaches the attribute vectors
-(`convrec.retrieve.attributes`). Also here: where a request's word stands in an item's record
-(`found_word`), and whether only its title holds it (`title_only`).
+Title and year, genres, tags, the plot or description, people; then, for retrieval only, what a model
+wrote about it (`convrec.data.profiles`). The same function serves the index (`convrec.retrieve.build`)
+and the profile writer's prompt (`convrec.llm.profiles`), so both see an item alike. A briefer document
+with knowledge tables (title, year, genres, then tags and the first sentence in 60 or 100 characters)
+embedded faster but answered the content suite worse (0.659 and 0.654 P@5 against 0.709): see
+reports/bench_build.json for what the knowledge costs a build. Also here: where a request's word stands
+in an item's record (`found_word`), the phrase of a text around it (`phrase_around`), and whether only
+its title holds it (`title_only`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,6 @@ from collections.abc import Iterable, Sequence
 
 from convrec.core.types import Item
 
-ABOUT_CHARS = 100  # of an indexed document, after title, year and genres: see `index_text`
-INDEX_TAGS = 8
-SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 CLAUSE_END = re.compile(r"[.!?;:,()\u2014]\s|[.!?]$|[，。；！？]")
 
 
@@ -42,25 +39,6 @@ def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
     if written:
         parts.append(written)
     return " ".join(parts)[:max_chars]
-
-
-def index_text(item: Item, written: str = "", about_chars: int = ABOUT_CHARS) -> str:
-    """The text the index embeds for an item: title, year and genres, then the first sentence of its
-    text and its first tags cut at a word within `about_chars`, then what a model wrote about it.
-
-    >>> index_text(Item(1, "Heat", 1995, ("Action", "Crime"), text="A heist goes wrong. Then more.", tags=("heist",)))
-    'Heat (1995). Genres: Action, Crime. Tags: heist. A heist goes wrong.'
-    >>> index_text(Item(2, "Up", text="An old man ties balloons to his house and flies it away."), about_chars=30)
-    'Up. An old man ties balloons to'
-    """
-    head = f"{item.label()}." + (f" Genres: {', '.join(item.genres)}." if item.genres else "")
-    about = [f"Tags: {', '.join(item.tags[:INDEX_TAGS])}."] if item.tags else []
-    if item.text.strip():
-        about.append(SENTENCE_END.split(item.text.strip(), maxsplit=1)[0])
-    said = " ".join(about)
-    if len(said) > about_chars:
-        said = said[: about_chars + 1].rsplit(" ", 1)[0].rstrip(",;:")
-    return " ".join(part for part in (head, said, written) if part)
 
 
 def found_word(

@@ -190,14 +190,14 @@ def measure_limits(recommender: Any, model: LLM | None, items: int = 256) -> dic
     prompt nothing is cached for (the embedded model; its `limit_s` per stage is the mean call's
     tokens at those rates), and the encoder's items/s on catalogue texts beside the items/s its
     FLOPs per item allow at the CPU's measured GFLOP/s."""
-    from convrec.data.documents import index_text
+    from convrec.data.documents import item_text
 
     out: dict[str, Any] = {}
     if model is not None and hasattr(model, "last_timings"):
         out["llm"] = llm_rates(model)
     ids = recommender.catalog.ids()[:items]
     out["embedding"] = embedding_limits(
-        recommender.encoder, [index_text(recommender.catalog.get(int(i)), "") for i in ids]
+        recommender.encoder, [item_text(recommender.catalog.get(int(i)), "") for i in ids]
     )
     return out
 

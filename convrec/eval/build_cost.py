@@ -26,7 +26,7 @@ def bench_build(settings: Any, reps: int = 1, scratch: Path | None = None, encod
     alternated `reps` times; the best time of each phase, the ratios and the documents' mean length."""
     from convrec.core.errors import CatalogError
     from convrec.data.catalog import Catalog
-    from convrec.data.documents import index_text
+    from convrec.data.documents import item_text
     from convrec.retrieve.build import build_index, make_encoder
 
     knowledge = settings.knowledge
@@ -54,7 +54,7 @@ def bench_build(settings: Any, reps: int = 1, scratch: Path | None = None, encod
                     seconds = manifest["timings"].get(phase, 0.0)
                     best[build][phase] = min(best[build].get(phase, float("inf")), seconds)
                 catalog = Catalog.load(directory / "catalog")
-                documents = [index_text(catalog.get(int(i))) for i in catalog.ids()]
+                documents = [item_text(catalog.get(int(i))) for i in catalog.ids()]
                 chars[build], items[build] = sum(map(len, documents)) / max(len(documents), 1), len(documents)
     plain = best["plain"]
     return {

@@ -176,11 +176,11 @@ def bench_embed(settings: Any, n: int, reps: int = 2) -> dict[str, Any]:
     """torch and ONNX Runtime on the same `n` catalogue texts of index/, alternated `reps` times
     (the best time of each counts); the cosine of each item's two vectors; the CPU's limit."""
     from convrec.data.catalog import Catalog
-    from convrec.data.documents import index_text
+    from convrec.data.documents import item_text
     from convrec.retrieve.build import make_encoder
 
     catalog = Catalog.load(Path(settings.index_dir) / "catalog")
-    texts = [index_text(catalog.get(int(i)), "") for i in catalog.ids()[:n]]
+    texts = [item_text(catalog.get(int(i)), "") for i in catalog.ids()[:n]]
     encoders = {b: make_encoder(settings.model_copy(update={"embed_backend": b})) for b in ("torch", "onnx")}
     best = {b: float("inf") for b in encoders}
     vectors: dict[str, np.ndarray] = {}

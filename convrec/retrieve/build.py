@@ -25,7 +25,7 @@ from convrec.core.config import Settings
 from convrec.core.errors import CatalogError, EncoderUnsupported, IndexMissing
 from convrec.core.files import write_atomic
 from convrec.data.catalog import Catalog
-from convrec.data.documents import index_text
+from convrec.data.documents import item_text
 from convrec.data.knowledge import KnowledgeReport, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog_with_knowledge
 from convrec.data.profiles import PROFILES, Profile, on_items, read_profiles
@@ -196,7 +196,7 @@ def build_index(
     t = time.perf_counter()
     encoder = encoder or make_encoder(settings)
     ids = catalog.ids()
-    texts = [index_text(catalog.get(int(i)), profiles[int(i)].text() if int(i) in profiles else "") for i in ids]
+    texts = [item_text(catalog.get(int(i)), profiles[int(i)].text() if int(i) in profiles else "") for i in ids]
     keys = np.array([text_key(encoder.name, text) for text in texts], dtype="S16")
     vectors, fresh = _reuse(keys, previous)
     log(
