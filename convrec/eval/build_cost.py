@@ -11,7 +11,6 @@ compare the ratios of one run, never times across runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -98,10 +97,10 @@ def add_bench_cli(bench_subparsers: Any) -> None:
 
 def cmd_bench_build(args: argparse.Namespace) -> int:
     from convrec.core.config import settings_from_args
+    from convrec.eval.bench_chat import write_json
 
     result = bench_build(settings_from_args(args), args.reps, args.scratch)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(result, args.out)
     print_build(result)
     print(f"wrote {args.out}")
     return 0
