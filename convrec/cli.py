@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     from convrec.eval import (
         ann,
         bench_chat,
+        build_cost,
         cf_cli,
         constraints_cli,
         content,
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         scale,
     )
 
-    for bench_module in (bench_chat, ann, images, limits, scale):
+    for bench_module in (bench_chat, ann, images, limits, build_cost, scale):
         bench_module.add_bench_cli(bench)
     eval_sub = sub.add_parser("eval", help="evaluations that print a table and write JSON").add_subparsers(
         dest="eval", required=True

@@ -19,7 +19,7 @@ def test_each_eval_and_bench_command_is_registered_by_the_module_that_runs_it():
         "constraints", "negations", "cf", "hybrid", "longtail", "redial", "dialogs", "simulate", "report",
         "content", "explanations", "replies",
     ]  # fmt: skip
-    assert list(benches) == ["chat", "index", "images", "embed", "scale"]
+    assert list(benches) == ["chat", "index", "images", "embed", "build", "scale"]
     for group, commands in (("eval", evals), ("bench", benches)):
         for name, parser in commands.items():
             run = parser.get_default("func")

@@ -52,6 +52,41 @@ def test_a_request_word_found_in_the_record_is_quoted_from_the_record():
     assert "“Traveler” is in its title" in why
 
 
+@pytest.mark.parametrize(
+    ("sources", "en", "zh"),
+    [
+        (("TMDB",), "TMDB keyword “heist”", "TMDB关键词“heist”"),
+        (("viewers",), "tagged “heist” by viewers", "观众标了“heist”"),
+        ((), "tagged “heist”", "标签有“heist”"),  # a catalogue that does not say who tagged it
+    ],
+)
+def test_a_tag_in_a_reason_says_who_gave_it(sources, en, zh):
+    item = Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",), tag_sources=sources)
+    for language, said in (("en", en), ("zh", zh)):
+        needs = Needs(keywords=("heist",), text="a heist movie", language=language)
+        assert said in reasons([item], needs, [ties_of(item, needs)])[0]
+
+
+def test_a_word_of_the_description_is_quoted_with_its_phrase_unless_the_phrase_claims_what_the_item_lacks():
+    text = (
+        "A crew plans one last bank heist before the detective closes in. It was 1984 and the comedy of errors began."
+    )
+    item = Item(1, "Heat", 1995, ("Action", "Crime"), text=text)
+    for language, said in (("en", "its description: “…plans one last bank heist before the detective closes…”"),
+                           ("zh", "简介写道：“…plans one last bank heist before the detective closes…”")):  # fmt: skip
+        needs = Needs(keywords=("heist",), text="a heist movie", language=language)
+        why = reasons([item], needs, [ties_of(item, needs, genres=GENRES)])[0]
+        assert said in why and not unsupported_claims(why, item, GENRES), why
+    for word in ("errors", "began"):  # its phrase holds a year and a genre the item does not have: the word alone
+        needs = Needs(keywords=(word,), text=f"something about {word}")
+        ties = ties_of(item, needs, genres=GENRES)
+        assert (ties.word, ties.field, ties.phrase) == (word, "text", "")
+        assert f"its description mentions “{word}”" in reasons([item], needs, [ties])[0]
+    # and the checker still refuses a year or a genre inside a quote
+    quoted = "Crime from 1995; its description: “a 1984 comedy of errors”"
+    assert unsupported_claims(quoted, item, GENRES, named=["errors"]) == ["year 1984", "genre Comedy"]
+
+
 def test_a_relaxed_item_says_it_is_the_nearest_and_names_no_missing_genre():
     needs = Needs(include_genres=("Animation", "Horror"), year_min=1950, year_max=1959)
     item = Item(1, "Cinderella", 1950, ("Animation", "Children"))

@@ -157,7 +157,41 @@ def test_build_index_records_the_knowledge_and_its_coverage(tmp_path, monkeypatc
     assert built and said[0].startswith("knowledge: 3 of 24 items (3 by title and year)")
     knowledge = manifest["catalog"]["knowledge"]
     assert knowledge["files"] == [str(tmp_path / "tmdb_5000_movies.csv")] and knowledge["covered"] == 3
-    assert load_catalog(tmp_path / "index" / "catalog").get(1).tags == ("heist", "bank robbery")
+    stored = load_catalog(tmp_path / "index" / "catalog")
+    assert stored.get(1).tags == ("heist", "bank robbery") and stored.get(1).tag_sources == ("TMDB", "TMDB")
+
+
+def test_tags_keep_who_gave_them_the_catalogues_own_first(catalog, tmp_path):
+    items = dict(catalog.items)
+    items[1] = replace(items[1], tags=("heist", "clowns"), tag_sources=("viewers", "viewers"))
+    imdb = write(tmp_path / "movie_metadata.csv", "movie_title,title_year,plot_keywords,movie_imdb_link\n"
+                 "Laugh Riot ,1994,clown|circus|heist,\n")  # fmt: skip
+    cat, _ = add_knowledge(Catalog(catalog.name, items, catalog.interactions), [tmdb_5000(tmp_path / "t.csv"), imdb])
+    assert cat.get(1).tags == (
+        "heist",
+        "clowns",
+        "bank robbery",
+        "clown",
+        "circus",
+    )  # a repeated tag keeps its first giver
+    assert cat.get(1).tag_sources == ("viewers", "viewers", "TMDB", "IMDb", "IMDb")
+    assert cat.get(1).tag_source("bank robbery") == "TMDB" and cat.get(17).tag_sources == ("",)
+    unsourced = Catalog(cat.name, {**cat.items, 1: replace(cat.get(1), tag_sources=())}, cat.interactions)
+    assert cat.content_hash() != unsourced.content_hash()
+
+
+def test_bench_build_times_a_build_without_and_with_knowledge_in_one_run(tmp_path):
+    from convrec.eval.build_cost import PHASES, bench_build
+
+    write_movielens(tmp_path / "data", tiny_catalog())
+    table = str(tmdb_5000(tmp_path / "tmdb_5000_movies.csv"))
+    settings = Settings(dataset=str(tmp_path / "data"), knowledge=table, embed_model="hash", llm="none")
+    result = bench_build(settings, reps=2, scratch=tmp_path, encoder=HashEncoder())
+    assert result["items"] == {"plain": 24, "knowledge": 24} and set(result["ratio"]) == set(PHASES)
+    assert result["mean_chars"]["knowledge"] > result["mean_chars"]["plain"] and len(result["load_average"]) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tmdb_5000_movies.csv"]  # the builds are removed
+    with pytest.raises(CatalogError, match="--knowledge"):
+        bench_build(settings.model_copy(update={"knowledge": ""}), encoder=HashEncoder())
 
 
 @pytest.mark.shared

@@ -28,7 +28,7 @@ from convrec.rank.explain import Ties, reasons, ties_of, unsupported_claims
 from convrec.rank.reply import template_reply
 
 ITEMS = [
-    Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",), popularity=9),
+    Item(1, "Heat", 1995, ("Action", "Crime"), tags=("heist",), tag_sources=("viewers",), popularity=9),
     Item(2, "Toy Story", 1995, ("Animation", "Children", "Comedy"), popularity=8),
     Item(3, "Ronin", 1998, ("Action", "Crime", "Thriller"), popularity=5),
     Item(4, "Alien", 1979, ("Horror", "Sci-Fi"), popularity=7),
@@ -57,11 +57,11 @@ RELAXATIONS = [
 LOOKALIKES = [Item(10 + n, f"Film {n}", 1990 + n, ("Comedy",), popularity=10 - n) for n in range(7)]
 # ties that use every clause of a reason
 TIES = [
-    Ties(genres=("Crime",), period="decade", word="heist", field="tags"),
+    Ties(genres=("Crime",), period="decade", word="heist", field="tags", source="TMDB"),
     Ties(preferred=("Comedy",), period="year", liked="Heat", shared=("Action", "Crime"), same_decade=True),
     Ties(genres=("Crime",), period="range", word="Ronin", field="title", fans="Heat"),
     Ties(near="space", word="Ridley Scott", field="people", misses=("genres", "years", "excluded")),
-    Ties(genres=("Animation",), misses=("genres",), word="warrior", field="text"),
+    Ties(genres=("Animation",), misses=("genres",), word="warrior", field="text", phrase="…a young warrior…"),
 ]
 
 

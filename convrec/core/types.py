@@ -26,6 +26,8 @@ class Item:
     people: tuple[str, ...] = ()  # director, cast, authors
     image: str | None = None  # local path or URL
     popularity: float = 0.0
+    # per tag, who gave it: "viewers" (MovieLens tags.csv) or a knowledge table ("TMDB", "IMDb"); "": unknown
+    tag_sources: tuple[str, ...] = ()
     # what a language model wrote about it at build time (`convrec.data.profiles`), never shown: its
     # moods and themes (attributes, counted below the catalogue's) and the text embedded with its own
     written: tuple[str, ...] = ()
@@ -34,6 +36,15 @@ class Item:
     def label(self) -> str:
         """'Heat (1995)' or just the title when the year is unknown."""
         return f"{self.title} ({self.year})" if self.year else self.title
+
+    def tag_source(self, tag: str) -> str:
+        """Who gave the item `tag` (see `tag_sources`), "" when unknown.
+
+        >>> Item(1, "Heat", tags=("heist", "l.a."), tag_sources=("TMDB", "viewers")).tag_source("l.a.")
+        'viewers'
+        """
+        known = len(self.tag_sources) == len(self.tags) and tag in self.tags
+        return self.tag_sources[self.tags.index(tag)] if known else ""
 
 
 @dataclass(frozen=True)

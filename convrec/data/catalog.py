@@ -151,6 +151,8 @@ class Catalog:
 def _item_json(item: Item) -> str:
     """One item as canonical JSON (sorted keys, no spaces): the unit of both hashing and saving."""
     fields = {name: getattr(item, name) for name in _ITEM_FIELDS}  # not asdict(): it deep-copies, 5x slower
+    if not item.tag_sources:  # a catalogue that says nothing of its tags' sources keeps its hash
+        del fields["tag_sources"]
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 

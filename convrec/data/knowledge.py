@@ -15,7 +15,7 @@ title and year: case, accents, punctuation and moved articles ignored, alternati
 the year exact or else one off. A title that fits several items is ambiguous and skipped, counted, never guessed;
 so is a row whose title fits an item whose own id says it is another film. Knowledge lands on the `Item`
 record every stage reads: `text` (overview and tagline, or plot; the first source's, an item's own text kept),
-`tags` (the item's own tags first, then keywords), `people`, `image`.
+`tags` (the item's own tags first, then keywords; `tag_sources` says who gave each: "TMDB", "IMDb"), `people`, `image`.
 
 A bad field (a keyword list that does not parse) is reported with file, line and field, and the row's other
 fields are still used. Left out on purpose: fetching anything online, and merging several overviews of one film.
@@ -122,6 +122,7 @@ class _Knowledge:
     tags: tuple[str, ...] = ()
     people: tuple[str, ...] = ()
     image: str | None = None
+    source: str = ""  # who gave its tags, as a reason names it ("TMDB keyword"): see `SOURCES`
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ FORMATS = (  # the first whose columns a table has reads it
     _Format("tmdb", frozenset({"id", "title", "overview", "release_date"}), _tmdb_keys, _tmdb_knowledge),
     _Format("tmdb-keywords", frozenset({"id", "keywords"}), _tmdb_keys, _tmdb_knowledge),
 )
+SOURCES = {"tmdb": "TMDB", "imdb": "IMDb"}  # a format's name's first part -> the source of its tags
 LINKS_COLUMNS = frozenset({"movieId", "imdbId", "tmdbId"})
 
 
@@ -428,7 +430,8 @@ def _join(
         def bad(column: str, what: str, line: int = row.line) -> None:
             problems.append(f"{label} line {line}: field '{column}' {what}; the row's other fields are used")
 
-        gathered.setdefault(item_id, []).append(fmt.knowledge(row, bad))
+        found = replace(fmt.knowledge(row, bad), source=SOURCES.get(fmt.name.split("-")[0], ""))
+        gathered.setdefault(item_id, []).append(found)
     return SourceCoverage(label, fmt.name, len(rows), joined, problems=tuple(problems), **skipped)
 
 
@@ -466,9 +469,14 @@ def _find(
 
 def _merged(item: Item, found: list[_Knowledge]) -> Item:
     text = item.text or next((k.text for k in found if k.text), "")
-    tags: dict[str, str] = {}
-    for tag in (*item.tags, *(t for k in found for t in k.tags)):
-        tags.setdefault(tag.lower(), tag)
+    tags: dict[str, tuple[str, str]] = {}  # lowercased -> (tag, who gave it)
+    given = [(t, item.tag_source(t)) for t in item.tags] + [(t, k.source) for k in found for t in k.tags]
+    for tag, source in given:
+        tags.setdefault(tag.lower(), (tag, source))
+    kept = list(tags.values())[:MAX_KNOWLEDGE_TAGS]
     people = dict.fromkeys((*item.people, *(p for k in found for p in k.people)))
     image = item.image or next((k.image for k in found if k.image), None)
-    return replace(item, text=text, tags=tuple(tags.values())[:MAX_KNOWLEDGE_TAGS], people=tuple(people), image=image)
+    return replace(
+        item, text=text, tags=tuple(t for t, _ in kept), tag_sources=tuple(s for _, s in kept), people=tuple(people),
+        image=image,
+    )  # fmt: skip

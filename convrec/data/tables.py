@@ -197,7 +197,8 @@ def canonical_genre(name: str) -> str:
 
 
 def add_tags(items: dict[int, Item], path: Path) -> dict[int, Item]:
-    """Attach tags.csv: lowercased, deduplicated, most used first (ties alphabetical), at most MAX_TAGS."""
+    """Attach tags.csv: lowercased, deduplicated, most used first (ties alphabetical), at most MAX_TAGS;
+    their source is "viewers" (who tagged them)."""
     tags = read_csv(path, "tags.csv", required=("movieId", "tag"), text=("tag",))
     ids = int_column(tags, "movieId", "tags.csv")
     words = tags["tag"].fillna("").str.strip().str.lower().str.split().str.join(" ")
@@ -209,5 +210,5 @@ def add_tags(items: dict[int, Item], path: Path) -> dict[int, Item]:
     per_item = top.groupby("item_id", sort=False)["tag"].agg(tuple)
     out = dict(items)
     for item_id, item_tags in per_item.items():
-        out[int(item_id)] = replace(out[int(item_id)], tags=item_tags)
+        out[int(item_id)] = replace(out[int(item_id)], tags=item_tags, tag_sources=("viewers",) * len(item_tags))
     return out

@@ -175,8 +175,9 @@ class Language(ABC):
     def also(self, genres: Sequence[str], noun: str) -> str: ...
 
     @abstractmethod
-    def word_clause(self, word: str, field: str) -> str:
-        """A request word found in the item's "title", "tags", "people" or description."""
+    def word_clause(self, word: str, field: str, source: str = "", phrase: str = "") -> str:
+        """A request word found in the item's "title", "tags", "people" or description: a tag as who gave it
+        (`source`: "viewers", a knowledge table such as "TMDB", "" unknown), a description quoted (`phrase`)."""
 
     @abstractmethod
     def liked_clause(self, liked: str, shared: Sequence[str], same_decade: bool) -> str: ...

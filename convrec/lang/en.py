@@ -208,8 +208,18 @@ class English(Language):
     def also(self, genres: Sequence[str], noun: str) -> str:
         return "also " + self.reason_genres(genres)
 
-    def word_clause(self, word: str, field: str) -> str:
-        return {"title": f"“{word}” is in its title", "tags": f"tagged “{word}”", "people": f"with {word}"}.get(
+    def word_clause(self, word: str, field: str, source: str = "", phrase: str = "") -> str:
+        if field == "tags":
+            return (
+                f"tagged “{word}” by viewers"
+                if source == "viewers"
+                else f"{source} keyword “{word}”"
+                if source
+                else f"tagged “{word}”"
+            )
+        if field == "text" and phrase:
+            return f"its description: “{phrase}”"
+        return {"title": f"“{word}” is in its title", "people": f"with {word}"}.get(
             field, f"its description mentions “{word}”"
         )
 

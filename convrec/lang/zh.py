@@ -220,10 +220,18 @@ class Chinese(Language):
     def also(self, genres: Sequence[str], noun: str) -> str:
         return "也是" + self.reason_genres(genres) + self._kind(noun)
 
-    def word_clause(self, word: str, field: str) -> str:
-        return {"title": f"片名里有“{word}”", "tags": f"标签有“{word}”", "people": f"有{word}"}.get(
-            field, f"简介提到“{word}”"
-        )
+    def word_clause(self, word: str, field: str, source: str = "", phrase: str = "") -> str:
+        if field == "tags":
+            return (
+                f"观众标了“{word}”"
+                if source == "viewers"
+                else f"{source}关键词“{word}”"
+                if source
+                else f"标签有“{word}”"
+            )
+        if field == "text" and phrase:
+            return f"简介写道：“{phrase}”"
+        return {"title": f"片名里有“{word}”", "people": f"有{word}"}.get(field, f"简介提到“{word}”")
 
     def liked_clause(self, liked: str, shared: Sequence[str], same_decade: bool) -> str:
         what = (f"都有{self.reason_genres(shared)}" if shared else "") + ("，年代相同" if same_decade else "")

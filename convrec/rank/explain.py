@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from convrec.core.types import Item, Needs, Rec
 from convrec.data.catalog import Catalog
-from convrec.data.documents import found_word
+from convrec.data.documents import found_word, phrase_around
 from convrec.lang import Render, decade_digit, decade_pattern, genre_names, render_for, year_pattern
 from convrec.retrieve.cf import Scorer
 
@@ -38,6 +38,8 @@ class Ties:
     period: str = ""  # it lies in the asked years: "decade" (they are its decade), "year" or "range"
     word: str = ""  # a request word as its record writes it ("Robot" for "robots")
     field: str = ""  # where: "title", "tags", "text" or "people"
+    source: str = ""  # who gave the tag that holds it: "viewers", "TMDB", "IMDb"; "" unknown (`Item.tag_sources`)
+    phrase: str = ""  # the words of its text around it, to quote ("" when a quote would claim what it lacks)
     liked: str = ""  # the liked title it resembles most
     shared: tuple[str, ...] = ()  # genres, tags or people it shares with that title
     same_decade: bool = False  # it is from that title's decade
@@ -50,13 +52,27 @@ class Ties:
         return bool(self.genres or self.preferred or self.period or self.word or self.liked or self.fans or self.near)
 
 
-def ties_of(item: Item, needs: Needs, *, liked: Sequence[Item] = (), fans: Item | None = None, near: str = "") -> Ties:
+def ties_of(
+    item: Item,
+    needs: Needs,
+    *,
+    liked: Sequence[Item] = (),
+    fans: Item | None = None,
+    near: str = "",
+    genres: Sequence[str] = (),
+) -> Ties:
     """The ties of `item` to `needs`: `liked` are the liked items, `fans` the one whose fans also
-    liked it, `near` the request words its text is close to (the caller judges closeness).
+    liked it, `near` the request words its text is close to (the caller judges closeness). A word
+    found in its text comes with the phrase around it, unless the phrase names a year or one of the
+    catalogue's `genres` that the item lacks (`unsupported_claims`).
 
     >>> t = ties_of(Item(1, "I, Robot", 2004, ("Action", "Sci-Fi")), Needs(include_genres=("Sci-Fi",), keywords=("robots",)))
     >>> t.genres, t.word, t.field
     (('Sci-Fi',), 'Robot', 'title')
+    >>> ties_of(Item(2, "Heat", tags=("bank heist",), tag_sources=("TMDB",)), Needs(keywords=("heist",))).source
+    'TMDB'
+    >>> ties_of(Item(3, "Ronin", text="A heist in 1970 France. A crew steals a case."), Needs(keywords=("case",))).phrase
+    'A crew steals a case'
     """
     lo, hi = needs.year_min, needs.year_max
     period = ""
@@ -65,6 +81,10 @@ def ties_of(item: Item, needs: Needs, *, liked: Sequence[Item] = (), fans: Item 
     word, where = found_word(item, needs.keywords)
     if not word:  # "uplifting" read as feel-good: the item's tag says so (a tag, never a model's word)
         word, where = found_word(item, needs.about, fields=("tags",))
+    tag = next((t for t in item.tags if word.casefold() in t.casefold()), "") if where == "tags" else ""
+    phrase = phrase_around(item.text, word) if where == "text" else ""
+    if phrase and unsupported_claims(phrase, item, genres):
+        phrase = ""
     resembles = max(
         liked, key=lambda it: (fans is not None and it.item_id == fans.item_id, len(_shared(item, it))), default=None
     )
@@ -81,6 +101,8 @@ def ties_of(item: Item, needs: Needs, *, liked: Sequence[Item] = (), fans: Item 
         period=period,
         word=word,
         field=where,
+        source=item.tag_source(tag),
+        phrase=phrase,
         liked=resembles.title if resembles else "",
         shared=_shared(item, resembles) if resembles else (),
         same_decade=bool(resembles and resembles.year and item.year and resembles.year // 10 == item.year // 10),
@@ -160,7 +182,7 @@ def base_reason(item: Item, needs: Needs, ties: Ties, render: Render | None = No
     if other:
         parts.append(lang.also(other, render.noun))
     if ties.word:
-        parts.append(lang.word_clause(ties.word, ties.field))
+        parts.append(lang.word_clause(ties.word, ties.field, ties.source, ties.phrase))
     if ties.liked and (ties.shared or ties.same_decade):
         parts.append(lang.liked_clause(ties.liked, ties.shared[:3], ties.same_decade))
     if ties.fans:
@@ -259,6 +281,7 @@ def item_ties(
     liked = [catalog.get(i) for i in needs.liked if i in catalog]
     fans = because([it.item_id for it in items], needs.liked, cf, catalog) if cf is not None else {}
     phrase = topic_phrase(needs) if needs.keywords else ""
+    genres = catalog.genres()
     return [
         ties_of(
             it,
@@ -266,6 +289,7 @@ def item_ties(
             liked=liked,
             fans=catalog.get(fans[it.item_id]) if it.item_id in fans else None,
             near=phrase if (near or {}).get(it.item_id) else "",
+            genres=genres,
         )
         for it in items
     ]
