@@ -41,6 +41,7 @@ from convrec.eval.redial import (
     unix_day,
 )
 from convrec.eval.redial_catalog import prepare_index, redial_counts, with_redial_prior
+from convrec.eval.report import print_recall
 from convrec.serve.learn import conv_params
 
 log = logging.getLogger(__name__)
@@ -387,33 +388,9 @@ def _run_and_report(
     if args.json:
         print(json.dumps({k: result[k] for k in (*[f"recall@{k}" for k in KS], "n", "coverage")}))
     else:
-        print_table(result)
+        print_recall(result)
         print(f"wrote {out}" + (f" and {args.predictions}" if args.predictions else ""))
     return 0
-
-
-def print_table(result: dict[str, Any]) -> None:
-    def row(name: str, m: dict[str, Any], n: Any = "") -> str:
-        cells = "".join(f"{m[f'recall@{k}']:>8.3f}" if m.get(f"recall@{k}") is not None else f"{'-':>8}" for k in KS)
-        ci = m.get("ci95", {}).get("recall@10")
-        return f"{name:<40}{n!s:>6}{cells}" + (f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
-
-    print(f"{'system':<40}{'n':>6}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + "   R@10 95% CI")
-    for name, m in result["systems"].items():
-        print(row(name, m, m.get("n")))
-    if "llm_sample" in result:
-        sample = result["llm_sample"]
-        print(f"-- on the {sample['turns']} turns sampled for the LLM (seed {sample['seed']}):")
-        for name, m in sample["systems"].items():
-            print(row(name, m, m.get("n")))
-    for name, m in result.get("anchors", {}).items():
-        print(row(name + " *", m))
-    t = result["targets"]
-    print(
-        f"coverage {t['coverage']:.1%} ({t['targets_in_catalogue']} of {t['targets']} targets); "
-        f"{t['repeated_targets_dropped']} repeated targets dropped; n = {t['n']} turns"
-        + ("; * = He et al. 2023, whole ReDial test split" if result.get("anchors") else "")
-    )
 
 
 def cmd_eval_simulate(args: argparse.Namespace) -> int:

@@ -72,6 +72,33 @@ def recall_table(systems: dict[str, dict[str, Any]], anchors: dict[str, dict[str
     return lines
 
 
+def print_recall(result: dict[str, Any]) -> None:
+    """An `eval redial` / `eval dialogs` result as a terminal table: recall at each cutoff per system (and on
+    the turns sampled for the model), the published anchors, and what the targets covered."""
+
+    def row(name: str, m: dict[str, Any], n: Any = "") -> str:
+        cells = "".join(f"{m[f'recall@{k}']:>8.3f}" if m.get(f"recall@{k}") is not None else f"{'-':>8}" for k in KS)
+        ci = m.get("ci95", {}).get("recall@10")
+        return f"{name:<40}{n!s:>6}{cells}" + (f"   [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci else "")
+
+    print(f"{'system':<40}{'n':>6}" + "".join(f"{'R@' + str(k):>8}" for k in KS) + "   R@10 95% CI")
+    for name, m in result["systems"].items():
+        print(row(name, m, m.get("n")))
+    if "llm_sample" in result:
+        sample = result["llm_sample"]
+        print(f"-- on the {sample['turns']} turns sampled for the LLM (seed {sample['seed']}):")
+        for name, m in sample["systems"].items():
+            print(row(name, m, m.get("n")))
+    for name, m in result.get("anchors", {}).items():
+        print(row(name + " *", m))
+    t = result["targets"]
+    print(
+        f"coverage {t['coverage']:.1%} ({t['targets_in_catalogue']} of {t['targets']} targets); "
+        f"{t['repeated_targets_dropped']} repeated targets dropped; n = {t['n']} turns"
+        + ("; * = He et al. 2023, whole ReDial test split" if result.get("anchors") else "")
+    )
+
+
 def _curve(m: dict[str, Any]) -> tuple[list[int], list[float]]:
     """The Ks a run reports (older runs stop at 20) and its Recall@K at each.
 
