@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "convrec"
 MAX_PACKAGES = 4
 RECOMMENDER_MAX_LINES = 200
+MODULE_MAX_LINES = 500  # README "Contributing": split a longer module along its seams
 
 
 def package_of(path: Path) -> str:
@@ -43,6 +44,12 @@ MODULES = sorted(p for p in ROOT.rglob("*.py") if "prompts" not in p.parts)
 def test_no_module_imports_from_more_than_four_packages(path):
     used = packages_in(path.read_text(encoding="utf-8"), package_of(path))
     assert len(used) <= MAX_PACKAGES, f"{path.relative_to(ROOT)} imports from {len(used)} packages: {sorted(used)}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_is_longer_than_the_cap(path):
+    lines = path.read_text(encoding="utf-8").count("\n")
+    assert lines <= MODULE_MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
 
 
 def test_the_counting_sees_every_kind_of_import():
