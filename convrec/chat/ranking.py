@@ -3,7 +3,7 @@ list with each item's evidence (what ties it to the request, for its reason and 
 `Ranking`, the select -> retrieve -> blend sequence a chat and an evaluation both run.
 
     Blend(library, evidence, weights)(cands, query, n) -> Candidates (+ "blend", best first, at most n)
-    Explain(catalog, cf, evidence)(cands, needs) -> Candidates (+ evidence)
+    Explain(catalog, genres, cf, evidence)(cands, needs) -> Candidates (+ evidence)
     Ranking(select, retrieve, blend)(needs, exclude, k, n, timings) -> Candidates, what was loosened
 """
 
@@ -78,15 +78,18 @@ class Blend:
 class Explain:
     """The explain stage: what ties each candidate to the request (`convrec.rank.explain.Ties`): its
     record, the liked items it resembles, whose fans also liked it (CF), and whether its own
-    document is near the request's words (`Evidence.near`)."""
+    document is near the request's words (`Evidence.near`); `genres` is the catalogue's vocabulary
+    (`Catalog.genres`, read once: it walks every item)."""
 
     catalog: Catalog
+    genres: Sequence[str]
     cf: Scorer
     evidence: Evidence
 
     def __call__(self, cands: Candidates, needs: Needs) -> Candidates:
         items = [self.catalog.get(int(i)) for i in cands.ids]
-        return cands.with_evidence(item_ties(items, needs, self.catalog, self.cf, self.evidence.near(cands, needs)))
+        near = self.evidence.near(cands, needs)
+        return cands.with_evidence(item_ties(items, needs, self.catalog, self.genres, self.cf, near))
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class Recommender:
         self.ranking = Ranking(
             Select(filters), Retrieve(self.library), Blend(self.library, evidence, weights(settings.weights))
         )
-        self.explain = Explain(catalog, cf, evidence)
+        self.explain = Explain(catalog, self.genres, cf, evidence)
         self.rerank = Rerank(catalog, self.prompts["rerank"][0], settings.rerank_weight)
         self.answer = Answer(catalog, noun)
         self.write = Write(

@@ -273,15 +273,16 @@ def item_ties(
     items: Sequence[Item],
     needs: Needs,
     catalog: Catalog,
+    genres: Sequence[str],
     cf: Scorer | None,
     near: dict[int, bool] | None = None,
 ) -> list[Ties]:
     """`ties_of` for each item: the liked items come from `catalog`, whose fans also liked each
-    from `cf`, and `near[item_id]` says its text is close to the request's words."""
+    from `cf`, and `near[item_id]` says its text is close to the request's words; `genres` is the
+    catalogue's vocabulary, which a quoted phrase must not claim beyond the item's own."""
     liked = [catalog.get(i) for i in needs.liked if i in catalog]
     fans = because([it.item_id for it in items], needs.liked, cf, catalog) if cf is not None else {}
     phrase = topic_phrase(needs) if needs.keywords else ""
-    genres = catalog.genres()
     return [
         ties_of(
             it,
