@@ -172,7 +172,7 @@ def bridge_movies(
             continue
         key = title_key(item.title, item.year)
         found = by_key.get(key) or {
-            m for y in (item.year - 1, item.year + 1) for m in by_key.get(key.replace(f"|{item.year}", f"|{y}"), ())
+            m for y in (item.year - 1, item.year + 1) for m in by_key.get(title_key(item.title, y), ())
         }
         if len(found) != 1:
             stats["ambiguous"] += bool(found)
