@@ -1,5 +1,6 @@
 """Spark MLlib ALS as the collaborative trainer, on a real local Spark session (local[2])."""
 
+import contextlib
 import json
 import shutil
 import socket
@@ -16,6 +17,7 @@ from convrec.chat.session import Session
 from convrec.core.config import Settings
 from convrec.core.errors import ConvrecError
 from convrec.retrieve.cf import ALS, SparkALS, load_cf, make_cf
+from convrec.retrieve.cf.spark import JOB_TRIES
 from convrec.testing import HashEncoder, tiny_catalog
 
 from .test_build import build, write_movielens
@@ -119,30 +121,51 @@ def test_an_unreachable_master_is_an_error_naming_it_without_waiting_for_spark()
         SparkALS(factors=8, iterations=2, master=f"spark://127.0.0.1:{port}").fit(checkerboard(), np.arange(40))
 
 
-def test_scratch_space_is_removed_after_a_fit_and_after_the_jvm_dies_mid_fit(monkeypatch, tmp_path):
+def kill_the_jvm_while_fitting(times: int, scratch_root, scratch: list[str]) -> threading.Thread:
+    """A thread that kills Spark's JVM `times` times, each time once a job runs on it, and notes
+    the block folders in Spark's scratch space it saw."""
     from pyspark import SparkContext
 
+    def kill():
+        killed: list[object] = []
+        deadline = time.monotonic() + 180
+        while len(killed) < times and time.monotonic() < deadline:
+            context, proc = SparkContext._active_spark_context, getattr(SparkContext._gateway, "proc", None)
+            with contextlib.suppress(Exception):  # the JVM may be going down as it is asked
+                if proc is not None and proc not in killed and context.statusTracker().getActiveJobsIds():
+                    scratch.extend(p.name for p in scratch_root.glob("convrec-spark-*/blockmgr-*"))
+                    proc.kill()
+                    killed.append(proc)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
+
+
+def test_scratch_space_is_removed_after_a_fit_and_after_the_jvm_dies_mid_fit(monkeypatch, tmp_path):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where Spark's scratch folder is made
     SparkALS(factors=8, iterations=2, master="local[1]").fit(checkerboard(), np.arange(40))
     assert list(tmp_path.iterdir()) == []
 
-    scratch = []
-
-    def kill_the_jvm_once_fitting():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            context = SparkContext._active_spark_context
-            if getattr(context, "_jsc", None) is not None and context.statusTracker().getActiveJobsIds():
-                scratch.extend(p.name for p in tmp_path.glob("convrec-spark-*/blockmgr-*"))
-                SparkContext._gateway.proc.kill()
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_the_jvm_once_fitting)
-    killer.start()
+    scratch: list[str] = []
+    killer = kill_the_jvm_while_fitting(JOB_TRIES, tmp_path, scratch)  # on every try
     with pytest.raises(ConvrecError, match="Spark stopped"):
         SparkALS(factors=8, iterations=30, master="local[1]").fit(checkerboard(), np.arange(40))
     killer.join()
-    assert scratch and list(tmp_path.iterdir()) == []  # Spark's blocks were in the scratch folder, now gone
+    assert len(scratch) >= JOB_TRIES and list(tmp_path.iterdir()) == []  # Spark's blocks were there, now gone
     fitted = SparkALS(factors=8, iterations=2, master="local[1]").fit(checkerboard(), np.arange(40))
     assert fitted.score([2, 4]).shape == (40,)  # a new JVM serves the next fit
+
+
+def test_a_job_whose_jvm_died_once_runs_again_on_a_new_session(tmp_path, caplog):
+    scratch: list[str] = []
+    killer = kill_the_jvm_while_fitting(1, tmp_path, scratch)
+    fitted = SparkALS(factors=8, iterations=30, master="local[1]").fit(checkerboard(), np.arange(40))
+    killer.join()
+    assert "Trying again on a new session" in caplog.text
+    inter = checkerboard()
+    seen = inter.loc[inter.user_id == 3, "item_id"].to_numpy()
+    scores = fitted.score(seen)
+    scores[seen] = -np.inf
+    assert int(np.argmax(scores)) == 3  # the second try trained a real model

@@ -62,3 +62,8 @@ class StoreUnavailable(ConvrecError):
 class SparkError(ConvrecError):
     """Spark could not train: no Java, an unreachable master, or the JVM stopped during the job;
     the message says which and what to do."""
+
+
+class SparkJobError(SparkError):
+    """Spark started but its JVM, or the connection to it, failed during the job: a job on a new
+    session may succeed."""

@@ -16,6 +16,7 @@ Left out on purpose: reading interactions from a distributed table (they come fr
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -29,13 +30,16 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from convrec.core.errors import SparkError
+from convrec.core.errors import SparkError, SparkJobError
 from convrec.retrieve.cf.base import LIKED
 from convrec.retrieve.cf.factors import Factors
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
 MASTER_PORT = 7077  # a standalone master's default port
 CONNECT_TIMEOUT_S = 5.0  # to a spark:// master, before Spark itself retries for a minute
+JOB_TRIES = 2  # a job whose JVM or local connection failed runs once more on a new session
 INSTALL_JAVA = (
     "install a Java runtime, 17 or newer (Debian/Ubuntu: `apt-get install default-jre-headless`; macOS: "
     "`brew install openjdk@17`) or set JAVA_HOME to one; or train without Spark (`--cf als`)"
@@ -46,10 +50,10 @@ INSTALL_JAVA = (
 def spark_session(master: str = DEFAULT_MASTER) -> Iterator[Any]:
     """A Spark session for one job, with a JVM of its own; a SparkError names what is wrong.
 
-    Spark's scratch space (`spark.local.dir`, the driver's temp files) is a temp folder that is
-    removed afterwards, and the session is stopped and its JVM ended, also when the job failed
-    or the JVM died. The driver binds to loopback unless SPARK_LOCAL_IP says otherwise (set it to
-    an address the cluster's workers can reach), and no web UI is started.
+    Spark's scratch space (`spark.local.dir`, the driver's temp files, a local master's checkpoints)
+    is a temp folder that is removed afterwards, and the session is stopped and its JVM ended, also
+    when the job failed or the JVM died. The driver binds to loopback unless SPARK_LOCAL_IP says
+    otherwise (set it to an address the cluster's workers can reach), and no web UI is started.
     """
     from pyspark.sql import SparkSession
 
@@ -73,13 +77,15 @@ def spark_session(master: str = DEFAULT_MASTER) -> Iterator[Any]:
                 .getOrCreate()
             )
             session.sparkContext.setLogLevel("ERROR")
+            if master.startswith("local"):  # ALS cuts its lineage there every 10 iterations, else 30 overflow the stack
+                session.sparkContext.setCheckpointDir(os.path.join(scratch, "checkpoints"))
             yield session
         except Exception as e:
             if isinstance(e, SparkError):
                 raise
             if getattr(e, "getCondition", lambda: None)() == "JAVA_GATEWAY_EXITED":
                 raise SparkError(f"Spark's Java ({java}) exited before it started: {INSTALL_JAVA}.") from e
-            raise SparkError(
+            raise SparkJobError(
                 f"Spark stopped during the job on {master} ({type(e).__name__}: {_said(e)}); "
                 "run it again, or train without Spark (`--cf als`)."
             ) from e
@@ -180,6 +186,16 @@ class SparkALS(Factors):
         return self.regularization * n_liked
 
     def _train(self, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Spark's factors; a job that failed mid-way (the JVM died, a local socket was refused)
+        runs once more on a new session and JVM before the error reaches the caller."""
+        for _ in range(JOB_TRIES - 1):
+            try:
+                return self._job(x)
+            except SparkJobError as e:
+                log.warning("%s Trying again on a new session.", e)
+        return self._job(x)
+
+    def _job(self, x: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         from pyspark.ml.recommendation import ALS as SparkALSEstimator
 
         coo = x.tocoo()
