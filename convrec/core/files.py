@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -24,3 +26,19 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """A report or manifest as indented JSON (Chinese kept readable, anything else JSON lacks as
+    its str), written atomically; the folder is made when missing.
+
+    >>> import tempfile; p = Path(tempfile.mkdtemp()) / "reports" / "r.json"
+    >>> write_json(p, {"查询": 1, "at": Path("x")}); print(p.read_text(encoding="utf-8"), end="")
+    {
+      "查询": 1,
+      "at": "x"
+    }
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

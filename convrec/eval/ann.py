@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from convrec.core.files import write_json
 from convrec.eval.plots import pyplot, save
 from convrec.eval.splits import SEED
 from convrec.retrieve.index import recall_at
@@ -290,7 +291,7 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
     name = f"real_{Path(path).stem}" if path else f"{args.items}_spread{spread}_topics{result['topics']}"
     out = args.out or Path("reports") / f"bench_index_{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json(out, result)
     plot_bench([result], out.with_suffix(".png"))
     if args.json:
         print(json.dumps(result, indent=2))

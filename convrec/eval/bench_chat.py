@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from convrec.chat.session import Session
+from convrec.core.files import write_json
 from convrec.eval.limits import embedding_limits, llm_rates, seconds_at, text_flops
 from convrec.llm.base import LLM, Completion, Message, stream_text
 
@@ -373,11 +374,6 @@ def print_table(result: dict[str, Any]) -> None:
         )
 
 
-def write_json(result: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-
-
 # -- the command line (`convrec bench chat`, wired in by cli.py) -------------------------------
 
 
@@ -400,7 +396,7 @@ def cmd_bench_chat(args: Any) -> int:
     if args.content_per_kind:
         script = script + content_conversations(args.content, args.content_per_kind)
     result = bench_chat(load_recommender(settings_from_args(args)), script)
-    write_json(result, args.out)
+    write_json(args.out, result)
     if args.json:
         print(json.dumps(result["summary"], indent=2))
     else:

@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from convrec.core.files import write_json
+
 BUILDS = ("plain", "knowledge")
 PHASES = ("load_catalog_s", "embed_s", "faiss_s", "cf_s", "attributes_s", "total_s")
 
@@ -97,10 +99,9 @@ def add_bench_cli(bench_subparsers: Any) -> None:
 
 def cmd_bench_build(args: argparse.Namespace) -> int:
     from convrec.core.config import settings_from_args
-    from convrec.eval.bench_chat import write_json
 
     result = bench_build(settings_from_args(args), args.reps, args.scratch)
-    write_json(result, args.out)
+    write_json(args.out, result)
     print_build(result)
     print(f"wrote {args.out}")
     return 0

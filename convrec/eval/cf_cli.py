@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from convrec.core.errors import CatalogError
+from convrec.core.files import write_json
 from convrec.eval.cf import (
     DEFAULT_PROTOCOL,
     ENGINE_MODELS,
@@ -45,7 +46,7 @@ def cmd_eval_cf(args: argparse.Namespace) -> int:
         / f"eval_cf_{Path(args.dataset).name}_{protocol}{'_' + args.stratify if protocol == 'stratified' else ''}.json"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_json(out, result)
     plot_cf(result, out.with_suffix(".png"))
     print(table(result), file=sys.stderr if args.json else sys.stdout)
     if args.json:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from convrec.core.files import write_json
 from convrec.eval.constraints import in_process, print_report, run_suite, through_chat_api, through_cli
 
 
@@ -46,7 +47,7 @@ def cmd_eval_constraints(args: Any) -> int:
             "mean request ms by turn: " + ", ".join(f"#{n} {ms:.0f}" for n, ms in report["request_ms_by_turn"].items())
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(args.out, report)
     if args.json:
         print(json.dumps({k: report[k] for k in ("satisfied", "items", "per_type", "reasons_checked")}, indent=2))
     else:

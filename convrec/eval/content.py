@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convrec.core.files import write_json
 from convrec.core.types import Item
 from convrec.data.catalog import Catalog
 
@@ -174,7 +175,7 @@ def cmd_eval_content(args: Any) -> int:
     report = run_suite(read_suite(args.suite), recommend, rec.catalog)
     report.update(suite=str(args.suite), llm=rec.llm.name if rec.llm else "none", catalog=rec.catalog.name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(args.out, report)
     if args.json:
         print(json.dumps({key: v for key, v in report.items() if key != "rows"}, indent=2, ensure_ascii=False))
     else:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from convrec.chat.session import Session
+from convrec.core.files import write_json
 from convrec.core.types import Item, Needs
 from convrec.lang import genre_names
 from convrec.rank.explain import masked, unsupported_claims
@@ -252,7 +253,7 @@ def cmd_eval_explanations(args: Any) -> int:
         texts = [*EXAMPLES, *(chat[0] for chat in conversations(args.suite, args.content))]
         report["model_reply"] = bench_reply(load_recommender(settings), texts[: args.model_reply])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(args.out, report)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2, ensure_ascii=False))
     else:

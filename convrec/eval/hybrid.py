@@ -23,7 +23,6 @@ pipeline does).
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from convrec.core.files import write_json
 from convrec.core.types import Candidates
 from convrec.eval.plots import pyplot, save
 from convrec.retrieve.blend import blend
@@ -285,7 +285,7 @@ def run_hybrid(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "hybrid.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_json(out_dir / "hybrid.json", result)
         _plot(result, out_dir / "hybrid_weights.png")
     return result
 

@@ -28,7 +28,6 @@ Prints a table and writes JSON (default reports/bench_images.json).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from convrec.core.files import write_json
 from convrec.core.types import Candidates, Item
 from convrec.data.documents import item_text
 from convrec.retrieve.blend import blend
@@ -186,7 +186,7 @@ def cmd_bench_images(args: argparse.Namespace) -> int:
         seconds=round(time.perf_counter() - started, 1),
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, result)
     print_table(result)
     print(f"wrote {args.out}")
     return 0

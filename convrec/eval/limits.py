@@ -20,7 +20,6 @@ Timings depend on the load of the cores: compare figures of one run, never acros
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from convrec.core.files import write_json
 from convrec.llm.base import LLM
 
 CALIBRATION_WORDS = "river stone lamp orange window garden paper violin cloud market ladder forest".split()
@@ -235,7 +235,7 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
 
     result = bench_embed(settings_from_args(args), args.items, args.reps)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, result)
     print_embed(result)
     print(f"wrote {args.out}")
     return 0

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import platform
 import statistics
 import threading
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from convrec.core.files import write_json
 from convrec.lang import detect
 
 MAX_SESSIONS, MAX_TURNS = 64, 50
@@ -343,7 +343,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
         result["llm"] = getattr(recommender.llm, "name", None)
         result["catalog_items"] = len(recommender.items)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    write_json(args.out, result)
     print_table(result)
     print(f"wrote {args.out}")
     s = result["summary"]

@@ -14,12 +14,12 @@ retrieval (see `evaluate_hybrid`'s cold-start check).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from convrec.core.files import write_json
 from convrec.eval.plots import pyplot, save
 from convrec.retrieve.blend import minmax
 
@@ -190,7 +190,7 @@ def run_longtail(
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "longtail.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_json(out_dir / "longtail.json", result)
         _plot(result, out_dir / "longtail_tradeoff.png", k)
     return result
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from convrec.core.errors import InputError
+from convrec.core.files import write_json
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
 
@@ -132,7 +133,7 @@ def cmd_eval_negations(args: Any) -> int:
     report = run_suite(read_suite(args.suite))
     report["suite"] = str(args.suite)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_json(args.out, report)
     if args.json:
         print(json.dumps({k: report[k] for k in ("accuracy", "right", "n", "per_language", "per_kind")}, indent=2))
     else:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from convrec.core.config import settings_from_args
+from convrec.core.files import write_json
 from convrec.data.dialogs import (
     KS,
     DataError,
@@ -384,7 +385,7 @@ def _run_and_report(
     result["wall_s"] = round(time.perf_counter() - started, 1)
     out = args.out or Path(f"reports/{command}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(out, result)
     if args.json:
         print(json.dumps({k: result[k] for k in (*[f"recall@{k}" for k in KS], "n", "coverage")}))
     else:
@@ -460,7 +461,7 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
         }
     result["wall_s"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_json(args.out, result)
     if args.json:
         print(
             json.dumps(

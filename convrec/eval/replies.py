@@ -13,12 +13,12 @@ for, and writes every preview and final turn's reply, question and reasons as te
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from convrec.chat.session import Session
+from convrec.core.files import write_json
 
 # (k, the messages of one conversation)
 CONVERSATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -106,7 +106,7 @@ def cmd_eval_replies(args: Any) -> int:
     args.out.write_text(text, encoding="utf-8")
     said = [n or settings.domain_noun for n in nouns]
     summary = {"sha256": digest(text), "conversations": len(CONVERSATIONS), "nouns": said, "lines": text.count("\n")}
-    args.out.with_suffix(".json").write_text(json.dumps({**summary, "llm": settings.llm}, indent=2) + "\n", "utf-8")
+    write_json(args.out.with_suffix(".json"), {**summary, "llm": settings.llm})
     for key, value in summary.items():
         print(f"{key:<14} {', '.join(value) if isinstance(value, list) else value}")
     print(f"wrote {args.out}")

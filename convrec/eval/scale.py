@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from convrec.core.errors import ConvrecError
+from convrec.core.files import write_json
 from convrec.core.types import Candidates, Needs
 from convrec.eval.ann import SPREAD, topic_vectors
 from convrec.eval.limits import cpu_gflops, floors, machine_limits, text_flops
@@ -380,7 +381,7 @@ def bench_scale(
             "machine": {"cpus": _cpus()},
         }
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        write_json(out, result)
     plot_scale(result, out.with_suffix(".png"))
     return result
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from convrec.core.files import write_json
 from convrec.core.types import Item
 from convrec.data.documents import item_text
 from convrec.data.profiles import PROFILES, Profile, read_profiles
@@ -185,7 +186,7 @@ def cmd_profiles(args: Any) -> int:
     print(f"cost per 1,000 items: {report['per_1000_items']}; run `convrec build-index` to embed them")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_json(Path(args.out), report)
     return 0
 
 
