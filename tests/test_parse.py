@@ -16,6 +16,7 @@ from convrec.core.types import Item, NeedsUpdate
 from convrec.data.titles import TitleMatcher
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.model import (
+    merge_llm,
     needs_schema,
     parse_llm,
     render_prompt,
@@ -381,7 +382,7 @@ def test_llm_good_answer_is_merged() -> None:
     text = "something for date night like Titanic, about time travel"
     u, llm = llm_parse(text, reply(include_genres=["Romance"], liked_titles=["Titanic"], keywords=["time travel"]))
     assert u.source == "llm+rules"
-    assert u.include_genres == ("Romance",)
+    assert (u.include_genres, u.prefer_genres) == ((), ("Romance",))
     assert u.liked == (5,)
     assert u.keywords[0] == "time travel"
     sent = llm.history[0]
@@ -448,7 +449,15 @@ def test_rules_years_win_over_the_llm() -> None:
 
 def test_llm_genre_outside_vocabulary_is_dropped() -> None:
     u, _ = llm_parse("a superhero movie", reply(include_genres=["Superhero", "action", 7]))
-    assert u.include_genres == ("Action",)
+    assert (u.include_genres, u.prefer_genres) == ((), ("Action",))
+
+
+def test_an_llm_genre_the_message_names_is_a_filter() -> None:
+    vocabulary = ["Subject Astronomy", "Subject Physics", "Subject Ethics", "Level Beginner"]
+    text = "an easy course about the stars and astronomy"
+    data = {"include_genres": ["Subject Astronomy", "Level Beginner"], "keywords": ["stars"]}
+    u = merge_llm(parse_rules(text, vocabulary), data, text, vocabulary, None)
+    assert (u.include_genres, u.prefer_genres) == (("Subject Astronomy",), ("Level Beginner",))
 
 
 def test_llm_cannot_include_a_negated_genre() -> None:
@@ -494,11 +503,12 @@ def test_llm_genres_copied_from_the_prompt_are_rejected() -> None:
     assert u.include_genres == ()
 
 
-def test_llm_adds_at_most_two_genres_and_only_a_preference_beside_the_rules() -> None:
+def test_llm_genres_are_at_most_two_preferences_never_filters() -> None:
     u, _ = llm_parse("something about time travel", reply(include_genres=["Sci-Fi", "Thriller", "Fantasy"]))
-    assert u.include_genres == ("Sci-Fi", "Thriller")
+    assert (u.include_genres, u.prefer_genres) == ((), ("Sci-Fi", "Thriller"))
     u, _ = llm_parse("a funny movie for date night", reply(include_genres=["Comedy", "Romance", "Drama"]))
-    assert u.include_genres == ("Comedy",) and u.keywords[-1] == "Romance" and "Drama" not in u.keywords
+    assert (u.include_genres, u.prefer_genres) == (("Comedy",), ("Romance", "Drama"))
+    assert not {"Romance", "Drama"} & set(u.keywords)
 
 
 def test_llm_adds_no_exclusion_when_the_rules_found_one() -> None:
@@ -632,9 +642,9 @@ def test_llm_cannot_make_an_avoided_genre_a_filter() -> None:
     text = "a comedy for date night, not too scary"
     u, _ = llm_parse(text, reply(include_genres=["Horror", "Romance"], exclude_genres=["Horror"]))
     assert (u.include_genres, u.exclude_genres, u.avoid_genres) == (("Comedy",), (), ("Horror",))
-    assert "Romance" in u.keywords
+    assert u.prefer_genres == ("Romance",)
     u, _ = llm_parse("something for date night, not too scary", reply(include_genres=["Horror", "Romance"]))
-    assert (u.include_genres, u.avoid_genres) == (("Romance",), ("Horror",))
+    assert (u.include_genres, u.prefer_genres, u.avoid_genres) == ((), ("Romance",), ("Horror",))
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 LLM_INPUT_CHARS = 500
 LLM_MAX_TOKENS = 160
-MAX_LLM_GENRES = 2  # genres the model may add when the rules found none
+MAX_LLM_GENRES = 2  # genres the model may add as preferences
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,30 +157,29 @@ def merge_llm(
 ) -> NeedsUpdate:
     """`rules` with the parts of the model's answer `data` that `text` supports added.
 
-    The session filters on included genres, so the model's genres are taken sparingly: none when
-    its list runs through the vocabulary in order (it copied the prompt), none when no word of the
-    message is left unexplained by the rules, at most two when the rules found no genre. When the
-    rules found one, the model's first extra genre becomes a keyword, a preference rather than a
-    filter: "a funny movie for date night" leans to romantic comedies, while the Economics the
-    1.5B model added to "a philosophy course on ethics and artificial intelligence" no longer
-    fills the list with economics courses (too few items have both, and the filter then takes
-    either). It may add one exclusion when the text negates something and the rules found no
-    exclusion. A genre the rules read as avoided ("not too scary") stays a preference only.
+    The model's genres are taken sparingly (none when its list runs through the vocabulary in order:
+    it copied the prompt; none when no word of the message is left unexplained by the rules; at
+    most two) and as preferences (`prefer_genres`), unless the message names them (`_named`:
+    "Astronomy" for the category "Subject Astronomy"), which makes them filters as the rules'
+    are. "A funny movie for date night" leans to romantic comedies; a genre the model guessed
+    only weighs less. As filters such guesses cost more than they gave: the Animation the 1.5B
+    model added to "films about artificial intelligence and robots" left only cartoons, the
+    Economics it added to "a philosophy course on ethics and artificial intelligence" filled the
+    list with economics courses. It may add one exclusion when the text negates something and the
+    rules found no exclusion. A genre the rules read as avoided ("not too scary") stays avoided.
     """
     vocab = {g.casefold(): g for g in genres}
     text = text.strip()
-    include = _llm_genres(data.get("include_genres"), genres)
-    said = {*rules.include_genres, *rules.exclude_genres, *rules.avoid_genres}
-    include = [g for g in include if g not in said]
-    if not rules.keywords:
-        include = []
-    softened = include[:1] if rules.include_genres else []
-    include = include[:MAX_LLM_GENRES] if not rules.include_genres else []
+    said = {*rules.include_genres, *rules.exclude_genres, *rules.avoid_genres, *rules.prefer_genres}
+    leaning = [g for g in _llm_genres(data.get("include_genres"), genres) if g not in said] if rules.keywords else []
     exclude: list[str] = []
     if not rules.exclude_genres and negation_cues(fold(text)):
         exclude = [g for g in _llm_genres(data.get("exclude_genres"), genres) if g not in said][:1]
     all_excluded = (*rules.exclude_genres, *exclude)
-    all_included = tuple(g for g in (*rules.include_genres, *include) if g not in all_excluded)
+    leaning = [g for g in leaning[:MAX_LLM_GENRES] if g not in all_excluded]
+    named = [g for g in leaning if _named(g, text, genres)]
+    all_included = tuple(g for g in (*rules.include_genres, *named) if g not in all_excluded)
+    prefer = tuple(g for g in (*rules.prefer_genres, *leaning) if g not in all_excluded and g not in named)
 
     year_min, year_max = rules.year_min, rules.year_max
     if year_min is None and year_max is None:
@@ -197,7 +197,7 @@ def merge_llm(
     words = _supported_keywords(data.get("keywords"), text, rules.language, [*vocab, *named])
     seen: set[str] = set()
     keywords = []
-    for w in [*words, *rules.keywords, *softened]:
+    for w in [*words, *rules.keywords]:
         if w.casefold() not in seen:
             seen.add(w.casefold())
             keywords.append(w)
@@ -205,6 +205,7 @@ def merge_llm(
         rules,
         include_genres=all_included,
         exclude_genres=all_excluded,
+        prefer_genres=prefer,
         year_min=year_min,
         year_max=year_max,
         liked=all_liked,
@@ -229,6 +230,21 @@ def _llm_genres(value: Any, genres: Sequence[str]) -> list[str]:
     if len(positions) >= 3 and positions == sorted(positions):
         return []
     return [genres[order[g]] for g in found]
+
+
+def _named(genre: str, text: str, genres: Sequence[str]) -> bool:
+    """Whether `text` names `genre`: one of its words of four letters or more, not one that three or
+    more genres of the vocabulary share ("Subject" in "Subject Astronomy", "Subject Physics", ...).
+
+    >>> g = ["Subject Astronomy", "Subject Physics", "Subject Ethics", "Sci-Fi", "Animation"]
+    >>> [_named(x, "something about the stars and astronomy", g) for x in ("Subject Astronomy", "Subject Physics")]
+    [True, False]
+    >>> _named("Animation", "films about artificial intelligence and robots", g)
+    False
+    """
+    words = Counter(w for name in genres for w in set(re.findall(r"\w{4,}", name.casefold())))
+    said = set(re.findall(r"\w+", text.casefold()))
+    return any(w in said and words[w] < 3 for w in re.findall(r"\w{4,}", genre.casefold()))
 
 
 def _strings(value: Any) -> list[str]:
