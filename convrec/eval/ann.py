@@ -290,7 +290,6 @@ def cmd_bench_index(args: argparse.Namespace) -> int:
     )  # fmt: skip
     name = f"real_{Path(path).stem}" if path else f"{args.items}_spread{spread}_topics{result['topics']}"
     out = args.out or Path("reports") / f"bench_index_{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     plot_bench([result], out.with_suffix(".png"))
     if args.json:

@@ -45,7 +45,6 @@ def cmd_eval_cf(args: argparse.Namespace) -> int:
         or Path("reports")
         / f"eval_cf_{Path(args.dataset).name}_{protocol}{'_' + args.stratify if protocol == 'stratified' else ''}.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     plot_cf(result, out.with_suffix(".png"))
     print(table(result), file=sys.stderr if args.json else sys.stdout)

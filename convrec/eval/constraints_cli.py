@@ -46,7 +46,6 @@ def cmd_eval_constraints(args: Any) -> int:
         print(
             "mean request ms by turn: " + ", ".join(f"#{n} {ms:.0f}" for n, ms in report["request_ms_by_turn"].items())
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     if args.json:
         print(json.dumps({k: report[k] for k in ("satisfied", "items", "per_type", "reasons_checked")}, indent=2))

@@ -174,7 +174,6 @@ def cmd_eval_content(args: Any) -> int:
 
     report = run_suite(read_suite(args.suite), recommend, rec.catalog)
     report.update(suite=str(args.suite), llm=rec.llm.name if rec.llm else "none", catalog=rec.catalog.name)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     if args.json:
         print(json.dumps({key: v for key, v in report.items() if key != "rows"}, indent=2, ensure_ascii=False))

@@ -252,7 +252,6 @@ def cmd_eval_explanations(args: Any) -> int:
         settings = settings_from_args(args).model_copy(update={"llm_reply": True, "parse_with_llm": False})
         texts = [*EXAMPLES, *(chat[0] for chat in conversations(args.suite, args.content))]
         report["model_reply"] = bench_reply(load_recommender(settings), texts[: args.model_reply])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=2, ensure_ascii=False))

@@ -185,7 +185,6 @@ def cmd_bench_images(args: argparse.Namespace) -> int:
         clip=str(args.clip) if args.clip else f"tiny_clip, {args.steps} steps",
         seconds=round(time.perf_counter() - started, 1),
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print_table(result)
     print(f"wrote {args.out}")

@@ -234,7 +234,6 @@ def cmd_bench_embed(args: argparse.Namespace) -> int:
     from convrec.core.config import settings_from_args
 
     result = bench_embed(settings_from_args(args), args.items, args.reps)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print_embed(result)
     print(f"wrote {args.out}")

@@ -342,7 +342,6 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
                 result = load_test(server.url, args.sessions, args.turns, args.max_seconds)
         result["llm"] = getattr(recommender.llm, "name", None)
         result["catalog_items"] = len(recommender.items)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     print_table(result)
     print(f"wrote {args.out}")

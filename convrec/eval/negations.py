@@ -132,7 +132,6 @@ def add_eval_cli(eval_subparsers: Any) -> None:
 def cmd_eval_negations(args: Any) -> int:
     report = run_suite(read_suite(args.suite))
     report["suite"] = str(args.suite)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report)
     if args.json:
         print(json.dumps({k: report[k] for k in ("accuracy", "right", "n", "per_language", "per_kind")}, indent=2))

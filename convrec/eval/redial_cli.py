@@ -384,7 +384,6 @@ def _run_and_report(
     result["command"] = "convrec " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("convrec") else None
     result["wall_s"] = round(time.perf_counter() - started, 1)
     out = args.out or Path(f"reports/{command}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     if args.json:
         print(json.dumps({k: result[k] for k in (*[f"recall@{k}" for k in KS], "n", "coverage")}))

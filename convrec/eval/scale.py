@@ -380,7 +380,6 @@ def bench_scale(
             "encoder": encoder.name,
             "machine": {"cpus": _cpus()},
         }
-        out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out, result)
     plot_scale(result, out.with_suffix(".png"))
     return result
