@@ -459,7 +459,6 @@ def cmd_eval_simulate(args: argparse.Namespace) -> int:
             "lists": [[rec.catalog.get(i).label() for i in ids] for ids in ep.lists],
         }
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, result)
     if args.json:
         print(
