@@ -1,4 +1,5 @@
-"""Avoided genres ("not too romantic", "别太吓人") lower an item's rank but never filter it out."""
+"""Avoided genres ("not too romantic", "别太吓人") lower an item's rank but never filter it out; genres
+said beside liked films ("I love horror, like Get Out") lift theirs without filtering either."""
 
 from __future__ import annotations
 
@@ -52,3 +53,15 @@ def test_not_too_scary_is_kept_over_turns_and_lifted_by_asking_for_it() -> None:
     assert session.needs.avoid_genres == ("Horror",)
     rec.recommend(session, "ok, something scary")
     assert session.needs.avoid_genres == () and session.needs.include_genres == ("Horror",)
+
+
+def test_a_genre_said_beside_a_liked_film_lifts_its_films_without_filtering_the_rest() -> None:
+    rec = make_recommender()  # Laugh Riot's (1) fans never rated a western
+    liked = Needs(liked=(1,))
+    genres = {}
+    for name, needs in (("plain", liked), ("loose", liked.with_(loose_genres=("Western",)))):
+        top, _ = rec.ranking(needs, {1}, 10, 10, {})
+        genres[name] = [rec.catalog.get(int(i)).genres for i in top.ids]
+    assert not any("Western" in g for g in genres["plain"])
+    assert any("Western" in g for g in genres["loose"])  # "I love westerns, like Laugh Riot": lifted
+    assert sum("Western" not in g for g in genres["loose"]) >= 5  # a preference, not a filter

@@ -5,7 +5,9 @@ import httpx
 import numpy as np
 
 from convrec.chat.load import load_recommender
+from convrec.core.config import Settings
 from convrec.data.dialogs import RECOMMENDER, SEEKER, Dialogue
+from convrec.retrieve.conv import ConvModel
 from convrec.serve.api import Running, create_api
 from convrec.serve.db import open_store
 from convrec.serve.learn import feedback_counts, learn
@@ -67,3 +69,24 @@ def test_a_client_votes_once_a_window_and_a_pair_counts_from_three_clients():
     assert counts.answered[11, 15] == counts.proposed[15] == 0  # 3 votes, but from 2 clients: held back
     assert counts.answered[11, 12] == counts.proposed[12] == 3 and counts.mentioned[11] == 5
     assert stats == {"voters": 5, "clients": 4, "held_back_pairs": 1, "held_back_items": 1}
+
+
+def test_however_many_clients_vote_for_one_film_it_stays_a_share_of_what_the_model_knows(built, tmp_path):  # noqa: F811
+    # the dialogues propose four films ten times each; sixty clients then like Robot Dawn (16), which
+    # no dialogue proposed: without a cap per item, all their votes land on it and tie it with the four
+    films = ["Six Guns (1958)", "Silly Summer (1996)", "Night Terror (1993)", "Dusty Trail (1965)"]
+    table = tmp_path / "dialogues.csv"
+    table.write_text("id,context,target\n" + "".join(f'd{n}/2,"User: hi",{films[n % 4]}\n' for n in range(40)))
+    store = open_store(tmp_path / "fb.sqlite3")
+    try:
+        for n in range(60):
+            store.record(f"s{n}", 16, "like", client=f"c-{n}")
+        manifest = learn(built.index_dir, [table], store=store)
+    finally:
+        store.close()
+    assert manifest["sources"]["feedback"]["clients"] == 60
+    model = ConvModel.load(built.index_dir)
+    prior = dict(zip(model.item_ids.tolist(), (model.prior * model.dialogues).tolist(), strict=True))
+    share = Settings().feedback_conv_share
+    assert 0 < prior[16] <= share / (1 - share) * model.shrinkage + 1e-4  # 2.5 proposals' worth, not 10
+    assert prior[16] < min(prior[i] for i in (13, 2, 9, 12)) and model.score([])[model.position.get_loc(16)] < 0.1

@@ -46,11 +46,12 @@ def rules(text: str, **kw: Any) -> NeedsUpdate:
 
 
 def fields(u: NeedsUpdate) -> dict[str, Any]:
-    """The fields a test compares: everything said, without the echo of the text."""
+    """The fields a test compares: everything said, without the echo of the text (how its genres
+    were said has its own test below)."""
     return {
         k: v
         for k, v in u.__dict__.items()
-        if k not in ("text", "language", "source", "keywords", "about") and v not in ((), None, False)
+        if k not in ("text", "language", "source", "keywords", "about", "genres_as") and v not in ((), None, False)
     }
 
 
@@ -658,3 +659,24 @@ def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
     u = parse_llm(text, metered, MOVIELENS_GENRES, None, rules(text), prompt=prompt)
     assert u.source == "llm+rules" and "Horror" in u.include_genres and u.year_min == rules(text).year_min == 2011
     assert 0 < metered.completion_tokens < 30  # the seven field names alone take more than 40
+
+
+@pytest.mark.parametrize(
+    ("text", "said_as"),
+    [
+        ("a comedy", "request"),
+        ("I'd like a comedy", "request"),
+        ("I feel like watching a western", "request"),
+        ("any good comedies?", "request"),
+        ("I like horror movies", "taste"),
+        ("I'm a big fan of horror", "taste"),
+        ("我喜欢恐怖片", "taste"),
+        ("only comedies", "constraint"),
+        ("it has to be a comedy, I love them", "constraint"),
+        ("a comedy from the 90s, nothing scary", "constraint"),
+        ("只看喜剧", "constraint"),
+    ],
+)
+def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, said_as):
+    u = parse_rules(text, GENRES)
+    assert u.include_genres and u.genres_as == said_as

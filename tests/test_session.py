@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -5,6 +6,8 @@ import pytest
 from convrec.chat.session import Session, merge
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Needs, NeedsUpdate
+from convrec.parse.lexicon import MOVIELENS_GENRES
+from convrec.parse.rules import parse_rules
 
 NINETIES_COMEDY = Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999)
 
@@ -110,3 +113,61 @@ def test_avoided_genres_survive_a_session_file(tmp_path):
     assert Session.load(tmp_path / "s.json").needs.avoid_genres == ("Horror",)
     assert Needs(avoid_genres=("Horror",)).to_dict()["avoid_genres"] == ["Horror"]
     assert Needs.from_dict({"include_genres": ["Comedy"]}).avoid_genres == ()  # a session file from before
+
+
+def _said(*messages: str, liked: tuple[int, ...] = ()) -> Needs:
+    """The needs after `messages`, each read by the rules and answered with items 5 and 6; `liked`
+    is liked with the last one."""
+    s = Session()
+    for n, m in enumerate(messages):
+        u = parse_rules(m, MOVIELENS_GENRES)
+        s.apply(replace(u, liked=(*u.liked, *liked)) if n == len(messages) - 1 else u, {})
+        s.record(m, [5, 6])
+    return s.needs
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ("I like horror movies",),  # a taste, nothing liked yet: the only thing to go on
+        ("a comedy from the 90s, nothing scary",),
+        ("an animated film", "more like #2"),  # asked for before anything was liked: stays a request
+    ],
+)
+def test_a_genre_asked_for_or_constrained_is_a_filter(messages):
+    n = _said(*messages)
+    assert n.include_genres and not n.prefer_genres and not set(n.loose_genres) - set(n.include_genres)
+    assert n.liked == ((6,) if "#2" in messages[-1] else ())
+
+
+@pytest.mark.parametrize(
+    ("messages", "liked", "genre"),
+    [
+        (("I like horror movies",), (7,), "Horror"),  # "I like horror movies, like Get Out"
+        (("any good comedies?",), (7,), "Comedy"),  # "any good comedies? I loved Superbad"
+        (("I love comedies", "hi"), (7,), "Comedy"),  # a taste said first, a liked film later
+        (("hello", "I'm a big fan of horror"), (7,), "Horror"),
+    ],
+)
+def test_a_genre_said_beside_liked_films_is_a_preference(messages, liked, genre):
+    n = _said(*messages, liked=liked)
+    assert (n.include_genres, n.loose_genres, n.prefer_genres) == ((), (genre,), ())
+
+
+def test_a_constraint_beside_liked_films_stays_a_filter_and_replaces_the_preference():
+    n = _said("I like horror movies", liked=(7,))
+    n = merge(n, NeedsUpdate(include_genres=("Comedy",), genres_as="constraint"), [], {})  # "only comedies"
+    assert (n.include_genres, n.loose_genres) == (("Comedy",), ())
+    n = merge(n, NeedsUpdate(include_genres=("Drama",)), [], {})  # "a drama", with a liked film: preferred
+    assert (n.include_genres, n.loose_genres) == ((), ("Drama",))
+    n = merge(n, NeedsUpdate(disliked=(7,)), [], {})  # nothing liked any more: the only thing to go on
+    assert (n.include_genres, n.loose_genres) == (("Drama",), ("Drama",))
+
+
+def test_a_taste_said_before_any_liked_film_survives_a_session_file(tmp_path):
+    s = Session(needs=_said("I love westerns"))
+    assert (s.needs.include_genres, s.needs.loose_genres) == (("Western",), ("Western",))
+    s.save(tmp_path / "s.json")
+    s = Session.load(tmp_path / "s.json")
+    s.apply(NeedsUpdate(liked=(3,)), {})
+    assert (s.needs.include_genres, s.needs.loose_genres) == ((), ("Western",))

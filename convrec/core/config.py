@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     # blend weights by source name (convrec/retrieve/sources), over each source's default: text 0.6,
     # cf 0.3, pop 0.1, llm 0.5 (the model's proposals), attr 0.4 ("like X": what a candidate shares
     # with the liked items), pref 0.6 (the preferred genres' share), about 0.6 (what the moods and
-    # topics mean), conv 1.0 (the conversation model of `convrec learn`), image 0.3 (CLIP, with
+    # topics mean), conv 2.0 (the conversation model of `convrec learn`), image 0.3 (CLIP, with
     # image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
     weights: dict[str, float] = Field(default_factory=dict)
     conv_together_weight: float = 2.0  # `convrec learn`: items brought up together, against answers (1.0)

@@ -70,6 +70,9 @@ class Needs:
     avoid_genres: tuple[str, ...] = ()
     prefer_genres: tuple[str, ...] = ()
     about: tuple[str, ...] = ()  # English attribute words a mood or topic means ("治愈" -> "heartwarming")
+    # genres said as a taste ("I love horror") or beside liked items: a filter until liked items carry
+    # the request, then preferred as `prefer_genres` are, without the "but funnier" demotion of the rest
+    loose_genres: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,6 +114,7 @@ class NeedsUpdate:
     less_like: tuple[int, ...] = ()
     reset: bool = False
     source: str = "rules"  # "rules", "llm" or "llm+rules"
+    genres_as: str = "request"  # how its genres were said: "request", "taste" or "constraint" (session.merge)
 
 
 @dataclass

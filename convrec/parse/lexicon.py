@@ -300,6 +300,19 @@ MORE_LIKE_CUES = (
     "像", "类似", "類似", "喜欢", "喜歡", "跟", "更像",
 )  # fmt: skip
 
+# How a genre is said (`NeedsUpdate.genres_as`): as a taste ("I love horror", "我喜欢恐怖片"), a
+# preference once liked films carry the request; or as a constraint ("only comedies", "只看喜剧"),
+# always a filter. "I'd like a comedy" and "I feel like a western" are requests, neither.
+TASTE_CUES = (
+    r"\bi\s+(?:really\s+|also\s+|usually\s+|mostly\s+|just\s+)?(?:like|love|enjoy|adore|prefer|dig)\b",
+    r"\bi'?m\s+(?:really\s+|a\s+)?(?:big\s+|huge\s+)?(?:into|fan\s+of)\b", r"\bi\s+am\s+(?:really\s+)?into\b",
+    r"\bfan\s+of\b", r"\bfavou?rite\b", "我(?:很|特别|特別|比较|比較|也)?(?:喜欢|喜歡|爱看|愛看)",
+)  # fmt: skip
+ONLY_CUES = (
+    r"\bonly\b", r"\bnothing\s+but\b", r"\bexclusively\b", r"\bstrictly\b", r"\b(?:must|has\s+to|have\s+to|needs?\s+to)\s+be\b",
+    "只(?:要|看|想看)", "必须", "必須",
+)  # fmt: skip
+
 # Title cues that make a mention a dislike ("nothing like Titanic", "I hated Heat").
 DISLIKE_CUES = (
     r"\bnot\b", r"\bnothing\b", r"\bnever\b", r"\bunlike\b", r"\bhate[sd]?\b", r"\bdislike[sd]?\b",

@@ -57,6 +57,7 @@ from convrec.parse.lexicon import (
     OLD_PHRASES,
     OLD_YEAR_MAX,
     OLDER_PHRASES,
+    ONLY_CUES,
     ORDINALS,
     PART_YEARS,
     POSITION_NOUNS,
@@ -65,6 +66,7 @@ from convrec.parse.lexicon import (
     RESET_PHRASES,
     STOPWORDS_EN,
     STOPWORDS_ZH,
+    TASTE_CUES,
     TOPIC_GENRE_WORDS,
     YEAR_RULES,
     ZH_CLASSIFIERS,
@@ -98,6 +100,8 @@ _RECENT = any_of(RECENT_PHRASES)
 _OLD = any_of(OLD_PHRASES)
 _LESS_LIKE = any_of(LESS_LIKE_CUES)
 _MORE_LIKE = any_of(MORE_LIKE_CUES)
+_TASTE = any_of(TASTE_CUES)
+_ONLY = any_of(ONLY_CUES)
 _DISLIKE = any_of(DISLIKE_CUES)
 _WORD_EN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'-]*[a-zà-öø-ÿ]")  # Latin letters with accents: "amélie"
 _ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + f"|[^{IDEOGRAPHS}]+")
@@ -236,6 +240,10 @@ def parse_rules(
     avoid = tuple(g for g in dict.fromkeys((*genres_read.avoid, *meaning.avoid)) if g not in said)
     if year_min is None and year_max is None:
         year_min, year_max = meaning.years
+    constrains = _ONLY.search(scan.text) or exclude or year_min is not None or year_max is not None
+    said_as = "constraint" if constrains else "request"
+    if said_as == "request" and _TASTE.search(scan.text):
+        said_as = "taste"
     return NeedsUpdate(
         liked=liked,
         disliked=disliked,
@@ -258,6 +266,7 @@ def parse_rules(
         more_like=more_like,
         less_like=less_like,
         reset=reset,
+        genres_as=said_as,
         source="rules",
     )
 

@@ -308,7 +308,13 @@ def needs_words(needs: Needs | NeedsUpdate) -> tuple[str, ...]:
     >>> needs_words(Needs(include_genres=("Horror",), keywords=("twist", "horror")))
     ('horror', 'twist')
     """
-    said = (*needs.include_genres, *needs.prefer_genres, *needs.about, *needs.keywords)
+    said = (
+        *needs.include_genres,
+        *needs.prefer_genres,
+        *(needs.loose_genres if isinstance(needs, Needs) else ()),
+        *needs.about,
+        *needs.keywords,
+    )
     return tuple(dict.fromkeys(w.casefold() for w in said))
 
 

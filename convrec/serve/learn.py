@@ -17,7 +17,10 @@ What people do here is a vote, and one client must not outvote everyone (`Votes`
 - a pair, or an item's share of answers (the prior every new conversation starts from), counts
   only once `feedback_min_clients` distinct clients voted for it;
 - with dialogue files, the feedback makes at most `feedback_conv_share` of the model's dialogues
-  (its counts are weighted down to that; alone, it is the whole model).
+  (its counts are weighted down to that; alone, it is the whole model), and at most that share of
+  what the model knows of any one item: its mentions (with the pairs they start) and its proposals,
+  against the files' counts of it plus the `shrinkage` dialogues of the prior (`Counts.at_most`).
+  Without it, every vote could go to one film and make it what every new conversation starts from.
 Events stored before events named their client count as one client together. `convrec learn`
 prints the items whose prior moved most, so that a jump is seen before it is served.
 
@@ -122,6 +125,31 @@ class Counts(NamedTuple):
             self.together.maximum(other.together),
             np.maximum(self.mentioned, other.mentioned),
             np.maximum(self.proposed, other.proposed),
+        )
+
+    def at_most(self, share: float, files: Counts, base: float) -> Counts:
+        """These counts with each item's scaled down to at most `share` of the item's total, where the
+        rest is `files`' count of it plus `base`: an item's mentions with the pairs they start (its
+        rows), and its proposals.
+
+        >>> one = lambda m, p: Counts(sp.csr_matrix(np.eye(2, dtype=np.float32) * m), sp.csr_matrix((2, 2)), np.array(m), np.array(p))
+        >>> c = one([40.0, 1.0], [40.0, 1.0]).at_most(0.2, one([0.0, 0.0], [90.0, 0.0]), 10.0)
+        >>> c.mentioned.tolist(), c.proposed.tolist(), c.answered.toarray().diagonal().tolist()
+        ([2.5, 1.0], [25.0, 1.0], [2.5, 1.0])
+        """
+        if share >= 1:
+            return self
+        limit = share / (1 - share)
+
+        def factor(votes: np.ndarray, known: np.ndarray) -> np.ndarray:
+            return np.minimum(1.0, limit * (known + base) / np.maximum(votes, 1e-9)).astype(np.float32)
+
+        rows = sp.diags(factor(self.mentioned, files.mentioned))
+        return Counts(
+            (rows @ self.answered).tocsr(),
+            (rows @ self.together).tocsr(),
+            self.mentioned * factor(self.mentioned, files.mentioned),
+            self.proposed * factor(self.proposed, files.proposed),
         )
 
     def where(self, clients: Counts, n: int) -> Counts:
@@ -259,7 +287,11 @@ def learn(
         voted = store_dialogues(store, cap, votes.window_s)
         counts, stats = feedback_counts(voted, ids, votes.min_clients)
         weight = votes.weight(model.dialogues, stats["voters"])
-        total = Counts(model.answered, model.together, model.mentioned, model.proposed).plus(counts, weight)
+        files = Counts(model.answered, model.together, model.mentioned, model.proposed)
+        voted_in = Counts(*(weight * c for c in counts))
+        if model.dialogues:  # beside dialogue files: at most `share` of what they know of any one item
+            voted_in = voted_in.at_most(votes.share, files, model.shrinkage)
+        total = files.plus(voted_in)
         n = model.dialogues + round(weight * stats["voters"])
         model = ConvModel(
             ids, total.answered, total.together, total.mentioned, total.proposed, n,

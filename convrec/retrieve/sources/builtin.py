@@ -171,7 +171,8 @@ class Pref(Plain):
 
     def column(self, library: Library, query: Query) -> Column | None:
         needs, filters, attributes = query.needs, library.filters, library.attributes
-        share = filters.genre_share(needs.prefer_genres) if needs.prefer_genres and filters is not None else None
+        preferred = (*needs.prefer_genres, *needs.loose_genres)  # a loose genre is a filter until something is liked
+        share = filters.genre_share(preferred) if preferred and filters is not None else None
         liked = liked_rows(library, needs)
         but = needs.prefer_genres or needs.avoid_genres or needs.exclude_genres or needs.year_min or needs.year_max
         if liked and but and attributes is not None:

@@ -9,7 +9,11 @@ from convrec.retrieve.sources.base import Column, Library, PerRow, Plain, Query
 
 
 class Conv(Plain):
-    name, weight = "conv", 1.0
+    """Weight 2.0: chosen fold by fold on ReDial's development half among 1 / 2 / 3 / 5 (2 in four folds of
+    five, R@10 0.201 / 0.206 / 0.205 / 0.203; reports/redial_notes.md). Feedback cannot outweigh the dialogue
+    files on any one item (`convrec.serve.learn.Counts.at_most`)."""
+
+    name, weight = "conv", 2.0
 
     def column(self, library: Library, query: Query) -> Column | None:
         if library.conv is None or self.turn_weight(query.weights, query) <= 0:
