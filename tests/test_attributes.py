@@ -123,3 +123,27 @@ def test_a_message_that_is_a_title_still_finds_it():
         {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar",)}}
     )
     assert 10 in [r.item.item_id for r in rec.recommend(Session(), "The Cellar", k=3).recs]
+
+
+def test_a_vocabulary_phrase_with_small_words_is_searched_whole():
+    from convrec.retrieve.sources import about_words
+
+    rec = tagged_recommender({18: {"tags": ("coming of age",)}, 22: {"tags": ("old age", "coming out")}})
+    turn = rec.recommend(Session(), "a coming of age story", k=3)
+    words = about_words(rec.library, turn.needs)
+    assert "coming of age" in words and not {"coming", "age"} & set(words)  # "of" is no keyword, the phrase is
+    assert turn.recs[0].item.item_id == 18
+    negated = rec.recommend(Session(), "a drama, nothing coming of age", k=3).needs
+    assert "coming of age" not in about_words(rec.library, negated)
+
+
+def test_a_mood_reaches_the_plot_keywords_it_means():
+    # Ranch Feud (a western drama) is keyworded neo noir, Funny Business (a romantic comedy here) soulmates:
+    # neither says "dark" or "romantic"; Silly Summer, the other romantic comedy, has no tag
+    rec = tagged_recommender(
+        {22: {"tags": ("neo noir",)}, 19: {"tags": ("soulmates",), "genres": ("Comedy", "Romance")}}
+    )
+    for text in ("dark and gritty", "黑暗一点的电影"):
+        assert 22 in [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs], text
+    for text in ("something romantic", "浪漫的电影"):
+        assert {r.item.item_id for r in rec.recommend(Session(), text, k=2).recs} == {17, 19}, text
