@@ -138,12 +138,24 @@ def test_a_vocabulary_phrase_with_small_words_is_searched_whole():
 
 
 def test_a_mood_reaches_the_plot_keywords_it_means():
-    # Ranch Feud (a western drama) is keyworded neo noir, Funny Business (a romantic comedy here) soulmates:
-    # neither says "dark" or "romantic"; Silly Summer, the other romantic comedy, has no tag
+    # Ranch Feud (a western drama) is keyworded neo noir, Funny Business (a romantic comedy here) soulmates,
+    # Dusty Trail (a western) terminal illness, Giggles (a comedy) anime (治愈系, iyashikei, is healing anime): none
+    # says "dark", "romantic", "sad" or "heartwarming"; Silly Summer, the other romantic comedy, has no tag
     rec = tagged_recommender(
-        {22: {"tags": ("neo noir",)}, 19: {"tags": ("soulmates",), "genres": ("Comedy", "Romance")}}
+        {
+            22: {"tags": ("neo noir",)},
+            19: {"tags": ("soulmates",), "genres": ("Comedy", "Romance")},
+            12: {"tags": ("terminal illness",)},
+            21: {"tags": ("anime",)},
+        }
     )
-    for text in ("dark and gritty", "黑暗一点的电影"):
-        assert 22 in [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs], text
+    for text, item in (
+        ("dark and gritty", 22),
+        ("黑暗一点的电影", 22),
+        ("a tearjerker", 12),
+        ("催泪的电影", 12),
+        ("治愈系的", 21),
+    ):
+        assert item in [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs], text
     for text in ("something romantic", "浪漫的电影"):
         assert {r.item.item_id for r in rec.recommend(Session(), text, k=2).recs} == {17, 19}, text
