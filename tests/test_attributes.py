@@ -159,3 +159,14 @@ def test_a_mood_reaches_the_plot_keywords_it_means():
         assert item in [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs], text
     for text in ("something romantic", "浪漫的电影"):
         assert {r.item.item_id for r in rec.recommend(Session(), text, k=2).recs} == {17, 19}, text
+
+
+def test_a_moods_genres_weigh_half_where_its_words_reach_attributes():
+    from convrec.core.types import Needs
+
+    pref, mood = SOURCES["pref"], Needs(prefer_genres=("Drama",), about=("tearjerker",))
+    half, full = pref.weight / 2, pref.weight
+    assert pref.turn_weight({}, Query(mood, columns=frozenset({"pref", "about"}))) == half
+    assert pref.turn_weight({}, Query(mood, columns=frozenset({"pref"}))) == full  # no attribute means it
+    liked = Needs(liked=(15,), prefer_genres=("Comedy",))  # "like X but funnier": the likeness's own weight
+    assert pref.turn_weight({}, Query(liked, columns=frozenset({"pref", "about"}))) == full
