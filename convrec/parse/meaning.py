@@ -80,6 +80,28 @@ MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "史诗": (("Adventure", "War", "Action"), ()),
     "约会": (("Romance", "Comedy"), ("Horror", "War")),
     "甜蜜": (("Romance",), ("Horror", "War")),
+    # the same moods in other words, as people say them ("让人感动的电影", "something depressing")
+    **dict.fromkeys(
+        ("touching", "heartbreaking", "emotional", "感动", "伤感", "悲伤", "虐心", "泪目"),
+        (("Drama", "Romance"), ("Comedy", "Horror")),
+    ),
+    **dict.fromkeys(
+        ("depressing", "melancholy", "melancholic", "somber", "sombre", "致郁", "沉重", "绝望"),
+        (("Drama",), ("Comedy", "Children")),
+    ),
+    **dict.fromkeys(
+        ("wholesome", "温暖", "温情"), (("Drama", "Comedy", "Children"), ("Horror", "War", "Crime", "Thriller"))
+    ),
+    **dict.fromkeys(
+        ("cheerful", "joyful", "relaxing", "欢乐", "快乐", "愉快", "放松"), (("Comedy",), ("Horror", "War", "Thriller"))
+    ),
+    **dict.fromkeys(("gripping", "nail-biting", "扣人心弦", "惊心动魄"), (("Thriller",), ("Comedy", "Children"))),
+    **dict.fromkeys(
+        ("thought-provoking", "thought provoking", "philosophical", "发人深省", "引人深思", "有深度"),
+        (("Drama",), ("Children",)),
+    ),
+    **dict.fromkeys(("quirky", "offbeat", "怪诞"), (("Comedy",), ())),
+    **dict.fromkeys(("trippy", "脑洞"), (("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance"))),
 }
 
 # Comparisons that move along a genre: phrase -> (prefer, avoid, exclude).
@@ -161,18 +183,22 @@ TOPICS_ZH: dict[str, tuple[str, ...]] = {
 # nothing or less, and are left out.
 MOOD_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
-        ("uplifting", "feel-good", "feel good", "cheer me up", "rough week", "bad day", "正能量", "开心", "心情不好"),
+        ("uplifting", "feel-good", "feel good", "cheer me up", "rough week", "bad day", "cheerful", "joyful",
+         "正能量", "开心", "心情不好", "欢乐", "快乐", "愉快"),
         ("feel-good", "uplifting", "heartwarming", "inspirational", "friendship", "hope", "underdog"),
     ),
-    **dict.fromkeys(("heartwarming", "温馨", "暖心"), ("heartwarming", "feel-good", "touching")),
+    **dict.fromkeys(
+        ("heartwarming", "温馨", "暖心", "wholesome", "温暖", "温情"), ("heartwarming", "feel-good", "touching")
+    ),
     "治愈": ("heartwarming", "feel-good", "touching", "anime", "slice of life"),  # 治愈系: iyashikei, healing anime
     **dict.fromkeys(("inspiring", "inspirational", "励志"), ("inspirational", "inspiring", "underdog")),
     **dict.fromkeys(
-        ("tear-jerker", "tearjerker", "make me cry", "sad", "催泪", "感人", "哭"),
+        ("tear-jerker", "tearjerker", "make me cry", "sad", "touching", "heartbreaking", "emotional",
+         "催泪", "感人", "哭", "感动", "伤感", "悲伤", "虐心", "泪目"),
         ("tearjerker", "sad", "emotional", "touching", "tragic love", "terminal illness", "dying and death", "cancer"),
     ),
     **dict.fromkeys(
-        ("mind-bending", "mind bending", "mind-blowing", "烧脑"),
+        ("mind-bending", "mind bending", "mind-blowing", "烧脑", "trippy", "脑洞"),
         ("mindfuck", "mind-bending", "twist ending", "complicated", "nonlinear", "surreal"),
     ),
     **dict.fromkeys(("twist", "反转"), ("twist ending", "plot twist")),
@@ -184,29 +210,31 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
         ("dark", "gritty", "黑暗"),
         ("dark", "gritty", "violent", "disturbing", "neo noir", "film noir", "corruption", "psychopath", "vigilante"),
     ),
-    **dict.fromkeys(("bleak", "压抑"), ("depressing", "bleak", "disturbing", "sad")),
     **dict.fromkeys(
-        ("light", "lighthearted", "light-hearted", "silly", "轻松"),
+        ("bleak", "压抑", "depressing", "melancholy", "melancholic", "somber", "sombre", "致郁", "沉重", "绝望"),
+        ("depressing", "bleak", "disturbing", "sad", "melancholy"),
+    ),
+    **dict.fromkeys(
+        ("light", "lighthearted", "light-hearted", "silly", "轻松", "relaxing", "放松"),
         ("funny", "silly", "goofy", "slapstick", "parody", "spoof", "anarchic comedy"),
     ),
-    **dict.fromkeys(("tense", "edge of my seat", "紧张"), ("suspense", "tense", "suspenseful")),
+    **dict.fromkeys(
+        ("tense", "edge of my seat", "紧张", "gripping", "nail-biting", "扣人心弦", "惊心动魄"),
+        ("suspense", "tense", "suspenseful"),
+    ),
+    **dict.fromkeys(
+        ("thought-provoking", "thought provoking", "philosophical", "发人深省", "引人深思", "有深度"),
+        ("thought provoking", "philosophical", "philosophy", "social commentary", "existentialism"),
+    ),
+    **dict.fromkeys(("quirky", "offbeat", "怪诞"), ("quirky", "surreal", "dark comedy", "absurd")),
     **dict.fromkeys(("exciting", "thrilling", "刺激"), ("action-packed", "suspense")),
     **dict.fromkeys(("epic", "史诗"), ("epic",)),
     "热血": ("inspirational", "sports", "epic", "underdog"),
     **dict.fromkeys(
         ("romantic", "浪漫", "甜蜜", "约会"),
-        (
-            "romantic",
-            "romance",
-            "love story",
-            "sweet",
-            "romantic comedy",
-            "love of one's life",
-            "soulmates",
-            "falling in love",
-        ),
+        ("romantic", "romance", "love story", "sweet", "romantic comedy", "love of one's life", "soulmates", "falling in love"),
     ),
-}
+}  # fmt: skip
 
 # Time words -> (first year, last year); each value is relative to `now_year` when it is an offset.
 CENTURY_NOW = ("this century", "21st century", "twenty-first century", "本世纪", "21世纪", "这个世纪", "二十一世纪")
@@ -260,9 +288,10 @@ def _norm(phrase: str) -> str:
     return re.sub(r"[\s-]+", " ", phrase)
 
 
-def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
+def read_meaning(folded: str, genres: set[str], now_year: int, wished: str | None = None) -> Meaning:
     """The preferences, exclusions, English keywords and years that `folded` (lower case) asks for,
-    limited to the catalogue's `genres`.
+    limited to the catalogue's `genres`. Moods are read in `wished` (the same text with its negated
+    words blanked; default `folded`), so that "nothing depressing" prefers no drama.
 
     >>> m = read_meaning("something like inception but funnier", {"Comedy", "Horror"}, 2016)
     >>> m.prefer, m.avoid
@@ -270,6 +299,8 @@ def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
     >>> m = read_meaning("我想看一部关于太空的电影", set(), 2016)
     >>> m.keywords, m.topics
     (('space', 'astronaut'), ('太空',))
+    >>> read_meaning("nothing depressing", {"Drama"}, 2016, wished="nothing           ").prefer
+    ()
     >>> read_meaning("来点治愈系的电影", set(), 2016).about
     ('heartwarming', 'feel-good', 'touching', 'anime', 'slice of life')
     >>> read_meaning("a comedy from this century", set(), 2016).years, read_meaning("近十年的恐怖片", set(), 2016).years
@@ -283,7 +314,7 @@ def read_meaning(folded: str, genres: set[str], now_year: int) -> Meaning:
     read = []
     mood_words = {_norm(k): v for k, v in MOOD_WORDS.items()}
     about = [w for m in _WORDS.finditer(folded) for w in mood_words[_norm(m.group(0))]]
-    for m in _MOOD.finditer(folded):
+    for m in _MOOD.finditer(folded if wished is None else wished):
         read.append(m.span())
         p, a = moods[_norm(m.group(0))]
         prefer += p

@@ -214,7 +214,7 @@ def parse_rules(
     newer = bool(scan.consume(_NEWER))
     if (older or newer) and liked and (year_min, year_max) in ((None, OLD_YEAR_MAX), (now_year - RECENT_YEARS, None)):
         year_min = year_max = None  # "like The Matrix but older, an old film": older than The Matrix
-    meaning = read_meaning(scan.text, set(vocab.values()), now_year)
+    meaning = read_meaning(scan.text, set(vocab.values()), now_year, unnegated(scan.text, cues))  # "nothing sad"
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
     hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
