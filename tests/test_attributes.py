@@ -170,3 +170,9 @@ def test_a_moods_genres_weigh_half_where_its_words_reach_attributes():
     assert pref.turn_weight({}, Query(mood, columns=frozenset({"pref"}))) == full  # no attribute means it
     liked = Needs(liked=(15,), prefer_genres=("Comedy",))  # "like X but funnier": the likeness's own weight
     assert pref.turn_weight({}, Query(liked, columns=frozenset({"pref", "about"}))) == full
+
+
+def test_a_chinese_topic_reaches_the_films_keyworded_with_it():
+    rec = tagged_recommender({16: {"tags": ("mars",)}, 3: {"tags": ("wall street", "stock market")}})
+    assert rec.recommend(Session(), "关于火星的电影", k=3).recs[0].item.item_id == 16
+    assert rec.recommend(Session(), "想看华尔街题材的", k=3).recs[0].item.item_id == 3

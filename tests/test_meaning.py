@@ -57,6 +57,8 @@ def test_time_words_become_year_bounds_relative_to_now(text, years):
 def test_chinese_topics_reach_english_keywords():
     assert {"zombie"} <= set(parse_rules("有没有僵尸电影", MOVIELENS_GENRES).keywords)
     assert {"shark"} <= set(parse_rules("关于鲨鱼的电影", MOVIELENS_GENRES).keywords)
+    assert {"father son relationship"} <= set(parse_rules("讲父子关系的电影", MOVIELENS_GENRES).keywords)
+    assert "space" not in parse_rules("关于宇宙飞船的电影", MOVIELENS_GENRES).keywords  # the longest phrase, not 宇宙
 
 
 def test_a_preference_lasts_until_another_replaces_it_or_the_genre_is_avoided():
