@@ -27,6 +27,7 @@ from .test_pipeline import make_recommender
         ("来一部烧脑的电影", ("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance"), ()),
         ("让人感动的电影", ("Drama", "Romance"), ("Comedy", "Horror"), ()),  # a mood in other words
         ("something depressing", ("Drama",), ("Comedy", "Children"), ()),
+        ("something intense", ("Thriller", "Action"), ("Comedy", "Children"), ()),
         ("nothing depressing please", (), (), ()),  # a negated mood asks for nothing
         ("我不想看压抑的片子", (), (), ()),
         ("nothing sad, please", (), (), ()),
@@ -97,6 +98,8 @@ def test_moods_and_topics_name_the_attribute_words_they_mean():
     assert "alien invasion" in parse_rules("外星人入侵地球的电影", MOVIELENS_GENRES, now_year=2016).about
     assert "terminal illness" in parse_rules("让人感动的电影", MOVIELENS_GENRES, now_year=2016).about
     assert not parse_rules("nothing depressing please", MOVIELENS_GENRES, now_year=2016).about
+    assert "surreal" in parse_rules("something weird", MOVIELENS_GENRES, now_year=2016).about
+    assert "nostalgia" in parse_rules("怀旧的电影", MOVIELENS_GENRES, now_year=2016).about
     u = parse_rules("周末约会想看点浪漫甜蜜的爱情片", MOVIELENS_GENRES, now_year=2016)
     assert "romantic" in u.about and u.include_genres == ("Romance",)
 

@@ -100,7 +100,14 @@ MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("thought-provoking", "thought provoking", "philosophical", "发人深省", "引人深思", "有深度"),
         (("Drama",), ("Children",)),
     ),
-    **dict.fromkeys(("quirky", "offbeat", "怪诞"), (("Comedy",), ())),
+    **dict.fromkeys(("quirky", "offbeat", "whimsical", "怪诞"), (("Comedy",), ())),
+    **dict.fromkeys(
+        ("hopeful", "optimistic", "happy ending", "乐观"), (("Comedy", "Drama"), ("Horror", "War", "Crime", "Thriller"))
+    ),
+    **dict.fromkeys(("intense", "激烈", "紧凑"), (("Thriller", "Action"), ("Comedy", "Children"))),
+    **dict.fromkeys(
+        ("violent", "暴力"), (("Crime", "Thriller", "Action"), ("Comedy", "Children", "Animation", "Musical"))
+    ),
     **dict.fromkeys(("trippy", "脑洞"), (("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance"))),
 }
 
@@ -217,7 +224,7 @@ TOPICS_ZH: dict[str, tuple[str, ...]] = {
 MOOD_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         ("uplifting", "feel-good", "feel good", "cheer me up", "rough week", "bad day", "cheerful", "joyful",
-         "正能量", "开心", "心情不好", "欢乐", "快乐", "愉快"),
+         "hopeful", "optimistic", "happy ending", "正能量", "开心", "心情不好", "欢乐", "快乐", "愉快", "乐观"),
         ("feel-good", "uplifting", "heartwarming", "inspirational", "friendship", "hope", "underdog"),
     ),
     **dict.fromkeys(
@@ -240,7 +247,7 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
         ("cozy", "heartwarming", "feel-good", "charming", "christmas", "small town", "friendship"),
     ),
     **dict.fromkeys(
-        ("dark", "gritty", "黑暗"),
+        ("dark", "gritty", "violent", "黑暗", "暴力"),
         ("dark", "gritty", "violent", "disturbing", "neo noir", "film noir", "corruption", "psychopath", "vigilante"),
     ),
     **dict.fromkeys(
@@ -252,14 +259,17 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
         ("funny", "silly", "goofy", "slapstick", "parody", "spoof", "anarchic comedy"),
     ),
     **dict.fromkeys(
-        ("tense", "edge of my seat", "紧张", "gripping", "nail-biting", "扣人心弦", "惊心动魄"),
+        ("tense", "edge of my seat", "intense", "gripping", "nail-biting", "紧张", "扣人心弦", "惊心动魄", "激烈", "紧凑"),
         ("suspense", "tense", "suspenseful"),
     ),
     **dict.fromkeys(
         ("thought-provoking", "thought provoking", "philosophical", "发人深省", "引人深思", "有深度"),
         ("thought provoking", "philosophical", "philosophy", "social commentary", "existentialism"),
     ),
-    **dict.fromkeys(("quirky", "offbeat", "怪诞"), ("quirky", "surreal", "dark comedy", "absurd")),
+    **dict.fromkeys(("quirky", "offbeat", "whimsical", "怪诞"), ("quirky", "surreal", "dark comedy", "absurd")),
+    **dict.fromkeys(("weird", "bizarre", "surreal", "诡异"), ("surreal", "bizarre", "dreamlike", "absurd", "quirky")),
+    **dict.fromkeys(("atmospheric", "moody", "氛围"), ("atmospheric", "moody", "dreamlike")),
+    **dict.fromkeys(("nostalgic", "怀旧"), ("nostalgic", "nostalgia", "coming of age")),
     **dict.fromkeys(("exciting", "thrilling", "刺激"), ("action-packed", "suspense")),
     **dict.fromkeys(("epic", "史诗"), ("epic",)),
     "热血": ("inspirational", "sports", "epic", "underdog"),
