@@ -109,3 +109,23 @@ def _titles():
     from convrec.data.titles import TitleMatcher
 
     return TitleMatcher([Item(1, "The Matrix", 1999, ("Action", "Sci-Fi"))])
+
+
+@pytest.mark.shared
+def test_the_words_moods_and_chinese_topics_name_are_attributes_of_the_knowledge_tables(shared_data):
+    import numpy as np
+
+    from convrec.data.loaders import load_catalog
+    from convrec.parse.meaning import MOOD_WORDS, TOPICS_ZH
+    from convrec.retrieve.attributes import Attributes
+
+    tables = ["tmdb-5000", "tmdb-top10k", "movies-dataset/keywords.csv", "imdb-5000"]
+    items = list(
+        load_catalog(shared_data / "ml-latest-small", knowledge=[shared_data / t for t in tables]).items.values()
+    )
+    names = set(Attributes.from_items(items, np.zeros((len(items), 0))).names)
+    said = {
+        " ".join(w.replace("-", " ").split()) for words in (*MOOD_WORDS.values(), *TOPICS_ZH.values()) for w in words
+    }
+    missing = sorted(said - names)  # the others are reached by meaning alone ("cozy" -> heartwarming)
+    assert len(missing) <= 0.02 * len(said), missing
