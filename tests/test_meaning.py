@@ -28,9 +28,9 @@ from .test_pipeline import make_recommender
         ("让人感动的电影", ("Drama", "Romance"), ("Comedy", "Horror"), ()),  # a mood in other words
         ("something depressing", ("Drama",), ("Comedy", "Children"), ()),
         ("something intense", ("Thriller", "Action"), ("Comedy", "Children"), ()),
-        ("nothing depressing please", (), (), ()),  # a negated mood asks for nothing
-        ("我不想看压抑的片子", (), (), ()),
-        ("nothing sad, please", (), (), ()),
+        ("nothing depressing please", (), ("Drama",), ()),  # a negated mood avoids what it would prefer
+        ("我不想看压抑的片子", (), ("Drama",), ()),
+        ("nothing violent", (), ("Crime", "Thriller", "Action"), ()),
     ],
 )
 def test_moods_and_comparisons_move_along_genres(text, prefer, avoid, exclude):

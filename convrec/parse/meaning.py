@@ -333,8 +333,9 @@ def _norm(phrase: str) -> str:
 
 def read_meaning(folded: str, genres: set[str], now_year: int, wished: str | None = None) -> Meaning:
     """The preferences, exclusions, English keywords and years that `folded` (lower case) asks for,
-    limited to the catalogue's `genres`. Moods are read in `wished` (the same text with its negated
-    words blanked; default `folded`), so that "nothing depressing" prefers no drama.
+    limited to the catalogue's `genres`. A mood counts where `wished` (the same text with its negated
+    words blanked; default `folded`) still holds it; a negated one avoids the genres it would prefer,
+    so that "nothing depressing" prefers no drama but avoids it.
 
     >>> m = read_meaning("something like inception but funnier", {"Comedy", "Horror"}, 2016)
     >>> m.prefer, m.avoid
@@ -342,8 +343,9 @@ def read_meaning(folded: str, genres: set[str], now_year: int, wished: str | Non
     >>> m = read_meaning("我想看一部关于太空的电影", set(), 2016)
     >>> m.keywords, m.topics
     (('space', 'astronaut'), ('太空',))
-    >>> read_meaning("nothing depressing", {"Drama"}, 2016, wished="nothing           ").prefer
-    ()
+    >>> m = read_meaning("nothing depressing", {"Drama"}, 2016, wished="nothing           ")
+    >>> m.prefer, m.avoid
+    ((), ('Drama',))
     >>> read_meaning("来点治愈系的电影", set(), 2016).about
     ('heartwarming', 'feel-good', 'touching', 'anime', 'slice of life')
     >>> read_meaning("a comedy from this century", set(), 2016).years, read_meaning("近十年的恐怖片", set(), 2016).years
@@ -357,11 +359,12 @@ def read_meaning(folded: str, genres: set[str], now_year: int, wished: str | Non
     read = []
     mood_words = {_norm(k): v for k, v in MOOD_WORDS.items()}
     about = [w for m in _WORDS.finditer(folded) for w in mood_words[_norm(m.group(0))]]
-    for m in _MOOD.finditer(folded if wished is None else wished):
+    felt = {m.span() for m in _MOOD.finditer(folded if wished is None else wished)}
+    for m in _MOOD.finditer(folded):
         read.append(m.span())
         p, a = moods[_norm(m.group(0))]
-        prefer += p
-        avoid += a
+        prefer += p if m.span() in felt else ()
+        avoid += a if m.span() in felt else p  # "nothing violent": a negated mood's genres are avoided
     spans = []
     for m in _MOVE.finditer(folded):
         spans.append(m.span())
