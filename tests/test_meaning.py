@@ -31,6 +31,8 @@ from .test_pipeline import make_recommender
         ("nothing depressing please", (), ("Drama",), ()),  # a negated mood avoids what it would prefer
         ("我不想看压抑的片子", (), ("Drama",), ()),
         ("nothing violent", (), ("Crime", "Thriller", "Action"), ()),
+        ("nothing too dark", (), ("Crime", "Thriller", "Drama"), ()),  # a hedge avoids as a negation does
+        ("不要太黑暗的", (), ("Crime", "Thriller", "Drama"), ()),
     ],
 )
 def test_moods_and_comparisons_move_along_genres(text, prefer, avoid, exclude):
@@ -98,6 +100,7 @@ def test_moods_and_topics_name_the_attribute_words_they_mean():
     assert "alien invasion" in parse_rules("外星人入侵地球的电影", MOVIELENS_GENRES, now_year=2016).about
     assert "terminal illness" in parse_rules("让人感动的电影", MOVIELENS_GENRES, now_year=2016).about
     assert not parse_rules("nothing depressing please", MOVIELENS_GENRES, now_year=2016).about
+    assert not parse_rules("nothing too dark", MOVIELENS_GENRES, now_year=2016).about
     assert "surreal" in parse_rules("something weird", MOVIELENS_GENRES, now_year=2016).about
     assert "nostalgia" in parse_rules("怀旧的电影", MOVIELENS_GENRES, now_year=2016).about
     u = parse_rules("周末约会想看点浪漫甜蜜的爱情片", MOVIELENS_GENRES, now_year=2016)
