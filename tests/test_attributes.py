@@ -123,3 +123,56 @@ def test_a_message_that_is_a_title_still_finds_it():
         {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar",)}}
     )
     assert 10 in [r.item.item_id for r in rec.recommend(Session(), "The Cellar", k=3).recs]
+
+
+def test_a_vocabulary_phrase_with_small_words_is_searched_whole():
+    from convrec.retrieve.sources import about_words
+
+    rec = tagged_recommender({18: {"tags": ("coming of age",)}, 22: {"tags": ("old age", "coming out")}})
+    turn = rec.recommend(Session(), "a coming of age story", k=3)
+    words = about_words(rec.library, turn.needs)
+    assert "coming of age" in words and not {"coming", "age"} & set(words)  # "of" is no keyword, the phrase is
+    assert turn.recs[0].item.item_id == 18
+    negated = rec.recommend(Session(), "a drama, nothing coming of age", k=3).needs
+    assert "coming of age" not in about_words(rec.library, negated)
+
+
+def test_a_mood_reaches_the_plot_keywords_it_means():
+    # Ranch Feud (a western drama) is keyworded neo noir, Funny Business (a romantic comedy here) soulmates,
+    # Dusty Trail (a western) terminal illness, Giggles (a comedy) anime (治愈系, iyashikei, is healing anime): none
+    # says "dark", "romantic", "sad" or "heartwarming"; Silly Summer, the other romantic comedy, has no tag
+    rec = tagged_recommender(
+        {
+            22: {"tags": ("neo noir",)},
+            19: {"tags": ("soulmates",), "genres": ("Comedy", "Romance")},
+            12: {"tags": ("terminal illness",)},
+            21: {"tags": ("anime",)},
+        }
+    )
+    for text, item in (
+        ("dark and gritty", 22),
+        ("黑暗一点的电影", 22),
+        ("a tearjerker", 12),
+        ("催泪的电影", 12),
+        ("治愈系的", 21),
+    ):
+        assert item in [r.item.item_id for r in rec.recommend(Session(), text, k=3).recs], text
+    for text in ("something romantic", "浪漫的电影"):
+        assert {r.item.item_id for r in rec.recommend(Session(), text, k=2).recs} == {17, 19}, text
+
+
+def test_a_moods_genres_weigh_half_where_its_words_reach_attributes():
+    from convrec.core.types import Needs
+
+    pref, mood = SOURCES["pref"], Needs(prefer_genres=("Drama",), about=("tearjerker",))
+    half, full = pref.weight / 2, pref.weight
+    assert pref.turn_weight({}, Query(mood, columns=frozenset({"pref", "about"}))) == half
+    assert pref.turn_weight({}, Query(mood, columns=frozenset({"pref"}))) == full  # no attribute means it
+    liked = Needs(liked=(15,), prefer_genres=("Comedy",))  # "like X but funnier": the likeness's own weight
+    assert pref.turn_weight({}, Query(liked, columns=frozenset({"pref", "about"}))) == full
+
+
+def test_a_chinese_topic_reaches_the_films_keyworded_with_it():
+    rec = tagged_recommender({16: {"tags": ("mars",)}, 3: {"tags": ("wall street", "stock market")}})
+    assert rec.recommend(Session(), "关于火星的电影", k=3).recs[0].item.item_id == 16
+    assert rec.recommend(Session(), "想看华尔街题材的", k=3).recs[0].item.item_id == 3

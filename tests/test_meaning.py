@@ -25,6 +25,14 @@ from .test_pipeline import make_recommender
             (),
         ),
         ("来一部烧脑的电影", ("Sci-Fi", "Mystery", "Thriller"), ("Children", "Romance"), ()),
+        ("让人感动的电影", ("Drama", "Romance"), ("Comedy", "Horror"), ()),  # a mood in other words
+        ("something depressing", ("Drama",), ("Comedy", "Children"), ()),
+        ("something intense", ("Thriller", "Action"), ("Comedy", "Children"), ()),
+        ("nothing depressing please", (), ("Drama",), ()),  # a negated mood avoids what it would prefer
+        ("我不想看压抑的片子", (), ("Drama",), ()),
+        ("nothing violent", (), ("Crime", "Thriller", "Action"), ()),
+        ("nothing too dark", (), ("Crime", "Thriller", "Drama"), ()),  # a hedge avoids as a negation does
+        ("不要太黑暗的", (), ("Crime", "Thriller", "Drama"), ()),
     ],
 )
 def test_moods_and_comparisons_move_along_genres(text, prefer, avoid, exclude):
@@ -52,6 +60,8 @@ def test_time_words_become_year_bounds_relative_to_now(text, years):
 def test_chinese_topics_reach_english_keywords():
     assert {"zombie"} <= set(parse_rules("有没有僵尸电影", MOVIELENS_GENRES).keywords)
     assert {"shark"} <= set(parse_rules("关于鲨鱼的电影", MOVIELENS_GENRES).keywords)
+    assert {"father son relationship"} <= set(parse_rules("讲父子关系的电影", MOVIELENS_GENRES).keywords)
+    assert "space" not in parse_rules("关于宇宙飞船的电影", MOVIELENS_GENRES).keywords  # the longest phrase, not 宇宙
 
 
 def test_a_preference_lasts_until_another_replaces_it_or_the_genre_is_avoided():
@@ -88,6 +98,11 @@ def test_older_than_the_liked_film_wins_over_a_generic_old():
 
 def test_moods_and_topics_name_the_attribute_words_they_mean():
     assert "alien invasion" in parse_rules("外星人入侵地球的电影", MOVIELENS_GENRES, now_year=2016).about
+    assert "terminal illness" in parse_rules("让人感动的电影", MOVIELENS_GENRES, now_year=2016).about
+    assert not parse_rules("nothing depressing please", MOVIELENS_GENRES, now_year=2016).about
+    assert not parse_rules("nothing too dark", MOVIELENS_GENRES, now_year=2016).about
+    assert "surreal" in parse_rules("something weird", MOVIELENS_GENRES, now_year=2016).about
+    assert "nostalgia" in parse_rules("怀旧的电影", MOVIELENS_GENRES, now_year=2016).about
     u = parse_rules("周末约会想看点浪漫甜蜜的爱情片", MOVIELENS_GENRES, now_year=2016)
     assert "romantic" in u.about and u.include_genres == ("Romance",)
 
@@ -97,3 +112,23 @@ def _titles():
     from convrec.data.titles import TitleMatcher
 
     return TitleMatcher([Item(1, "The Matrix", 1999, ("Action", "Sci-Fi"))])
+
+
+@pytest.mark.shared
+def test_the_words_moods_and_chinese_topics_name_are_attributes_of_the_knowledge_tables(shared_data):
+    import numpy as np
+
+    from convrec.data.loaders import load_catalog
+    from convrec.parse.meaning import MOOD_WORDS, TOPICS_ZH
+    from convrec.retrieve.attributes import Attributes
+
+    tables = ["tmdb-5000", "tmdb-top10k", "movies-dataset/keywords.csv", "imdb-5000"]
+    items = list(
+        load_catalog(shared_data / "ml-latest-small", knowledge=[shared_data / t for t in tables]).items.values()
+    )
+    names = set(Attributes.from_items(items, np.zeros((len(items), 0))).names)
+    said = {
+        " ".join(w.replace("-", " ").split()) for words in (*MOOD_WORDS.values(), *TOPICS_ZH.values()) for w in words
+    }
+    missing = sorted(said - names)  # the others are reached by meaning alone ("cozy" -> heartwarming)
+    assert len(missing) <= 0.02 * len(said), missing

@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
 from convrec.core.text import IDEOGRAPHS
@@ -218,12 +219,14 @@ def parse_rules(
     newer = bool(scan.consume(_NEWER))
     if (older or newer) and liked and (year_min, year_max) in ((None, OLD_YEAR_MAX), (now_year - RECENT_YEARS, None)):
         year_min = year_max = None  # "like The Matrix but older, an old film": older than The Matrix
-    meaning = read_meaning(scan.text, set(vocab.values()), now_year)
+    hedged = [replace(c, kind="not") for c in cues]  # "nothing sad", "not too dark": no such mood is wished
+    meaning = read_meaning(scan.text, set(vocab.values()), now_year, unnegated(scan.text, hedged))
     # a genre word inside a comparison ("更搞笑", "不要那么吓人") is read there, as a preference
     hits = [h for h in hits if not any(a <= h.start < b for a, b in meaning.spans)]
     genres_read = read_genres(scan.text, hits, cues)
     refused = genres_read.refused
     wanted = read_meaning(unnegated(scan.text, cues, refused), set(vocab.values()), now_year)  # "不要僵尸": no topic
+    about = read_meaning(unnegated(scan.text, hedged, refused), set(), now_year).about  # nor a hedged mood's words
     topics = [  # a wanted genre named by its topic ("a heist movie") keeps the topic for the text search
         w
         for h in hits
@@ -258,7 +261,7 @@ def parse_rules(
                 (*wanted.topics, *keywords_of(unnegated(scan.text, cues, refused)), *topics, *wanted.keywords)
             )
         ),
-        about=wanted.about,
+        about=about,
         text=original,
         language=detect(original),
         older=older,
