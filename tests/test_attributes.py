@@ -8,13 +8,16 @@ import numpy as np
 from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
+from convrec.core.types import Needs
 from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
+from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import SOURCES, Query
+from convrec.retrieve.sources.builtin import moved_genres
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {
@@ -123,3 +126,57 @@ def test_a_message_that_is_a_title_still_finds_it():
         {10: {"tags": (), "text": "A family moves into an old farmhouse."}, 9: {"tags": ("cellar",)}}
     )
     assert 10 in [r.item.item_id for r in rec.recommend(Session(), "The Cellar", k=3).recs]
+
+
+def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off():
+    # Quiet Drama and Love in Paris share no tag with Night Terror; Quiet Drama shares its director
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other",)}
+    changes = {i: {"people": names} for i, names in people.items()}
+    rec = tagged_recommender(changes)
+    rows = np.array([rec.index.position[i] for i in (18, 17)])
+    liked = [rec.index.position[9]]
+    quiet, paris = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
+    assert quiet > paris == 0.0
+    both = rec.attributes.likeness(rows, liked, rec.encoder)
+    assert both[0] > both[1]  # with every part, the shared director still counts
+    off = replace(rec.attributes, likeness_weights={**rec.attributes.likeness_weights, "people": 0.0})
+    assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
+
+
+def test_the_likeness_weights_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("CONVREC_LIKENESS", '{"keywords": 0, "people": 2}')
+    settings = Settings(llm="none")
+    assert settings.likeness == {"keywords": 0, "people": 2}
+    base = tiny_catalog()
+    attrs = Attributes.from_items(list(base.items.values()), np.zeros((len(base.items), 0)), settings.likeness)
+    assert attrs.likeness_weights["keywords"] == 0 and attrs.likeness_weights["people"] == 2
+    assert attrs.likeness_weights["genres"] == LIKENESS_WEIGHTS["genres"]
+
+
+def test_like_x_brings_the_films_most_like_it_among_the_candidates():
+    # "like Space Station": its shortlist holds the films most like it, whatever the other sources bring
+    rec = tagged_recommender()
+    needs = Needs(liked=(15,), text="like Space Station")
+    column = SOURCES["attr"].column(rec.library, Query(needs))
+    assert column is not None
+    top = column.top(np.ones(len(rec.index.ids), bool), 3).tolist()
+    assert top[0] == 15 and 23 in top  # itself, then Alien Comedy (its aliens) among the nearest
+    alike = column.at(np.array([rec.index.position[i] for i in (23, 12)]))
+    assert alike[0] > alike[1]  # Alien Comedy is more like it than Dusty Trail
+
+
+def test_but_y_moves_the_genres_x_is_compared_by():
+    rec = tagged_recommender()
+    liked = [rec.index.position[15]]  # Space Station: Sci-Fi, Action
+    needs = Needs(
+        liked=(15,), prefer_genres=("Comedy",), avoid_genres=("Action",), text="like Space Station but funnier"
+    )
+    wanted = moved_genres(rec.library, needs, liked)
+    assert wanted is not None
+    assert {g for g, w in zip(rec.library.filters.genres, wanted) if w} == {"Sci-Fi", "Comedy"}
+    assert moved_genres(rec.library, Needs(liked=(15,)), liked) is None  # no Y: X's own genres
+    # Alien Comedy (Comedy, Sci-Fi); Six Guns (Western, Action); Quiet Drama (Drama)
+    rows = np.array([rec.index.position[i] for i in (23, 13, 18)])
+    moved = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"], genres=wanted).tolist()
+    plain = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert moved == [1.0, 0.0, 0.0] and plain[1] > plain[2]  # Six Guns shares Action with X, nothing with what Y asks

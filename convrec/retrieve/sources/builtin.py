@@ -6,16 +6,26 @@ its own file (`convrec.retrieve.sources.conv`), as a new source would be.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from convrec.core.text import CJK
 from convrec.core.types import Needs
+from convrec.retrieve.attributes import LIKENESS_PARTS, Attributes
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.images import ImageIndex
 from convrec.retrieve.search import title_discounted
-from convrec.retrieve.sources.base import Column, Library, PerRow, Plain, Popular, Query, Scored, liked_rows
+from convrec.retrieve.sources.base import (
+    Column,
+    Library,
+    PerRow,
+    Plain,
+    Popular,
+    Query,
+    Scored,
+    liked_rows,
+)
 
 
 class Text(Plain):
@@ -149,17 +159,50 @@ class Proposed:
 
 
 class Attr(Plain):
-    """ "Like X": how much of what makes the liked items themselves a candidate shares (genres and
-    attributes, `Attributes.likeness`), beside who liked it (CF). Scores candidates, adds none."""
+    """ "Like X": how much of what makes the liked items themselves a candidate shares (genres,
+    keywords, their meaning and people, `Attributes.likeness`), beside who liked it
+    (CF); its shortlist is the most alike of the catalogue. Where Y moves the genres ("like Die Hard
+    but funnier"), the genres compared are X's moved by Y (`moved_genres`)."""
 
     name, weight = "attr", 0.4
 
     def column(self, library: Library, query: Query) -> Column | None:
-        attributes = library.attributes
-        if not query.needs.liked or attributes is None:
+        attributes, needs = library.attributes, query.needs
+        if not needs.liked or attributes is None:
             return None
-        liked = liked_rows(library, query.needs)
-        return Scored(lambda rows: attributes.likeness(rows, liked, library.encoder))
+        liked, parts = liked_rows(library, needs), LIKENESS_PARTS
+        if moves(needs):  # "but Y" asks for a change: X's people make more of X (Bruce Willis: Pulp Fiction)
+            parts = tuple(p for p in parts if p != "people")
+        return PerRow(library, likeness(library, attributes, liked, parts, moved_genres(library, needs, liked)))
+
+
+def moves(needs: Needs) -> bool:
+    """Whether the request moves away from the liked items ("like X but funnier", "... but newer")."""
+    return bool(needs.prefer_genres or needs.avoid_genres or needs.exclude_genres or needs.year_min or needs.year_max)
+
+
+def likeness(
+    library: Library, attributes: Attributes, liked: list[int], parts: Iterable[str] = LIKENESS_PARTS,
+    genres: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Per catalogue row, its likeness to the `liked` rows (`Attributes.likeness`)."""
+    rows = np.arange(len(library.index.ids))
+    return attributes.likeness(rows, liked, library.encoder, parts, genres)
+
+
+def moved_genres(library: Library, needs: Needs, liked: list[int]) -> np.ndarray | None:
+    """The genres "like X but Y" asks for, one 0/1 row over the filters' genres: X's, with Y's
+    preferred ones added and its avoided and excluded ones taken away ("like Die Hard but funnier":
+    Action, Crime, Thriller and Comedy); None when Y moves no genre."""
+    filters = library.filters
+    if filters is None or not liked or not (needs.prefer_genres or needs.avoid_genres or needs.exclude_genres):
+        return None
+    wanted = filters.genre_matrix[liked].max(axis=0).astype(np.float32)
+    for genres, value in ((needs.prefer_genres, 1.0), (needs.avoid_genres, 0.0), (needs.exclude_genres, 0.0)):
+        for genre in genres:
+            if genre in filters.genres:
+                wanted[filters.genres.index(genre)] = value
+    return wanted
 
 
 class Pref(Plain):
@@ -173,8 +216,7 @@ class Pref(Plain):
         needs, filters, attributes = query.needs, library.filters, library.attributes
         share = filters.genre_share(needs.prefer_genres) if needs.prefer_genres and filters is not None else None
         liked = liked_rows(library, needs)
-        but = needs.prefer_genres or needs.avoid_genres or needs.exclude_genres or needs.year_min or needs.year_max
-        if liked and but and attributes is not None:
+        if liked and moves(needs) and attributes is not None:
             return PerRow(library, attributes.like_but(liked, library.encoder, share))
         return None if share is None else PerRow(library, share)
 
@@ -194,7 +236,7 @@ class About(Plain):
             return None
         liked = liked_rows(library, query.needs)
         if liked:
-            about *= attributes.likeness(np.arange(len(about)), liked, library.encoder)
+            about *= likeness(library, attributes, liked, genres=moved_genres(library, query.needs, liked))
         return PerRow(library, about)
 
 
