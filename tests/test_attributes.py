@@ -154,15 +154,24 @@ def test_the_likeness_weights_come_from_the_settings(monkeypatch):
 
 
 def test_like_x_brings_the_films_most_like_it_among_the_candidates():
-    # "like Space Station": its shortlist holds the films most like it, whatever the other sources bring
+    # "like Space Station": the shortlists hold the films most like it, whatever the other sources bring
     rec = tagged_recommender()
     needs = Needs(liked=(15,), text="like Space Station")
-    column = SOURCES["attr"].column(rec.library, Query(needs))
-    assert column is not None
-    top = column.top(np.ones(len(rec.index.ids), bool), 3).tolist()
-    assert top[0] == 15 and 23 in top  # itself, then Alien Comedy (its aliens) among the nearest
-    alike = column.at(np.array([rec.index.position[i] for i in (23, 12)]))
-    assert alike[0] > alike[1]  # Alien Comedy is more like it than Dusty Trail
+    everything = np.ones(len(rec.index.ids), bool)
+    alike, genres = (SOURCES[name].column(rec.library, Query(needs)) for name in ("alike", "attr"))
+    assert alike is not None and genres is not None
+    top = alike.top(everything, 2).tolist()
+    assert top == [15, 23]  # itself, then Alien Comedy (its aliens)
+    assert genres.top(everything, 2).tolist() == [15, 16]  # by genres: Robot Dawn (Sci-Fi)
+    scores = alike.at(np.array([rec.index.position[i] for i in (23, 12)]))
+    assert scores[0] > scores[1]  # Alien Comedy is more like it than Dusty Trail
+
+
+def test_without_keywords_or_people_likeness_is_the_genres_alone():
+    rec = tagged_recommender()
+    bare = Needs(liked=(12,), text="like Dusty Trail")  # no tags, no people
+    assert SOURCES["alike"].column(rec.library, Query(bare)) is None
+    assert SOURCES["attr"].column(rec.library, Query(bare)) is not None
 
 
 def test_but_y_moves_the_genres_x_is_compared_by():

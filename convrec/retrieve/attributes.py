@@ -268,6 +268,18 @@ class Attributes:
         return self.matrix.tocsc()
 
     # -- "like X" ---------------------------------------------------------------------------------
+    def knows(self, liked_rows: Sequence[int]) -> bool:
+        """Whether any of the liked rows has attributes or people to be alike in (beyond genres).
+
+        >>> a = Attributes.from_items([Item(1, "A", tags=("heist",)), Item(2, "B"), Item(3, "C", people=("Ann",))],
+        ...                           np.zeros((3, 0)))
+        >>> a.knows([0]), a.knows([1]), a.knows([2])
+        (True, False, True)
+        """
+        liked = list(liked_rows)
+        people = self.people[liked].getnnz() if self.people is not None else 0
+        return bool(liked) and bool(self.matrix[liked].getnnz() or people)
+
     def likeness(
         self, rows: np.ndarray, liked_rows: Sequence[int], encoder: Encoder, parts: Iterable[str] = LIKENESS_PARTS,
         genres: np.ndarray | None = None,
