@@ -162,9 +162,11 @@ def test_like_x_brings_the_films_most_like_it_among_the_candidates():
     assert alike is not None and genres is not None
     top = alike.top(everything, 2).tolist()
     assert top == [15, 23]  # itself, then Alien Comedy (its aliens)
-    assert genres.top(everything, 2).tolist() == [15, 16]  # by genres: Robot Dawn (Sci-Fi)
-    scores = alike.at(np.array([rec.index.position[i] for i in (23, 12)]))
+    assert genres.top(everything, 2).tolist() == []  # the genres score candidates only
+    rows = np.array([rec.index.position[i] for i in (23, 12, 16)])
+    scores = alike.at(rows)
     assert scores[0] > scores[1]  # Alien Comedy is more like it than Dusty Trail
+    assert genres.at(rows)[2] > genres.at(rows)[0]  # Robot Dawn shares more of its genres
 
 
 def test_without_keywords_or_people_likeness_is_the_genres_alone():

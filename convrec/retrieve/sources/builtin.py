@@ -162,7 +162,8 @@ class Proposed:
 class Attr(Plain):
     """ "Like X" by genres: how much of the liked items' genres a candidate shares (Jaccard), beside
     who liked it (CF) and what it is about (`Alike`); where Y moves the genres ("like Die Hard but
-    funnier"), X's genres moved by Y (`moved_genres`). Its shortlist is the most alike."""
+    funnier"), X's genres moved by Y (`moved_genres`). It scores candidates and adds none: the films
+    that share the most genres are many, and the popular ones among them say nothing of X."""
 
     name, weight = "attr", 0.4
 
@@ -171,7 +172,8 @@ class Attr(Plain):
         if not needs.liked or attributes is None:
             return None
         liked = liked_rows(library, needs)
-        return PerRow(library, likeness(library, attributes, liked, ["genres"], moved_genres(library, needs, liked)))
+        shared = likeness(library, attributes, liked, ["genres"], moved_genres(library, needs, liked))
+        return Scored(lambda rows: shared[rows])
 
 
 class Alike(Plain):
