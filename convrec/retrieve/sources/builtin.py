@@ -184,7 +184,7 @@ class Alike(Plain):
     Hard but funnier"): then they are left out. Weighed apart from the genres (`Attr`), so that
     knowledge weighs where it is and genres alone weigh what they did: on the content suite with
     knowledge tables, one column of all four parts at 0.4 answered like 0.629 and like-but 0.400,
-    at 1.0 0.700 and 0.446, but brought the default index's like from 0.500 to about 0.39."""
+    at 1.0 0.700 and 0.446, but brought the default index's like from 0.500 to 0.400."""
 
     name, weight = "alike", 1.0
 
