@@ -4,6 +4,7 @@ by meaning, and "like X" shares what X is."""
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
@@ -11,6 +12,7 @@ from convrec.core.config import Settings
 from convrec.core.types import Needs
 from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
+from convrec.data.loaders import load_catalog
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
 from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
@@ -191,3 +193,15 @@ def test_but_y_moves_the_genres_x_is_compared_by():
     moved = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"], genres=wanted).tolist()
     plain = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
     assert moved == [1.0, 0.0, 0.0] and plain[1] > plain[2]  # Six Guns shares Action with X, nothing with what Y asks
+
+
+@pytest.mark.shared
+def test_the_people_of_a_film_bring_its_directors_other_films(shared_data):
+    cat = load_catalog(shared_data / "ml-latest-small", knowledge=[shared_data / "imdb-5000"])
+    items = list(cat.items.values())
+    attrs = Attributes.from_items(items, np.zeros((len(items), 0)))
+    row = {it.label(): r for r, it in enumerate(items)}
+    near = attrs.likeness(np.arange(len(items)), [row["Pulp Fiction (1994)"]], HashEncoder(), ["people"])
+    near[row["Pulp Fiction (1994)"]] = 0
+    top = {items[r].label() for r in np.argsort(-near)[:10]}
+    assert {"Reservoir Dogs (1992)", "Jackie Brown (1997)", "Inglourious Basterds (2009)"} <= top, top
