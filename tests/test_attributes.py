@@ -4,17 +4,22 @@ by meaning, and "like X" shares what X is."""
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from convrec.chat.recommender import Recommender
 from convrec.chat.session import Session
 from convrec.core.config import Settings
+from convrec.core.types import Needs
 from convrec.data.catalog import Catalog
 from convrec.data.documents import item_text
+from convrec.data.loaders import load_catalog
 from convrec.parse.lexicon import MOVIELENS_GENRES
 from convrec.parse.rules import parse_rules
+from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import SOURCES, Query
+from convrec.retrieve.sources.builtin import moved_genres
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {
@@ -176,3 +181,80 @@ def test_a_chinese_topic_reaches_the_films_keyworded_with_it():
     rec = tagged_recommender({16: {"tags": ("mars",)}, 3: {"tags": ("wall street", "stock market")}})
     assert rec.recommend(Session(), "关于火星的电影", k=3).recs[0].item.item_id == 16
     assert rec.recommend(Session(), "想看华尔街题材的", k=3).recs[0].item.item_id == 3
+
+
+def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off():
+    # Quiet Drama and Love in Paris share no tag with Night Terror; Quiet Drama shares its director
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other",)}
+    changes = {i: {"people": names} for i, names in people.items()}
+    rec = tagged_recommender(changes)
+    rows = np.array([rec.index.position[i] for i in (18, 17)])
+    liked = [rec.index.position[9]]
+    quiet, paris = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
+    assert quiet > paris == 0.0
+    both = rec.attributes.likeness(rows, liked, rec.encoder)
+    assert both[0] > both[1]  # with every part, the shared director still counts
+    off = replace(rec.attributes, likeness_weights={**rec.attributes.likeness_weights, "people": 0.0})
+    assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
+
+
+def test_the_likeness_weights_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("CONVREC_LIKENESS", '{"keywords": 0, "people": 2}')
+    settings = Settings(llm="none")
+    assert settings.likeness == {"keywords": 0, "people": 2}
+    base = tiny_catalog()
+    attrs = Attributes.from_items(list(base.items.values()), np.zeros((len(base.items), 0)), settings.likeness)
+    assert attrs.likeness_weights["keywords"] == 0 and attrs.likeness_weights["people"] == 2
+    assert attrs.likeness_weights["genres"] == LIKENESS_WEIGHTS["genres"]
+
+
+def test_like_x_brings_the_films_most_like_it_among_the_candidates():
+    # "like Space Station": the shortlists hold the films most like it, whatever the other sources bring
+    rec = tagged_recommender()
+    needs = Needs(liked=(15,), text="like Space Station")
+    everything = np.ones(len(rec.index.ids), bool)
+    alike, genres = (SOURCES[name].column(rec.library, Query(needs)) for name in ("alike", "attr"))
+    assert alike is not None and genres is not None
+    top = alike.top(everything, 2).tolist()
+    assert top == [15, 23]  # itself, then Alien Comedy (its aliens)
+    assert genres.top(everything, 2).tolist() == []  # the genres score candidates only
+    rows = np.array([rec.index.position[i] for i in (23, 12, 16)])
+    scores = alike.at(rows)
+    assert scores[0] > scores[1]  # Alien Comedy is more like it than Dusty Trail
+    assert genres.at(rows)[2] > genres.at(rows)[0]  # Robot Dawn shares more of its genres
+
+
+def test_without_keywords_or_people_likeness_is_the_genres_alone():
+    rec = tagged_recommender()
+    bare = Needs(liked=(12,), text="like Dusty Trail")  # no tags, no people
+    assert SOURCES["alike"].column(rec.library, Query(bare)) is None
+    assert SOURCES["attr"].column(rec.library, Query(bare)) is not None
+
+
+def test_but_y_moves_the_genres_x_is_compared_by():
+    rec = tagged_recommender()
+    liked = [rec.index.position[15]]  # Space Station: Sci-Fi, Action
+    needs = Needs(
+        liked=(15,), prefer_genres=("Comedy",), avoid_genres=("Action",), text="like Space Station but funnier"
+    )
+    wanted = moved_genres(rec.library, needs, liked)
+    assert wanted is not None
+    assert {g for g, w in zip(rec.library.filters.genres, wanted) if w} == {"Sci-Fi", "Comedy"}
+    assert moved_genres(rec.library, Needs(liked=(15,)), liked) is None  # no Y: X's own genres
+    # Alien Comedy (Comedy, Sci-Fi); Six Guns (Western, Action); Quiet Drama (Drama)
+    rows = np.array([rec.index.position[i] for i in (23, 13, 18)])
+    moved = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"], genres=wanted).tolist()
+    plain = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert moved == [1.0, 0.0, 0.0] and plain[1] > plain[2]  # Six Guns shares Action with X, nothing with what Y asks
+
+
+@pytest.mark.shared
+def test_the_people_of_a_film_bring_its_directors_other_films(shared_data):
+    cat = load_catalog(shared_data / "ml-latest-small", knowledge=[shared_data / "imdb-5000"])
+    items = list(cat.items.values())
+    attrs = Attributes.from_items(items, np.zeros((len(items), 0)))
+    row = {it.label(): r for r, it in enumerate(items)}
+    near = attrs.likeness(np.arange(len(items)), [row["Pulp Fiction (1994)"]], HashEncoder(), ["people"])
+    near[row["Pulp Fiction (1994)"]] = 0
+    top = {items[r].label() for r in np.argsort(-near)[:10]}
+    assert {"Reservoir Dogs (1992)", "Jackie Brown (1997)", "Inglourious Basterds (2009)"} <= top, top

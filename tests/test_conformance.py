@@ -32,6 +32,7 @@ NEEDS = [  # between them, every source has something to say
     Needs(text="something about space and aliens", keywords=("space", "aliens"), about=("heartwarming",)),
     Needs(liked=(12,), disliked=(9,), text="like Dusty Trail"),
     Needs(prefer_genres=("Comedy",), include_genres=("Comedy",), text="a comedy, the funnier the better"),
+    Needs(liked=(15,), prefer_genres=("Comedy",), text="like Space Station but funnier"),  # a liked item with tags
 ]
 
 
@@ -138,7 +139,7 @@ def stages(rec: Recommender, needs: Needs):
     ]
 
 
-@pytest.mark.parametrize("needs", NEEDS, ids=["words", "liked", "genres"])
+@pytest.mark.parametrize("needs", NEEDS, ids=["words", "liked", "genres", "like-but"])
 @pytest.mark.parametrize("stage", ["retrieve", "blend", "explain", "rerank"])
 def test_a_stage_takes_and_returns_the_one_list_aligned_and_leaves_its_input_alone(rec, needs, stage):
     name, call, given = next(s for s in stages(rec, needs) if s[0] == stage)

@@ -56,7 +56,7 @@ class Recommender:
         self.items = [catalog.get(int(i)) for i in index.ids]  # with their model-written profiles, if any
         self.genres, self.titles, noun = catalog.genres(), TitleMatcher(self.items), settings.domain_noun
         filters = Filters(self.items, self.genres, index.position)
-        self.attributes = Attributes.from_items(self.items, filters.genre_matrix)
+        self.attributes = Attributes.from_items(self.items, filters.genre_matrix, settings.likeness)
         popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.library = Library(
             self.items, index, cf, encoder, filters, self.attributes, popularity, popularity > 0, noun,

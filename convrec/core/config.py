@@ -90,11 +90,14 @@ class Settings(BaseSettings):
     rerank_n: int = 8
     rerank_weight: float = 0.3  # how far the LLM's order moves the blended order (0..1)
     # blend weights by source name (convrec/retrieve/sources), over each source's default: text 0.6,
-    # cf 0.3, pop 0.1, llm 0.5 (the model's proposals), attr 0.4 ("like X": what a candidate shares
-    # with the liked items), pref 0.6 (the preferred genres' share), about 0.6 (what the moods and
-    # topics mean), conv 2.0 (the conversation model of `convrec learn`), image 0.3 (CLIP, with
-    # image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
+    # cf 0.3, pop 0.1, llm 0.5 (the model's proposals), attr 0.4 ("like X": the genres a candidate
+    # shares with the liked items), alike 1.0 (their keywords, meaning, people), pref 0.6 (the preferred
+    # genres' share), about 0.6 (what the moods and topics mean), conv 2.0 (the conversation model of
+    # `convrec learn`), image 0.3 (CLIP, with image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
     weights: dict[str, float] = Field(default_factory=dict)
+    # the parts of "like X" (convrec/retrieve/attributes.py LIKENESS_WEIGHTS) over their defaults: genres 0.5,
+    # keywords, meaning, people 1.0; 0 switches one off: CONVREC_LIKENESS='{"people": 0}'
+    likeness: dict[str, float] = Field(default_factory=dict)
     conv_together_weight: float = 2.0  # `convrec learn`: items brought up together, against answers (1.0)
     conv_word_weight: float = 0.1  # `convrec learn`: a word the seeker said, against an item mentioned (1.0)
     # collaborative scorer: auto, popularity, item-knn, ease, als, bpr or spark-als. auto chooses
