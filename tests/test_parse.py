@@ -383,7 +383,7 @@ def test_llm_good_answer_is_merged() -> None:
     text = "something for date night like Titanic, about time travel"
     u, llm = llm_parse(text, reply(include_genres=["Romance"], liked_titles=["Titanic"], keywords=["time travel"]))
     assert u.source == "llm+rules"
-    assert (u.include_genres, u.prefer_genres) == ((), ("Romance",))
+    assert (u.include_genres, u.prefer_genres) == ((), ())  # "date night" names no genre: a guess is dropped
     assert u.liked == (5,)
     assert u.keywords[0] == "time travel"
     sent = llm.history[0]
@@ -450,7 +450,7 @@ def test_rules_years_win_over_the_llm() -> None:
 
 def test_llm_genre_outside_vocabulary_is_dropped() -> None:
     u, _ = llm_parse("a superhero movie", reply(include_genres=["Superhero", "action", 7]))
-    assert (u.include_genres, u.prefer_genres) == ((), ("Action",))
+    assert (u.include_genres, u.prefer_genres) == ((), ())
 
 
 def test_an_llm_genre_the_message_names_is_a_filter() -> None:
@@ -458,7 +458,7 @@ def test_an_llm_genre_the_message_names_is_a_filter() -> None:
     text = "an easy course about the stars and astronomy"
     data = {"include_genres": ["Subject Astronomy", "Level Beginner"], "keywords": ["stars"]}
     u = merge_llm(parse_rules(text, vocabulary), data, text, vocabulary, None)
-    assert (u.include_genres, u.prefer_genres) == (("Subject Astronomy",), ("Level Beginner",))
+    assert (u.include_genres, u.prefer_genres) == (("Subject Astronomy",), ())  # "easy" names no level
 
 
 def test_llm_cannot_include_a_negated_genre() -> None:
@@ -504,11 +504,11 @@ def test_llm_genres_copied_from_the_prompt_are_rejected() -> None:
     assert u.include_genres == ()
 
 
-def test_llm_genres_are_at_most_two_preferences_never_filters() -> None:
+def test_llm_genres_the_message_does_not_name_are_dropped() -> None:
     u, _ = llm_parse("something about time travel", reply(include_genres=["Sci-Fi", "Thriller", "Fantasy"]))
-    assert (u.include_genres, u.prefer_genres) == ((), ("Sci-Fi", "Thriller"))
+    assert (u.include_genres, u.prefer_genres) == ((), ())
     u, _ = llm_parse("a funny movie for date night", reply(include_genres=["Comedy", "Romance", "Drama"]))
-    assert (u.include_genres, u.prefer_genres) == (("Comedy",), ("Romance", "Drama"))
+    assert (u.include_genres, u.prefer_genres) == (("Comedy",), ())
     assert not {"Romance", "Drama"} & set(u.keywords)
 
 
@@ -643,9 +643,8 @@ def test_llm_cannot_make_an_avoided_genre_a_filter() -> None:
     text = "a comedy for date night, not too scary"
     u, _ = llm_parse(text, reply(include_genres=["Horror", "Romance"], exclude_genres=["Horror"]))
     assert (u.include_genres, u.exclude_genres, u.avoid_genres) == (("Comedy",), (), ("Horror",))
-    assert u.prefer_genres == ("Romance",)
     u, _ = llm_parse("something for date night, not too scary", reply(include_genres=["Horror", "Romance"]))
-    assert (u.include_genres, u.prefer_genres, u.avoid_genres) == ((), ("Romance",), ("Horror",))
+    assert (u.include_genres, u.avoid_genres) == ((), ("Horror",))
 
 
 @pytest.mark.slow
