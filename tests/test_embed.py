@@ -81,3 +81,35 @@ def test_the_limits_of_the_cores_are_measured(real_encoder, real_llm) -> None:
     rates = llm_rates(real_llm)
     assert rates["prompt_tokens"] > 100 and rates["decoded_tokens"] > 0
     assert rates["prompt_per_s"] > 0 and rates["decode_per_s"] > 0
+
+
+class Recorded:
+    """An ONNX session that keeps the shape of every batch it runs (then runs it)."""
+
+    def __init__(self, session) -> None:
+        self.session, self.shapes = session, []
+
+    def run(self, names, feed):
+        self.shapes.append(feed["input_ids"].shape)
+        return self.session.run(names, feed)
+
+
+@pytest.mark.slow
+def test_onnx_batches_texts_of_alike_token_counts_and_the_vectors_do_not_depend_on_the_batch() -> None:
+    encoder = onnx_encoder()
+    # characters are a poor measure of tokens here: a Chinese character is a token, "aaaa..." a few
+    sample = [*texts(120), *("关于时间旅行的电影" * k for k in range(1, 9)), *("a" * 40 * k for k in range(1, 9))]
+    tokens = [
+        len(ids) for ids in encoder.tokenizer(sample, truncation=True, max_length=encoder.max_length)["input_ids"]
+    ]
+    alone = np.vstack([encoder.encode([text]) for text in sample])
+    encoder.session = Recorded(encoder.session)  # type: ignore[assignment]
+    batched = encoder.encode(sample, batch_size=16)
+    padded = sum(rows * width for rows, width in encoder.session.shapes)
+
+    def padding(order: list[int]) -> int:  # tokens run when batches of 16 follow `order`
+        return sum(max(tokens[i] for i in order[s : s + 16]) * len(order[s : s + 16]) for s in range(0, len(order), 16))
+
+    by_tokens = padding(sorted(range(len(sample)), key=lambda i: -tokens[i]))
+    assert padded == by_tokens < 0.9 * padding(sorted(range(len(sample)), key=lambda i: -len(sample[i])))
+    assert float((batched * alone).sum(axis=1).min()) >= 0.9999

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from convrec.core.config import Settings
-from convrec.core.errors import CatalogError
+from convrec.core.errors import CatalogError, ModelNotFound
 from convrec.data.catalog import Catalog
 from convrec.data.knowledge import Links, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog
@@ -189,9 +189,29 @@ def test_bench_build_times_a_build_without_and_with_knowledge_in_one_run(tmp_pat
     result = bench_build(settings, reps=2, scratch=tmp_path, encoder=HashEncoder())
     assert result["items"] == {"plain": 24, "knowledge": 24} and set(result["ratio"]) == set(PHASES)
     assert result["mean_chars"]["knowledge"] > result["mean_chars"]["plain"] and len(result["load_average"]) == 4
+    assert result["mean_tokens"] == {"plain": None, "knowledge": None}  # a hash encoder has no tokens
+    assert result["items_per_s"]["plain"] > 0 and result["items_per_s"]["knowledge"] > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "tmdb_5000_movies.csv"]  # the builds are removed
     with pytest.raises(CatalogError, match="--knowledge"):
         bench_build(settings.model_copy(update={"knowledge": ""}), encoder=HashEncoder())
+
+
+@pytest.mark.slow
+def test_bench_build_counts_the_documents_tokens_as_the_encoder_embeds_them(tmp_path):
+    from convrec.eval.build_cost import bench_build
+    from convrec.retrieve.build import make_encoder
+
+    write_movielens(tmp_path / "data", tiny_catalog())
+    table = str(tmdb_5000(tmp_path / "tmdb_5000_movies.csv"))
+    settings = Settings(dataset=str(tmp_path / "data"), knowledge=table, llm="none")
+    try:
+        encoder = make_encoder(settings)
+    except (ModelNotFound, OSError) as e:
+        pytest.skip(f"embedding model not available: {e}")
+    result = bench_build(settings, scratch=tmp_path, encoder=encoder)
+    tokens, chars = result["mean_tokens"], result["mean_chars"]
+    assert 1 < chars["plain"] / tokens["plain"] < 8 and 1 < chars["knowledge"] / tokens["knowledge"] < 8
+    assert tokens["knowledge"] > tokens["plain"] and min(result["items_per_s"].values()) > 0
 
 
 @pytest.mark.shared

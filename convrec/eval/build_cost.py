@@ -4,8 +4,9 @@ The same catalogue is built twice with `convrec.retrieve.build.build_index` into
 without and with the knowledge tables, alternated `reps` times with one encoder loaded once (its
 loading is no part of either build); the best time of each phase counts. The JSON holds each build's
 phases (load, embed, FAISS, CF, attributes, total), the ratios with knowledge to without, the mean
-length of the documents embedded, and the load average the times were taken under: on shared cores
-compare the ratios of one run, never times across runs.
+length of the documents embedded in characters and in the encoder's tokens (what the embedding's time
+follows), the items embedded a second, and the load average the times were taken under: on shared
+cores compare the ratios of one run, never times across runs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def bench_build(settings: Any, reps: int = 1, scratch: Path | None = None, encod
     encoder = encoder or make_encoder(settings)
     best: dict[str, dict[str, float]] = {b: {} for b in BUILDS}
     chars: dict[str, float] = {}
+    tokens: dict[str, float | None] = {}
+    per_s: dict[str, float] = {}
     items: dict[str, int] = {}
     loads = []
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
@@ -54,9 +57,11 @@ def bench_build(settings: Any, reps: int = 1, scratch: Path | None = None, encod
                 for phase in PHASES:
                     seconds = manifest["timings"].get(phase, 0.0)
                     best[build][phase] = min(best[build].get(phase, float("inf")), seconds)
+                per_s[build] = max(per_s.get(build, 0.0), manifest["embedding"]["items_per_s"])
                 catalog = Catalog.load(directory / "catalog")
                 documents = [item_text(catalog.get(int(i))) for i in catalog.ids()]
                 chars[build], items[build] = sum(map(len, documents)) / max(len(documents), 1), len(documents)
+                tokens[build] = _mean_tokens(encoder, documents)
     plain = best["plain"]
     return {
         "items": items,
@@ -67,8 +72,20 @@ def bench_build(settings: Any, reps: int = 1, scratch: Path | None = None, encod
         "seconds": best,
         "ratio": {phase: round(best["knowledge"][phase] / max(plain[phase], 1e-9), 2) for phase in PHASES},
         "mean_chars": {b: round(c, 1) for b, c in chars.items()},
+        "mean_tokens": {b: None if t is None else round(t, 1) for b, t in tokens.items()},
+        "items_per_s": per_s,
         "load_average": [round(x, 2) for x in loads],
     }
+
+
+def _mean_tokens(encoder: Any, documents: list[str]) -> float | None:
+    """The documents' mean length in `encoder`'s tokens as it embeds them (truncated, with its special
+    tokens); None for an encoder without a tokenizer."""
+    tokenizer = getattr(encoder, "tokenizer", None)
+    if tokenizer is None or not documents:
+        return None
+    ids = tokenizer(documents, truncation=True, max_length=encoder.max_length)["input_ids"]
+    return sum(map(len, ids)) / len(ids)
 
 
 def print_build(result: dict[str, Any]) -> None:
@@ -80,7 +97,11 @@ def print_build(result: dict[str, Any]) -> None:
         plain, knowledge = result["seconds"]["plain"][phase], result["seconds"]["knowledge"][phase]
         print(f"{phase:<16}{plain:>10.1f}{knowledge:>13.1f}{result['ratio'][phase]:>8.2f}")
     chars = result["mean_chars"]
+    tokens, per_s = result["mean_tokens"], result["items_per_s"]
     print(f"document: {chars['plain']:.0f} characters plain, {chars['knowledge']:.0f} with knowledge")
+    if tokens["plain"] is not None and tokens["knowledge"] is not None:
+        print(f"document: {tokens['plain']:.1f} tokens plain, {tokens['knowledge']:.1f} with knowledge")
+    print(f"embedded: {per_s['plain']:,.0f} items/s plain, {per_s['knowledge']:,.0f} with knowledge")
     print(f"load average after each build: {result['load_average']}")
 
 
