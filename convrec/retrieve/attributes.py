@@ -142,12 +142,20 @@ class Attributes:
         words = [w for w in dict.fromkeys(_norm(w) for w in words) if w]
         if not words or not self.names:
             return {}
-        sims = encoder.encode(words) @ self._name_vectors(encoder).T
+        vectors = self._name_vectors(encoder)
+        rows = [self._rows.get(w) for w in words]  # a word that is a name: its stored vector
+        fresh = iter(encoder.encode([w for w, r in zip(words, rows) if r is None]) if None in rows else ())
+        sims = np.stack([vectors[r] if r is not None else next(fresh) for r in rows]) @ vectors.T
         out = {}
         for word, row in zip(words, sims):
             best = np.argsort(-row)[:MAX_MATCHES]
             out[word] = [(int(c), float(row[c])) for c in best if row[c] >= NEAR_ATTRIBUTE]
         return out
+
+    @cached_property
+    def _rows(self) -> dict[str, int]:
+        """Each attribute name's column."""
+        return {name: col for col, name in enumerate(self.names)}
 
     def _name_vectors(self, encoder: Encoder) -> np.ndarray:
         if self._vectors is None:
