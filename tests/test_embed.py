@@ -45,6 +45,12 @@ def test_onnx_vectors_are_the_torch_vectors(real_encoder) -> None:
 
 
 @pytest.mark.slow
+def test_no_texts_are_no_vectors_on_either_backend(real_encoder) -> None:
+    for encoder in (onnx_encoder(), real_encoder):  # a catalogue without attributes asks for none
+        assert encoder.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
 def test_onnx_threads_sleep_between_runs_instead_of_spinning() -> None:
     options = onnx_encoder().session.get_session_options()
     for pool in ("intra_op", "inter_op"):

@@ -75,7 +75,7 @@ class SentenceEncoder:
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)  # (0, dim) for none
 
 
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -128,6 +128,8 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
+        if not len(texts):
+            return out  # the tokenizer fails on an empty batch
         tokens = self.tokenizer([str(t).strip() for t in texts], truncation=True, max_length=self.max_length)
         order = np.argsort([-len(ids) for ids in tokens["input_ids"]], kind="stable")
         for start in range(0, len(texts), batch_size):
