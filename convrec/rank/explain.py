@@ -113,9 +113,23 @@ def ties_of(
 
 
 def _shared(item: Item, other: Item) -> tuple[str, ...]:
+    """The genres, people and tags `item` shares with `other`; not a tag that names a period ("1940s",
+    when the story is set): a reason's years and decades are the film's own (`unsupported_claims`).
+
+    >>> a = Item(1, "A", 1995, ("Drama",), tags=("prison", "1940s"))
+    >>> _shared(a, Item(2, "B", 1994, ("Drama",), tags=("1940s", "prison")))
+    ('Drama', 'prison')
+    """
     return tuple(
-        x for field in ("genres", "people", "tags") for x in getattr(item, field) if x in getattr(other, field)
+        x
+        for field in ("genres", "people", "tags")
+        for x in getattr(item, field)
+        if x in getattr(other, field) and not (field == "tags" and _names_a_period(x))
     )
+
+
+def _names_a_period(text: str) -> bool:
+    return bool(year_pattern().search(text) or decade_pattern().search(text))
 
 
 # What may stand between two keywords of one quoted run of the request ("black and white", "coming of age").
