@@ -172,8 +172,8 @@ class Attr(Plain):
         if not needs.liked or attributes is None:
             return None
         liked = liked_rows(library, needs)
-        shared = likeness(library, attributes, liked, ["genres"], moved_genres(library, needs, liked))
-        return Scored(lambda rows: shared[rows])
+        moved = moved_genres(library, needs, liked)  # over the candidates only, not every catalogue row
+        return Scored(lambda rows: attributes.likeness(rows, liked, library.encoder, ["genres"], moved))
 
 
 class Alike(Plain):
