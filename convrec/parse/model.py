@@ -177,7 +177,8 @@ def merge_llm(
     if not rules.exclude_genres and negation_cues(fold(text)):
         exclude = [g for g in _llm_genres(data.get("exclude_genres"), genres) if g not in said][:1]
     all_excluded = (*rules.exclude_genres, *exclude)
-    named = [g for g in offered[:MAX_LLM_GENRES] if g not in all_excluded and _named(g, text, genres)]
+    common = _common_words(genres)
+    named = [g for g in offered[:MAX_LLM_GENRES] if g not in all_excluded and _named(g, text, common)]
     all_included = tuple(g for g in (*rules.include_genres, *named) if g not in all_excluded)
 
     year_min, year_max = rules.year_min, rules.year_max
@@ -230,19 +231,24 @@ def _llm_genres(value: Any, genres: Sequence[str]) -> list[str]:
     return [genres[order[g]] for g in found]
 
 
-def _named(genre: str, text: str, genres: Sequence[str]) -> bool:
-    """Whether `text` names `genre`: one of its words of four letters or more, not one that three or
-    more genres of the vocabulary share ("Subject" in "Subject Astronomy", "Subject Physics", ...).
+def _named(genre: str, text: str, common: frozenset[str]) -> bool:
+    """Whether `text` names `genre`: one of its words of four letters or more, not one of the
+    `common` words (`_common_words`: "Subject" in "Subject Astronomy", "Subject Physics", ...).
 
-    >>> g = ["Subject Astronomy", "Subject Physics", "Subject Ethics", "Sci-Fi", "Animation"]
-    >>> [_named(x, "something about the stars and astronomy", g) for x in ("Subject Astronomy", "Subject Physics")]
+    >>> common = _common_words(["Subject Astronomy", "Subject Physics", "Subject Ethics", "Sci-Fi", "Animation"])
+    >>> [_named(x, "something about the stars and astronomy", common) for x in ("Subject Astronomy", "Subject Physics")]
     [True, False]
-    >>> _named("Animation", "films about artificial intelligence and robots", g)
+    >>> _named("Animation", "films about artificial intelligence and robots", common)
     False
     """
-    words = Counter(w for name in genres for w in set(re.findall(r"\w{4,}", name.casefold())))
     said = set(re.findall(r"\w+", text.casefold()))
-    return any(w in said and words[w] < 3 for w in re.findall(r"\w{4,}", genre.casefold()))
+    return any(w in said and w not in common for w in re.findall(r"\w{4,}", genre.casefold()))
+
+
+def _common_words(genres: Sequence[str]) -> frozenset[str]:
+    """The words of four letters or more that three or more genres' names share."""
+    words = Counter(w for name in genres for w in set(re.findall(r"\w{4,}", name.casefold())))
+    return frozenset(w for w, n in words.items() if n >= 3)
 
 
 def _strings(value: Any) -> list[str]:

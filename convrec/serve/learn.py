@@ -144,11 +144,12 @@ class Counts(NamedTuple):
         def factor(votes: np.ndarray, known: np.ndarray) -> np.ndarray:
             return np.minimum(1.0, limit * (known + base) / np.maximum(votes, 1e-9)).astype(np.float32)
 
-        rows = sp.diags(factor(self.mentioned, files.mentioned))
+        mentions = factor(self.mentioned, files.mentioned)
+        rows = sp.diags(mentions)
         return Counts(
             (rows @ self.answered).tocsr(),
             (rows @ self.together).tocsr(),
-            self.mentioned * factor(self.mentioned, files.mentioned),
+            self.mentioned * mentions,
             self.proposed * factor(self.proposed, files.proposed),
         )
 
