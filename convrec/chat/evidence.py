@@ -29,7 +29,7 @@ from convrec.data.documents import item_text
 from convrec.rank.explain import found_word
 from convrec.retrieve.attributes import Attributes
 from convrec.retrieve.embed import Encoder, is_multilingual
-from convrec.retrieve.search import query_text
+from convrec.retrieve.search import embedded_query
 
 # Text similarity from which an item counts as close to the request's words. MiniLM cosine,
 # measured: topic matches 0.55-0.71 ("dinosaurs": Jurassic Park 0.58), unrelated titles found for
@@ -54,10 +54,6 @@ class Evidence:
         # when it orders the candidates and again for the preview's and the final reasons
         self._own: tuple[str, dict[int, float]] = ("", {})
 
-    def query(self, needs: Needs) -> str:
-        """The text search's query, as the "text" source embeds it."""
-        return f"{query_text(needs, self.noun, is_multilingual(self.encoder.name))} {self.noun}"
-
     def own_text(self, cands: Candidates, needs: Needs) -> np.ndarray:
         """Per candidate, the cosine of its own document (without a profile) to the query: the "text"
         score, embedded again for the profiled candidates near the words (at most `MAX_REENCODED`;
@@ -68,7 +64,7 @@ class Evidence:
             return text
         text[again[MAX_REENCODED:]] = 0.0
         again = again[:MAX_REENCODED]
-        query = self.query(needs)
+        query = embedded_query(needs, self.noun, is_multilingual(self.encoder.name)) or ""
         known = self._own[1] if self._own[0] == query else {}
         ids = [int(cands.ids[n]) for n in again]
         fresh = [i for i in ids if i not in known]

@@ -1,4 +1,4 @@
-"""What the text search reads of a request: its query (`query_text`), and its scores with titles
+"""What the text search reads of a request: its query (`query_text`, `embedded_query`), and its scores with titles
 that only name the words discounted (`title_discounted`). The search itself is the "text" source
 (`convrec.retrieve.sources`), run by the retrieve stage (`convrec.retrieve.candidates`).
 """
@@ -49,6 +49,16 @@ def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     if not words and needs.language == "en" and not negated:
         words = [needs.text]
     return " ".join(f"{w}" for w in words if w).strip()
+
+
+def embedded_query(needs: Needs, noun: str, multilingual: bool = False) -> str | None:
+    """What the "text" source embeds: `query_text` and the item noun once; None without words.
+
+    >>> embedded_query(Needs(keywords=("heist",)), "movie"), embedded_query(Needs(), "movie")
+    ('heist movie', None)
+    """
+    words = query_text(needs, noun, multilingual)
+    return f"{words} {noun}" if words else None
 
 
 def title_discounted(text: np.ndarray, items: Sequence[Item], needs: Needs) -> np.ndarray:

@@ -27,7 +27,7 @@ from convrec.retrieve.embed import Encoder, is_multilingual
 from convrec.retrieve.filters import Filters, first_allowed, top_allowed
 from convrec.retrieve.images import ImageIndex
 from convrec.retrieve.index import ItemIndex
-from convrec.retrieve.search import query_text
+from convrec.retrieve.search import embedded_query, query_text
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,8 @@ class Query:
         return query_text(self.needs, library.noun, is_multilingual(library.encoder.name))
 
     def encoded(self, library: Library) -> str | None:
-        """What the text source embeds: the words and the item noun once; None without words."""
-        words = self.text(library)
-        return f"{words} {library.noun}" if words else None
+        """What the text source embeds (`convrec.retrieve.search.embedded_query`)."""
+        return embedded_query(self.needs, library.noun, is_multilingual(library.encoder.name))
 
 
 class Column(Protocol):
