@@ -336,23 +336,37 @@ def read_links_table(path: Path, catalog: Catalog, links: Links) -> Links:
 # The join
 
 
-class _TitleIndex:
-    """Catalogue items by title key (the full title, its main title and each alternative title) and year."""
+class TitleIndex:
+    """Films by title key and year: each film's full title, its title without the parts in parentheses,
+    its alternative titles in parentheses ("Shichinin no samurai (Seven Samurai)"), and with `before_colon`
+    the part before a colon ("Jumanji" for "Jumanji: Welcome to the Jungle"). Films without a year are left out.
 
-    def __init__(self, catalog: Catalog) -> None:
+    >>> t = TitleIndex([(1, "Jumanji: Welcome to the Jungle", 2017), (2, "Seven Samurai (Shichinin no samurai)", 1954)], before_colon=True)
+    >>> t.find("Jumanji", 2017), t.find("Shichinin no Samurai", 1955), t.find("Jumanji", 1995)
+    ({1}, {2}, set())
+    """
+
+    def __init__(self, films: Iterable[tuple[int, str, int | None]], *, before_colon: bool = False) -> None:
         self.keys: dict[str, set[int]] = {}
-        for item in catalog.items.values():
-            if item.year is None:
+        for film, title, year in films:
+            if year is None:
                 continue
-            titles = {item.title, re.sub(r"\s*\([^()]*\)", " ", item.title)}
-            titles |= {re.sub(r"(?i)^a\.k\.a\.\s*", "", alt) for alt in re.findall(r"\(([^()]*)\)", item.title)}
-            for title in titles:
-                key = title_key(title, item.year)
+            titles = {title, re.sub(r"\s*\([^()]*\)", " ", title)}
+            titles |= {re.sub(r"(?i)^a\.k\.a\.\s*", "", alt) for alt in re.findall(r"\(([^()]*)\)", title)}
+            if before_colon:
+                titles |= {t.split(":", 1)[0] for t in titles if ":" in t}
+            for t in titles:
+                key = title_key(t, year)
                 if not key.startswith("|"):
-                    self.keys.setdefault(key, set()).add(item.item_id)
+                    self.keys.setdefault(key, set()).add(film)
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> TitleIndex:
+        """The catalogue's items by their titles."""
+        return cls((item.item_id, item.title, item.year) for item in catalog.items.values())
 
     def find(self, title: str, year: int) -> set[int]:
-        """Items whose title fits (an article moved to its end put back), in the same year, else one year off."""
+        """Films whose title fits (an article moved to its end put back), in the same year, else one year off."""
         title = front_article(title)
         exact = self.keys.get(title_key(title, year), set())
         if exact:
@@ -374,7 +388,7 @@ def add_knowledge(
     external ids the tables after it join by.
     """
     links = links or Links()
-    titles = _TitleIndex(catalog)
+    titles = TitleIndex.of(catalog)
     gathered: dict[int, list[_Knowledge]] = {}
     first_by: dict[int, str] = {}
     sources = []
@@ -403,7 +417,7 @@ def _join(
     rows: Sequence[_Row],
     catalog: Catalog,
     links: Links,
-    titles: _TitleIndex,
+    titles: TitleIndex,
     gathered: dict[int, list[_Knowledge]],
     first_by: dict[int, str],
 ) -> SourceCoverage:
@@ -441,7 +455,7 @@ def _find(
     links: Links,
     by_tmdb: dict[int, int],
     by_imdb: dict[int, int],
-    titles: _TitleIndex,
+    titles: TitleIndex,
 ) -> tuple[str, int | None]:
     """(how, item id) for a row; the item id is None when nothing fits, with `how` saying why when it matters."""
     if row.tmdb is not None and row.tmdb in by_tmdb:

@@ -3,7 +3,7 @@ lacks merged in as title + year items (`merge_redial_movies`), each with its own
 and ReDial's own mention counts as a popularity prior (`--redial-prior`, labelled as in-domain).
 
 With knowledge tables (`Settings.knowledge`), the merged ReDial films are first bridged to MovieLens 25M
-(`bridge_movies`: its movies.csv by exact title and year, never guessed): they take its genres, and its
+(`bridge_movies`: its movies.csv by title and year as the knowledge join finds them, never guessed): they take its genres, and its
 links.csv gives them the TMDB/IMDb ids the knowledge tables join by (written as the snapshot's links.csv,
 beside ml-latest-small's own links, and read before the tables).
 """
@@ -136,29 +136,28 @@ def bridge_movies(
     """The catalogue with MovieLens 25M's genres on the items `which` picks that have none, and their
     (imdbId, tmdbId) from its links.csv, for the knowledge tables to join by; and counts of how it went.
 
-    An item is bridged when exactly one film of ml-25m's movies.csv has its title (the full title, the
-    title without alternatives in parentheses, or the part before a colon: ReDial writes "Jumanji (2017)"
-    for "Jumanji: Welcome to the Jungle") in its year, else one year off (ReDial's years are sometimes
+    An item is bridged when exactly one film of ml-25m's movies.csv has its title (`TitleIndex`: the full
+    title, without the parts in parentheses, an alternative title, or the part before a colon: ReDial writes
+    "Jumanji (2017)" for "Jumanji: Welcome to the Jungle") in its year, else one year off (ReDial's years are sometimes
     wrong). A film without a year, or whose title fits several, is left as it is: never guessed.
     """
     import csv
 
-    from convrec.data.catalog import Catalog, normalise_title, title_key
+    from convrec.data.catalog import Catalog, normalise_title
+    from convrec.data.knowledge import TitleIndex
 
     movies_csv, links_csv = Path(ml25m) / "movies.csv", Path(ml25m) / "links.csv"
     if not movies_csv.is_file() or not links_csv.is_file():
         raise DataError(f"{ml25m}: MovieLens 25M's movies.csv and links.csv are needed to bridge ReDial's films")
-    by_key: dict[str, set[int]] = {}
     genres: dict[int, tuple[str, ...]] = {}
+    films: list[tuple[int, str, int | None]] = []
     with movies_csv.open(encoding="utf-8", newline="") as f:
         for r in csv.DictReader(f):
             title, year = normalise_title(r["title"])
-            if year is None:
-                continue
             movie = int(r["movieId"])
             genres[movie] = tuple(g for g in r["genres"].split("|") if g and g != NO_GENRES)
-            for key in _title_keys(title, year):
-                by_key.setdefault(key, set()).add(movie)
+            films.append((movie, title, year))
+    titles = TitleIndex(films, before_colon=True)
     with links_csv.open(encoding="utf-8", newline="") as f:
         ids = {int(r["movieId"]): (r["imdbId"], r["tmdbId"]) for r in csv.DictReader(f)}
     items, links = dict(catalog.items), {}
@@ -170,10 +169,7 @@ def bridge_movies(
         if item.year is None:
             stats["no_year"] += 1
             continue
-        key = title_key(item.title, item.year)
-        found = by_key.get(key) or {
-            m for y in (item.year - 1, item.year + 1) for m in by_key.get(title_key(item.title, y), ())
-        }
+        found = titles.find(item.title, item.year)
         if len(found) != 1:
             stats["ambiguous"] += bool(found)
             continue
@@ -185,19 +181,6 @@ def bridge_movies(
             items[item_id] = replace(item, genres=genres[movie])
             stats["genres"] += 1
     return Catalog(catalog.name, items, catalog.interactions), links, stats
-
-
-def _title_keys(title: str, year: int) -> set[str]:
-    """The keys a film of year `year` is found by: its title, without alternatives in parentheses, before a colon.
-
-    >>> sorted(_title_keys("Jumanji: Welcome to the Jungle", 2017))
-    ['jumanji welcome to the jungle|2017', 'jumanji|2017']
-    """
-    from convrec.data.catalog import title_key
-
-    titles = {title, re.sub(r"\s*\([^()]*\)", " ", title)}
-    titles |= {t.split(":", 1)[0] for t in titles if ":" in t}
-    return {key for t in titles if not (key := title_key(t, year)).startswith("|")}
 
 
 def write_links(path: Path, base_links: Path, more: dict[int, tuple[str, str]]) -> None:
