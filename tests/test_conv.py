@@ -109,6 +109,9 @@ def test_the_evaluation_cross_fits_the_graded_file_only(tmp_path):
         model = fit.model_for(e.group)
         assert model.dialogues == 1 + sum(fold_of(f"g{n}", 3) != fold_of(e.group, 3) for n in range(6))
     assert not conv_models([other], graded, examples, rec, 3).folds
+    whole = tmp_path / "whole.jsonl"  # the split `other` was sampled from: "o" again, and one more
+    whole.write_text(json.dumps(conv("o", 1, 3)) + "\n" + json.dumps(conv("p", 2, 4)) + "\n")
+    assert conv_models([graded, other, whole], graded, examples, rec, 3).full.dialogues == 8
 
 
 def told(cid, text, answer, seeker_items=()):
@@ -164,12 +167,13 @@ def test_a_graded_conversation_in_a_training_file_is_left_out_of_training(tmp_pa
 
 
 @pytest.mark.shared
-def test_redials_training_sample_shares_no_conversation_with_the_graded_half(shared_data):
+def test_redials_training_dialogues_share_no_conversation_with_the_graded_half(shared_data):
     def ids(name):
         with (shared_data / "redial" / name).open(encoding="utf-8") as f:
             return {str(json.loads(line)["conversationId"]) for line in f if line.strip()}
 
-    train, graded = ids("train_sample.jsonl"), ids("test_dev.jsonl")
+    graded = ids("test_dev.jsonl")
+    train = {i for path in (shared_data / "redial").glob("train*.jsonl") for i in ids(path.name)}
     assert len(train) >= 500 and len(graded) >= 600 and not train & graded
 
 

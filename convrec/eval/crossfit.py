@@ -62,20 +62,23 @@ def cross_fit(
 
 def conv_models(train: Sequence[Path], graded: Path, examples: Sequence[Example], rec, folds: int) -> CrossFit:
     """The conversation models of an evaluation: learned from the `train` files, the `graded` file
-    among them cross-fitted over `folds` folds (a turn never sees its own dialogue)."""
-    others: list[Dialogue] = []
+    among them cross-fitted over `folds` folds (a turn never sees its own dialogue). A dialogue that
+    several files hold (a sample and the whole split it was drawn from) counts once."""
+    others: dict[str, Dialogue] = {}
     own: list[Dialogue] = []
     for path in train:
         if Path(path).resolve() == Path(graded).resolve():
             own = dialogues_of(examples)
         else:
-            others += read_dialogues(path, rec.titles)
+            others.update((d.id, d) for d in read_dialogues(path, rec.titles) if d.id not in others)
     graded_ids = {e.group for e in examples}
-    if leaked := [d.id for d in others if d.id in graded_ids]:  # another copy of a graded conversation
+    if leaked := [i for i in others if i in graded_ids]:  # another copy of a graded conversation
         log.warning("left out %d training dialogues that are graded conversations: %s", len(leaked), leaked[:5])
-        others = [d for d in others if d.id not in graded_ids]
     fit = cross_fit(
-        others, own, lambda ds: fit_dialogues(ds, rec.catalog, rec.index.ids, **conv_params(rec.settings)), k=folds
+        [d for i, d in others.items() if i not in graded_ids],
+        own,
+        lambda ds: fit_dialogues(ds, rec.catalog, rec.index.ids, **conv_params(rec.settings)),
+        k=folds,
     )
     log.info("conversation model: %d dialogues (%d cross-fitted over %d folds)", fit.full.dialogues, len(own), folds)
     return fit

@@ -76,7 +76,7 @@ def add_eval_cli(eval_subparsers) -> None:
         type=Path,
         nargs="*",
         help="dialogues the conversation model learns from: ReDial .jsonl or id,context,target .csv "
-        "(default: the graded --data file and the train_sample.jsonl beside it; the option with no file: "
+        "(default: the graded --data file and every train*.jsonl beside it; the option with no file: "
         "no conversation model). The graded file among them is cross-fitted by conversation (--folds)",
     )
     r.add_argument("--folds", type=int, default=5, help="folds of the cross-fitting (default 5)")
@@ -258,8 +258,8 @@ def cmd_eval_redial(args: argparse.Namespace) -> int:
     rec, cat_info, systems, note = _setup(args, movies)
     resolve = Resolver(rec.titles)
     examples = list(read_redial(data, resolve))
-    sample = data.parent / "train_sample.jsonl"  # ReDial's training dialogues, when they are beside it
-    train = [data, *([sample] if sample.is_file() else [])] if args.train_dialogs is None else args.train_dialogs
+    beside = sorted(data.parent.glob("train*.jsonl"))  # ReDial's training dialogues, when they are beside it
+    train = [data, *beside] if args.train_dialogs is None else args.train_dialogs
     if train and systems:
         systems[0].shared.conv = conv_models(train, data, examples, rec, args.folds)
     cat_info["conv"] = {"train_dialogs": [shown(p) for p in train], "folds": args.folds, **conv_params(rec.settings)}
