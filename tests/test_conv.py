@@ -67,6 +67,20 @@ def test_save_load_and_a_rebuilt_index_with_other_rows(tmp_path):
     assert load_conv(tmp_path / "none", IDS) is None
 
 
+def test_newer_dialogues_weigh_more_with_a_half_life(tmp_path):
+    # two old dialogues answer Dusty Trail (12) with Six Guns (13), the newest two with Robot Dawn (16)
+    dialogues = [said([12], [13], "o1"), said([12], [13], "o2"), said([12], [16], "n1"), said([12], [16], "n2")]
+    row = {int(i): r for r, i in enumerate(IDS)}
+    alike = ConvModel.fit(dialogues, IDS).score([12])
+    assert alike[row[13]] == pytest.approx(alike[row[16]])
+    recent = ConvModel.fit(dialogues, IDS, half_life=1.0)
+    assert recent.score([12])[row[16]] > 2 * recent.score([12])[row[13]]
+    assert recent.mentioned[row[12]] == pytest.approx(4.0)  # the weights average 1: the counts keep their scale
+    recent.save(tmp_path, {"test": 4})
+    again = ConvModel.load(tmp_path)
+    assert again.half_life == 1.0 and np.allclose(again.score([12]), recent.score([12]))
+
+
 def test_cross_fitting_never_lets_a_turn_see_its_own_dialogue():
     # each dialogue answers its own film with another one nobody else ever mentions
     own = [said([i], [i + 12], f"c{i}") for i in range(1, 13)]

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     likeness: dict[str, float] = Field(default_factory=dict)
     conv_together_weight: float = 2.0  # `convrec learn`: items brought up together, against answers (1.0)
     conv_word_weight: float = 0.1  # `convrec learn`: a word the seeker said, against an item mentioned (1.0)
+    conv_half_life: float = (
+        0.0  # `convrec learn`: a dialogue weighs half as much this many dialogues back (0: all alike)
+    )
     # collaborative scorer: auto, popularity, item-knn, ease, als, bpr or spark-als. auto chooses
     # by catalogue size (`convrec.retrieve.cf.choose_cf`): EASE, which ranked first for chat
     # sessions of 1-3 liked films and on ML-100k (reports/cf_eval.md) but needs a dense items x

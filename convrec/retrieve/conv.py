@@ -22,6 +22,11 @@ conditional rate smoothed toward the recommenders' prior:
               / (sum_i∈S mentioned[i] + word_weight * sum_w∈W heard[w] + shrinkage)
     prior[j] = proposed[j] / dialogues
 
+Every count is weighted by how recent its dialogue is, with `half_life` (in dialogues, in the order
+they are learned: oldest first; 0, the default, weighs all alike): what recommenders answer drifts with
+what has just come out, and the newest dialogues know it. The weights average 1, so the counts keep
+the scale of dialogues.
+
 With nothing known of the conversation (S empty, or no item of S ever mentioned), it is the
 prior: what recommenders in the dialogues answered with most. With a lot of evidence it is how
 often j answered S's items. `shrinkage` says how many dialogues of evidence it takes to move
@@ -37,7 +42,7 @@ weight `CONVREC_W_CONV`; with no model in index/ nothing changes.
 A word is a feature of the conversation as an item is: "something scary" reaches what recommenders
 answered "scary" with, whether or not the catalogue says the film is scary.
 
-Left out on purpose: order beyond "before" (which utterance, how far back), negative evidence
+Left out on purpose: order within a dialogue beyond "before" (which utterance, how far back), negative evidence
 (a disliked item is simply not part of S), and anything learned per person.
 """
 
@@ -86,6 +91,7 @@ class ConvModel:
     said: sp.csr_matrix | None = None
     heard: np.ndarray | None = None
     word_weight: float = 0.1
+    half_life: float = 0.0  # what the counts were weighted with (see `recency`)
 
     @classmethod
     def fit(
@@ -95,21 +101,21 @@ class ConvModel:
         words_of: WordReader | None = None,
         **params: float,
     ) -> ConvModel:
-        """Count the dialogues over the catalogue rows `item_ids` (items outside it are ignored);
-        the seeker's words as `words_of` reads them (none without it), those heard in at least
-        `MIN_HEARD` dialogues."""
+        """Count the dialogues (oldest first) over the catalogue rows `item_ids` (items outside it
+        are ignored), each weighted by `recency` with the `half_life` of `params`; the seeker's words
+        as `words_of` reads them (none without it), those heard in at least `MIN_HEARD` dialogues."""
         item_ids = np.asarray(item_ids, dtype=np.int64)
         position = pd.Index(item_ids)
-        ans: list[tuple[int, int]] = []
-        tog: list[tuple[int, int]] = []
-        mentioned: list[int] = []
-        proposed: list[int] = []
+        dialogues = list(dialogues)
+        weights = recency(len(dialogues), params.get("half_life", 0.0))
+        ans: list[tuple[int, int, float]] = []
+        tog: list[tuple[int, int, float]] = []
+        mentioned: list[tuple[int, float]] = []
+        proposed: list[tuple[int, float]] = []
         vocabulary: dict[str, int] = {}
-        said: list[tuple[int, int]] = []
-        heard: list[int] = []
-        n = 0
-        for d in dialogues:
-            n += 1
+        said: list[tuple[int, int, float]] = []
+        heard: list[tuple[int, float]] = []
+        for d, weight in zip(dialogues, weights.tolist()):
             pairs: set[tuple[int, int]] = set()
             word_pairs: set[tuple[int, int]] = set()
             before: list[int] = []
@@ -126,29 +132,29 @@ class ConvModel:
                     said_now = [vocabulary.setdefault(w, len(vocabulary)) for w in words_of(d.text(t), items)]
                     words += [w for w in dict.fromkeys(said_now) if w not in words]
                 before += [r for r in dict.fromkeys(rows) if r not in before]
-            ans += pairs
-            tog += [(i, j) for i in before for j in before if i != j]
-            mentioned += before
-            proposed += answers
-            said += word_pairs
-            heard += words
+            ans += [(i, j, weight) for i, j in pairs]
+            tog += [(i, j, weight) for i in before for j in before if i != j]
+            mentioned += [(i, weight) for i in before]
+            proposed += [(j, weight) for j in answers]
+            said += [(w, j, weight) for w, j in word_pairs]
+            heard += [(w, weight) for w in words]
         shape = (len(item_ids), len(item_ids))
-        counts = np.bincount(np.asarray(heard, np.int64), minlength=len(vocabulary))
-        keep = np.flatnonzero(counts >= MIN_HEARD)
+        dialogues_heard = np.bincount(np.asarray([w for w, _ in heard], np.int64), minlength=len(vocabulary))
+        keep = np.flatnonzero(dialogues_heard >= MIN_HEARD)
         renumber = np.full(len(vocabulary), -1, np.int64)
         renumber[keep] = np.arange(len(keep))
         names = np.array(list(vocabulary), dtype=object)
-        said = [(int(renumber[w]), j) for w, j in said if renumber[w] >= 0]
+        said = [(int(renumber[w]), j, x) for w, j, x in said if renumber[w] >= 0]
         return cls(
             item_ids,
             _counts(ans, shape),
             _counts(tog, shape),
-            np.bincount(np.asarray(mentioned, np.int64), minlength=len(item_ids)).astype(np.float32),
-            np.bincount(np.asarray(proposed, np.int64), minlength=len(item_ids)).astype(np.float32),
-            n,
+            _sums(mentioned, len(item_ids)),
+            _sums(proposed, len(item_ids)),
+            len(dialogues),
             words=tuple(str(w) for w in names[keep]),
             said=_counts(said, (len(keep), len(item_ids))),
-            heard=counts[keep].astype(np.float32),
+            heard=_sums(heard, len(vocabulary))[keep],
             **params,
         )
 
@@ -231,6 +237,7 @@ class ConvModel:
             None if self.said is None else (self.said @ pick.T).tocsr(),
             self.heard,
             self.word_weight,
+            self.half_life,
         )
 
     def save(self, index_dir: Path, sources: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +269,7 @@ class ConvModel:
                 "shrinkage": self.shrinkage,
                 "together_weight": self.together_weight,
                 "word_weight": self.word_weight,
+                "half_life": self.half_life,
             },
             "sources": sources,
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -325,11 +333,30 @@ def load_conv(index_dir: Path, item_ids: np.ndarray) -> ConvModel | None:
     return ConvModel.load(index_dir).aligned(item_ids)
 
 
-def _counts(pairs: list[tuple[int, int]], shape: tuple[int, int]) -> sp.csr_matrix:
-    """(row, col) pairs -> a sparse matrix of how often each occurs."""
+def recency(n: int, half_life: float) -> np.ndarray:
+    """The weights of `n` dialogues, oldest first: halved every `half_life` dialogues back from the
+    newest, scaled to average 1 (all 1 when `half_life` is 0).
+
+    >>> recency(3, 1.0).round(3).tolist(), recency(2, 0.0).tolist()
+    ([0.429, 0.857, 1.714], [1.0, 1.0])
+    """
+    if n == 0 or half_life <= 0:
+        return np.ones(n)
+    weights = 0.5 ** (np.arange(n - 1, -1, -1) / half_life)
+    return weights * (n / weights.sum())
+
+
+def _counts(pairs: list[tuple[int, int, float]], shape: tuple[int, int]) -> sp.csr_matrix:
+    """(row, col, weight) triples -> a sparse matrix of each (row, col)'s summed weight."""
     if not pairs:
         return sp.csr_matrix(shape, dtype=np.float32)
-    rows, cols = np.asarray(pairs, dtype=np.int64).T
-    m = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
+    rows, cols, weights = np.asarray(pairs, dtype=np.float64).T
+    m = sp.csr_matrix((weights.astype(np.float32), (rows.astype(np.int64), cols.astype(np.int64))), shape=shape)
     m.sum_duplicates()
     return m
+
+
+def _sums(weighted: list[tuple[int, float]], n: int) -> np.ndarray:
+    """(row, weight) pairs -> per row of `n`, its summed weight."""
+    rows, weights = (np.asarray(x) for x in zip(*weighted)) if weighted else (np.zeros(0, np.int64), np.zeros(0))
+    return np.bincount(rows.astype(np.int64), weights, minlength=n).astype(np.float32)

@@ -238,9 +238,13 @@ def conv_params(settings: Settings, **given: float | None) -> dict[str, float]:
     """The conversation model's weights: those `given`, else the settings' (`conv_*`).
 
     >>> conv_params(Settings(llm="none"), word_weight=0.0)
-    {'together_weight': 2.0, 'word_weight': 0.0}
+    {'together_weight': 2.0, 'word_weight': 0.0, 'half_life': 0.0}
     """
-    chosen = {"together_weight": settings.conv_together_weight, "word_weight": settings.conv_word_weight}
+    chosen = {
+        "together_weight": settings.conv_together_weight,
+        "word_weight": settings.conv_word_weight,
+        "half_life": settings.conv_half_life,
+    }
     return {**chosen, **{k: v for k, v in given.items() if v is not None}}
 
 
@@ -314,7 +318,9 @@ def cmd_learn(args: argparse.Namespace) -> int:
             cap=settings.feedback_export_per_session or None,
             votes=Votes.of(settings),
             shrinkage=args.shrinkage,
-            **conv_params(settings, together_weight=args.together_weight, word_weight=args.word_weight),
+            **conv_params(
+                settings, together_weight=args.together_weight, word_weight=args.word_weight, half_life=args.half_life
+            ),
         )
     finally:
         if store is not None:
@@ -359,4 +365,10 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
         "--together-weight", type=float, help="weight of items brought up together (default: conv_together_weight)"
     )
     p.add_argument("--word-weight", type=float, help="weight of the words the seeker said (default: conv_word_weight)")
+    p.add_argument(
+        "--half-life",
+        type=float,
+        help="a dialogue weighs half as much this many dialogues back from the newest, the files read oldest "
+        "first in the order given (default: conv_half_life; 0: all alike)",
+    )
     p.set_defaults(func=cmd_learn)
