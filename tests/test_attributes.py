@@ -248,6 +248,18 @@ def test_but_y_moves_the_genres_x_is_compared_by():
     assert moved == [1.0, 0.0, 0.0] and plain[1] > plain[2]  # Six Guns shares Action with X, nothing with what Y asks
 
 
+def test_a_format_genre_is_no_part_of_the_genre_likeness():
+    # Space Station as an IMAX release: the Sci-Fi action film is more like it than an IMAX one with less of its genres
+    genres = {15: ("Sci-Fi", "Action", "IMAX"), 23: ("Sci-Fi", "Action", "Drama"), 12: ("Sci-Fi", "IMAX")}
+    rec = tagged_recommender({i: {"genres": g} for i, g in genres.items()})
+    rows, liked = np.array([rec.index.position[i] for i in (23, 12)]), [rec.index.position[15]]
+    action, imax = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert action > imax
+    with_format = Attributes.from_items(rec.items, rec.library.filters.genre_matrix)
+    action, imax = with_format.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert imax > action  # counted as a genre, IMAX would make the IMAX film the more alike
+
+
 @pytest.mark.shared
 def test_the_people_of_a_film_bring_its_directors_other_films(shared_data):
     cat = load_catalog(shared_data / "ml-latest-small", knowledge=[shared_data / "imdb-5000"])

@@ -49,6 +49,10 @@ MAX_MATCHES = 8  # attribute names per requested word
 # overrides them, 0 switches one off. Measured on the content suite with knowledge tables (README).
 LIKENESS_WEIGHTS = {"genres": 0.5, "keywords": 1.0, "meaning": 1.0, "people": 1.0}
 LIKENESS_PARTS = tuple(LIKENESS_WEIGHTS)
+# Genres that say how a film was shown, not what it is like (MovieLens' "IMAX"): no part of the genre
+# likeness. With it, "like Interstellar" brought Avatar, Star Trek and Edge of Tomorrow, IMAX releases all
+# (content suite with knowledge tables: like 0.686 -> 0.700, that request 0.4 -> 0.6).
+FORMAT_GENRES = frozenset({"imax"})
 VECTORS = "attribute_vectors.npy"  # per attribute name, in `names` order: its vector in the encoder's space
 KEYS = "attribute_keys.npy"  # per attribute name: `text_key` of the encoder's name and the attribute name
 log = logging.getLogger(__name__)
@@ -63,6 +67,16 @@ def _read_pair(directory: Path) -> tuple[np.ndarray, np.ndarray]:
     return keys, vectors
 
 
+def content_genres(genre_matrix: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """`genre_matrix` (rows x `names`) with the columns of `FORMAT_GENRES` zeroed, in their places.
+
+    >>> content_genres(np.array([[1, 1], [0, 1]]), ["Sci-Fi", "IMAX"]).tolist()
+    [[1.0, 0.0], [0.0, 0.0]]
+    """
+    kept = np.array([name.casefold() not in FORMAT_GENRES for name in names], np.float32)
+    return np.asarray(genre_matrix, np.float32) * kept[None, :]
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[\s_-]+", " ", name.casefold()).strip()
 
@@ -74,7 +88,7 @@ class Attributes:
 
     names: list[str]
     matrix: sparse.csr_matrix  # float32, rows = catalogue rows, columns = names
-    genre_matrix: np.ndarray  # rows x genres, 0/1 (the filters' matrix)
+    genre_matrix: np.ndarray  # rows x genres, 0/1 (the filters' matrix, `content_genres` of it for a chat)
     model_only: sparse.csr_matrix | None = None  # 1 where only a model wrote the attribute (same shape)
     people: sparse.csr_matrix | None = None  # rows x people (director, cast), 1 where the item names them
     _vectors: np.ndarray | None = field(default=None, repr=False)

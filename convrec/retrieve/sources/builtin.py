@@ -217,11 +217,13 @@ def likeness(
 def moved_genres(library: Library, needs: Needs, liked: list[int]) -> np.ndarray | None:
     """The genres "like X but Y" asks for, one 0/1 row over the filters' genres: X's, with Y's
     preferred ones added and its avoided and excluded ones taken away ("like Die Hard but funnier":
-    Action, Crime, Thriller and Comedy); None when Y moves no genre."""
-    filters = library.filters
+    Action, Crime, Thriller and Comedy; of the genres the likeness reads, `Attributes.genre_matrix`); None
+    when Y moves no genre."""
+    filters, attributes = library.filters, library.attributes
     if filters is None or not liked or not (needs.prefer_genres or needs.avoid_genres or needs.exclude_genres):
         return None
-    wanted = filters.genre_matrix[liked].max(axis=0).astype(np.float32)
+    base = filters.genre_matrix if attributes is None else attributes.genre_matrix
+    wanted = base[liked].max(axis=0).astype(np.float32)
     for genres, value in ((needs.prefer_genres, 1.0), (needs.avoid_genres, 0.0), (needs.exclude_genres, 0.0)):
         for genre in genres:
             if genre in filters.genres:
