@@ -198,6 +198,15 @@ def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off(
     assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
 
 
+def test_a_shared_director_counts_more_than_a_shared_cast_member():
+    # Night Terror by Ann Auteur with Bo Star; Quiet Drama is Ann Auteur's, Love in Paris has Bo Star in its cast
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other", "Bo Star")}
+    rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
+    rows = np.array([rec.index.position[i] for i in (18, 17, 10)])  # and The Cellar, which shares nobody
+    directed, cast, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert directed > cast > nobody
+
+
 def test_the_likeness_weights_come_from_the_settings(monkeypatch):
     monkeypatch.setenv("CONVREC_LIKENESS", '{"keywords": 0, "people": 2}')
     settings = Settings(llm="none")
