@@ -198,6 +198,15 @@ def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off(
     assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
 
 
+def test_a_shared_director_counts_more_than_a_shared_cast_member():
+    # Night Terror by Ann Auteur with Bo Star; Quiet Drama is Ann Auteur's, Love in Paris has Bo Star in its cast
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other", "Bo Star")}
+    rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
+    rows = np.array([rec.index.position[i] for i in (18, 17, 10)])  # and The Cellar, which shares nobody
+    directed, cast, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert directed > cast > nobody
+
+
 def test_the_likeness_weights_come_from_the_settings(monkeypatch):
     monkeypatch.setenv("CONVREC_LIKENESS", '{"keywords": 0, "people": 2}')
     settings = Settings(llm="none")
@@ -246,6 +255,18 @@ def test_but_y_moves_the_genres_x_is_compared_by():
     moved = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"], genres=wanted).tolist()
     plain = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
     assert moved == [1.0, 0.0, 0.0] and plain[1] > plain[2]  # Six Guns shares Action with X, nothing with what Y asks
+
+
+def test_a_format_genre_is_no_part_of_the_genre_likeness():
+    # Space Station as an IMAX release: the Sci-Fi action film is more like it than an IMAX one with less of its genres
+    genres = {15: ("Sci-Fi", "Action", "IMAX"), 23: ("Sci-Fi", "Action", "Drama"), 12: ("Sci-Fi", "IMAX")}
+    rec = tagged_recommender({i: {"genres": g} for i, g in genres.items()})
+    rows, liked = np.array([rec.index.position[i] for i in (23, 12)]), [rec.index.position[15]]
+    action, imax = rec.attributes.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert action > imax
+    with_format = Attributes.from_items(rec.items, rec.library.filters.genre_matrix)
+    action, imax = with_format.likeness(rows, liked, rec.encoder, parts=["genres"]).tolist()
+    assert imax > action  # counted as a genre, IMAX would make the IMAX film the more alike
 
 
 @pytest.mark.shared

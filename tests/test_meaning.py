@@ -18,6 +18,7 @@ from .test_pipeline import make_recommender
         ("like Alien but less scary", (), ("Horror",), ()),
         ("像《异形》但不要那么吓人", (), ("Horror",), ()),
         ("like Toy Story but for adults", (), ("Animation",), ("Children",)),
+        ("like Heat but grittier", ("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ()),
         (
             "I had a rough week and want something uplifting",
             ("Comedy", "Drama"),

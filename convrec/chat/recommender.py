@@ -33,7 +33,7 @@ from convrec.data.catalog import Catalog
 from convrec.data.titles import TitleMatcher
 from convrec.llm.base import LLM
 from convrec.llm.templates import load_prompt, prompts_by_language
-from convrec.retrieve.attributes import Attributes
+from convrec.retrieve.attributes import Attributes, content_genres
 from convrec.retrieve.candidates import Retrieve
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.conv import ConvModel
@@ -56,7 +56,8 @@ class Recommender:
         self.items = [catalog.get(int(i)) for i in index.ids]  # with their model-written profiles, if any
         self.genres, self.titles, noun = catalog.genres(), TitleMatcher(self.items), settings.domain_noun
         filters = Filters(self.items, self.genres, index.position)
-        self.attributes = Attributes.from_items(self.items, filters.genre_matrix, settings.likeness)
+        likeness_genres = content_genres(filters.genre_matrix, self.genres)
+        self.attributes = Attributes.from_items(self.items, likeness_genres, settings.likeness)
         popularity = np.log1p(np.array([it.popularity for it in self.items], dtype=np.float32))
         self.library = Library(
             self.items, index, cf, encoder, filters, self.attributes, popularity, popularity > 0, noun,

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     rerank_weight: float = 0.3  # how far the LLM's order moves the blended order (0..1)
     # blend weights by source name (convrec/retrieve/sources), over each source's default: text 0.6,
     # cf 0.3, pop 0.1, llm 0.5 (the model's proposals), attr 0.4 ("like X": the genres a candidate
-    # shares with the liked items), alike 0.4 (their keywords, meaning, people), pref 0.6 (the preferred
+    # shares with the liked items), alike 0.8 (their keywords, meaning, people), pref 0.6 (the preferred
     # genres' share), about 0.6 (what the moods and topics mean), conv 2.0 (the conversation model of
     # `convrec learn`), image 0.3 (CLIP, with image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
     weights: dict[str, float] = Field(default_factory=dict)

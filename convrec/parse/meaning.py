@@ -8,7 +8,7 @@ phrase is unambiguous:
   without filtering any of them out;
 - comparisons after "like X" move along a genre: "funnier", "更搞笑" prefer Comedy; "less scary",
   "不要那么吓人" avoid Horror; "for adults", "成人" excludes Children (the one hard move);
-  "darker" avoids Comedy and Children and prefers Crime, Thriller and Drama;
+  "darker" (as "grittier") avoids Comedy and Children and prefers Crime, Thriller and Drama;
 - Chinese topic words add their English keywords ("太空" -> space), so that the English item texts
   and the English-only encoder can be searched by them;
 - moods name the English attribute words they mean ("治愈" -> heartwarming,
@@ -120,7 +120,9 @@ MOVES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "not as scary": ((), ("Horror",), ()),
     "less violent": ((), ("War", "Crime", "Horror"), ()),
     "more exciting": (("Action", "Thriller"), (), ()),
-    "darker": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ()),
+    **dict.fromkeys(
+        ("darker", "grittier", "grimmer"), (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ())
+    ),
     "lighter": (("Comedy",), ("Horror", "War", "Thriller", "Crime"), ()),
     "for adults": ((), ("Animation",), ("Children",)),
     "for grown-ups": ((), ("Animation",), ("Children",)),

@@ -185,11 +185,13 @@ class Alike(Plain):
     knowledge weighs where it is and genres alone weigh what they did: on the content suite with
     knowledge tables, one column of all four parts at 0.4 answered like 0.629 and like-but 0.400,
     at 1.0 0.700 and 0.446, but brought the default index's like from 0.500 to 0.400. As a column of
-    its own, 0.4 and 1.0 answer the suite alike (0.754 / 0.757: like 0.686 both, like-but 0.400 /
-    0.415) and ReDial at 0.206 / 0.201 (R@10, the chat's Settings, its catalogue's viewer tags): 0.4,
-    as `attr`."""
+    its own, 0.4 and 1.0 answered the suite alike (0.754 / 0.757: like 0.686 both, like-but 0.400 /
+    0.415) and ReDial at 0.206 / 0.201 (R@10, the chat's Settings, its catalogue's viewer tags). Once
+    IMAX no longer counted as a genre and "grittier" moved as "darker" does, 0.4, 0.6, 0.8 and 1.2
+    answered like 0.700, 0.714, 0.714, 0.657 and like-but 0.400, 0.431, 0.446, 0.431 (ReDial not
+    measured again): 0.8 (the films of a dream or a prison, over the popular ones of X's genres)."""
 
-    name, weight = "alike", 0.4
+    name, weight = "alike", 0.8
 
     def column(self, library: Library, query: Query) -> Column | None:
         attributes, needs = library.attributes, query.needs
@@ -217,11 +219,13 @@ def likeness(
 def moved_genres(library: Library, needs: Needs, liked: list[int]) -> np.ndarray | None:
     """The genres "like X but Y" asks for, one 0/1 row over the filters' genres: X's, with Y's
     preferred ones added and its avoided and excluded ones taken away ("like Die Hard but funnier":
-    Action, Crime, Thriller and Comedy); None when Y moves no genre."""
-    filters = library.filters
+    Action, Crime, Thriller and Comedy; of the genres the likeness reads, `Attributes.genre_matrix`); None
+    when Y moves no genre."""
+    filters, attributes = library.filters, library.attributes
     if filters is None or not liked or not (needs.prefer_genres or needs.avoid_genres or needs.exclude_genres):
         return None
-    wanted = filters.genre_matrix[liked].max(axis=0).astype(np.float32)
+    base = filters.genre_matrix if attributes is None else attributes.genre_matrix
+    wanted = base[liked].max(axis=0).astype(np.float32)
     for genres, value in ((needs.prefer_genres, 1.0), (needs.avoid_genres, 0.0), (needs.exclude_genres, 0.0)):
         for genre in genres:
             if genre in filters.genres:
