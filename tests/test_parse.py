@@ -674,6 +674,10 @@ def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
         ("it has to be a comedy, I love them", "constraint"),
         ("a comedy from the 90s, nothing scary", "constraint"),
         ("只看喜剧", "constraint"),
+        ("a similar animated film", "kind"),
+        ("animated films like that one", "kind"),
+        ("有什么差不多的动画", "kind"),
+        ("还有什么类似的动画片？", "kind"),
     ],
 )
 def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, said_as):

@@ -308,6 +308,11 @@ TASTE_CUES = (
     r"\bi'?m\s+(?:really\s+|a\s+)?(?:big\s+|huge\s+)?(?:into|fan\s+of)\b", r"\bi\s+am\s+(?:really\s+)?into\b",
     r"\bfan\s+of\b", r"\bfavou?rite\b", "我(?:很|特别|特別|比较|比較|也)?(?:喜欢|喜歡|爱看|愛看)",
 )  # fmt: skip
+# A genre said as the kind the likeness asks for ("a similar animated film", "差不多的动画", "animated
+# films like Spirited Away"): the words just before or after the genre's. Such a genre is what is
+# wanted, a filter even beside liked films (`NeedsUpdate.genres_as` "kind").
+KIND_BEFORE = r"(?:\bsimilar|差不多|类似|類似|相似|一样|一樣|同类型?|同類型?)的?\s*$"
+KIND_AFTER = r"^\s*(?:(?:films?|movies?|ones?|片子?)\s*)?(?:\bsimilar\s+to\b|\blike\b|\bin\s+the\s+vein\s+of\b)"
 ONLY_CUES = (
     r"\bonly\b", r"\bnothing\s+but\b", r"\bexclusively\b", r"\bstrictly\b", r"\b(?:must|has\s+to|have\s+to|needs?\s+to)\s+be\b",
     "只(?:要|看|想看)", "必须", "必須",
