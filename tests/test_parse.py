@@ -683,3 +683,7 @@ def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
 def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, said_as):
     u = parse_rules(text, GENRES)
     assert u.include_genres and u.genres_as == said_as
+
+
+def test_a_pronoun_is_no_topic():
+    assert keywords_of("someone who wakes up with amnesia, anyone?") == ("wakes", "amnesia")

@@ -343,7 +343,7 @@ STOPWORDS_EN = frozenset(
     unlike instead else lighter darker first second third fourth fifth last set
     latest newest old classic classics year years decade era aren't wasn't weren't haven't hasn't won't
     wouldn't shouldn't couldn't dont didnt doesnt isnt arent cant idk dunno besides vibe vibes style
-    alike akin reminiscent comparable couple""".split()
+    alike akin reminiscent comparable couple someone somebody anyone anybody everyone everybody""".split()
 )
 # Chinese filler split out of the message before keeping what is left as keywords.
 STOPWORDS_ZH = (

@@ -229,7 +229,10 @@ class Attributes:
         """Per catalogue row, how much it is about the requested `words` (0..1): for each word its
         best matching attribute's relevance times the match's cosine, averaged over the words that
         match, each weighted by the rarity (idf) of its best attribute, so that a rare topic
-        ("submarine") outweighs a common one ("friends") said beside it; None when no word matches."""
+        ("submarine") outweighs a common one ("friends") said beside it, times the square of that
+        match's cosine: a word no attribute names is not known to be a topic, and its nearest rare
+        name ("someone lives the same day ... in a time loop": "lives" -> "life", two items) weighed
+        more than "time loop" (seven); None when no word matches."""
         matches = {word: found for word, found in self.near(words, encoder).items() if found}
         if not matches:
             return None
@@ -240,7 +243,8 @@ class Attributes:
             for col, sim in found:
                 column = self._columns[:, col].toarray().ravel() * min(sim, 1.0)
                 np.maximum(best, column, out=best)
-            rarity = float(self._idf[found[0][0]])
+            nearest, cosine = found[0]
+            rarity = float(self._idf[nearest]) * min(cosine, 1.0) ** 2
             total += rarity * best
             weight += rarity
         return total / max(weight, 1e-9)
