@@ -72,9 +72,11 @@ def test_chinese_topics_reach_english_keywords():
         ("一部关于国际象棋天才的片子", {"chess", "genius"}),  # 国际象棋 whole, not 象棋 alone
         ("有没有万圣节的恐怖片", {"halloween"}),
         ("讲领养孤儿的电影", {"adoption", "orphan"}),
+        ("想看无厘头的喜剧", {"slapstick", "spoof"}),  # moods as well
+        ("一部唯美的爱情片", {"visually stunning"}),
     ],
 )
-def test_more_chinese_topics_name_their_keywords(text, words):
+def test_more_chinese_topics_and_moods_name_their_keywords(text, words):
     assert words <= set(parse_rules(text, MOVIELENS_GENRES).about)
 
 

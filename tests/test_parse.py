@@ -678,6 +678,8 @@ def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
         ("animated films like that one", "kind"),
         ("有什么差不多的动画", "kind"),
         ("还有什么类似的动画片？", "kind"),
+        ("i like comedy movies like that one", "taste"),  # a taste, with an example
+        ("I even like cartoons like that one", "taste"),
     ],
 )
 def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, said_as):

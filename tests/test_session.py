@@ -155,7 +155,7 @@ def test_a_genre_said_beside_liked_films_is_a_preference(messages, liked, genre)
 
 
 @pytest.mark.parametrize(
-    "message", ["a similar animated film", "animated films like that one", "有什么差不多的动画", "我喜欢类似的动画片"]
+    "message", ["a similar animated film", "animated films like that one", "有什么差不多的动画", "还有类似的动画片吗"]
 )
 def test_a_genre_said_as_the_kind_the_likeness_asks_for_stays_a_filter_beside_liked_films(message):
     n = _said(message, liked=(7,))  # "有什么和《千与千寻》差不多的动画": animated films like Spirited Away

@@ -304,7 +304,7 @@ MORE_LIKE_CUES = (
 # preference once liked films carry the request; or as a constraint ("only comedies", "只看喜剧"),
 # always a filter. "I'd like a comedy" and "I feel like a western" are requests, neither.
 TASTE_CUES = (
-    r"\bi\s+(?:really\s+|also\s+|usually\s+|mostly\s+|just\s+)?(?:like|love|enjoy|adore|prefer|dig)\b",
+    r"\bi\s+(?:(?:really|also|usually|mostly|just|even|especially|particularly|do)\s+)?(?:like|love|enjoy|adore|prefer|dig)\b",
     r"\bi'?m\s+(?:really\s+|a\s+)?(?:big\s+|huge\s+)?(?:into|fan\s+of)\b", r"\bi\s+am\s+(?:really\s+)?into\b",
     r"\bfan\s+of\b", r"\bfavou?rite\b", "我(?:很|特别|特別|比较|比較|也)?(?:喜欢|喜歡|爱看|愛看)",
 )  # fmt: skip

@@ -308,6 +308,14 @@ MOOD_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("exciting", "thrilling", "刺激"), ("action-packed", "suspense")),
     **dict.fromkeys(("epic", "史诗"), ("epic",)),
     "热血": ("inspirational", "sports", "epic", "underdog"),
+    # Chinese mood words written from what they say of a film (not from the content suite's lists)
+    **dict.fromkeys(("无厘头", "沙雕"), ("silly", "slapstick", "parody", "spoof")),
+    "恶搞": ("parody", "spoof"), "讽刺": ("satire",), "黑色幽默": ("dark comedy", "black comedy", "satire"),
+    "唯美": ("visually stunning", "visually appealing", "beautiful", "atmospheric"),
+    **dict.fromkeys(("血腥", "重口味"), ("gore", "splatter", "blood", "violence")),
+    "悲剧": ("tragedy", "tragic"), "荒诞": ("surreal", "bizarre", "satire"), "梦幻": ("dreamlike", "surreal"),
+    **dict.fromkeys(("阴森", "毛骨悚然"), ("creepy", "eerie", "atmospheric")), "孤独": ("loneliness",),
+    "邪典": ("cult film",), "震撼": ("epic", "visually stunning"),
     **dict.fromkeys(
         ("romantic", "浪漫", "甜蜜", "约会"),
         ("romantic", "romance", "love story", "sweet", "romantic comedy", "love of one's life", "soulmates", "falling in love"),

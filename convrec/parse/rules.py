@@ -249,10 +249,10 @@ def parse_rules(
         year_min, year_max = meaning.years
     constrains = _ONLY.search(scan.text) or exclude or year_min is not None or year_max is not None
     said_as = "constraint" if constrains else "request"
-    if said_as == "request" and any(said_as_kind(scan.text, h) for h in hits if set(h.genres) & set(include)):
+    if said_as == "request" and _TASTE.search(scan.text):
+        said_as = "taste"  # "I like comedies like Superbad": a taste, with an example
+    elif said_as == "request" and any(said_as_kind(scan.text, h) for h in hits if set(h.genres) & set(include)):
         said_as = "kind"
-    elif said_as == "request" and _TASTE.search(scan.text):
-        said_as = "taste"
     return NeedsUpdate(
         liked=liked,
         disliked=disliked,
