@@ -687,5 +687,6 @@ def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, sai
     assert u.include_genres and u.genres_as == said_as
 
 
-def test_a_pronoun_is_no_topic():
+def test_a_pronoun_or_the_word_subject_is_no_topic():
     assert keywords_of("someone who wakes up with amnesia, anyone?") == ("wakes", "amnesia")
+    assert keywords_of("有没有潜艇题材的电影") == ("潜艇",)  # 题材: "subject", said of any topic
