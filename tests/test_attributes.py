@@ -279,3 +279,43 @@ def test_the_people_of_a_film_bring_its_directors_other_films(shared_data):
     near[row["Pulp Fiction (1994)"]] = 0
     top = {items[r].label() for r in np.argsort(-near)[:10]}
     assert {"Reservoir Dogs (1992)", "Jackie Brown (1997)", "Inglourious Basterds (2009)"} <= top, top
+
+
+class TableEncoder:
+    """Words to fixed unit vectors, so that a test sets how near two names are."""
+
+    name, dim = "table", 3
+
+    def __init__(self, table: dict[str, tuple[float, float, float]]) -> None:
+        self.table = table
+
+    def encode(self, texts, *, batch_size: int = 64, progress: bool = False):
+        return np.array([self.table[t] for t in texts], np.float32)
+
+
+def test_a_word_no_attribute_names_weighs_as_much_as_its_nearest_name_means_it():
+    from convrec.core.types import Item
+
+    # "lives" is no attribute; its nearest, "life" (cosine 0.8), is rarer than "time loop"
+    encoder = TableEncoder({"time loop": (1, 0, 0), "life": (0, 1, 0), "lives": (0, 0.8, 0.6), "plain": (0, 0, 1)})
+    items = [
+        Item(1, "Loop", tags=("time loop",)),
+        Item(2, "Loop 2", tags=("time loop",)),
+        Item(3, "Life", tags=("life",)),
+    ]
+    items += [Item(i, f"F{i}", tags=("plain",)) for i in range(4, 11)]
+    about = Attributes.from_items(items, np.zeros((len(items), 0))).about(["time loop", "lives"], encoder)
+    assert about is not None and about[0] > about[2] > 0  # the film about the time loop first
+
+
+def test_the_telling_is_searched_only_inside_a_phrase():
+    from convrec.retrieve.sources.builtin import about_words
+
+    rec = tagged_recommender({17: {"tags": ("coming of age",)}, 18: {"tags": ("coming of age", "true story")},
+                              10: {"tags": ("story",)}})  # fmt: skip
+    for text, words in (
+        ("a coming of age story", ["coming of age"]),
+        ("a true story of survival", ["true story", "survival"]),
+    ):
+        needs = rec.recommend(Session(), text, k=3).needs
+        assert about_words(rec.library, needs) == words, text

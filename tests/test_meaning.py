@@ -65,6 +65,22 @@ def test_chinese_topics_reach_english_keywords():
     assert "space" not in parse_rules("关于宇宙飞船的电影", MOVIELENS_GENRES).keywords  # the longest phrase, not 宇宙
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("想看关于狙击手的电影", {"sniper"}),
+        ("双重人格的悬疑片", {"multiple personality"}),
+        ("一部关于国际象棋天才的片子", {"chess", "genius"}),  # 国际象棋 whole, not 象棋 alone
+        ("有没有万圣节的恐怖片", {"halloween"}),
+        ("讲领养孤儿的电影", {"adoption", "orphan"}),
+        ("想看无厘头的喜剧", {"slapstick", "spoof"}),  # moods as well
+        ("一部唯美的爱情片", {"visually stunning"}),
+    ],
+)
+def test_more_chinese_topics_and_moods_name_their_keywords(text, words):
+    assert words <= set(parse_rules(text, MOVIELENS_GENRES).about)
+
+
 def test_a_preference_lasts_until_another_replaces_it_or_the_genre_is_avoided():
     s = Session()
     needs = s.apply(NeedsUpdate(prefer_genres=("Comedy",)), {})

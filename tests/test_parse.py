@@ -674,8 +674,19 @@ def test_the_real_model_writes_only_the_fields_it_fills(real_llm) -> None:
         ("it has to be a comedy, I love them", "constraint"),
         ("a comedy from the 90s, nothing scary", "constraint"),
         ("只看喜剧", "constraint"),
+        ("a similar animated film", "kind"),
+        ("animated films like that one", "kind"),
+        ("有什么差不多的动画", "kind"),
+        ("还有什么类似的动画片？", "kind"),
+        ("i like comedy movies like that one", "taste"),  # a taste, with an example
+        ("I even like cartoons like that one", "taste"),
     ],
 )
 def test_how_a_genre_is_said_decides_whether_liked_films_can_soften_it(text, said_as):
     u = parse_rules(text, GENRES)
     assert u.include_genres and u.genres_as == said_as
+
+
+def test_a_pronoun_or_the_word_subject_is_no_topic():
+    assert keywords_of("someone who wakes up with amnesia, anyone?") == ("wakes", "amnesia")
+    assert keywords_of("有没有潜艇题材的电影") == ("潜艇",)  # 题材: "subject", said of any topic

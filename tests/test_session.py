@@ -154,6 +154,14 @@ def test_a_genre_said_beside_liked_films_is_a_preference(messages, liked, genre)
     assert (n.include_genres, n.loose_genres, n.prefer_genres) == ((), (genre,), ())
 
 
+@pytest.mark.parametrize(
+    "message", ["a similar animated film", "animated films like that one", "有什么差不多的动画", "还有类似的动画片吗"]
+)
+def test_a_genre_said_as_the_kind_the_likeness_asks_for_stays_a_filter_beside_liked_films(message):
+    n = _said(message, liked=(7,))  # "有什么和《千与千寻》差不多的动画": animated films like Spirited Away
+    assert (n.include_genres, n.loose_genres, n.liked) == (("Animation",), (), (7,))
+
+
 def test_a_constraint_beside_liked_films_stays_a_filter_and_replaces_the_preference():
     n = _said("I like horror movies", liked=(7,))
     n = merge(n, NeedsUpdate(include_genres=("Comedy",), genres_as="constraint"), [], {})  # "only comedies"

@@ -13,7 +13,8 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
   items named as liked); "newer" never goes past the current year;
 - liked/disliked accumulate; "more like #2"/"less like #2" resolve to the shown item;
 - a genre is a filter when the person constrains ("only comedies", or with years or exclusions
-  in the same message) or asks for it with nothing liked yet ("a comedy"); said as a taste ("I
+  in the same message), asks for it with nothing liked yet ("a comedy") or as the kind the likeness
+  asks for ("a similar animated film", "差不多的动画": `genres_as` "kind"); said as a taste ("I
   love horror") or beside liked films ("any comedies? I loved Superbad", or once the conversation
   has liked films) it is a preference: the liked films carry the request, and the genre ranks
   their neighbours that have it first without removing the others. A taste said before any

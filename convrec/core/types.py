@@ -114,7 +114,7 @@ class NeedsUpdate:
     less_like: tuple[int, ...] = ()
     reset: bool = False
     source: str = "rules"  # "rules", "llm" or "llm+rules"
-    genres_as: str = "request"  # how its genres were said: "request", "taste" or "constraint" (session.merge)
+    genres_as: str = "request"  # how its genres were said: "request", "taste", "kind" or "constraint" (session.merge)
 
 
 @dataclass

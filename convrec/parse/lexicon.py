@@ -304,10 +304,15 @@ MORE_LIKE_CUES = (
 # preference once liked films carry the request; or as a constraint ("only comedies", "只看喜剧"),
 # always a filter. "I'd like a comedy" and "I feel like a western" are requests, neither.
 TASTE_CUES = (
-    r"\bi\s+(?:really\s+|also\s+|usually\s+|mostly\s+|just\s+)?(?:like|love|enjoy|adore|prefer|dig)\b",
+    r"\bi\s+(?:(?:really|also|usually|mostly|just|even|especially|particularly|do)\s+)?(?:like|love|enjoy|adore|prefer|dig)\b",
     r"\bi'?m\s+(?:really\s+|a\s+)?(?:big\s+|huge\s+)?(?:into|fan\s+of)\b", r"\bi\s+am\s+(?:really\s+)?into\b",
     r"\bfan\s+of\b", r"\bfavou?rite\b", "我(?:很|特别|特別|比较|比較|也)?(?:喜欢|喜歡|爱看|愛看)",
 )  # fmt: skip
+# A genre said as the kind the likeness asks for ("a similar animated film", "差不多的动画", "animated
+# films like Spirited Away"): the words just before or after the genre's. Such a genre is what is
+# wanted, a filter even beside liked films (`NeedsUpdate.genres_as` "kind").
+KIND_BEFORE = r"(?:\bsimilar|差不多|类似|類似|相似|一样|一樣|同类型?|同類型?)的?\s*$"
+KIND_AFTER = r"^\s*(?:(?:films?|movies?|ones?|片子?)\s*)?(?:\bsimilar\s+to\b|\blike\b|\bin\s+the\s+vein\s+of\b)"
 ONLY_CUES = (
     r"\bonly\b", r"\bnothing\s+but\b", r"\bexclusively\b", r"\bstrictly\b", r"\b(?:must|has\s+to|have\s+to|needs?\s+to)\s+be\b",
     "只(?:要|看|想看)", "必须", "必須",
@@ -338,7 +343,7 @@ STOPWORDS_EN = frozenset(
     unlike instead else lighter darker first second third fourth fifth last set
     latest newest old classic classics year years decade era aren't wasn't weren't haven't hasn't won't
     wouldn't shouldn't couldn't dont didnt doesnt isnt arent cant idk dunno besides vibe vibes style
-    alike akin reminiscent comparable couple""".split()
+    alike akin reminiscent comparable couple someone somebody anyone anybody everyone everybody""".split()
 )
 # Chinese filler split out of the message before keeping what is left as keywords.
 STOPWORDS_ZH = (
@@ -348,7 +353,7 @@ STOPWORDS_ZH = (
     "那样", "那樣", "这样", "這樣", "一样", "一樣", "一点", "一點", "看看", "好看", "适合", "適合",
     "关于", "關於", "类似", "類似", "的话", "的話", "可以", "谢谢", "謝謝", "请", "請", "以外", "之外",
     "喜欢", "喜歡", "最近", "来点", "來點", "来一些", "來一些", "来几部", "來幾部", "特别", "特別",
-    "比较", "比較", "那样的", "都行", "又是",
+    "比较", "比較", "那样的", "都行", "又是", "题材", "題材", "主题", "主題",
     "的", "了", "吗", "嗎", "呢", "吧", "啊", "呀", "和", "与", "與", "或", "很", "太", "都", "也",
     "还", "還", "就", "我", "你", "他", "她", "们", "們", "部", "片", "看", "要",
 )  # fmt: skip

@@ -48,6 +48,8 @@ from convrec.parse.lexicon import (
     GENRE_PHRASES_EN,
     GENRE_PHRASES_ZH,
     INSTRUCTION_PHRASES,
+    KIND_AFTER,
+    KIND_BEFORE,
     LESS_LIKE_CUES,
     MAX_KEYWORDS,
     MIN_YEAR,
@@ -103,6 +105,8 @@ _LESS_LIKE = any_of(LESS_LIKE_CUES)
 _MORE_LIKE = any_of(MORE_LIKE_CUES)
 _TASTE = any_of(TASTE_CUES)
 _ONLY = any_of(ONLY_CUES)
+_KIND_BEFORE = re.compile(KIND_BEFORE)
+_KIND_AFTER = re.compile(KIND_AFTER)
 _DISLIKE = any_of(DISLIKE_CUES)
 _WORD_EN = re.compile(r"[a-zà-öø-ÿ][a-zà-öø-ÿ'-]*[a-zà-öø-ÿ]")  # Latin letters with accents: "amélie"
 _ZH_SPLIT = re.compile(alternation(STOPWORDS_ZH, words=False) + f"|[^{IDEOGRAPHS}]+")
@@ -246,7 +250,9 @@ def parse_rules(
     constrains = _ONLY.search(scan.text) or exclude or year_min is not None or year_max is not None
     said_as = "constraint" if constrains else "request"
     if said_as == "request" and _TASTE.search(scan.text):
-        said_as = "taste"
+        said_as = "taste"  # "I like comedies like Superbad": a taste, with an example
+    elif said_as == "request" and any(said_as_kind(scan.text, h) for h in hits if set(h.genres) & set(include)):
+        said_as = "kind"
     return NeedsUpdate(
         liked=liked,
         disliked=disliked,
@@ -272,6 +278,20 @@ def parse_rules(
         genres_as=said_as,
         source="rules",
     )
+
+
+def said_as_kind(text: str, hit: GenreHit) -> bool:
+    """Whether the genre at `hit` is said as the kind the likeness asks for: "similar" or "差不多的"
+    just before it, "like" or "similar to" just after it.
+
+    >>> text = "有什么和《千与千寻》差不多的动画"
+    >>> said_as_kind(text, GenreHit(text.index("动画"), len(text), ("Animation",)))
+    True
+    >>> text = "any comedies? I loved Superbad"
+    >>> said_as_kind(text, GenreHit(4, 12, ("Comedy",)))
+    False
+    """
+    return bool(_KIND_BEFORE.search(text[: hit.start]) or _KIND_AFTER.search(text[hit.end :]))
 
 
 def _genre_hits(text: str, vocab: dict[str, str]) -> list[GenreHit]:

@@ -157,7 +157,13 @@ class Attributes:
 
     def near(self, words: Iterable[str], encoder: Encoder) -> dict[str, list[tuple[int, float]]]:
         """Per requested word: the attribute columns whose names mean it, with their cosine (an
-        exact name is 1.0), best first."""
+        exact name is 1.0), best first; a name that negates ("not funny") means no word it negates.
+
+        >>> from convrec.testing import HashEncoder
+        >>> a = Attributes.from_items([Item(1, "A", tags=("funny", "not funny"))], np.zeros((1, 0)))
+        >>> [a.names[c] for c, _ in a.near(["funny"], HashEncoder())["funny"]]
+        ['funny']
+        """
         words = [w for w in dict.fromkeys(_norm(w) for w in words) if w]
         if not words or not self.names:
             return {}
@@ -167,9 +173,17 @@ class Attributes:
         sims = np.stack([vectors[r] if r is not None else next(fresh) for r in rows]) @ vectors.T
         out = {}
         for word, row in zip(words, sims):
+            if not word.startswith("not "):
+                row = np.where(self._negated, -1.0, row)
             best = np.argsort(-row)[:MAX_MATCHES]
             out[word] = [(int(c), float(row[c])) for c in best if row[c] >= NEAR_ATTRIBUTE]
         return out
+
+    @cached_property
+    def _negated(self) -> np.ndarray:
+        """Per attribute, whether its name says what an item is not ("not funny", a viewer's verdict):
+        near the word it negates in the encoder's space (0.82 to "funny"), never a match for it."""
+        return np.array([name.startswith("not ") for name in self.names], bool)
 
     @cached_property
     def _rows(self) -> dict[str, int]:
@@ -248,7 +262,10 @@ class Attributes:
         """Per catalogue row, how much it is about the requested `words` (0..1): for each word its
         best matching attribute's relevance times the match's cosine, averaged over the words that
         match, each weighted by the rarity (idf) of its best attribute, so that a rare topic
-        ("submarine") outweighs a common one ("friends") said beside it; None when no word matches."""
+        ("submarine") outweighs a common one ("friends") said beside it, times the square of that
+        match's cosine: a word no attribute names is not known to be a topic, and its nearest rare
+        name ("someone lives the same day ... in a time loop": "lives" -> "life", two items) weighed
+        more than "time loop" (seven); None when no word matches."""
         matches = {word: found for word, found in self.near(words, encoder).items() if found}
         if not matches:
             return None
@@ -259,7 +276,8 @@ class Attributes:
             for col, sim in found:
                 column = self._columns[:, col].toarray().ravel() * min(sim, 1.0)
                 np.maximum(best, column, out=best)
-            rarity = float(self._idf[found[0][0]])
+            nearest, cosine = found[0]
+            rarity = float(self._idf[nearest]) * min(cosine, 1.0) ** 2
             total += rarity * best
             weight += rarity
         return total / max(weight, 1e-9)

@@ -275,6 +275,12 @@ class About(Plain):
         return PerRow(library, about)
 
 
+# Words that name the telling, not what is told: searched inside a phrase of the vocabulary ("true
+# story", "love story"), never alone ("a coming of age story" is about coming of age; alone, "story"
+# reached the three items tagged "story", the rarest and so the heaviest word of the request).
+NARRATIVE_NOUNS = frozenset({"story", "stories", "tale", "tales"})
+
+
 def about_words(library: Library, needs: Needs) -> list[str]:
     """The request's words the attributes are searched by: its moods' and topics' English words, the
     vocabulary's phrases it says (`said_phrases`: "coming of age", whose "of" is no keyword), and its
@@ -283,8 +289,9 @@ def about_words(library: Library, needs: Needs) -> list[str]:
     if library.attributes is None or not len(library.attributes):
         return []
     english = [w for w in needs.keywords if not CJK.search(w)]
-    phrases = said_phrases(library.attributes.said(f"{needs.text} {' '.join(english)}"), english)
-    held = {word for phrase in phrases for word in phrase.split()}
+    said = library.attributes.said(f"{needs.text} {' '.join(english)}")
+    phrases = [p for p in said_phrases(said, english) if p not in NARRATIVE_NOUNS]
+    held = {word for phrase in phrases for word in phrase.split()} | NARRATIVE_NOUNS
     return list(dict.fromkeys([*needs.about, *phrases, *(w for w in english if w.casefold() not in held)]))
 
 
