@@ -23,7 +23,7 @@ conditional rate smoothed toward the recommenders' prior:
     prior[j] = proposed[j] / dialogues
 
 Every count is weighted by how recent its dialogue is, with `half_life` (in dialogues, in the order
-they are learned: oldest first; 0, the default, weighs all alike): what recommenders answer drifts with
+they are learned: oldest first; 0 weighs all alike; `convrec learn` takes `conv_half_life`): what recommenders answer drifts with
 what has just come out, and the newest dialogues know it. The weights average 1, so the counts keep
 the scale of dialogues.
 

@@ -238,7 +238,7 @@ def conv_params(settings: Settings, **given: float | None) -> dict[str, float]:
     """The conversation model's weights: those `given`, else the settings' (`conv_*`).
 
     >>> conv_params(Settings(llm="none"), word_weight=0.0)
-    {'together_weight': 2.0, 'word_weight': 0.0, 'half_life': 0.0}
+    {'together_weight': 2.0, 'word_weight': 0.0, 'half_life': 1500.0}
     """
     chosen = {
         "together_weight": settings.conv_together_weight,
