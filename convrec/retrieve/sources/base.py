@@ -65,7 +65,7 @@ class Library:
         a zero (a film newer than the ratings, known by its title only)."""
         if self.filters is None:
             return np.zeros(len(self.index.ids), bool)
-        return ~self.filters.genre_matrix.any(axis=1)
+        return np.asarray(~self.filters.genre_matrix.any(axis=1), bool)
 
     @cached_property
     def by_popularity(self) -> np.ndarray:
