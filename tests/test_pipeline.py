@@ -78,6 +78,26 @@ def test_an_unrated_item_is_ranked_by_the_evidence_it_has():
     assert missing["cf"].sum() == sum(it.popularity == 0 for it in rec.items)
 
 
+def test_an_item_without_genres_is_not_ranked_as_sharing_none():
+    """Genres unknown (a film newer than the ratings, known by its title only) are missing evidence
+    for the genre columns, not a zero: its place does not move with their weight."""
+    catalog = tiny_catalog()
+    catalog.items[14] = dataclasses.replace(catalog.items[14], genres=())  # High Noon Again, a western
+    encoder, ids = HashEncoder(), catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    cf = ItemKNN().fit(catalog.interactions, ids)
+    scores = {}
+    for w_attr in (0.0, 5.0):
+        rec = Recommender(catalog, index, cf, encoder, None, Settings(llm="none", w_attr=w_attr))
+        needs = Needs(liked=(12,), loose_genres=("Western",))  # "I love westerns, like Dusty Trail"
+        cands, _ = rec.candidates(needs, Session(), 10, {})
+        assert 14 in cands.ids.tolist()
+        scores[w_attr] = float(cands.scores["blend"][cands.ids.tolist().index(14)])
+        missing = rec.ranking.blend.missing(Candidates(rec.index.ids))
+        assert rec.index.ids[missing["attr"]].tolist() == rec.index.ids[missing["pref"]].tolist() == [14]
+    assert scores[5.0] == pytest.approx(scores[0.0])
+
+
 def test_more_like_number_two_uses_the_shown_list():
     rec = make_recommender()
     session = Session()

@@ -42,7 +42,7 @@ def test_reset_forgets_everything_and_clears_shown():
     s = Session(needs=NINETIES_COMEDY)
     s.record("x", [1, 2])
     s.apply(NeedsUpdate(reset=True, include_genres=("Western",)), {})
-    assert s.needs == Needs(include_genres=("Western",))
+    assert s.needs == Needs(include_genres=("Western",), asked_genres=("Western",))  # asked for, nothing liked
     assert s.shown == [] and s.last_shown == []
 
 
@@ -170,6 +170,42 @@ def test_a_constraint_beside_liked_films_stays_a_filter_and_replaces_the_prefere
     assert (n.include_genres, n.loose_genres) == ((), ("Drama",))
     n = merge(n, NeedsUpdate(disliked=(7,)), [], {})  # nothing liked any more: the only thing to go on
     assert (n.include_genres, n.loose_genres) == (("Drama",), ("Drama",))
+
+
+ANIMATED = {5: ("Animation", "Children"), 6: ("Animation",), 7: ("Action", "Thriller"), 8: ()}
+
+
+@pytest.mark.parametrize(
+    ("first", "liked", "loosened"),
+    [
+        ("an animated film", (7,), True),  # then "I loved Die Hard": the liked film carries the request
+        ("an animated film", (5, 7), True),  # one liked film without it is enough
+        ("an animated film", (5,), False),  # a liked film that has it: the request stands
+        ("an animated film", (8,), False),  # genres unknown: nothing says it lacks one
+        ("only animated films", (7,), False),  # a constraint stays a filter
+        ("an animated film from the 90s", (7,), False),  # years in the same message constrain too
+    ],
+)
+def test_a_genre_asked_for_first_turns_loose_when_a_later_liked_film_lacks_it(first, liked, loosened):
+    s = Session()
+    s.apply(parse_rules(first, MOVIELENS_GENRES), {})
+    s.record(first, [5, 6])
+    assert s.needs.include_genres == ("Animation",) and not s.needs.loose_genres
+    s.apply(NeedsUpdate(liked=liked), {}, ANIMATED)
+    expected = ((), ("Animation",)) if loosened else (("Animation",), ())
+    assert (s.needs.include_genres, s.needs.loose_genres) == expected
+    s.apply(NeedsUpdate(disliked=liked), {}, ANIMATED)  # nothing liked any more: the genre filters again
+    assert s.needs.include_genres == ("Animation",)
+
+
+def test_more_like_a_shown_film_keeps_a_genre_asked_for_first():
+    s = Session()
+    s.apply(parse_rules("an animated film", MOVIELENS_GENRES), {})
+    s.record("an animated film", [5, 6])
+    s.apply(parse_rules("more like #2", MOVIELENS_GENRES), {}, ANIMATED)
+    assert (s.needs.liked, s.needs.include_genres, s.needs.asked_genres) == ((6,), ("Animation",), ("Animation",))
+    s.apply(NeedsUpdate(liked=(7,)), {}, ANIMATED)  # a later liked film without it still loosens it
+    assert (s.needs.include_genres, s.needs.loose_genres) == ((), ("Animation",))
 
 
 def test_a_taste_said_before_any_liked_film_survives_a_session_file(tmp_path):

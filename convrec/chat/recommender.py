@@ -112,7 +112,7 @@ class Recommender:
         mean what they meant then. `asked`: that answer asked a question."""
         text = clean_message(text, self.settings.max_message_chars)
         update = self.understand.recalled(text)
-        session.apply(update, self._years_of([*session.last_shown, *update.liked]))
+        session.apply(update, *self._known([*session.last_shown, *update.liked]))
         session.record(text, [i for i in shown if i in self.catalog], asked=asked)
 
     def stream(self, session: Session, text: str, k: int | None = None, image: Picture | None = None) -> Iterator[Turn]:
@@ -141,13 +141,13 @@ class Recommender:
             rules = self.understand.rules(text)
         preview = Session.from_dict(session.to_dict())
         info["unplaced"] = session.unplaced(rules)
-        needs = preview.apply(rules, self._years_of([*session.last_shown, *rules.liked]))
+        needs = preview.apply(rules, *self._known([*session.last_shown, *rules.liked]))
         top, relaxed = self.candidates(needs, preview, k, timings, picture)
         yield self.turn(self.explain(top.head(k), needs), needs, relaxed, session.asked_last, dict(timings), dict(info))
 
         update = self.understand.model(self.llm, text, rules, info, timings)
         info.update(parse_source=update.source, unplaced=session.unplaced(update))
-        needs = session.apply(update, self._years_of([*session.last_shown, *update.liked]))
+        needs = session.apply(update, *self._known([*session.last_shown, *update.liked]))
         proposed = self.understand.proposed(self.llm, text, update, seen_of(session.shown, needs), info, timings)
         if update != rules or proposed:
             top, relaxed = self.candidates(needs, session, k, timings, picture, proposed)
@@ -187,5 +187,7 @@ class Recommender:
             info.update(relaxed=list(relaxed.dropped), exact=relaxed.strict)
         return Turn(needs, recs, timings, info, reply.text, reply.question)
 
-    def _years_of(self, ids: list[int]) -> dict[int, int | None]:
-        return {i: self.catalog.get(i).year for i in ids if i in self.catalog}
+    def _known(self, ids: list[int]) -> tuple[dict[int, int | None], dict[int, tuple[str, ...]]]:
+        """The years and genres of these catalogue items, as `Session.apply` takes them."""
+        items = [self.catalog.get(i) for i in ids if i in self.catalog]
+        return {it.item_id: it.year for it in items}, {it.item_id: it.genres for it in items}

@@ -18,13 +18,17 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
   love horror") or beside liked films ("any comedies? I loved Superbad", or once the conversation
   has liked films) it is a preference: the liked films carry the request, and the genre ranks
   their neighbours that have it first without removing the others. A taste said before any
-  liked film filters until one is liked. On ReDial's development half the filter blocked 24 % of
-  the films recommenders answered with (reports/redial_notes.md).
+  liked film filters until one is liked; a genre merely asked for before anything was liked ("a
+  comedy", then "I loved Heat") filters until a film liked later lacks it, then it is preferred
+  the same way (liked films that have it, "more like #2" among the comedies shown, keep the
+  filter). On ReDial's development half the filter blocked 24 % of the films recommenders
+  answered with (reports/redial_notes.md).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,9 +46,12 @@ class Session:
     shown: list[int] = field(default_factory=list)  # every item shown so far, oldest first
     last_shown: list[int] = field(default_factory=list)  # the latest list, in display order
 
-    def apply(self, update: NeedsUpdate, years: dict[int, int | None]) -> Needs:
-        """Merge one turn into the needs; `years` maps item id -> year for the items shown and liked."""
-        self.needs = merge(self.needs, update, self.last_shown, years)
+    def apply(
+        self, update: NeedsUpdate, years: dict[int, int | None], genres: Mapping[int, Sequence[str]] | None = None
+    ) -> Needs:
+        """Merge one turn into the needs; `years` maps item id -> year for the items shown and liked,
+        `genres` item id -> genres for those liked (none given: no genre merely asked for is loosened)."""
+        self.needs = merge(self.needs, update, self.last_shown, years, genres=genres)
         if update.reset:
             self.shown, self.last_shown = [], []
         return self.needs
@@ -103,9 +110,16 @@ class Session:
 
 
 def merge(
-    needs: Needs, u: NeedsUpdate, last_shown: list[int], years: dict[int, int | None], *, now_year: int | None = None
+    needs: Needs,
+    u: NeedsUpdate,
+    last_shown: list[int],
+    years: dict[int, int | None],
+    *,
+    genres: Mapping[int, Sequence[str]] | None = None,
+    now_year: int | None = None,
 ) -> Needs:
-    """Apply one turn to the running needs (rules in the module docstring); `now_year` (this
+    """Apply one turn to the running needs (rules in the module docstring); `genres` maps a liked
+    item to its genres (a genre merely asked for turns loose when one lacks it), `now_year` (this
     year by default) is as far as "newer" goes.
 
     >>> n = merge(Needs(include_genres=("Comedy",), exclude_genres=("Horror",), year_min=1990, year_max=1999),
@@ -126,9 +140,11 @@ def merge(
     if u.include_genres:
         beside_liked = bool(needs.liked or u.liked or u.more_like)
         loosely = u.genres_as == "taste" or (u.genres_as == "request" and beside_liked)
-        loose = include if loosely else []
+        loose = list(include) if loosely else []
+        asked = include if u.genres_as == "request" and not loosely else []
     else:
         loose = [g for g in needs.loose_genres if g not in exclude and g not in u.avoid_genres]
+        asked = [g for g in needs.asked_genres if g in include]
 
     year_min, year_max = needs.year_min, needs.year_max
     if u.year_min is not None or u.year_max is not None:
@@ -147,6 +163,10 @@ def merge(
     liked = [i for i in dict.fromkeys((*needs.liked, *new_liked)) if i not in new_disliked]
     disliked = [i for i in dict.fromkeys((*needs.disliked, *new_disliked)) if i not in new_liked]
     keywords = list(dict.fromkeys((*needs.keywords, *u.keywords)))[-8:]
+    known = genres or {}
+    lacked = [g for g in asked if any(known.get(i) and g not in known[i] for i in new_liked)]  # () is unknown
+    loose += [g for g in lacked if g not in loose]
+    asked = [g for g in asked if g not in lacked]
     # the liked films carry the request: the genres said loosely are preferred (the "pref" source)
     include = [g for g in include if g not in loose] if liked else [*include, *(g for g in loose if g not in include)]
     about = list(u.about) if u.about else list(needs.about)  # the latest mood or topic wins, as `prefer`
@@ -164,6 +184,7 @@ def merge(
         prefer_genres=tuple(prefer),
         about=tuple(about),
         loose_genres=tuple(loose),
+        asked_genres=tuple(asked),
     )
 
 

@@ -73,6 +73,9 @@ class Needs:
     # genres said as a taste ("I love horror") or beside liked items: a filter until liked items carry
     # the request, then preferred as `prefer_genres` are, without the "but funnier" demotion of the rest
     loose_genres: tuple[str, ...] = ()
+    # genres merely asked for before anything was liked ("a comedy", not "only comedies"): a filter
+    # until a film liked later lacks one, which turns it loose (`convrec.chat.session.merge`)
+    asked_genres: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -148,11 +148,11 @@ def replay(
         update = replace(
             update, liked=liked, disliked=tuple(disliked), keywords=keywords, more_like=(), less_like=(), reset=False
         )
-        session.apply(update, rec._years_of([*session.last_shown, *liked]))
+        session.apply(update, *rec._known([*session.last_shown, *liked]))
         if utt.role == RECOMMENDER:
             session.record(utt.text, list(utt.items))
     if suggested:  # suggestions the seeker has not answered yet: taken up so far
-        session.apply(NeedsUpdate(liked=suggested), rec._years_of(list(suggested)))
+        session.apply(NeedsUpdate(liked=suggested), *rec._known(list(suggested)))
     needs = session.needs
     if reading.genres == "soft" and needs.include_genres:
         needs = needs.with_(include_genres=(), keywords=(*needs.include_genres, *needs.keywords))

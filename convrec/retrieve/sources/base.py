@@ -60,6 +60,14 @@ class Library:
         return np.array([it.popularity == 0 for it in self.items], bool)
 
     @cached_property
+    def ungenred(self) -> np.ndarray:
+        """The rows without genres: sharing genres or having a preferred one, they are unknown, not
+        a zero (a film newer than the ratings, known by its title only)."""
+        if self.filters is None:
+            return np.zeros(len(self.index.ids), bool)
+        return np.asarray(~self.filters.genre_matrix.any(axis=1), bool)
+
+    @cached_property
     def by_popularity(self) -> np.ndarray:
         """The rows, most popular first (sorted once per prior, not per turn)."""
         return np.argsort(-self.popularity, kind="stable")
@@ -76,7 +84,7 @@ class Library:
         """A copy with other parts, e.g. another popularity prior or conversation model; what it
         derived from the parts kept is kept (an evaluation swaps the conversation model per turn)."""
         new = replace(self, **changes)
-        for derived, source in (("unrated", "items"), ("by_popularity", "popularity")):
+        for derived, source in (("unrated", "items"), ("ungenred", "filters"), ("by_popularity", "popularity")):
             if derived in self.__dict__ and source not in changes:
                 new.__dict__[derived] = self.__dict__[derived]
         return new

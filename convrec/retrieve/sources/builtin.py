@@ -175,6 +175,9 @@ class Attr(Plain):
         moved = moved_genres(library, needs, liked)  # over the candidates only, not every catalogue row
         return Scored(lambda rows: attributes.likeness(rows, liked, library.encoder, ["genres"], moved))
 
+    def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
+        return library.ungenred[rows]
+
 
 class Alike(Plain):
     """ "Like X" by knowledge: how much of what the liked items are about a candidate shares, their
@@ -254,6 +257,9 @@ class Pref(Plain):
         if liked and moves(needs) and attributes is not None:
             return PerRow(library, attributes.like_but(liked, library.encoder, share))
         return None if share is None else PerRow(library, share)
+
+    def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
+        return library.ungenred[rows]
 
 
 class About(Plain):
