@@ -248,10 +248,8 @@ def parse_rules(
     if year_min is None and year_max is None:
         year_min, year_max = meaning.years
     constrains = _ONLY.search(scan.text) or exclude or year_min is not None or year_max is not None
-    said_as = "constraint" if constrains else "request"
-    if said_as == "request" and _TASTE.search(scan.text):
-        said_as = "taste"  # "I like comedies like Superbad": a taste, with an example
-    elif said_as == "request" and any(said_as_kind(scan.text, h) for h in hits if set(h.genres) & set(include)):
+    said_as = "constraint" if constrains else "taste" if _TASTE.search(scan.text) else "request"
+    if said_as == "request" and any(said_as_kind(scan.text, h) for h in hits if set(h.genres) & set(include)):
         said_as = "kind"
     return NeedsUpdate(
         liked=liked,
@@ -287,8 +285,7 @@ def said_as_kind(text: str, hit: GenreHit) -> bool:
     >>> text = "有什么和《千与千寻》差不多的动画"
     >>> said_as_kind(text, GenreHit(text.index("动画"), len(text), ("Animation",)))
     True
-    >>> text = "any comedies? I loved Superbad"
-    >>> said_as_kind(text, GenreHit(4, 12, ("Comedy",)))
+    >>> said_as_kind("any comedies? I loved Superbad", GenreHit(4, 12, ("Comedy",)))
     False
     """
     return bool(_KIND_BEFORE.search(text[: hit.start]) or _KIND_AFTER.search(text[hit.end :]))
