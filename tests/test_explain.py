@@ -52,6 +52,28 @@ def test_a_request_word_found_in_the_record_is_quoted_from_the_record():
     assert "“Traveler” is in its title" in why
 
 
+def test_a_tag_that_holds_the_word_is_quoted_whole_and_said_by_its_own_source():
+    pie = Item(1, "American Pie", 1999, ("Comedy",), tags=("come back", "coming of age"),
+               tag_sources=("viewers", "TMDB"))  # fmt: skip
+    needs = Needs(keywords=("coming",), text="a coming of age story")
+    ties = ties_of(pie, needs, genres=GENRES)
+    assert (ties.word, ties.field, ties.source) == ("coming of age", "tags", "TMDB")
+    assert "TMDB keyword “coming of age”" in reasons([pie], needs, [ties])[0]
+
+
+def test_a_tag_naming_a_genre_the_item_lacks_is_not_quoted():
+    walle = Item(1, "WALL·E", 2008, ("Animation", "Sci-Fi"), tags=("romantic comedy", "robot love story"))
+    needs = Needs(keywords=("romantic", "robots"), text="a romantic film about robots")
+    ties = ties_of(walle, needs, genres=GENRES)
+    assert (ties.word, ties.field) == ("robot love story", "tags")  # the next tag that holds a request word
+    why = reasons([walle], needs, [ties])[0]
+    assert "comedy" not in why.casefold() and not unsupported_claims(why, walle, GENRES, named=needs.keywords), why
+    alone = Item(2, "WALL·E", 2008, ("Animation", "Sci-Fi"), tags=("romantic comedy",))
+    assert ties_of(alone, Needs(keywords=("romantic",)), genres=GENRES).word == ""  # no tag left to quote
+    comedy = Item(3, "Notting Hill", 1999, ("Comedy", "Romance"), tags=("romantic comedy",))
+    assert ties_of(comedy, Needs(keywords=("romantic",)), genres=GENRES).word == "romantic comedy"
+
+
 @pytest.mark.parametrize(
     ("sources", "en", "zh"),
     [

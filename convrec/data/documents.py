@@ -17,7 +17,7 @@ its title holds it (`title_only`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from convrec.core.types import Item
 
@@ -46,10 +46,15 @@ def item_text(item: Item, written: str = "", max_chars: int = 600) -> str:
 
 
 def found_word(
-    item: Item, keywords: Iterable[str], fields: Sequence[str] = ("title", "tags", "people", "text")
+    item: Item,
+    keywords: Iterable[str],
+    fields: Sequence[str] = ("title", "tags", "people", "text"),
+    quotable: Callable[[str], bool] = bool,
 ) -> tuple[str, str]:
-    """The first request keyword found in the item's record (in `fields` of it), as the record
-    writes it, and where.
+    """The first request keyword found in the item's record (in `fields` of it) and where: in its tags the
+    whole tag that holds it (a reason quotes a tag whole, never a piece of it), elsewhere the word as the
+    record writes it. A tag that `quotable` refuses is passed over for the next tag or field that holds
+    a keyword (a reason's caller refuses one that names a genre the item lacks).
 
     >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
     ('Traveler', 'title')
@@ -57,19 +62,28 @@ def found_word(
     ('heist', 'tags')
     >>> found_word(Item(1, "Feel Good", tags=("feel-good",)), ["feel-good"], fields=("tags",))
     ('feel-good', 'tags')
+    >>> found_word(Item(1, "American Pie", tags=("high school", "coming of age")), ["coming"])
+    ('coming of age', 'tags')
+    >>> found_word(Item(1, "WALL·E", tags=("romantic comedy", "robot romance")), ["romantic", "robots"], quotable=lambda t: "comedy" not in t)
+    ('robot romance', 'tags')
     """
-    record = {"title": item.title, "tags": " | ".join(item.tags), "people": " | ".join(item.people), "text": item.text}
-    searched = [(where, record[where]) for where in fields]
+    record = {
+        "title": [item.title],
+        "tags": [t for t in item.tags if quotable(t)],
+        "people": [" | ".join(item.people)],
+        "text": [item.text],
+    }
     for kw in keywords:
         kw = kw.strip().casefold()
         if len(kw) < 3:
             continue
         stem = kw[:-1] if kw.endswith("s") and len(kw) > 4 else kw
         pattern = re.compile(re.escape(stem) if not stem.isascii() else rf"\b{re.escape(stem)}\w*", re.IGNORECASE)
-        for where, text in searched:
-            hit = pattern.search(text)
-            if hit:
-                return hit.group(0), where
+        for where in fields:
+            for text in record[where]:
+                hit = pattern.search(text)
+                if hit:
+                    return (text if where == "tags" else hit.group(0)), where
     return "", ""
 
 

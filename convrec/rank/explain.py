@@ -64,7 +64,8 @@ def ties_of(
     """The ties of `item` to `needs`: `liked` are the liked items, `fans` the one whose fans also
     liked it, `near` the request words its text is close to (the caller judges closeness). A word
     found in its text comes with the phrase around it, unless the phrase names a year or one of the
-    catalogue's `genres` that the item lacks (`unsupported_claims`).
+    catalogue's `genres` that the item lacks (`unsupported_claims`); one found in its tags is the whole
+    tag that holds it, never a tag that names such a year or genre (the next tag or field holding it).
 
     >>> t = ties_of(Item(1, "I, Robot", 2004, ("Action", "Sci-Fi")), Needs(include_genres=("Sci-Fi",), keywords=("robots",)))
     >>> t.genres, t.word, t.field
@@ -78,10 +79,13 @@ def ties_of(
     period = ""
     if (lo or hi) and item.year and (lo is None or item.year >= lo) and (hi is None or item.year <= hi):
         period = "decade" if lo is not None and lo % 10 == 0 and hi == lo + 9 else "year" if lo == hi else "range"
-    word, where = found_word(item, needs.keywords)
+
+    def quotable(tag: str) -> bool:  # WALL·E's "romantic comedy" would call it a Comedy
+        return not unsupported_claims(tag, item, genres)
+
+    word, where = found_word(item, needs.keywords, quotable=quotable)
     if not word:  # "uplifting" read as feel-good: the item's tag says so (a tag, never a model's word)
-        word, where = found_word(item, needs.about, fields=("tags",))
-    tag = next((t for t in item.tags if word.casefold() in t.casefold()), "") if where == "tags" else ""
+        word, where = found_word(item, needs.about, fields=("tags",), quotable=quotable)
     phrase = phrase_around(item.text, word) if where == "text" else ""
     if phrase and unsupported_claims(phrase, item, genres):
         phrase = ""
@@ -101,7 +105,7 @@ def ties_of(
         period=period,
         word=word,
         field=where,
-        source=item.tag_source(tag),
+        source=item.tag_source(word) if where == "tags" else "",
         phrase=phrase,
         liked=resembles.title if resembles else "",
         shared=_shared(item, resembles) if resembles else (),
