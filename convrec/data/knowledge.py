@@ -15,8 +15,7 @@ title and year: case, accents, punctuation and moved articles ignored, alternati
 the year exact or else one off. A title that fits several items is ambiguous and skipped, counted, never guessed;
 so is a row whose title fits an item whose own id says it is another film. Knowledge lands on the `Item`
 record every stage reads: `text` (overview and tagline, or plot; the first source's, an item's own text kept),
-`tags` (the item's own tags first, then keywords; its own only while the keywords leave room under the cap;
-`tag_sources` says who gave each: "TMDB", "IMDb"), `people`, `image`.
+`tags` (the item's own, in the room keywords leave, then keywords; `tag_sources`: "TMDB", "IMDb"), `people`, `image`.
 
 A bad field (a keyword list that does not parse) is reported with file, line and field, and the row's other
 fields are still used. Left out on purpose: fetching anything online, and merging several overviews of one film.
@@ -489,11 +488,9 @@ def _merged(item: Item, found: list[_Knowledge]) -> Item:
     given = [(t, item.tag_source(t)) for t in item.tags] + [(t, k.source) for k in found for t in k.tags]
     for tag, source in given:
         tags.setdefault(tag.lower(), (tag, source))
-    keywords = {t.lower() for k in found for t in k.tags}  # what the film is about is never crowded out
-    about = [key for key in tags if key in keywords][:MAX_KNOWLEDGE_TAGS]
-    own = [key for key in tags if key not in keywords][: MAX_KNOWLEDGE_TAGS - len(about)]
-    keep = {*about, *own}
-    kept = [tags[key] for key in tags if key in keep]
+    keywords = {t.lower() for k in found for t in k.tags}  # never crowded out by the item's own tags
+    own = [key for key in tags if key not in keywords][: max(MAX_KNOWLEDGE_TAGS - len(keywords), 0)]
+    kept = [tags[key] for key in tags if key in keywords or key in own][:MAX_KNOWLEDGE_TAGS]
     people = dict.fromkeys((*item.people, *(p for k in found for p in k.people)))
     image = item.image or next((k.image for k in found if k.image), None)
     return replace(
