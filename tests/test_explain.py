@@ -45,6 +45,18 @@ def test_a_reason_names_the_liked_title_it_resembles_and_what_they_share():
     assert not unsupported_claims(why, pick, [*GENRES, "Animation", "Children", "Fantasy"], named=["Toy Story"])
 
 
+def test_a_shared_tag_that_names_a_genre_the_item_lacks_is_not_named():
+    pulp = Item(1, "Pulp Fiction", 1994, ("Comedy", "Crime", "Drama"), tags=("black comedy", "nonlinear timeline"))
+    pick = Item(
+        2, "Inglourious Basterds", 2009, ("Action", "Drama", "War"), tags=("black comedy", "nonlinear timeline")
+    )
+    needs = Needs(liked=(1,))
+    genres = ["Action", "Comedy", "Crime", "Drama", "War"]
+    why = reasons([pick], needs, [ties_of(pick, needs, liked=[pulp], genres=genres)])[0]
+    assert "nonlinear timeline" in why and "black comedy" not in why
+    assert not unsupported_claims(why, pick, genres, named=["Pulp Fiction"])
+
+
 def test_a_request_word_found_in_the_record_is_quoted_from_the_record():
     item = Item(1, "The Time Traveler's Wife", 2009, ("Drama", "Romance"), tags=("time travel",))
     needs = Needs(keywords=("travel",), text="movies about time travel")

@@ -11,7 +11,7 @@ import pytest
 from convrec.core.config import Settings
 from convrec.core.errors import CatalogError, ModelNotFound
 from convrec.data.catalog import Catalog
-from convrec.data.knowledge import Links, add_knowledge, knowledge_files
+from convrec.data.knowledge import MAX_KNOWLEDGE_TAGS, Links, add_knowledge, knowledge_files
 from convrec.data.loaders import load_catalog
 from convrec.retrieve.build import build_index
 from convrec.testing import HashEncoder, tiny_catalog
@@ -178,6 +178,16 @@ def test_tags_keep_who_gave_them_the_catalogues_own_first(catalog, tmp_path):
     assert cat.get(1).tag_source("bank robbery") == "TMDB" and cat.get(17).tag_sources == ("",)
     unsourced = Catalog(cat.name, {**cat.items, 1: replace(cat.get(1), tag_sources=())}, cat.interactions)
     assert cat.content_hash() != unsourced.content_hash()
+
+
+def test_many_viewer_tags_never_crowd_the_keywords_out_of_the_cap(catalog, tmp_path):
+    items = dict(catalog.items)
+    verdicts = tuple(f"verdict {n}" for n in range(MAX_KNOWLEDGE_TAGS - 1))
+    own = (*verdicts, "heist")  # viewers' most used first; their last one is also a keyword
+    items[1] = replace(items[1], tags=own, tag_sources=("viewers",) * len(own))
+    cat, _ = add_knowledge(Catalog(catalog.name, items, catalog.interactions), [tmdb_5000(tmp_path / "t.csv")])
+    assert cat.get(1).tags == (*verdicts[: MAX_KNOWLEDGE_TAGS - 2], "heist", "bank robbery")
+    assert cat.get(1).tag_sources == (*("viewers",) * (MAX_KNOWLEDGE_TAGS - 1), "TMDB")
 
 
 def test_bench_build_times_a_build_without_and_with_knowledge_in_one_run(tmp_path):

@@ -15,7 +15,7 @@ title and year: case, accents, punctuation and moved articles ignored, alternati
 the year exact or else one off. A title that fits several items is ambiguous and skipped, counted, never guessed;
 so is a row whose title fits an item whose own id says it is another film. Knowledge lands on the `Item`
 record every stage reads: `text` (overview and tagline, or plot; the first source's, an item's own text kept),
-`tags` (the item's own tags first, then keywords; `tag_sources` says who gave each: "TMDB", "IMDb"), `people`, `image`.
+`tags` (the item's own, in the room keywords leave, then keywords; `tag_sources`: "TMDB", "IMDb"), `people`, `image`.
 
 A bad field (a keyword list that does not parse) is reported with file, line and field, and the row's other
 fields are still used. Left out on purpose: fetching anything online, and merging several overviews of one film.
@@ -37,7 +37,7 @@ from convrec.core.types import Item
 from convrec.data.catalog import Catalog, front_article, normalise_title, title_key
 from convrec.data.tables import parse_mapping
 
-MAX_KNOWLEDGE_TAGS = 30  # an item's own tags plus keywords, at most
+MAX_KNOWLEDGE_TAGS = 30  # an item's own tags plus keywords, at most; keywords are kept first
 MAP_FIELDS = ("title", "year", "text", "tags", "people", "image", "tmdb_id", "imdb_id")
 _NO_PLOT = "It looks like we don't have any Plot Summaries"
 
@@ -384,8 +384,9 @@ def add_knowledge(
     """The catalogue with what the knowledge `files` say about its items, and how much of it they covered.
 
     Files (or directories of tables, see `knowledge_files`) are read in the order given; for an item, the first file's text wins (an item's own text is kept),
-    tags and people from every file are added after the item's own. A links.csv among the files adds the
-    external ids the tables after it join by.
+    tags and people from every file are added after the item's own. The item's own tags (often viewers' verdicts,
+    "amazing") keep only the room the keywords leave under `MAX_KNOWLEDGE_TAGS`. A links.csv among the files adds
+    the external ids the tables after it join by.
     """
     links = links or Links()
     titles = TitleIndex.of(catalog)
@@ -487,7 +488,9 @@ def _merged(item: Item, found: list[_Knowledge]) -> Item:
     given = [(t, item.tag_source(t)) for t in item.tags] + [(t, k.source) for k in found for t in k.tags]
     for tag, source in given:
         tags.setdefault(tag.lower(), (tag, source))
-    kept = list(tags.values())[:MAX_KNOWLEDGE_TAGS]
+    keywords = {t.lower() for k in found for t in k.tags}  # never crowded out by the item's own tags
+    own = [key for key in tags if key not in keywords][: max(MAX_KNOWLEDGE_TAGS - len(keywords), 0)]
+    kept = [tags[key] for key in tags if key in keywords or key in own][:MAX_KNOWLEDGE_TAGS]
     people = dict.fromkeys((*item.people, *(p for k in found for p in k.people)))
     image = item.image or next((k.image for k in found if k.image), None)
     return replace(

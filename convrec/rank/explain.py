@@ -90,7 +90,9 @@ def ties_of(
     if phrase and unsupported_claims(phrase, item, genres):
         phrase = ""
     resembles = max(
-        liked, key=lambda it: (fans is not None and it.item_id == fans.item_id, len(_shared(item, it))), default=None
+        liked,
+        key=lambda it: (fans is not None and it.item_id == fans.item_id, len(_shared(item, it, genres))),
+        default=None,
     )
     misses = []
     if needs.include_genres and not all(g in item.genres for g in needs.include_genres):
@@ -108,7 +110,7 @@ def ties_of(
         source=item.tag_source(word) if where == "tags" else "",
         phrase=phrase,
         liked=resembles.title if resembles else "",
-        shared=_shared(item, resembles) if resembles else (),
+        shared=_shared(item, resembles, genres) if resembles else (),
         same_decade=bool(resembles and resembles.year and item.year and resembles.year // 10 == item.year // 10),
         fans=fans.title if fans else "",
         near="" if word else near,
@@ -116,19 +118,21 @@ def ties_of(
     )
 
 
-def _shared(item: Item, other: Item) -> tuple[str, ...]:
+def _shared(item: Item, other: Item, genres: Sequence[str] = ()) -> tuple[str, ...]:
     """The genres, people and tags `item` shares with `other`; not a tag that names a period ("1940s",
-    when the story is set): a reason's years and decades are the film's own (`unsupported_claims`).
+    when the story is set) or one of the catalogue's `genres` the item lacks ("black comedy" of a war film):
+    a reason's years, decades and genres are the film's own (`unsupported_claims`).
 
-    >>> a = Item(1, "A", 1995, ("Drama",), tags=("prison", "1940s"))
-    >>> _shared(a, Item(2, "B", 1994, ("Drama",), tags=("1940s", "prison")))
+    >>> a = Item(1, "A", 1995, ("Drama",), tags=("prison", "1940s", "black comedy"))
+    >>> _shared(a, Item(2, "B", 1994, ("Comedy", "Drama"), tags=("1940s", "prison", "black comedy")), ["Comedy"])
     ('Drama', 'prison')
     """
     return tuple(
         x
         for field in ("genres", "people", "tags")
         for x in getattr(item, field)
-        if x in getattr(other, field) and not (field == "tags" and _names_a_period(x))
+        if x in getattr(other, field)
+        and not (field == "tags" and (_names_a_period(x) or unsupported_claims(x, item, genres)))
     )
 
 
