@@ -206,6 +206,11 @@ def test_more_like_a_shown_film_keeps_a_genre_asked_for_first():
     assert (s.needs.liked, s.needs.include_genres, s.needs.asked_genres) == ((6,), ("Animation",), ("Animation",))
     s.apply(NeedsUpdate(liked=(7,)), {}, ANIMATED)  # a later liked film without it still loosens it
     assert (s.needs.include_genres, s.needs.loose_genres) == ((), ("Animation",))
+    relaxed = Session()  # a list relaxed for want of animated films: its #2, without the genre, loosens nothing
+    relaxed.apply(parse_rules("an animated film", MOVIELENS_GENRES), {})
+    relaxed.record("an animated film", [5, 7])
+    relaxed.apply(parse_rules("more like #2", MOVIELENS_GENRES), {}, ANIMATED)
+    assert (relaxed.needs.liked, relaxed.needs.include_genres, relaxed.needs.loose_genres) == ((7,), ("Animation",), ())
 
 
 def test_a_taste_said_before_any_liked_film_survives_a_session_file(tmp_path):

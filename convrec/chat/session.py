@@ -19,9 +19,9 @@ Merging rules (one turn's `NeedsUpdate` into the running `Needs`):
   has liked films) it is a preference: the liked films carry the request, and the genre ranks
   their neighbours that have it first without removing the others. A taste said before any
   liked film filters until one is liked; a genre merely asked for before anything was liked ("a
-  comedy", then "I loved Heat") filters until a film liked later lacks it, then it is preferred
-  the same way (liked films that have it, "more like #2" among the comedies shown, keep the
-  filter). On ReDial's development half the filter blocked 24 % of the films recommenders
+  comedy", then "I loved Heat") filters until a film the person names later lacks it, then it is
+  preferred the same way (liked films that have it, and "more like #2" of any list shown for it,
+  keep the filter). On ReDial's development half the filter blocked 24 % of the films recommenders
   answered with (reports/redial_notes.md).
 """
 
@@ -164,7 +164,8 @@ def merge(
     disliked = [i for i in dict.fromkeys((*needs.disliked, *new_disliked)) if i not in new_liked]
     keywords = list(dict.fromkeys((*needs.keywords, *u.keywords)))[-8:]
     known = genres or {}
-    lacked = [g for g in asked if any(known.get(i) and g not in known[i] for i in new_liked)]  # () is unknown
+    # a film the person names that lacks it; not one picked from a list shown for it (a relaxed list's "#2")
+    lacked = [g for g in asked if any(known.get(i) and g not in known[i] for i in u.liked)]  # () is unknown
     loose += [g for g in lacked if g not in loose]
     asked = [g for g in asked if g not in lacked]
     # the liked films carry the request: the genres said loosely are preferred (the "pref" source)
