@@ -51,9 +51,9 @@ def found_word(
     fields: Sequence[str] = ("title", "tags", "people", "text"),
     quotable: Callable[[str], bool] = bool,
 ) -> tuple[str, str]:
-    """The first request keyword found in the item's record (in `fields` of it) and where: in its tags the
-    whole tag that holds it (a reason quotes a tag whole, never a piece of it), elsewhere the word as the
-    record writes it. A tag that `quotable` refuses is passed over for the next tag or field that holds
+    """The first request keyword found in the item's record (in `fields` of it) and where: in its tags and
+    people the whole tag or name that holds it (a reason quotes one whole, never a piece of it: "with Tom
+    Hanks", not "with Tom"), elsewhere the word as the record writes it. A tag that `quotable` refuses is passed over for the next tag or field that holds
     a keyword (a reason's caller refuses one that names a genre the item lacks).
 
     >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
@@ -66,11 +66,13 @@ def found_word(
     ('coming of age', 'tags')
     >>> found_word(Item(1, "WALL·E", tags=("romantic comedy", "robot romance")), ["romantic", "robots"], quotable=lambda t: "comedy" not in t)
     ('robot romance', 'tags')
+    >>> found_word(Item(1, "Cast Away", people=("Robert Zemeckis", "Tom Hanks")), ["tom"])
+    ('Tom Hanks', 'people')
     """
     record = {
         "title": [item.title],
         "tags": [t for t in item.tags if quotable(t)],
-        "people": [" | ".join(item.people)],
+        "people": list(item.people),
         "text": [item.text],
     }
     for kw in keywords:
@@ -83,7 +85,7 @@ def found_word(
             for text in record[where]:
                 hit = pattern.search(text)
                 if hit:
-                    return (text if where == "tags" else hit.group(0)), where
+                    return (text if where in ("tags", "people") else hit.group(0)), where
     return "", ""
 
 
