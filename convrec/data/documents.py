@@ -53,8 +53,9 @@ def found_word(
 ) -> tuple[str, str]:
     """The first request keyword found in the item's record (in `fields` of it) and where: in its tags and
     people the whole tag or name that holds it (a reason quotes one whole, never a piece of it: "with Tom
-    Hanks", not "with Tom"), elsewhere the word as the record writes it. A tag that `quotable` refuses is passed over for the next tag or field that holds
-    a keyword (a reason's caller refuses one that names a genre the item lacks).
+    Hanks", not "with Tom"), elsewhere the word as the record writes it. A tag that `quotable` refuses is
+    passed over for the next tag or field that holds a keyword (a reason's caller refuses one that names a
+    genre the item lacks).
 
     >>> found_word(Item(1, "The Time Traveler's Wife"), ["travel"])
     ('Traveler', 'title')

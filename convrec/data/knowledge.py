@@ -489,7 +489,7 @@ def _merged(item: Item, found: list[_Knowledge]) -> Item:
     for tag, source in given:
         tags.setdefault(tag.lower(), (tag, source))
     keywords = {t.lower() for k in found for t in k.tags}  # never crowded out by the item's own tags
-    own = [key for key in tags if key not in keywords][: max(MAX_KNOWLEDGE_TAGS - len(keywords), 0)]
+    own = set([key for key in tags if key not in keywords][: max(MAX_KNOWLEDGE_TAGS - len(keywords), 0)])
     kept = [tags[key] for key in tags if key in keywords or key in own][:MAX_KNOWLEDGE_TAGS]
     people = dict.fromkeys((*item.people, *(p for k in found for p in k.people)))
     image = item.image or next((k.image for k in found if k.image), None)

@@ -95,7 +95,7 @@ class Attributes:
     matrix: sparse.csr_matrix  # float32, rows = catalogue rows, columns = names
     genre_matrix: np.ndarray  # rows x genres, 0/1 (the filters' matrix, `content_genres` of it for a chat)
     model_only: sparse.csr_matrix | None = None  # 1 where only a model wrote the attribute (same shape)
-    people: sparse.csr_matrix | None = None  # rows x people (director, cast), 1 where the item names them
+    people: sparse.csr_matrix | None = None  # rows x people: DIRECTOR_WEIGHT for the director, 1 for the cast
     _vectors: np.ndarray | None = field(default=None, repr=False)
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
     _knowledge: np.ndarray | None = field(default=None, repr=False)

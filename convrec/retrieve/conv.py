@@ -23,9 +23,9 @@ conditional rate smoothed toward the recommenders' prior:
     prior[j] = proposed[j] / dialogues
 
 Every count is weighted by how recent its dialogue is, with `half_life` (in dialogues, in the order
-they are learned: oldest first; 0 weighs all alike; `convrec learn` takes `conv_half_life`): what recommenders answer drifts with
-what has just come out, and the newest dialogues know it. The weights average 1, so the counts keep
-the scale of dialogues.
+they are learned: oldest first; 0 weighs all alike; `convrec learn` takes `conv_half_life`): what
+recommenders answer drifts with what has just come out, and the newest dialogues know it. The weights
+average 1, so the counts keep the scale of dialogues.
 
 With nothing known of the conversation (S empty, or no item of S ever mentioned), it is the
 prior: what recommenders in the dialogues answered with most. With a lot of evidence it is how
