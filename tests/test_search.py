@@ -39,3 +39,15 @@ def test_no_horror_please_does_not_search_for_horror():
     assert turn.needs.exclude_genres == ("Horror",)
     assert "horror" not in Query(turn.needs).text(rec.library).casefold()
     assert len(turn.recs) == 5 and not [r.item.title for r in turn.recs if "Horror" in r.item.title]
+
+
+def test_words_the_encoder_cannot_read_leave_the_text_source_at_a_quarter():
+    from convrec.retrieve.sources import SOURCES
+
+    text = SOURCES["text"]
+    full = text.weight
+    leftover = Needs(include_genres=("Horror",), keywords=("越好",), language="zh")  # "越吓人越好"
+    assert text.turn_weight({}, Query(leftover)) == full / 4  # English-only encoder: the genre alone
+    assert text.turn_weight({}, Query(leftover, multilingual=True)) == full  # it reads the word
+    assert text.turn_weight({}, Query(leftover.with_(keywords=("越好", "shark")))) == full
+    assert query_text(leftover, "movie") == "Horror"

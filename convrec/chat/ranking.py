@@ -23,6 +23,7 @@ from convrec.rank.explain import item_ties
 from convrec.retrieve.blend import blend, penalize
 from convrec.retrieve.candidates import TIER, Retrieve
 from convrec.retrieve.cf import Scorer
+from convrec.retrieve.embed import is_multilingual
 from convrec.retrieve.search import title_named
 from convrec.retrieve.sources import SOURCES, Library, Query, about_words
 
@@ -108,7 +109,8 @@ class Ranking:
     ) -> tuple[Candidates, Relaxation | None]:  # fmt: skip
         with timed(timings, "filter"):
             tiers, relaxed = self.select(needs, exclude, k)
-        query = Query(needs, picture, proposed, self.blend.weights)
+        multilingual = is_multilingual(self.blend.library.encoder.name)
+        query = Query(needs, picture, proposed, self.blend.weights, multilingual=multilingual)
         with timed(timings, "retrieve"):
             found = self.retrieve(query, tiers, n)
         with timed(timings, "blend"):

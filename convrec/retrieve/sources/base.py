@@ -100,6 +100,7 @@ class Query:
     proposed: Sequence[int] = ()
     weights: Mapping[str, float] = field(default_factory=dict)
     columns: frozenset[str] = frozenset()  # the sources that spoke: known once retrieved (`Blend`)
+    multilingual: bool = False  # the text encoder reads more than English (`Ranking` says which)
 
     def text(self, library: Library) -> str:
         """What the text encoder sees (see `convrec.retrieve.search.query_text`)."""
