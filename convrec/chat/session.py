@@ -38,6 +38,10 @@ from convrec.core.errors import ConvrecError
 from convrec.core.files import write_atomic
 from convrec.core.types import Needs, NeedsUpdate
 
+# "Like X but newer/older": films of another era than X's, at least this many years from its release
+# (a decade, the unit eras of film are named by: "a 90s film"). Measured on the like-but requests.
+ERA_YEARS = 10
+
 
 @dataclass
 class Session:
@@ -151,9 +155,11 @@ def merge(
         year_min, year_max = u.year_min, u.year_max
     elif u.older or u.newer:
         anchors = last_shown or list(u.liked)  # "like Toy Story but newer": newer than Toy Story
+        gap = 1 if last_shown else ERA_YEARS  # a liked film's era, not only its year, is left behind
         year_min, year_max = _shift(
-            year_min, year_max, [years.get(i) for i in anchors], older=u.older, now_year=now_year or date.today().year
-        )
+            year_min, year_max, [years.get(i) for i in anchors], older=u.older, now_year=now_year or date.today().year,
+            gap=gap,
+        )  # fmt: skip
 
     def at(positions: tuple[int, ...]) -> list[int]:
         return [last_shown[p - 1] for p in positions if 1 <= p <= len(last_shown)]
@@ -190,15 +196,17 @@ def merge(
 
 
 def _shift(
-    lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool, now_year: int
+    lo: int | None, hi: int | None, shown_years: list[int | None], *, older: bool, now_year: int, gap: int = 1
 ) -> tuple[int | None, int | None]:
-    """A decade earlier/later for a bounded range; otherwise bound by the shown items' years.
-    Later never passes `now_year`: nothing has been released after it.
+    """A decade earlier/later for a bounded range; otherwise bound by the shown items' years, `gap`
+    years beyond them. Later never passes `now_year`: nothing has been released after it.
 
     >>> _shift(1990, 1999, [], older=True, now_year=2026), _shift(None, None, [1995, 2001], older=True, now_year=2026)
     ((1980, 1989), (None, 1994))
     >>> _shift(None, None, [1995, 2001], older=False, now_year=2026), _shift(2015, 2019, [], older=False, now_year=2026)
     ((2002, None), (2025, 2026))
+    >>> _shift(None, None, [1975], older=False, now_year=2026, gap=10), _shift(None, None, [2020], older=False, now_year=2026, gap=10)
+    ((1985, None), (2026, None))
     """
     if lo is not None and hi is not None and hi - lo <= 15:
         if older:
@@ -206,7 +214,7 @@ def _shift(
         return min(lo + 10, now_year), min(hi + 10, now_year)
     known = [y for y in shown_years if y]
     if older:
-        anchor = min(known) if known else (lo or hi)
+        anchor = min(known) - gap + 1 if known else (lo or hi)
         return (None, anchor - 1) if anchor else (lo, hi)
-    anchor = max(known) if known else (hi or lo)
+    anchor = max(known) + gap - 1 if known else (hi or lo)
     return (min(anchor + 1, now_year), None) if anchor else (lo, hi)
