@@ -102,8 +102,7 @@ MOODS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     **dict.fromkeys(("quirky", "offbeat", "whimsical", "怪诞"), (("Comedy",), ())),
     **dict.fromkeys(
-        ("hopeful", "optimistic", "happy ending", "乐观", "结局圆满", "圆满结局", "大团圆", "好结局"),
-        (("Comedy", "Drama"), ("Horror", "War", "Crime", "Thriller")),
+        ("hopeful", "optimistic", "happy ending", "乐观"), (("Comedy", "Drama"), ("Horror", "War", "Crime", "Thriller"))
     ),
     **dict.fromkeys(("intense", "激烈", "紧凑"), (("Thriller", "Action"), ("Comedy", "Children"))),
     **dict.fromkeys(
@@ -262,7 +261,7 @@ TOPICS_ZH: dict[str, tuple[str, ...]] = {
 MOOD_WORDS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(
         ("uplifting", "feel-good", "feel good", "cheer me up", "rough week", "bad day", "cheerful", "joyful",
-         "hopeful", "optimistic", "happy ending", "结局圆满", "圆满结局", "大团圆", "好结局", "正能量", "开心", "心情不好", "欢乐", "快乐", "愉快", "乐观"),
+         "hopeful", "optimistic", "happy ending", "正能量", "开心", "心情不好", "欢乐", "快乐", "愉快", "乐观"),
         ("feel-good", "uplifting", "heartwarming", "inspirational", "friendship", "hope", "underdog"),
     ),
     **dict.fromkeys(
