@@ -41,7 +41,7 @@ from convrec.core.types import Needs, NeedsUpdate
 # "Like X but newer/older": films of another period than X's, at least this many years from its release,
 # so that X's own sequels and the films of its year do not fill the list ("like Jaws but newer": Jaws 2 is
 # 1978). Like-but requests on the content suite with knowledge tables (held-out ones), X's sequels ranked
-# lower (`convrec.retrieve.sources.series_left`): a year 0.477 (0.375), five 0.477 (0.413), ten 0.462 (0.412:
+# lower (`convrec.retrieve.sources.series_left`): a year 0.477 (0.375), five 0.477 (0.412), ten 0.462 (0.412:
 # "older than The Matrix" lost Terminator 2 and Dark City; on the default index 0.8 -> 0.4).
 ERA_YEARS = 5
 
