@@ -69,3 +69,11 @@ def test_a_broken_line_is_named(tmp_path):
     path.write_text(json.dumps({"id": "x", "type": "topic", "lang": "en", "text": "t"}) + "\n{nope\n")
     with pytest.raises(ValueError, match="line 2"):
         read_suite(path)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SUITE.parent.glob("content_heldout_*.jsonl")))
+def test_every_title_of_a_held_out_file_is_in_ml_latest_small(shared_data, name):
+    labels = label_index(load_catalog(shared_data / "ml-latest-small"))
+    queries = read_suite(SUITE.parent / name)
+    assert queries and all(q.set == "heldout" and q.id.startswith("heldout-") for q in queries)
+    assert not [(q.id, t) for q in queries for t in (*q.relevant, q.liked or "") if t and t not in labels]

@@ -1,13 +1,14 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from convrec.chat.recommender import Recommender
-from convrec.chat.session import Session
+from convrec.chat.session import ERA_YEARS, Session
 from convrec.core.config import Settings
 from convrec.core.errors import InputError, LLMError
-from convrec.core.types import Candidates, Needs
+from convrec.core.types import Candidates, Item, Needs
 from convrec.data.documents import item_text
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
@@ -229,3 +230,23 @@ def test_the_domain_noun_is_not_a_keyword_of_the_query():
     rec = make_recommender(domain_noun="course")
     needs = Needs(keywords=("course", "ethics", "Courses"), include_genres=("Drama",))
     assert Query(needs).text(rec.library) == "Drama ethics"
+
+
+def test_like_x_but_newer_is_a_decade_on_and_ranks_x_own_sequels_after_other_films():
+    catalog = tiny_catalog()
+    fans = catalog.interactions[catalog.interactions.item_id == 9]
+    sequels = {25: ("Night Terror 2", 1996), 26: ("Night Terror: The Return", 2006)}
+    for item_id, (title, year) in sequels.items():
+        catalog.items[item_id] = Item(item_id, title, year, ("Horror",), popularity=float(len(fans)))
+    catalog = dataclasses.replace(
+        catalog, interactions=pd.concat([catalog.interactions, *(fans.assign(item_id=i) for i in sequels)])
+    )
+    encoder = HashEncoder()
+    ids = catalog.ids()
+    index = ItemIndex.build(encoder.encode([item_text(catalog.get(int(i))) for i in ids]), ids, kind="flat")
+    rec = Recommender(catalog, index, ItemKNN().fit(catalog.interactions, ids), encoder, None, Settings(llm="none"))
+    turn = rec.recommend(Session(), "something like Night Terror but newer")
+    assert turn.needs.year_min == 1993 + ERA_YEARS
+    titles = [r.item.title for r in turn.recs]
+    assert "Night Terror 2" not in titles  # of Night Terror's own decade
+    assert titles.index("Blood Moon") < titles.index("Night Terror: The Return")  # the sequel is not what "newer" asks

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from convrec.chat.session import Session, merge
+from convrec.chat.session import ERA_YEARS, Session, merge
 from convrec.core.errors import ConvrecError
 from convrec.core.types import Needs, NeedsUpdate
 from convrec.parse.lexicon import MOVIELENS_GENRES
@@ -69,9 +69,13 @@ def test_corrupted_session_file_is_a_clear_error(tmp_path):
         Session.load(path)
 
 
-def test_newer_on_a_first_turn_is_newer_than_the_liked_title():
+def test_newer_on_a_first_turn_is_a_decade_newer_than_the_liked_title():
     n = merge(Needs(), NeedsUpdate(liked=(7,), newer=True), [], {7: 1995})
-    assert (n.year_min, n.year_max) == (1996, None) and n.liked == (7,)
+    assert (n.year_min, n.year_max) == (1995 + ERA_YEARS, None) and n.liked == (7,)
+    n = merge(Needs(), NeedsUpdate(liked=(7,), older=True), [], {7: 1995})
+    assert (n.year_min, n.year_max) == (None, 1995 - ERA_YEARS) and n.liked == (7,)
+    n = merge(Needs(), NeedsUpdate(liked=(7,), newer=True), [8], {7: 1995, 8: 1999})  # a list shown: newer than it
+    assert (n.year_min, n.year_max) == (2000, None)
 
 
 def test_newer_does_not_move_a_bounded_range_past_the_current_year():

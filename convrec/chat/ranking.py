@@ -25,7 +25,7 @@ from convrec.retrieve.candidates import TIER, Retrieve
 from convrec.retrieve.cf import Scorer
 from convrec.retrieve.embed import is_multilingual
 from convrec.retrieve.search import title_named
-from convrec.retrieve.sources import SOURCES, Library, Query, about_words
+from convrec.retrieve.sources import SOURCES, Library, Query, about_words, series_left
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,8 @@ class Blend:
     """The blend stage: per tier, the weighted mean of the sources' normalised columns (see
     `convrec.retrieve.blend.blend`, each source weighted as it says for the turn), a film the whole
     message names first ("Submarine"), an avoided genre ("not too scary") and, for "like X but
-    funnier", the films without Y's genres ranked lower, never filtered out; then every item tied to the request's words
+    funnier", the films without Y's genres ranked lower, never filtered out (as, for "like Jaws but newer", Jaws's own
+    sequels: `series_left`); then every item tied to the request's words
     only by a model placed after those the catalogue ties to them (`Evidence.catalogue_first`).
     Each tier keeps its best `n`, after every item of the tiers before it."""
 
@@ -58,6 +59,8 @@ class Blend:
                 part = penalize(part, filters.genre_share(needs.avoid_genres)[at] > 0)
             if needs.liked and needs.prefer_genres and filters is not None:  # "like X but funnier": the funny ones
                 part = penalize(part, filters.genre_share(needs.prefer_genres)[at] == 0, 0.8)
+            if needs.liked:  # "like Jaws but newer": not Jaws's own sequels
+                part = penalize(part, series_left(self.library, needs, at), 0.8)
             part = self.evidence.catalogue_first(part.sorted_by("blend"), needs, about_words(self.library, needs))
             part.scores["blend"] = part.scores["blend"] + np.float32(floor)
             parts.append(part.head(n))

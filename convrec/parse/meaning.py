@@ -124,9 +124,9 @@ MOVES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
         ("darker", "grittier", "grimmer"), (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ())
     ),
     "lighter": (("Comedy",), ("Horror", "War", "Thriller", "Crime"), ()),
-    "for adults": ((), ("Animation",), ("Children",)),
-    "for grown-ups": ((), ("Animation",), ("Children",)),
-    "for grownups": ((), ("Animation",), ("Children",)),
+    "for adults": ((), (), ("Children",)),
+    "for grown-ups": ((), (), ("Children",)),
+    "for grownups": ((), (), ("Children",)),
     "grown-up": ((), (), ("Children",)),
     "more grown-up": ((), (), ("Children",)),
     "更搞笑": (("Comedy",), (), ()),
@@ -142,9 +142,9 @@ MOVES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "更刺激": (("Action", "Thriller"), (), ()),
     "更黑暗": (("Crime", "Thriller", "Drama"), ("Comedy", "Children", "Animation"), ()),
     "更轻松": (("Comedy",), ("Horror", "War", "Thriller", "Crime"), ()),
-    "成人": ((), ("Animation",), ("Children",)),
-    "大人看的": ((), ("Animation",), ("Children",)),
-    "适合大人": ((), ("Animation",), ("Children",)),
+    "成人": ((), (), ("Children",)),
+    "大人看的": ((), (), ("Children",)),
+    "适合大人": ((), (), ("Children",)),
 }
 
 # Chinese topic words -> English keywords for the text search and the attribute vocabulary (phrases

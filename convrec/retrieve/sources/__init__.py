@@ -7,10 +7,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from convrec.retrieve.sources.base import Column, Library, Query, Source
-from convrec.retrieve.sources.builtin import CF, LLM, About, Alike, Attr, Image, Pop, Pref, Text, about_words
+from convrec.retrieve.sources.builtin import (
+    CF,
+    LLM,
+    About,
+    Alike,
+    Attr,
+    Image,
+    Pop,
+    Pref,
+    Text,
+    about_words,
+    series_left,
+)
 from convrec.retrieve.sources.conv import Conv
 
-__all__ = ["SOURCES", "Column", "Library", "Query", "Source", "about_words", "weights"]
+__all__ = ["SOURCES", "Column", "Library", "Query", "Source", "about_words", "series_left", "weights"]
 
 SOURCES: dict[str, Source] = {
     s.name: s

@@ -7,12 +7,14 @@ its own file (`convrec.retrieve.sources.conv`), as a new source would be.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from convrec.core.text import CJK
 from convrec.core.types import Needs
+from convrec.data.titles import MIN_STEM_CHARS, normalize_title
 from convrec.retrieve.attributes import LIKENESS_PARTS, Attributes
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.images import ImageIndex
@@ -237,6 +239,49 @@ def moved_genres(library: Library, needs: Needs, liked: list[int]) -> np.ndarray
             if genre in filters.genres:
                 wanted[filters.genres.index(genre)] = value
     return wanted
+
+
+def series_stem(title: str) -> str:
+    """The part of a title that its series' other films share: before a subtitle (":", " - ") or
+    " and the", normalised; what a sequel's title begins with or holds ("Jaws" for "Jaws 2",
+    "Jaws: The Revenge"; "jurassic park" in "The Lost World: Jurassic Park").
+
+    >>> series_stem("Jaws"), series_stem("Harry Potter and the Sorcerer's Stone"), series_stem("Star Wars: Episode IV - A New Hope")
+    ('jaws', 'harry potter', 'star wars')
+    """
+    return normalize_title(re.split(r":| - | and the ", title, maxsplit=1)[0])
+
+
+def in_series(stem: str, title: str) -> bool:
+    """Whether `title` is a film of the series whose `series_stem` is `stem`: it begins with the
+    stem, or holds it whole when the stem is long enough to name one series (`MIN_STEM_CHARS`).
+
+    >>> [in_series("jaws", t) for t in ("Jaws 2", "Jaws: The Revenge", "Jawbreaker", "Into the Blue")]
+    [True, True, False, False]
+    >>> in_series("jurassic park", "The Lost World: Jurassic Park"), in_series("toy story", "Toys")
+    (True, False)
+    """
+    key = normalize_title(title)
+    return bool(stem) and (
+        f"{key} ".startswith(f"{stem} ") or (len(stem) >= MIN_STEM_CHARS and f" {stem} " in f" {key} ")
+    )
+
+
+def series_left(library: Library, needs: Needs, rows: np.ndarray) -> np.ndarray:
+    """Per row, whether it is of a liked film's own series (`in_series`: "Jaws 2") where the request
+    asks for another era than the liked films' ("like Jaws but newer": none of their years is
+    allowed): X's sequels continue X and fill such a list (Jaws 3-D, Jaws: The Revenge), so they are
+    ranked lower (`Blend`), never filtered out."""
+    lo, hi = needs.year_min, needs.year_max
+    liked = [library.items[r] for r in liked_rows(library, needs)]
+    if (
+        (lo is None and hi is None)
+        or not liked
+        or any(it.year is None or ((lo is None or it.year >= lo) and (hi is None or it.year <= hi)) for it in liked)
+    ):
+        return np.zeros(len(rows), bool)
+    stems = [series_stem(it.title) for it in liked]
+    return np.array([any(in_series(s, library.items[r].title) for s in stems) for r in rows], bool)
 
 
 class Pref(Plain):
