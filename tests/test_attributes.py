@@ -19,7 +19,7 @@ from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import SOURCES, Query
-from convrec.retrieve.sources.builtin import moved_genres
+from convrec.retrieve.sources.builtin import KNOWN_RATINGS, moved_genres
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {
@@ -319,3 +319,23 @@ def test_the_telling_is_searched_only_inside_a_phrase():
     ):
         needs = rec.recommend(Session(), text, k=3).needs
         assert about_words(rec.library, needs) == words, text
+
+
+def test_like_x_prefers_a_known_film_to_an_obscure_one_but_not_a_famous_one_to_a_known_one():
+    rec = tagged_recommender()
+    ratings = np.zeros(len(rec.index.ids), np.float32)
+    for item_id, n in {23: 1, 16: KNOWN_RATINGS, 12: 50 * KNOWN_RATINGS}.items():  # obscure, known, famous
+        ratings[rec.index.position[item_id]] = n
+    library = rec.library.with_(popularity=np.log1p(ratings), known=ratings > 0)
+    known = SOURCES["known"]
+    column = known.column(library, Query(Needs(liked=(15,), text="like Space Station")))
+    assert column is not None
+    rows = np.array([rec.index.position[i] for i in (23, 16, 12)])
+    obscure, counted, famous = column.at(rows).tolist()
+    assert obscure < counted == famous
+    assert len(column.top(np.ones(len(ratings), bool), 5)) == 0  # it scores the candidates, brings none
+    assert known.missing(library, rows).tolist() == [False, False, False]
+    assert known.missing(library, np.array([rec.index.position[18]])).tolist() == [True]  # nobody rated it
+    assert known.column(library, Query(Needs(text="space films", keywords=("space",)))) is None  # nothing liked
+    moved = Needs(liked=(15,), prefer_genres=("Comedy",), text="like Space Station but funnier")
+    assert known.column(library, Query(moved)) is None  # Y's films are fewer and less known

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from convrec.retrieve.sources.base import Column, Library, Query, Source
-from convrec.retrieve.sources.builtin import CF, LLM, About, Alike, Attr, Image, Pop, Pref, Text, about_words
+from convrec.retrieve.sources.builtin import CF, LLM, About, Alike, Attr, Image, Known, Pop, Pref, Text, about_words
 from convrec.retrieve.sources.conv import Conv
 
 __all__ = ["SOURCES", "Column", "Library", "Query", "Source", "about_words", "weights"]
@@ -18,6 +18,7 @@ SOURCES: dict[str, Source] = {
         Text(),
         CF(),
         Pop(),
+        Known(),
         Image(),
         LLM(),
         Attr(),
