@@ -184,27 +184,39 @@ def test_a_chinese_topic_reaches_the_films_keyworded_with_it():
 
 
 def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off():
-    # Quiet Drama and Love in Paris share no tag with Night Terror; Quiet Drama shares its director
-    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other",)}
+    # Night Terror is a horror film; of the horror films without tags, Haunted Comedy Club shares its director
+    people = {9: ("Ann Auteur", "Bo Star"), 5: ("Ann Auteur", "Cy Extra"), 11: ("Di Other",)}
     changes = {i: {"people": names} for i, names in people.items()}
     rec = tagged_recommender(changes)
-    rows = np.array([rec.index.position[i] for i in (18, 17)])
+    rows = np.array([rec.index.position[i] for i in (5, 11)])
     liked = [rec.index.position[9]]
-    quiet, paris = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
-    assert quiet > paris == 0.0
+    haunted, blood = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
+    assert haunted > blood == 0.0
     both = rec.attributes.likeness(rows, liked, rec.encoder)
-    assert both[0] > both[1]  # with every part, the shared director still counts
+    assert both[0] > both[1]  # with every part, the shared director still counts (Blood Moon shares more genres)
     off = replace(rec.attributes, likeness_weights={**rec.attributes.likeness_weights, "people": 0.0})
     assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
 
 
 def test_a_shared_director_counts_more_than_a_shared_cast_member():
-    # Night Terror by Ann Auteur with Bo Star; Quiet Drama is Ann Auteur's, Love in Paris has Bo Star in its cast
-    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other", "Bo Star")}
+    # Night Terror by Ann Auteur with Bo Star; Blood Moon is Ann Auteur's, Haunted Comedy Club has Bo Star in its cast
+    people = {9: ("Ann Auteur", "Bo Star"), 11: ("Ann Auteur", "Cy Extra"), 5: ("Di Other", "Bo Star")}
     rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
-    rows = np.array([rec.index.position[i] for i in (18, 17, 10)])  # and The Cellar, which shares nobody
+    rows = np.array([rec.index.position[i] for i in (11, 5, 10)])  # and The Cellar, which shares nobody
     directed, cast, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
     assert directed > cast > nobody
+
+
+def test_a_shared_director_counts_only_for_a_film_of_the_same_kind():
+    # Night Terror (horror) and Quiet Drama (a drama) are Ann Auteur's; Blood Moon (horror) shares Bo Star
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 11: ("Di Other", "Bo Star")}
+    rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
+    rows = np.array([rec.index.position[i] for i in (18, 11, 10)])  # and The Cellar, which shares nobody
+    drama, horror, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert drama == nobody == 0.0 < horror
+    genreless = replace(rec.attributes, genre_matrix=np.zeros_like(rec.attributes.genre_matrix))
+    drama, horror, nobody = genreless.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert drama > horror > nobody  # without genres to tell the kind, the director counts
 
 
 def test_the_likeness_weights_come_from_the_settings(monkeypatch):
