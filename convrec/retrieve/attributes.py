@@ -376,7 +376,7 @@ class Attributes:
             found["meaning"] = self.alike(rows, [r for r, h in zip(liked, has) if h], encoder).mean(axis=1)
         if self.people is not None and self.people.nnz and "people" in parts:
             people = self._people_weighted
-            kin = (both > 0) | ~g_cand.any(axis=1, keepdims=True) | ~g_like.any(axis=1)[None, :]  # or unknown
+            kin = (both > 0) | (g_cand.sum(axis=1)[:, None] == 0) | (g_like.sum(axis=1)[None, :] == 0)  # or unknown
             found["people"] = ((people[rows] @ people[liked].T).toarray() * kin).mean(axis=1)
         if not found:
             return np.zeros(len(rows), np.float32)
