@@ -351,3 +351,18 @@ def test_like_x_prefers_a_known_film_to_an_obscure_one_but_not_a_famous_one_to_a
     assert known.column(library, Query(Needs(text="space films", keywords=("space",)))) is None  # nothing liked
     moved = Needs(liked=(15,), prefer_genres=("Comedy",), text="like Space Station but funnier")
     assert known.column(library, Query(moved)) is None  # Y's films are fewer and less known
+
+
+def test_like_x_counts_no_co_ratings_for_a_film_few_people_rated():
+    rec = tagged_recommender()
+    ratings = np.full(len(rec.index.ids), 50 * KNOWN_RATINGS, np.float32)
+    ratings[rec.index.position[2]] = 1  # Silly Summer, a comedy, as if rated once
+    library = rec.library.with_(popularity=np.log1p(ratings), known=ratings > 0)
+    rows = np.array([rec.index.position[i] for i in (2, 3, 12, 9)])  # and a comedy, a western, a horror film
+    liked = Needs(liked=(1,), text="like Laugh Riot")
+    plain = np.asarray(library.cf.fold_in(liked.liked, liked.disliked).at(rows))
+    assert plain[0] > plain.min()  # the comedy fans' co-ratings alone rank it above the western
+    scores = np.asarray(SOURCES["cf"].column(library, Query(liked)).at(rows))
+    assert scores[0] == scores.min() and scores[1:].tolist() == plain[1:].tolist()
+    moved = Needs(liked=(1,), prefer_genres=("Horror",), text="like Laugh Riot but scarier")
+    assert np.asarray(SOURCES["cf"].column(library, Query(moved)).at(rows)).tolist() == plain.tolist()

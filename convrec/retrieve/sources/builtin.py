@@ -8,6 +8,7 @@ request's moods and topics are about (about). The conversation model is its own 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -66,17 +67,49 @@ class TextColumn:
         return text
 
 
+# "Like X": the ratings past which a film counts as known (`Known`, `CF`).
+KNOWN_RATINGS = 10
+
+
 class CF(Plain):
-    """Collaborative fold-in of the liked and disliked items; nobody's rating, no evidence."""
+    """Collaborative fold-in of the liked and disliked items; nobody's rating, no evidence. For "like
+    X", a film fewer than `KNOWN_RATINGS` people rated scores the candidates' lowest (`Floored`): the
+    fold-in gives it about 0, above the known films X's fans rated and did not like, so that the less
+    a film was seen the better its co-ratings looked (with knowledge tables, like 0.757 -> 0.771 and the
+    held-out "like X" requests 0.656 -> 0.667; below 7 ratings the same, below 15 or 20 0.771 and 0.633,
+    0.622; left without collaborative evidence instead, `missing`, 0.714 and 0.633 below 5)."""
 
     name, weight = "cf", 0.3
 
     def column(self, library: Library, query: Query) -> Column:
         folded = library.cf.fold_in(query.needs.liked, query.needs.disliked)
-        return folded if folded.any() else Scored(folded.at)
+        column: Column = folded if folded.any() else Scored(folded.at)
+        if not likes_only(query.needs):
+            return column
+        return Floored(column, library.popularity < np.log1p(KNOWN_RATINGS))  # popularity: log(1 + ratings)
 
     def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
         return library.unrated[rows]
+
+
+@dataclass
+class Floored:
+    """A column whose `few` rows (one flag per catalogue row) score the lowest of the candidates'.
+
+    >>> c = Floored(Scored(lambda rows: rows * 1.0), np.array([False, False, True]))
+    >>> c.at(np.array([0, 1, 2])).tolist(), c.at(np.array([1, 2])).tolist()
+    ([0.0, 1.0, 0.0], [1.0, 1.0])
+    """
+
+    column: Column
+    few: np.ndarray
+
+    def top(self, allowed: np.ndarray, n: int) -> np.ndarray:
+        return self.column.top(allowed, n)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        scores = np.asarray(self.column.at(rows), np.float32)
+        return np.where(self.few[rows], scores.min(), scores).astype(np.float32) if len(scores) else scores
 
 
 def cf_idle(query: Query) -> bool:
@@ -103,10 +136,6 @@ class Pop(Plain):
         return ~library.known[rows]
 
 
-# "Like X": the ratings past which a film counts as known (`Known`).
-KNOWN_RATINGS = 10
-
-
 class Known(Plain):
     """ "Like X": how well known a candidate is, its popularity counted up to `KNOWN_RATINGS`
     ratings. A film few people have rated is seldom what a person means by "like X" (a piano
@@ -122,8 +151,7 @@ class Known(Plain):
     name, weight = "known", 0.1
 
     def column(self, library: Library, query: Query) -> Column | None:
-        needs = query.needs
-        if not needs.liked or moves(needs):
+        if not likes_only(query.needs):
             return None
         cap = np.float32(np.log1p(KNOWN_RATINGS))  # `Library.popularity` is log(1 + ratings)
         return Scored(lambda rows: np.minimum(library.popularity[rows], cap))
@@ -232,6 +260,11 @@ class Alike(Plain):
             return None
         parts = [p for p in LIKENESS_PARTS if p != "genres" and not (p == "people" and moves(needs))]
         return PerRow(library, likeness(library, attributes, liked, parts))
+
+
+def likes_only(needs: Needs) -> bool:
+    """Whether the request likes a film and moves nowhere from it ("like X", not "like X but funnier")."""
+    return bool(needs.liked) and not moves(needs)
 
 
 def moves(needs: Needs) -> bool:
