@@ -366,3 +366,13 @@ def test_like_x_counts_no_co_ratings_for_a_film_few_people_rated():
     assert scores[0] == scores.min() and scores[1:].tolist() == plain[1:].tolist()
     moved = Needs(liked=(1,), prefer_genres=("Horror",), text="like Laugh Riot but scarier")
     assert np.asarray(SOURCES["cf"].column(library, Query(moved)).at(rows)).tolist() == plain.tolist()
+
+
+def test_where_few_people_rate_every_film_counts_as_known():
+    rec = tagged_recommender()  # 30 raters, 6 to 13 ratings a film: a tenth of the most rated film's is 1.3
+    rows = np.flatnonzero(rec.library.known)
+    liked = Needs(liked=(1,), text="like Laugh Riot")
+    known = SOURCES["known"].column(rec.library, Query(liked))
+    assert known is not None and len(set(np.asarray(known.at(rows)).tolist())) == 1
+    plain = rec.library.cf.fold_in(liked.liked, liked.disliked).at(rows)
+    assert np.asarray(SOURCES["cf"].column(rec.library, Query(liked)).at(rows)).tolist() == np.asarray(plain).tolist()

@@ -67,8 +67,21 @@ class TextColumn:
         return text
 
 
-# "Like X": the ratings past which a film counts as known (`Known`, `CF`).
+# "Like X": the ratings past which a film counts as known (`Known`, `CF`; see `known_level`).
 KNOWN_RATINGS = 10
+
+
+def known_level(library: Library) -> np.float32:
+    """The popularity (log(1 + ratings)) past which a film counts as known: `KNOWN_RATINGS` ratings, or a
+    tenth of the most rated film's where fewer people rate (24 films rated by 30 people: every one).
+
+    >>> from types import SimpleNamespace as NS
+    >>> ratings = (np.array([3.0, 329.0]), np.array([6.0, 13.0]))
+    >>> [round(float(np.expm1(known_level(NS(popularity=np.log1p(n))))), 1) for n in ratings]
+    [10.0, 1.3]
+    """
+    most = float(np.expm1(library.popularity.max())) if len(library.popularity) else 0.0
+    return np.float32(np.log1p(min(KNOWN_RATINGS, most / 10)))
 
 
 class CF(Plain):
@@ -86,7 +99,7 @@ class CF(Plain):
         column: Column = folded if folded.any() else Scored(folded.at)
         if not likes_only(query.needs):
             return column
-        return Floored(column, library.popularity < np.log1p(KNOWN_RATINGS))  # popularity: log(1 + ratings)
+        return Floored(column, library.popularity < known_level(library))
 
     def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
         return library.unrated[rows]
@@ -153,7 +166,7 @@ class Known(Plain):
     def column(self, library: Library, query: Query) -> Column | None:
         if not likes_only(query.needs):
             return None
-        cap = np.float32(np.log1p(KNOWN_RATINGS))  # `Library.popularity` is log(1 + ratings)
+        cap = known_level(library)
         return Scored(lambda rows: np.minimum(library.popularity[rows], cap))
 
     def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
