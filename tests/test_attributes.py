@@ -19,7 +19,7 @@ from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import SOURCES, Query
-from convrec.retrieve.sources.builtin import moved_genres
+from convrec.retrieve.sources.builtin import KNOWN_RATINGS, moved_genres
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {
@@ -184,27 +184,39 @@ def test_a_chinese_topic_reaches_the_films_keyworded_with_it():
 
 
 def test_like_x_shares_its_people_and_each_part_of_likeness_can_be_switched_off():
-    # Quiet Drama and Love in Paris share no tag with Night Terror; Quiet Drama shares its director
-    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other",)}
+    # Night Terror is a horror film; of the horror films without tags, Haunted Comedy Club shares its director
+    people = {9: ("Ann Auteur", "Bo Star"), 5: ("Ann Auteur", "Cy Extra"), 11: ("Di Other",)}
     changes = {i: {"people": names} for i, names in people.items()}
     rec = tagged_recommender(changes)
-    rows = np.array([rec.index.position[i] for i in (18, 17)])
+    rows = np.array([rec.index.position[i] for i in (5, 11)])
     liked = [rec.index.position[9]]
-    quiet, paris = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
-    assert quiet > paris == 0.0
+    haunted, blood = rec.attributes.likeness(rows, liked, rec.encoder, parts=["people"]).tolist()
+    assert haunted > blood == 0.0
     both = rec.attributes.likeness(rows, liked, rec.encoder)
-    assert both[0] > both[1]  # with every part, the shared director still counts
+    assert both[0] > both[1]  # with every part, the shared director still counts (Blood Moon shares more genres)
     off = replace(rec.attributes, likeness_weights={**rec.attributes.likeness_weights, "people": 0.0})
     assert off.likeness(rows, liked, rec.encoder, parts=["people"]).tolist() == [0.0, 0.0]
 
 
 def test_a_shared_director_counts_more_than_a_shared_cast_member():
-    # Night Terror by Ann Auteur with Bo Star; Quiet Drama is Ann Auteur's, Love in Paris has Bo Star in its cast
-    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 17: ("Di Other", "Bo Star")}
+    # Night Terror by Ann Auteur with Bo Star; Blood Moon is Ann Auteur's, Haunted Comedy Club has Bo Star in its cast
+    people = {9: ("Ann Auteur", "Bo Star"), 11: ("Ann Auteur", "Cy Extra"), 5: ("Di Other", "Bo Star")}
     rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
-    rows = np.array([rec.index.position[i] for i in (18, 17, 10)])  # and The Cellar, which shares nobody
+    rows = np.array([rec.index.position[i] for i in (11, 5, 10)])  # and The Cellar, which shares nobody
     directed, cast, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
     assert directed > cast > nobody
+
+
+def test_a_shared_director_counts_only_for_a_film_of_the_same_kind():
+    # Night Terror (horror) and Quiet Drama (a drama) are Ann Auteur's; Blood Moon (horror) shares Bo Star
+    people = {9: ("Ann Auteur", "Bo Star"), 18: ("Ann Auteur", "Cy Extra"), 11: ("Di Other", "Bo Star")}
+    rec = tagged_recommender({i: {"people": names} for i, names in people.items()})
+    rows = np.array([rec.index.position[i] for i in (18, 11, 10)])  # and The Cellar, which shares nobody
+    drama, horror, nobody = rec.attributes.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert drama == nobody == 0.0 < horror
+    genreless = replace(rec.attributes, genre_matrix=np.zeros_like(rec.attributes.genre_matrix))
+    drama, horror, nobody = genreless.likeness(rows, [rec.index.position[9]], rec.encoder, ["people"]).tolist()
+    assert drama > horror > nobody  # without genres to tell the kind, the director counts
 
 
 def test_the_likeness_weights_come_from_the_settings(monkeypatch):
@@ -319,3 +331,48 @@ def test_the_telling_is_searched_only_inside_a_phrase():
     ):
         needs = rec.recommend(Session(), text, k=3).needs
         assert about_words(rec.library, needs) == words, text
+
+
+def test_like_x_prefers_a_known_film_to_an_obscure_one_but_not_a_famous_one_to_a_known_one():
+    rec = tagged_recommender()
+    ratings = np.zeros(len(rec.index.ids), np.float32)
+    for item_id, n in {23: 1, 16: KNOWN_RATINGS, 12: 50 * KNOWN_RATINGS}.items():  # obscure, known, famous
+        ratings[rec.index.position[item_id]] = n
+    library = rec.library.with_(popularity=np.log1p(ratings), known=ratings > 0)
+    known = SOURCES["known"]
+    column = known.column(library, Query(Needs(liked=(15,), text="like Space Station")))
+    assert column is not None
+    rows = np.array([rec.index.position[i] for i in (23, 16, 12)])
+    obscure, counted, famous = column.at(rows).tolist()
+    assert obscure < counted == famous
+    assert len(column.top(np.ones(len(ratings), bool), 5)) == 0  # it scores the candidates, brings none
+    assert known.missing(library, rows).tolist() == [False, False, False]
+    assert known.missing(library, np.array([rec.index.position[18]])).tolist() == [True]  # nobody rated it
+    assert known.column(library, Query(Needs(text="space films", keywords=("space",)))) is None  # nothing liked
+    moved = Needs(liked=(15,), prefer_genres=("Comedy",), text="like Space Station but funnier")
+    assert known.column(library, Query(moved)) is None  # Y's films are fewer and less known
+
+
+def test_like_x_counts_no_co_ratings_for_a_film_few_people_rated():
+    rec = tagged_recommender()
+    ratings = np.full(len(rec.index.ids), 50 * KNOWN_RATINGS, np.float32)
+    ratings[rec.index.position[2]] = 1  # Silly Summer, a comedy, as if rated once
+    library = rec.library.with_(popularity=np.log1p(ratings), known=ratings > 0)
+    rows = np.array([rec.index.position[i] for i in (2, 3, 12, 9)])  # and a comedy, a western, a horror film
+    liked = Needs(liked=(1,), text="like Laugh Riot")
+    plain = np.asarray(library.cf.fold_in(liked.liked, liked.disliked).at(rows))
+    assert plain[0] > plain.min()  # the comedy fans' co-ratings alone rank it above the western
+    scores = np.asarray(SOURCES["cf"].column(library, Query(liked)).at(rows))
+    assert scores[0] == scores.min() and scores[1:].tolist() == plain[1:].tolist()
+    moved = Needs(liked=(1,), prefer_genres=("Horror",), text="like Laugh Riot but scarier")
+    assert np.asarray(SOURCES["cf"].column(library, Query(moved)).at(rows)).tolist() == plain.tolist()
+
+
+def test_where_few_people_rate_every_film_counts_as_known():
+    rec = tagged_recommender()  # 30 raters, 6 to 13 ratings a film: a tenth of the most rated film's is 1.3
+    rows = np.flatnonzero(rec.library.known)
+    liked = Needs(liked=(1,), text="like Laugh Riot")
+    known = SOURCES["known"].column(rec.library, Query(liked))
+    assert known is not None and len(set(np.asarray(known.at(rows)).tolist())) == 1
+    plain = rec.library.cf.fold_in(liked.liked, liked.disliked).at(rows)
+    assert np.asarray(SOURCES["cf"].column(rec.library, Query(liked)).at(rows)).tolist() == np.asarray(plain).tolist()

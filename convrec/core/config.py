@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # shares with the liked items), alike 0.8 (their keywords, meaning, people), pref 0.6 (the preferred
     # genres' share), about 0.6 (what the moods and topics mean), conv 2.0 (the conversation model of
     # `convrec learn`), image 0.3 (CLIP, with image_model). CONVREC_WEIGHTS='{"text": 0.5}' or one at a time, CONVREC_W_TEXT=0.5
+    # known 0.1 ("like X": popularity counted up to 10 ratings, sources/builtin.py `Known`)
     weights: dict[str, float] = Field(default_factory=dict)
     # the parts of "like X" (convrec/retrieve/attributes.py LIKENESS_WEIGHTS) over their defaults: genres 0.5,
     # keywords, meaning, people 1.0; 0 switches one off: CONVREC_LIKENESS='{"people": 0}'

@@ -339,7 +339,10 @@ class Attributes:
         - "keywords": the cosine of their attributes weighted by rarity ("hannibal lecter");
         - "meaning": how near their attributes are in meaning (`knowledge`: "time loop" is near "dream");
         - "people": the cosine of the people they name (the director `DIRECTOR_WEIGHT` times a cast member),
-          weighted by rarity.
+          weighted by rarity, for a candidate that shares a genre with the liked item (or where either has
+          none): a director's film of another kind is not like X (Kubrick's 2001 for "like The Shining",
+          James Cameron's The Abyss for "like Titanic"; with knowledge tables, held-out "like X" 0.644 ->
+          0.656, the suite's like unchanged).
         A part with nothing to say (no liked item with attributes or people) drops out. The documents'
         vectors are no part: the text source already holds the liked items' (measured as a fifth part
         of one column at weight 1.0, content suite with knowledge tables: P@5 like 0.686 and like-but
@@ -362,10 +365,10 @@ class Attributes:
         parts = [p for p in parts if self.likeness_weights.get(p, 0.0) > 0]
         has = np.asarray(self.matrix[liked].getnnz(axis=1) > 0)
         found: dict[str, np.ndarray] = {}
+        g_cand = self.genre_matrix[rows]
+        g_like = self.genre_matrix[liked] if genres is None else np.asarray(genres, np.float32).reshape(1, -1)
+        both = g_cand @ g_like.T
         if "genres" in parts:
-            g_cand = self.genre_matrix[rows]
-            g_like = self.genre_matrix[liked] if genres is None else np.asarray(genres, np.float32).reshape(1, -1)
-            both = g_cand @ g_like.T
             either = g_cand.sum(axis=1)[:, None] + g_like.sum(axis=1)[None, :] - both
             found["genres"] = (both / np.maximum(either, 1.0)).mean(axis=1)
         if has.any() and "keywords" in parts:
@@ -375,7 +378,8 @@ class Attributes:
             found["meaning"] = self.alike(rows, [r for r, h in zip(liked, has) if h], encoder).mean(axis=1)
         if self.people is not None and self.people.nnz and "people" in parts:
             people = self._people_weighted
-            found["people"] = (people[rows] @ people[liked].T).toarray().mean(axis=1)
+            kin = (both > 0) | (g_cand.sum(axis=1)[:, None] == 0) | (g_like.sum(axis=1)[None, :] == 0)  # or unknown
+            found["people"] = ((people[rows] @ people[liked].T).toarray() * kin).mean(axis=1)
         if not found:
             return np.zeros(len(rows), np.float32)
         total = np.zeros(len(rows), np.float32)
