@@ -2,14 +2,12 @@
 
 Title and year, genres, tags, the plot or description, people; then, for retrieval only, what a model
 wrote about it (`convrec.data.profiles`). The same function serves the index (`convrec.retrieve.build`)
-and the profile writer's prompt (`convrec.llm.profiles`), so both see an item alike. A briefer document
-with knowledge tables (title, year, genres, then tags and the first sentence in 60 or 100 characters)
-embedded faster but answered the content suite worse (0.659 and 0.654 P@5 against 0.709); so did an
-item vector summed from its parts' vectors (title, year and genres embedded alone, as without knowledge;
-the keywords' stored vectors weighted by rarity, see `convrec.retrieve.attributes`; the overview embedded
-alone), 0.686, and 0.664 without the overview (reports/content_knowledge_parts*.json): the whole
-document embedded at once is what "like X" and topics read best. See reports/bench_build.json for what
-the knowledge costs a build. Also here: where a request's word stands
+and the profile writer's prompt (`convrec.llm.profiles`), so both see an item alike. Briefer documents
+with knowledge tables embed faster but answer the content suite worse, also once the query side reads
+the knowledge itself: the title, year and genres with the overview 0.754 P@5, with its first sentence
+0.727, with the tags 0.716, the title document plus its keywords' stored vectors 0.730, against 0.773
+for the whole document (README "Knowledge of the films", reports/content_knowledge_doc_*.json); see
+reports/bench_build.json for what the knowledge costs a build. Also here: where a request's word stands
 in an item's record (`found_word`), the phrase of a text around it (`phrase_around`), and whether only
 its title holds it (`title_only`).
 """
