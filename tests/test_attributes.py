@@ -19,7 +19,8 @@ from convrec.retrieve.attributes import LIKENESS_WEIGHTS, Attributes
 from convrec.retrieve.cf import ItemKNN
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.sources import SOURCES, Query
-from convrec.retrieve.sources.builtin import KNOWN_RATINGS, moved_genres
+from convrec.retrieve.sources.base import KNOWN_RATINGS
+from convrec.retrieve.sources.builtin import moved_genres
 from convrec.testing import HashEncoder, tiny_catalog
 
 TAGS = {

@@ -23,7 +23,6 @@ from convrec.rank.explain import item_ties
 from convrec.retrieve.blend import blend, penalize
 from convrec.retrieve.candidates import TIER, Retrieve
 from convrec.retrieve.cf import Scorer
-from convrec.retrieve.embed import is_multilingual
 from convrec.retrieve.search import title_named
 from convrec.retrieve.sources import SOURCES, Library, Query, about_words, series_left
 
@@ -44,7 +43,7 @@ class Blend:
 
     def __call__(self, cands: Candidates, query: Query, n: int) -> Candidates:
         needs, filters = query.needs, self.library.filters
-        query = replace(query, columns=frozenset(cands.scores))
+        query = replace(query, columns=frozenset(cands.scores), multilingual=self.library.multilingual)
         weights = {name: source.turn_weight(self.weights, query) for name, source in SOURCES.items()}
         floors = cands.scores.get(TIER, np.zeros(len(cands), np.float32))
         parts = []
@@ -112,8 +111,7 @@ class Ranking:
     ) -> tuple[Candidates, Relaxation | None]:  # fmt: skip
         with timed(timings, "filter"):
             tiers, relaxed = self.select(needs, exclude, k)
-        multilingual = is_multilingual(self.blend.library.encoder.name)
-        query = Query(needs, picture, proposed, self.blend.weights, multilingual=multilingual)
+        query = Query(needs, picture, proposed, self.blend.weights)
         with timed(timings, "retrieve"):
             found = self.retrieve(query, tiers, n)
         with timed(timings, "blend"):

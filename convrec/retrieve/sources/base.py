@@ -29,6 +29,20 @@ from convrec.retrieve.images import ImageIndex
 from convrec.retrieve.index import ItemIndex
 from convrec.retrieve.search import embedded_query, query_text
 
+# "Like X": the ratings past which a film counts as known (`Library.known_level`).
+KNOWN_RATINGS = 10
+
+
+def known_level(popularity: np.ndarray) -> np.float32:
+    """The popularity (log(1 + ratings)) past which a film counts as known: `KNOWN_RATINGS` ratings, or a
+    tenth of the most rated film's where fewer people rate (24 films rated by 30 people: every one).
+
+    >>> [round(float(np.expm1(known_level(np.log1p(n)))), 1) for n in (np.array([3.0, 329.0]), np.array([6.0, 13.0]))]
+    [10.0, 1.3]
+    """
+    most = float(np.expm1(popularity.max())) if len(popularity) else 0.0
+    return np.float32(np.log1p(min(KNOWN_RATINGS, most / 10)))
+
 
 @dataclass(frozen=True)
 class Library:
@@ -68,6 +82,21 @@ class Library:
         return np.asarray(~self.filters.genre_matrix.any(axis=1), bool)
 
     @cached_property
+    def known_level(self) -> np.float32:
+        """The popularity past which a film counts as known for "like X" (`known_level`), once per prior."""
+        return known_level(self.popularity)
+
+    @cached_property
+    def little_known(self) -> np.ndarray:
+        """The rows fewer people rated than make a film known (`known_level`), once per prior."""
+        return np.asarray(self.popularity < self.known_level, bool)
+
+    @cached_property
+    def multilingual(self) -> bool:
+        """Whether the text encoder reads more than English (`convrec.retrieve.embed.is_multilingual`)."""
+        return is_multilingual(self.encoder.name)
+
+    @cached_property
     def by_popularity(self) -> np.ndarray:
         """The rows, most popular first (sorted once per prior, not per turn)."""
         return np.argsort(-self.popularity, kind="stable")
@@ -84,7 +113,11 @@ class Library:
         """A copy with other parts, e.g. another popularity prior or conversation model; what it
         derived from the parts kept is kept (an evaluation swaps the conversation model per turn)."""
         new = replace(self, **changes)
-        for derived, source in (("unrated", "items"), ("ungenred", "filters"), ("by_popularity", "popularity")):
+        derived_from = (
+            ("unrated", "items"), ("ungenred", "filters"), ("by_popularity", "popularity"),
+            ("known_level", "popularity"), ("little_known", "popularity"), ("multilingual", "encoder"),
+        )  # fmt: skip
+        for derived, source in derived_from:
             if derived in self.__dict__ and source not in changes:
                 new.__dict__[derived] = self.__dict__[derived]
         return new
@@ -100,15 +133,15 @@ class Query:
     proposed: Sequence[int] = ()
     weights: Mapping[str, float] = field(default_factory=dict)
     columns: frozenset[str] = frozenset()  # the sources that spoke: known once retrieved (`Blend`)
-    multilingual: bool = False  # the text encoder reads more than English (`Ranking` says which)
+    multilingual: bool = False  # the text encoder reads more than English (`Blend` fills it from the library)
 
     def text(self, library: Library) -> str:
         """What the text encoder sees (see `convrec.retrieve.search.query_text`)."""
-        return query_text(self.needs, library.noun, is_multilingual(library.encoder.name))
+        return query_text(self.needs, library.noun, library.multilingual)
 
     def encoded(self, library: Library) -> str | None:
         """What the text source embeds (`convrec.retrieve.search.embedded_query`)."""
-        return embedded_query(self.needs, library.noun, is_multilingual(library.encoder.name))
+        return embedded_query(self.needs, library.noun, library.multilingual)
 
 
 class Column(Protocol):

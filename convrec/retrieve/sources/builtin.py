@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convrec.core.text import CJK
 from convrec.core.types import Needs
 from convrec.data.titles import MIN_STEM_CHARS, normalize_title
 from convrec.retrieve.attributes import LIKENESS_PARTS, Attributes
@@ -72,23 +71,6 @@ class TextColumn:
         return text
 
 
-# "Like X": the ratings past which a film counts as known (`Known`, `CF`; see `known_level`).
-KNOWN_RATINGS = 10
-
-
-def known_level(library: Library) -> np.float32:
-    """The popularity (log(1 + ratings)) past which a film counts as known: `KNOWN_RATINGS` ratings, or a
-    tenth of the most rated film's where fewer people rate (24 films rated by 30 people: every one).
-
-    >>> from types import SimpleNamespace as NS
-    >>> ratings = (np.array([3.0, 329.0]), np.array([6.0, 13.0]))
-    >>> [round(float(np.expm1(known_level(NS(popularity=np.log1p(n))))), 1) for n in ratings]
-    [10.0, 1.3]
-    """
-    most = float(np.expm1(library.popularity.max())) if len(library.popularity) else 0.0
-    return np.float32(np.log1p(min(KNOWN_RATINGS, most / 10)))
-
-
 class CF(Plain):
     """Collaborative fold-in of the liked and disliked items; nobody's rating, no evidence. For "like
     X", a film fewer than `KNOWN_RATINGS` people rated scores the candidates' lowest (`Floored`): the
@@ -104,7 +86,7 @@ class CF(Plain):
         column: Column = folded if folded.any() else Scored(folded.at)
         if not likes_only(query.needs):
             return column
-        return Floored(column, library.popularity < known_level(library))
+        return Floored(column, library.little_known)
 
     def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
         return library.unrated[rows]
@@ -171,8 +153,7 @@ class Known(Plain):
     def column(self, library: Library, query: Query) -> Column | None:
         if not likes_only(query.needs):
             return None
-        cap = known_level(library)
-        return Scored(lambda rows: np.minimum(library.popularity[rows], cap))
+        return Scored(lambda rows: np.minimum(library.popularity[rows], library.known_level))
 
     def missing(self, library: Library, rows: np.ndarray) -> np.ndarray:
         return ~library.known[rows]
@@ -417,7 +398,7 @@ def about_words(library: Library, needs: Needs) -> list[str]:
     beside it: measured on the content suite with knowledge tables, topics 0.821 -> 0.847)."""
     if library.attributes is None or not len(library.attributes):
         return []
-    english = [w for w in needs.keywords if not CJK.search(w)]
+    english = list(seen_keywords(needs))  # the vocabulary is English
     said = library.attributes.said(f"{needs.text} {' '.join(english)}")
     phrases = [p for p in said_phrases(said, english) if p not in NARRATIVE_NOUNS]
     held = {word for phrase in phrases for word in phrase.split()} | NARRATIVE_NOUNS
