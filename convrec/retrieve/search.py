@@ -5,7 +5,7 @@ that only name the words discounted (`title_discounted`). The search itself is t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -42,24 +42,23 @@ def query_text(needs: Needs, noun: str, multilingual: bool = False) -> str:
     'space'
     """
     noun = noun.casefold()
-    words = [
-        *needs.include_genres,
-        *(w for w in seen_keywords(needs, multilingual) if w.casefold() not in (noun, noun + "s")),
-    ]
+    words = readable(
+        [*needs.include_genres, *(w for w in needs.keywords if w.casefold() not in (noun, noun + "s"))], multilingual
+    )
     negated = needs.exclude_genres or needs.avoid_genres or needs.disliked
     if not words and needs.language == "en" and not negated:
-        words = [needs.text]
+        words = (needs.text,)
     return " ".join(f"{w}" for w in words if w).strip()
 
 
-def seen_keywords(needs: Needs, multilingual: bool = False) -> tuple[str, ...]:
-    """The request's keywords the text encoder reads: an English-only encoder never sees a Chinese
-    word (one the rules left untranslated, "越好" of "越吓人越好", is no topic it could search).
+def readable(words: Iterable[str], multilingual: bool = False) -> tuple[str, ...]:
+    """The `words` the text encoder reads: an English-only encoder never sees a Chinese word (one the
+    rules left untranslated, "越好" of "越吓人越好", is no topic it could search).
 
-    >>> seen_keywords(Needs(keywords=("越好", "shark"))), seen_keywords(Needs(keywords=("越好",)), multilingual=True)
+    >>> readable(("越好", "shark")), readable(("越好",), multilingual=True)
     (('shark',), ('越好',))
     """
-    return tuple(w for w in needs.keywords if multilingual or not CJK.search(w))
+    return tuple(w for w in words if multilingual or not CJK.search(w))
 
 
 def embedded_query(needs: Needs, noun: str, multilingual: bool = False) -> str | None:

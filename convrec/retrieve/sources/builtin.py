@@ -18,7 +18,7 @@ from convrec.data.titles import MIN_STEM_CHARS, normalize_title
 from convrec.retrieve.attributes import LIKENESS_PARTS, Attributes
 from convrec.retrieve.blend import rank_scores
 from convrec.retrieve.images import ImageIndex
-from convrec.retrieve.search import seen_keywords, title_discounted
+from convrec.retrieve.search import readable, title_discounted
 from convrec.retrieve.sources.base import (
     Column,
     Library,
@@ -49,7 +49,7 @@ class Text(Plain):
 
     def turn_weight(self, weights: Mapping[str, float], query: Query) -> float:
         w = weights.get(self.name, self.weight)
-        return w if seen_keywords(query.needs, query.multilingual) or query.needs.liked else w * 0.25
+        return w if readable(query.needs.keywords, query.multilingual) or query.needs.liked else w * 0.25
 
 
 class TextColumn:
@@ -398,7 +398,7 @@ def about_words(library: Library, needs: Needs) -> list[str]:
     beside it: measured on the content suite with knowledge tables, topics 0.821 -> 0.847)."""
     if library.attributes is None or not len(library.attributes):
         return []
-    english = list(seen_keywords(needs))  # the vocabulary is English
+    english = list(readable(needs.keywords))  # the vocabulary is English
     said = library.attributes.said(f"{needs.text} {' '.join(english)}")
     phrases = [p for p in said_phrases(said, english) if p not in NARRATIVE_NOUNS]
     held = {word for phrase in phrases for word in phrase.split()} | NARRATIVE_NOUNS
